@@ -1,0 +1,581 @@
+/*
+ * arena.c - creating, validating, attaching and closing arenas.
+ *
+ * An arena is one file: a POSIX shm object (/dev/shm/helios.NAME) or a
+ * regular file named by a path. Creation lays the regions out (layout.h),
+ * writes the header and publishes it by storing the magic last; attach
+ * validates every header field before it trusts any offset from it.
+ *
+ * Invariants:
+ *  1. The magic is stored last, with release, after the header and its
+ *     checksum; attach loads it with acquire. An attacher that sees the
+ *     magic sees a complete header.
+ *  2. Nothing is read through an offset from the header until the region
+ *     table has been checked: regions page-aligned, in order, inside the
+ *     file, each big enough for what the header says it holds. A garbage,
+ *     truncated or resized file is HL_ECORRUPT, never a fault.
+ *  3. Only zero-filled pages are handed out by ftruncate, and a zero region
+ *     is a valid empty one (empty slots, refs, index entries and slab map),
+ *     so creation writes nothing but the header and touches no other page:
+ *     metadata pages are first touched after their NUMA policy is set.
+ *  4. The shm object is created with O_EXCL and mode 0600 (cfg.mode), so a
+ *     name is never created twice nor readable by other users by default.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+void hl_config_init(hl_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof *cfg);
+	cfg->arena_bytes = HL_ARENA_BYTES_DEFAULT;
+	cfg->chunk_bytes = HL_CHUNK_BYTES_DEFAULT;
+	cfg->index_capacity = 0;
+	cfg->max_processes = HL_PROCESSES_DEFAULT;
+	cfg->refs_capacity = HL_REFS_DEFAULT;
+	cfg->numa = HL_NUMA_AUTO;
+	cfg->mode = 0600;
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+static bool is_path_name(const char *name)
+{
+	return strchr(name, '/') != NULL;
+}
+
+static bool valid_shm_name(const char *name)
+{
+	size_t n = strnlen(name, HL_ARENA_NAME_MAX + 1);
+	if (n == 0 || n > HL_ARENA_NAME_MAX || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			  c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Opens the arena file; returns an fd or a negative HL_E*. */
+static int open_arena_file(const char *name, int oflags, mode_t mode)
+{
+	if (!name)
+		return HL_EINVAL;
+	int fd;
+	if (is_path_name(name)) {
+		if (strnlen(name, 4096) >= 4096)
+			return HL_EINVAL;
+		fd = open(name, oflags | O_CLOEXEC, mode);
+	} else {
+		if (!valid_shm_name(name))
+			return HL_EINVAL;
+		char shm_name[HL_ARENA_NAME_MAX + 16];
+		snprintf(shm_name, sizeof shm_name, "/helios.%s", name);
+		fd = shm_open(shm_name, oflags, mode);
+	}
+	if (fd >= 0)
+		return fd;
+	switch (errno) {
+	case ENOENT: return HL_ENOENT;
+	case EEXIST: return HL_EEXIST;
+	case EACCES:
+	case EPERM: return HL_EACCES;
+	case EINVAL:
+	case ENAMETOOLONG: return HL_EINVAL;
+	default: return HL_EIO;
+	}
+}
+
+int hl_arena_unlink(const char *name)
+{
+	if (!name)
+		return HL_EINVAL;
+	int rc;
+	if (is_path_name(name)) {
+		rc = unlink(name);
+	} else {
+		if (!valid_shm_name(name))
+			return HL_EINVAL;
+		char shm_name[HL_ARENA_NAME_MAX + 16];
+		snprintf(shm_name, sizeof shm_name, "/helios.%s", name);
+		rc = shm_unlink(shm_name);
+	}
+	if (rc == 0)
+		return 0;
+	return errno == ENOENT ? HL_ENOENT
+	       : (errno == EACCES || errno == EPERM) ? HL_EACCES
+						      : HL_EIO;
+}
+
+/* ---- layout --------------------------------------------------------------- */
+
+static int check_config(const hl_config *c)
+{
+	if (c->arena_bytes < HL_ARENA_BYTES_MIN ||
+	    c->arena_bytes > HL_ARENA_BYTES_MAX)
+		return HL_EINVAL;
+	if (c->chunk_bytes < HL_CHUNK_BYTES_MIN ||
+	    c->chunk_bytes > HL_CHUNK_BYTES_MAX ||
+	    (c->chunk_bytes & (c->chunk_bytes - 1)))
+		return HL_EINVAL;
+	if (c->max_processes < HL_PROCESSES_MIN ||
+	    c->max_processes > HL_PROCESSES_MAX)
+		return HL_EINVAL;
+	if (c->refs_capacity < HL_REFS_MIN || c->refs_capacity > HL_REFS_MAX)
+		return HL_EINVAL;
+	if (c->index_capacity > HL_INDEX_ENTRIES_MAX)
+		return HL_EINVAL;
+	if (c->numa != HL_NUMA_AUTO && c->numa != HL_NUMA_OFF)
+		return HL_EINVAL;
+	if (c->mode & ~0777u)
+		return HL_EINVAL;
+	return 0;
+}
+
+/* Index entries: room for every node a full heap could hold at the smallest
+ * realistic mix (one leaf and one root per commit), load at most 1/2. */
+static uint64_t index_entries_for(const hl_config *c,
+				  const struct hl_arena_hdr *h)
+{
+	uint64_t e = c->index_capacity;
+	if (e == 0) {
+		int leaf = hl_heap_class_of(h, sizeof(struct hl_node) + c->chunk_bytes);
+		hl_assert(leaf >= 0);
+		e = 2 * (c->arena_bytes / (h->class_bytes[leaf] + HL_HEAP_ALIGN));
+		uint64_t cap = c->arena_bytes / 4 / sizeof(uint64_t);
+		if (e > cap)
+			e = cap;
+	}
+	if (e < HL_INDEX_ENTRIES_MIN)
+		e = HL_INDEX_ENTRIES_MIN;
+	e = hl_pow2_ceil(e);
+	return e > HL_INDEX_ENTRIES_MAX ? HL_INDEX_ENTRIES_MAX : e;
+}
+
+static uint64_t place(struct hl_arena_hdr *h, enum hl_region_id r,
+		      uint64_t at, uint64_t bytes)
+{
+	h->regions[r].off = at;
+	h->regions[r].bytes = hl_align_up(bytes, HL_PAGE_BYTES);
+	return at + h->regions[r].bytes;
+}
+
+/* Fills the header's geometry; HL_EINVAL when the metadata leaves less than
+ * two slabs of heap. */
+static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
+{
+	h->arena_bytes = c->arena_bytes;
+	h->page_bytes = HL_PAGE_BYTES;
+	h->chunk_bytes = c->chunk_bytes;
+	h->fanout = HL_FANOUT;
+	h->max_processes = c->max_processes;
+	h->refs_capacity = c->refs_capacity;
+	h->numa_mode = c->numa;
+	hl_heap_layout(h, c->chunk_bytes);
+	uint64_t entries = index_entries_for(c, h);
+	h->index_buckets = entries / HL_BUCKET_ENTRIES;
+
+	uint64_t at = HL_PAGE_BYTES;
+	at = place(h, HL_REGION_SLOTS, at,
+		   (uint64_t)c->max_processes * sizeof(struct hl_slot));
+	at = place(h, HL_REGION_REFS, at,
+		   (uint64_t)c->refs_capacity * sizeof(struct hl_ref_slot));
+	at = place(h, HL_REGION_INDEX, at,
+		   h->index_buckets * sizeof(struct hl_bucket));
+	if (at >= c->arena_bytes)
+		return HL_EINVAL;
+	uint64_t slabs = (c->arena_bytes - at) / h->slab_bytes;
+	at = place(h, HL_REGION_SLABMAP, at, slabs);
+	if (at >= c->arena_bytes)
+		return HL_EINVAL;
+	uint64_t heap_off = hl_align_up(at, h->slab_bytes);
+	slabs = heap_off < c->arena_bytes
+			? (c->arena_bytes - heap_off) / h->slab_bytes
+			: 0;
+	if (slabs < 2)
+		return HL_EINVAL;
+	h->regions[HL_REGION_HEAP].off = heap_off;
+	h->regions[HL_REGION_HEAP].bytes = slabs * h->slab_bytes;
+	return 0;
+}
+
+static uint64_t header_checksum(const struct hl_arena_hdr *h)
+{
+	return hl_hash64((const char *)h + HL_HDR_CHECKSUMMED_FROM,
+			 HL_HDR_CHECKSUMMED_TO - HL_HDR_CHECKSUMMED_FROM, 0);
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+static bool regions_sane(const struct hl_arena_hdr *h)
+{
+	uint64_t at = HL_PAGE_BYTES;
+	for (int r = 0; r < HL_REGION_COUNT; r++) {
+		const struct hl_region *g = &h->regions[r];
+		if (g->off < at || g->off % HL_PAGE_BYTES ||
+		    g->bytes > h->arena_bytes || g->off > h->arena_bytes - g->bytes)
+			return false;
+		at = g->off + g->bytes;
+	}
+	const struct hl_region *heap = &h->regions[HL_REGION_HEAP];
+	return h->regions[HL_REGION_SLOTS].bytes >=
+		       (uint64_t)h->max_processes * sizeof(struct hl_slot) &&
+	       h->regions[HL_REGION_REFS].bytes >=
+		       (uint64_t)h->refs_capacity * sizeof(struct hl_ref_slot) &&
+	       h->regions[HL_REGION_INDEX].bytes >=
+		       h->index_buckets * sizeof(struct hl_bucket) &&
+	       heap->off % h->slab_bytes == 0 && heap->bytes % h->slab_bytes == 0 &&
+	       h->regions[HL_REGION_SLABMAP].bytes >= heap->bytes / h->slab_bytes;
+}
+
+static bool classes_sane(const struct hl_arena_hdr *h)
+{
+	if (h->class_count == 0 || h->class_count > HL_CLASSES_MAX)
+		return false;
+	for (uint32_t i = 0; i < h->class_count; i++) {
+		uint32_t b = h->class_bytes[i];
+		if (b == 0 || b % HL_HEAP_ALIGN || b > h->slab_bytes ||
+		    (i && b <= h->class_bytes[i - 1]))
+			return false;
+	}
+	return true;
+}
+
+static bool geometry_sane(const struct hl_arena_hdr *h)
+{
+	uint32_t c = h->chunk_bytes;
+	uint64_t b = h->index_buckets;
+	return h->page_bytes == HL_PAGE_BYTES && h->fanout == HL_FANOUT &&
+	       c >= HL_CHUNK_BYTES_MIN && c <= HL_CHUNK_BYTES_MAX &&
+	       (c & (c - 1)) == 0 && h->max_processes >= HL_PROCESSES_MIN &&
+	       h->max_processes <= HL_PROCESSES_MAX &&
+	       h->refs_capacity >= HL_REFS_MIN &&
+	       h->refs_capacity <= HL_REFS_MAX && b && (b & (b - 1)) == 0 &&
+	       h->slab_bytes >= HL_SLAB_BYTES_MIN &&
+	       h->slab_bytes % HL_PAGE_BYTES == 0 &&
+	       h->arena_bytes >= HL_ARENA_BYTES_MIN &&
+	       h->arena_bytes <= HL_ARENA_BYTES_MAX;
+}
+
+/* Waits (bounded) for a creator to publish the magic (invariant 1). */
+static uint64_t wait_for_magic(const struct hl_arena_hdr *h)
+{
+	const _Atomic uint64_t *m = (const _Atomic uint64_t *)&h->magic;
+	uint64_t deadline = hl_now_ns() + HL_ATTACH_WAIT_NS;
+	uint64_t magic;
+	while ((magic = atomic_load_explicit(m, memory_order_acquire)) == 0 &&
+	       hl_now_ns() < deadline) {
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return magic;
+}
+
+static int validate_header(const struct hl_arena_hdr *h, uint64_t file_bytes)
+{
+	uint64_t magic = wait_for_magic(h);
+	if (magic != HL_ARENA_MAGIC)
+		return HL_ECORRUPT; /* garbage, or a creator that died */
+	if (h->version != HL_FORMAT_VERSION || (h->features & ~HL_FEATURES_KNOWN))
+		return HL_EVERSION;
+	if (h->hdr_checksum != header_checksum(h))
+		return HL_ECORRUPT;
+	if (h->arena_bytes != file_bytes)
+		return HL_ECORRUPT; /* truncated or extended since creation */
+	if (!geometry_sane(h) || !classes_sane(h) || !regions_sane(h))
+		return HL_ECORRUPT;
+	return 0;
+}
+
+/* ---- the handle ----------------------------------------------------------- */
+
+static void compute_zero_hashes(hl_arena *a)
+{
+	a->zero_hash[0] = hl_hash_leaf(a->zero_chunk, a->chunk_bytes);
+	hl_id kids[HL_FANOUT];
+	for (unsigned level = 1; level < HL_LEVELS_MAX; level++) {
+		for (unsigned i = 0; i < HL_FANOUT; i++)
+			kids[i] = a->zero_hash[level - 1];
+		a->zero_hash[level] = hl_hash_inner(level, kids, HL_FANOUT);
+	}
+}
+
+static int class_exact(const struct hl_arena_hdr *h, uint64_t bytes,
+		       uint32_t *cls)
+{
+	int c = hl_heap_class_of(h, bytes);
+	if (c < 0)
+		return HL_ECORRUPT;
+	*cls = (uint32_t)c;
+	return 0;
+}
+
+/* Builds the private handle over a mapping whose header validated. */
+static int handle_init(hl_arena *a, const char *name)
+{
+	const struct hl_arena_hdr *h = a->hdr;
+	snprintf(a->name, sizeof a->name, "%s", name);
+	a->chunk_bytes = h->chunk_bytes;
+	a->chunk_shift = (uint32_t)__builtin_ctz(h->chunk_bytes);
+	a->slot_index = -1;
+	a->pid = getpid();
+	a->numa_node = h->numa_mode == HL_NUMA_AUTO ? hl_numa_local_node() : 0;
+	int rc = class_exact(h, sizeof(struct hl_node) + h->chunk_bytes,
+			     &a->class_leaf);
+	if (!rc)
+		rc = class_exact(h, sizeof(struct hl_node) +
+					    hl_inner_payload_bytes(HL_FANOUT),
+				 &a->class_inner);
+	if (!rc)
+		rc = class_exact(h, sizeof(struct hl_node) +
+					    sizeof(struct hl_root_payload),
+				 &a->class_root);
+	if (rc)
+		return rc;
+	unsigned char *zero = calloc(1, a->chunk_bytes);
+	if (!zero)
+		return HL_ENOMEM;
+	a->zero_chunk = zero;
+	compute_zero_hashes(a);
+	return 0;
+}
+
+static void handle_free(hl_arena *a)
+{
+	if (a->base)
+		munmap(a->base, a->bytes);
+	free((void *)a->zero_chunk);
+	free(a);
+}
+
+/* Maps an open arena file, validates it and builds the handle. */
+static int map_and_validate(int fd, const char *name, unsigned flags,
+			    hl_arena **out)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return HL_EIO;
+	if ((uint64_t)st.st_size < HL_PAGE_BYTES)
+		return HL_ECORRUPT; /* truncated below its header */
+	hl_arena *a = calloc(1, sizeof *a);
+	if (!a)
+		return HL_ENOMEM;
+	int prot = (flags & HL_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
+	void *p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		free(a);
+		return errno == EACCES ? HL_EACCES : HL_EIO;
+	}
+	a->base = p;
+	a->bytes = (uint64_t)st.st_size;
+	a->hdr = p;
+	a->flags = flags;
+	int rc = validate_header(a->hdr, a->bytes);
+	if (!rc)
+		rc = handle_init(a, name);
+	if (!rc && !(flags & HL_RDONLY))
+		rc = hl_slot_claim(a);
+	if (rc) {
+		handle_free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+int hl_arena_attach(const char *name, unsigned flags, hl_arena **out)
+{
+	if (!name || !out || (flags & ~HL_RDONLY))
+		return HL_EINVAL;
+	int fd = open_arena_file(name, (flags & HL_RDONLY) ? O_RDONLY : O_RDWR, 0);
+	if (fd < 0)
+		return fd;
+	int rc = map_and_validate(fd, name, flags, out);
+	close(fd);
+	return rc;
+}
+
+/* Writes the header of a fresh, zero-filled, mapped arena and publishes it
+ * by storing the magic last (invariant 1). */
+static void publish_header(struct hl_arena_hdr *mapped,
+			   const struct hl_arena_hdr *h)
+{
+	size_t from = HL_HDR_CHECKSUMMED_FROM;
+	size_t to = offsetof(struct hl_arena_hdr, hdr_checksum) + sizeof(uint64_t);
+	memcpy((char *)mapped + from, (const char *)h + from, to - from);
+	atomic_store_explicit((_Atomic uint64_t *)&mapped->magic, HL_ARENA_MAGIC,
+			      memory_order_release);
+}
+
+static int init_new_arena(int fd, const hl_config *c,
+			  const struct hl_arena_hdr *h)
+{
+	if (ftruncate(fd, (off_t)c->arena_bytes) != 0)
+		return errno == EFBIG || errno == EINVAL ? HL_EINVAL : HL_EIO;
+	void *p = mmap(NULL, c->arena_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fd, 0);
+	if (p == MAP_FAILED)
+		return HL_EIO;
+	int rc = 0;
+	if (c->numa == HL_NUMA_AUTO) /* invariant 3: before first touch */
+		rc = hl_numa_interleave(p, h->regions[HL_REGION_HEAP].off);
+	if (!rc)
+		publish_header(p, h);
+	munmap(p, c->arena_bytes);
+	return rc;
+}
+
+int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
+{
+	hl_config def;
+	if (!cfg) {
+		hl_config_init(&def);
+		cfg = &def;
+	}
+	if (!name || !out || check_config(cfg))
+		return HL_EINVAL;
+	hl_config c = *cfg;
+	c.arena_bytes = hl_align_up(c.arena_bytes, HL_PAGE_BYTES);
+
+	struct hl_arena_hdr *h = calloc(1, sizeof *h);
+	if (!h)
+		return HL_ENOMEM;
+	int rc = lay_out(h, &c);
+	if (rc)
+		goto out_free;
+	h->version = HL_FORMAT_VERSION;
+	h->features = HL_FEATURES_KNOWN;
+	h->creator_uid = (uint32_t)getuid();
+	h->created_ns = (uint64_t)time(NULL) * 1000000000ull;
+	h->hdr_checksum = header_checksum(h);
+
+	int fd = open_arena_file(name, O_RDWR | O_CREAT | O_EXCL, c.mode);
+	if (fd < 0) {
+		rc = fd;
+		goto out_free;
+	}
+	if (fchmod(fd, c.mode) != 0) { /* the umask must not widen or narrow */
+		rc = HL_EIO;
+		goto out_unlink;
+	}
+	rc = init_new_arena(fd, &c, h);
+	if (rc)
+		goto out_unlink;
+	rc = map_and_validate(fd, name, 0, out);
+	if (rc)
+		goto out_unlink;
+	close(fd);
+	free(h);
+	return 0;
+
+out_unlink:
+	close(fd);
+	hl_arena_unlink(name);
+out_free:
+	free(h);
+	return rc;
+}
+
+void hl_arena_close(hl_arena *a)
+{
+	if (!a)
+		return;
+	if (a->slot && getpid() == a->pid)
+		hl_slot_release(a);
+	handle_free(a);
+}
+
+int hl_arena_slot(const hl_arena *a)
+{
+	return a ? a->slot_index : -1;
+}
+
+uint32_t hl_arena_chunk_bytes(const hl_arena *a)
+{
+	return a ? a->chunk_bytes : 0;
+}
+
+/* ---- stats and checks ----------------------------------------------------- */
+
+static uint64_t refs_in_use(const hl_arena *a)
+{
+	const struct hl_ref_slot *r =
+		hl_at(a, a->hdr->regions[HL_REGION_REFS].off);
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < a->hdr->refs_capacity; i++)
+		n += atomic_load_explicit(&r[i].name_off, memory_order_relaxed) != 0;
+	return n;
+}
+
+static void sum_slots(const hl_arena *a, hl_stats *st)
+{
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		const struct hl_slot *s = hl_slot_at(a, i);
+		uint64_t c[HL_CTR_COUNT];
+		for (int k = 0; k < HL_CTR_COUNT; k++)
+			c[k] = atomic_load_explicit(&s->ctr[k], memory_order_relaxed);
+		st->commits += c[HL_CTR_COMMITS];
+		st->restores += c[HL_CTR_RESTORES];
+		st->hashed_bytes += c[HL_CTR_HASHED_BYTES];
+		st->dedup_hits += c[HL_CTR_DEDUP_HITS];
+		st->dedup_bytes += c[HL_CTR_DEDUP_BYTES];
+		st->nodes += c[HL_CTR_NODES];
+		st->stored_bytes += c[HL_CTR_STORED_BYTES];
+		if (HL_OWNER_PID(atomic_load_explicit(&s->owner,
+						      memory_order_acquire)) == 0)
+			continue;
+		if (hl_slot_is_dead(a, i))
+			st->processes_dead++;
+		else
+			st->processes++;
+	}
+}
+
+int hl_arena_stats(hl_arena *a, hl_stats *out)
+{
+	if (!a || !out)
+		return HL_EINVAL;
+	memset(out, 0, sizeof *out);
+	sum_slots(a, out);
+	out->index_capacity = hl_index_capacity(a);
+	out->index_used = hl_index_used(a);
+	out->heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
+	out->heap_used_bytes = hl_heap_used(a);
+	out->arena_bytes = a->hdr->arena_bytes;
+	out->chunk_bytes = a->chunk_bytes;
+	out->max_processes = a->hdr->max_processes;
+	out->refs = refs_in_use(a);
+	out->refs_capacity = a->hdr->refs_capacity;
+	return 0;
+}
+
+int hl_arena_check(hl_arena *a, char *msg, size_t msg_len)
+{
+	if (!a)
+		return HL_EINVAL;
+	if (msg && msg_len)
+		msg[0] = '\0';
+	int rc = validate_header(a->hdr, a->bytes);
+	if (rc)
+		return hl_check_fail(msg, msg_len, "header: %s", hl_strerror(rc));
+	rc = hl_heap_check(a, msg, msg_len);
+	if (!rc)
+		rc = hl_index_check(a, msg, msg_len);
+	if (!rc)
+		rc = hl_nodes_check(a, msg, msg_len);
+	return rc;
+}

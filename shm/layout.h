@@ -1,0 +1,317 @@
+/*
+ * layout.h - the arena's shared-memory format, drawn and pinned.
+ *
+ * Everything in the arena is addressed by a 64-bit offset from its base,
+ * never by a pointer: every process maps it at its own address, and a page
+ * image written to disk reads back the same. All integers are little-endian
+ * (the only byte order Helios runs on; checked at build time below).
+ *
+ * The arena
+ * ---------
+ *
+ *   0             +-----------------------------------------------+
+ *                 | struct hl_arena_hdr              (one page)   |
+ *   slots.off     +-----------------------------------------------+
+ *                 | struct hl_slot [max_processes]   384 B each   |
+ *   refs.off      +-----------------------------------------------+
+ *                 | struct hl_ref_slot [refs_capacity] 16 B each  |
+ *   index.off     +-----------------------------------------------+
+ *                 | struct hl_bucket [index_buckets]  64 B each   |
+ *   slabmap.off   +-----------------------------------------------+
+ *                 | uint8_t class_of_slab [heap.bytes/slab_bytes] |
+ *   heap.off      +-----------------------------------------------+
+ *                 | slab 0 | slab 1 | ...     slab_bytes each     |
+ *   arena_bytes   +-----------------------------------------------+
+ *
+ * Every region starts on a page boundary (so NUMA policy can be set per
+ * region). The region table in the header is the only source of these
+ * offsets; attach re-derives nothing.
+ *
+ * Nodes
+ * -----
+ * A node is one heap object, 64-byte aligned:
+ *
+ *   0   hash.lo  hash.hi          16 B  content address (XXH3-128)
+ *   16  kind u8, level u8, count u16
+ *   20  payload_bytes u32
+ *   24  aux u64                   root: the state's size in bytes
+ *   32  payload
+ *
+ *   leaf  (kind 1, level 0): chunk_bytes of state, zero past the state end
+ *   inner (kind 2, level L>=1, count 1..16): hl_id hash[count] then
+ *         uint64_t off[count]; off 0 names a full all-zero subtree
+ *   root  (kind 3, level = height of the tree): hl_id top_hash, u64 top_off
+ *
+ * Nodes are immutable once their index entry is published.
+ */
+#ifndef HL_SHM_LAYOUT_H
+#define HL_SHM_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "helios.h"
+#include "hl_limits.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "Helios arenas are little-endian; this target is not"
+#endif
+
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+
+#define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
+#define HL_FORMAT_VERSION 1u
+#define HL_FEATURES_KNOWN 0u /* no optional features in version 1 */
+#define HL_PAGE_BYTES 4096u
+#define HL_CACHE_LINE 64u
+
+/* ---- the header ----------------------------------------------------------- */
+
+enum hl_region_id {
+	HL_REGION_SLOTS = 0,
+	HL_REGION_REFS = 1,
+	HL_REGION_INDEX = 2,
+	HL_REGION_SLABMAP = 3,
+	HL_REGION_HEAP = 4,
+	HL_REGION_COUNT = 5,
+	HL_REGION_TABLE = 8, /* room for the persist ring and others */
+};
+
+struct hl_region {
+	uint64_t off;
+	uint64_t bytes;
+};
+
+/*
+ *   0    magic            8    version   12  features
+ *   16   arena_bytes      24   page_bytes 28  chunk_bytes
+ *   32   fanout           36   max_processes
+ *   40   refs_capacity    44   creator_uid
+ *   48   index_buckets    56   slab_bytes
+ *   64   regions[8]  (128 B)
+ *   192  class_count      196  class_bytes[16] (64 B)
+ *   260  numa_mode        264  created_ns
+ *   272  .. reserved ..
+ *   504  hdr_checksum     XXH3-64 of bytes [8, 504)
+ *   512  generation       (own cache line; mutable from here on)
+ *   576  heap_next        offset of the next unused slab within the heap
+ *   640  free_head[16]    tagged Treiber-stack heads, one line each
+ *  1664  end; the rest of the page is zero
+ */
+struct hl_arena_hdr {
+	/* immutable after creation: covered by hdr_checksum */
+	uint64_t magic;
+	uint32_t version;
+	uint32_t features;
+	uint64_t arena_bytes;
+	uint32_t page_bytes;
+	uint32_t chunk_bytes;
+	uint32_t fanout;
+	uint32_t max_processes;
+	uint32_t refs_capacity;
+	uint32_t creator_uid;
+	uint64_t index_buckets;
+	uint64_t slab_bytes;
+	struct hl_region regions[HL_REGION_TABLE];
+	uint32_t class_count;
+	uint32_t class_bytes[HL_CLASSES_MAX];
+	uint32_t numa_mode;
+	uint64_t created_ns;
+	uint8_t reserved[504 - 272];
+	uint64_t hdr_checksum;
+
+	/* mutable: each hot word alone on its cache line */
+	alignas(64) _Atomic uint64_t generation;
+	alignas(64) _Atomic uint64_t heap_next;
+	struct {
+		alignas(64) _Atomic uint64_t head; /* [tag:16 | off/64 : 48] */
+	} free_list[HL_CLASSES_MAX];
+};
+
+#define HL_HDR_CHECKSUMMED_FROM 8u
+#define HL_HDR_CHECKSUMMED_TO 504u
+
+_Static_assert(offsetof(struct hl_arena_hdr, version) == 8, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, arena_bytes) == 16, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, chunk_bytes) == 28, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, index_buckets) == 48, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, regions) == 64, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, class_count) == 192, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, class_bytes) == 196, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, numa_mode) == 260, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, created_ns) == 264, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, hdr_checksum) == 504, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, generation) == 512, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, heap_next) == 576, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, free_list) == 640, "hdr layout");
+_Static_assert(sizeof(struct hl_arena_hdr) == 1664, "hdr layout");
+_Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
+
+/* ---- process slots ---------------------------------------------------------
+ *
+ * One per attached read-write handle. `owner` is the claim word:
+ *
+ *   63            32 31             0
+ *   +---------------+----------------+
+ *   | generation    | pid (0: free)  |
+ *   +---------------+----------------+
+ *
+ * Every claim bumps the generation, so a reaper's CAS from "dead pid P at
+ * generation G" can never free a slot that P's recycled pid claimed since.
+ * It is the only word written by anyone but the owner (claim, release,
+ * reclaim of a dead owner's slot). Everything else is written by the owner
+ * alone, so counters are plain relaxed stores (no read-modify-write) and
+ * readers sum them relaxed.
+ *
+ *   0   owner u64 (atomic)     8  start_time u64 (/proc starttime, ticks)
+ *   16  heartbeat_ns (atomic)  24  epoch (atomic; reclamation, later)
+ *   32  state u32 (atomic)     36  numa_node u32
+ *   40  claims u64             48..63 reserved
+ *   64  counters [8] (atomic)  one cache line
+ *   128 slab[16] {cur, end}    the owner's bump cursors, per size class
+ *   384 end
+ *
+ * Counters live as long as the slot index, across owners: a slot taken over
+ * from a dead process keeps counting on top, so arena-wide sums never go
+ * backwards and never lose what a dead process did.
+ */
+enum hl_slot_state {
+	HL_SLOT_FREE = 0,
+	HL_SLOT_LIVE = 1,
+};
+
+enum hl_counter {
+	HL_CTR_COMMITS = 0,
+	HL_CTR_RESTORES,
+	HL_CTR_HASHED_BYTES,
+	HL_CTR_DEDUP_HITS,
+	HL_CTR_DEDUP_BYTES,
+	HL_CTR_NODES,        /* nodes published (index inserts won) */
+	HL_CTR_STORED_BYTES, /* bytes of those nodes */
+	HL_CTR_INDEX_REMOVED,
+	HL_CTR_COUNT,
+};
+
+#define HL_OWNER_PID(w) ((uint32_t)(w))
+#define HL_OWNER_GEN(w) ((uint32_t)((w) >> 32))
+#define HL_OWNER_WORD(gen, pid) (((uint64_t)(uint32_t)(gen) << 32) | (uint32_t)(pid))
+
+struct hl_slab_cursor {
+	uint64_t cur; /* arena offset of the next object; 0: no slab */
+	uint64_t end; /* arena offset just past the slab */
+};
+
+struct hl_slot {
+	_Atomic uint64_t owner;
+	uint64_t start_time;
+	_Atomic uint64_t heartbeat_ns;
+	_Atomic uint64_t epoch;
+	_Atomic uint32_t state;
+	uint32_t numa_node;
+	uint64_t claims;
+	uint8_t reserved[16];
+	alignas(64) _Atomic uint64_t ctr[HL_CTR_COUNT];
+	struct hl_slab_cursor slab[HL_CLASSES_MAX];
+};
+
+_Static_assert(offsetof(struct hl_slot, start_time) == 8, "slot layout");
+_Static_assert(offsetof(struct hl_slot, heartbeat_ns) == 16, "slot layout");
+_Static_assert(offsetof(struct hl_slot, state) == 32, "slot layout");
+_Static_assert(offsetof(struct hl_slot, claims) == 40, "slot layout");
+_Static_assert(offsetof(struct hl_slot, ctr) == 64, "slot layout");
+_Static_assert(offsetof(struct hl_slot, slab) == 128, "slot layout");
+_Static_assert(sizeof(struct hl_slot) == 384, "slot layout");
+_Static_assert(sizeof(struct hl_slot) % HL_CACHE_LINE == 0, "slot padded");
+
+/* ---- named refs ------------------------------------------------------------
+ *
+ *   0  name_off (atomic)  heap offset of a struct hl_ref_name; 0: empty
+ *   8  root_off (atomic)  offset of the root node named; 0: the zero id
+ *
+ * A name is written into a private heap object first and published by one
+ * CAS of name_off from 0, so a reader never sees half a name. Slots are
+ * probed linearly from hash(name) and never emptied.
+ */
+struct hl_ref_slot {
+	_Atomic uint64_t name_off;
+	_Atomic uint64_t root_off;
+};
+_Static_assert(sizeof(struct hl_ref_slot) == 16, "ref slot layout");
+
+struct hl_ref_name {
+	uint64_t name_hash; /* XXH3-64 of the name */
+	uint32_t len;
+	char name[HL_REF_NAME_MAX + 1];
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct hl_ref_name) == 80, "ref name layout");
+
+/* ---- the node index --------------------------------------------------------
+ *
+ * Bucket b holds 8 entries; a key probes buckets b, b+1, ... (mod count) for
+ * at most HL_INDEX_PROBE_BUCKETS. An entry word:
+ *
+ *   63          40 39                        0
+ *   +-------------+---------------------------+
+ *   | tag (24 b)  | node offset / 64 (40 b)   |
+ *   +-------------+---------------------------+
+ *
+ * 0 is an empty entry and 1 a tombstone (offset 64 lies in the header, never
+ * a node). The tag is the top 24 bits of hash.hi, the bucket the low bits of
+ * hash.lo, so they are independent.
+ */
+struct hl_bucket {
+	_Atomic uint64_t entry[HL_BUCKET_ENTRIES];
+};
+_Static_assert(sizeof(struct hl_bucket) == 64, "bucket is one cache line");
+
+#define HL_ENTRY_EMPTY 0ull
+#define HL_ENTRY_TOMBSTONE 1ull
+#define HL_ENTRY_OFF_BITS 40u
+#define HL_ENTRY_OFF_MASK ((1ull << HL_ENTRY_OFF_BITS) - 1)
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+enum hl_node_kind {
+	HL_NODE_LEAF = 1,
+	HL_NODE_INNER = 2,
+	HL_NODE_ROOT = 3,
+};
+
+struct hl_node {
+	hl_id hash;
+	uint8_t kind;
+	uint8_t level;
+	uint16_t count;
+	uint32_t payload_bytes;
+	uint64_t aux;
+	unsigned char payload[];
+};
+_Static_assert(offsetof(struct hl_node, kind) == 16, "node layout");
+_Static_assert(offsetof(struct hl_node, count) == 18, "node layout");
+_Static_assert(offsetof(struct hl_node, payload_bytes) == 20, "node layout");
+_Static_assert(offsetof(struct hl_node, aux) == 24, "node layout");
+_Static_assert(sizeof(struct hl_node) == 32, "node header is 32 bytes");
+
+struct hl_root_payload {
+	hl_id top_hash;
+	uint64_t top_off;
+};
+_Static_assert(sizeof(struct hl_root_payload) == 24, "root payload layout");
+
+/* Hash seeds: leaves, inner nodes (plus their level) and roots never hash
+ * alike, so one kind can never be taken for another. */
+#define HL_SEED_LEAF 0x6c6561662d68656cull  /* "leh-fael" */
+#define HL_SEED_INNER 0x696e6e65722d686cull /* "lh-renni" */
+#define HL_SEED_ROOT 0x726f6f742d68656cull  /* "leh-toor" */
+#define HL_SEED_REF 0x7265662d6e616d65ull
+
+static inline uint32_t hl_inner_payload_bytes(uint32_t count)
+{
+	return count * (uint32_t)(sizeof(hl_id) + sizeof(uint64_t));
+}
+
+#endif /* HL_SHM_LAYOUT_H */

@@ -1,0 +1,142 @@
+/*
+ * slots.c - process slots: who is attached, and who died holding a slot.
+ *
+ * Each read-write handle holds one slot (layout.h draws it). The slot is how
+ * the others see a process: its pid and start time (to tell a dead owner
+ * from a live one, even after the pid is recycled), its heartbeat, its
+ * counters and its slab cursors.
+ *
+ * State machine of the claim word (owner = generation:pid):
+ *
+ *   G:0  --hl_slot_claim (CAS G:0 -> G+1:pid)---------------->  G+1:pid
+ *   G:pid --hl_slot_release (owner itself, CAS G:pid -> G:0)-->  G:0
+ *   G:pid --hl_slot_reclaim_if_dead (anyone, when pid is dead or its start
+ *          time differs from the recorded one): CAS G:pid -> G+1:reaper,
+ *          state FREE, then G+1:0 - the reaper owns the slot meanwhile
+ *
+ * Invariants:
+ *  1. Only the owner writes the slot's fields other than `owner`; it writes
+ *     them after its claim CAS (acquire) and before its release CAS
+ *     (release), so the next owner, whose claim CAS reads the released
+ *     word, sees them all.
+ *  2. `state` is LIVE only between a claim and a release/reclaim, and is
+ *     set after start_time: a reaper trusts start_time only while LIVE.
+ *     While a claim is still filling in the slot (state FREE, pid set), the
+ *     owner counts as dead only if its pid no longer exists.
+ *  3. Counters and slab cursors are never reset: a new owner inherits them.
+ *     Sums over slots never go backwards, and the free space left in a dead
+ *     process's slabs is used by the next owner of its slot.
+ *  4. A reclaimed process's unpublished allocations (killed between a bump
+ *     and the index insert) are lost: at most one object per size class
+ *     per death, never a corrupt node, since nothing refers to them.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+static bool pid_exists(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
+{
+	struct hl_slot *s = hl_slot_at(a, i);
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+	pid_t pid = (pid_t)HL_OWNER_PID(w);
+	if (pid == 0)
+		return false;
+	if (!pid_exists(pid))
+		return true;
+	if (atomic_load_explicit(&s->state, memory_order_acquire) != HL_SLOT_LIVE)
+		return false; /* invariant 2: claim still in progress */
+	uint64_t started = hl_proc_start_time(pid);
+	return started == 0 || started != s->start_time;
+}
+
+bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i)
+{
+	struct hl_slot *s = hl_slot_at(a, i);
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+	if (HL_OWNER_PID(w) == 0 || !hl_slot_is_dead(a, i))
+		return false;
+	/* Take the slot over first (the generation in w makes this fail if it
+	 * changed hands after the check), so that only its owner - us - ever
+	 * writes its state; then release it like an owner would. */
+	uint64_t ours = HL_OWNER_WORD(HL_OWNER_GEN(w) + 1, a->pid);
+	if (!atomic_compare_exchange_strong_explicit(&s->owner, &w, ours,
+						     memory_order_acquire,
+						     memory_order_relaxed))
+		return false;
+	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
+	/* release: pairs with the next owner's acquire claim (invariant 1) */
+	atomic_store_explicit(&s->owner, HL_OWNER_WORD(HL_OWNER_GEN(ours), 0),
+			      memory_order_release);
+	return true;
+}
+
+static bool try_claim(hl_arena *a, uint32_t i, uint64_t my_start)
+{
+	struct hl_slot *s = hl_slot_at(a, i);
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (HL_OWNER_PID(w) != 0)
+		return false;
+	uint64_t mine = HL_OWNER_WORD(HL_OWNER_GEN(w) + 1, a->pid);
+	/* acquire: pairs with the previous owner's release CAS (invariant 1) */
+	if (!atomic_compare_exchange_strong_explicit(&s->owner, &w, mine,
+						     memory_order_acquire,
+						     memory_order_relaxed))
+		return false;
+	s->start_time = my_start;
+	s->numa_node = (uint32_t)a->numa_node;
+	s->claims++;
+	atomic_store_explicit(&s->heartbeat_ns, hl_now_ns(), memory_order_relaxed);
+	/* release: start_time is visible before a reaper sees LIVE */
+	atomic_store_explicit(&s->state, HL_SLOT_LIVE, memory_order_release);
+	a->slot = s;
+	a->slot_index = (int)i;
+	return true;
+}
+
+static bool claim_free_slot(hl_arena *a, uint64_t my_start)
+{
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++)
+		if (try_claim(a, i, my_start))
+			return true;
+	return false;
+}
+
+int hl_slot_claim(hl_arena *a)
+{
+	uint64_t my_start = hl_proc_start_time(a->pid);
+	if (my_start == 0)
+		return HL_EIO; /* /proc is not mounted: liveness can't be told */
+	if (claim_free_slot(a, my_start))
+		return 0;
+	/* Full: reclaim the slots of dead processes, then try once more. */
+	uint32_t reclaimed = 0;
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++)
+		reclaimed += hl_slot_reclaim_if_dead(a, i);
+	if (reclaimed && claim_free_slot(a, my_start))
+		return 0;
+	return HL_EFULL;
+}
+
+void hl_slot_release(hl_arena *a)
+{
+	struct hl_slot *s = a->slot;
+	if (!s)
+		return;
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (HL_OWNER_PID(w) != (uint32_t)a->pid)
+		return; /* reclaimed from under us (we looked dead): not ours */
+	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
+	/* release: pairs with the next owner's acquire claim (invariant 1) */
+	atomic_compare_exchange_strong_explicit(
+		&s->owner, &w, HL_OWNER_WORD(HL_OWNER_GEN(w), 0),
+		memory_order_release, memory_order_relaxed);
+	a->slot = NULL;
+	a->slot_index = -1;
+}

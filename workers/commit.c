@@ -1,0 +1,298 @@
+/*
+ * commit.c - publishing a working state as an immutable snapshot.
+ *
+ * Commit rebuilds the tree top-down over the new size, visiting only what
+ * may have changed:
+ *
+ *   build(L, i):  node (L, i) covering chunks [lo, hi) of the new tree
+ *     - no dirty chunk in [lo, hi), the base has node (L, i) over the same
+ *       range and all of it lies below valid_chunks: reuse the base node;
+ *     - no dirty chunk, the range lies past valid_chunks and is full: the
+ *       zero subtree of level L (offset 0, no node stored);
+ *     - a leaf: hash the dirty buffer and publish it;
+ *     - otherwise build the children and publish the inner node.
+ *
+ * So the work is O(dirty chunks x height) node visits plus the bytes of the
+ * dirty chunks hashed once, whatever the state's size.
+ *
+ * Publishing (publish()) is: look the hash up; if a node is there, verify
+ * its bytes equal ours (a hash match with other bytes is HL_ECOLLISION,
+ * never shared); else allocate from our slab, fill, and insert-if-absent.
+ * Losing that race to another process means verifying the winner and
+ * giving our copy back to our slab (hl_heap_free rewinds the bump).
+ *
+ * Invariants:
+ *  1. A node's bytes are complete before the index CAS that publishes it
+ *     (release in hl_index_insert): no process can find a half-built node.
+ *  2. A parent is published only after its children: whoever finds a node
+ *     finds its whole subtree.
+ *  3. On failure (HL_EFULL, HL_ECOLLISION) the state is unchanged and may
+ *     be committed again; nodes published before the failure are complete,
+ *     valid and shared (they are content, not state).
+ *  4. A process killed anywhere in commit leaves at most the one node it was
+ *     filling unpublished (a bounded leak in its slab), never a corrupt node.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers.h"
+
+struct commit {
+	hl_state *s;
+	hl_arena *a;
+	uint64_t chunks;        /* of the new tree */
+	uint64_t valid_chunks;  /* chunks below this may come from the base */
+	const struct hl_dirty **sorted; /* dirty chunks in index order */
+	hl_commit_info info;
+};
+
+/* The bytes that identify a node (hashed and verified) and its child
+ * offsets (derived from the hashes, stored but not compared). */
+struct node_image {
+	uint8_t kind, level;
+	uint16_t count;
+	unsigned cls;
+	uint64_t aux;
+	const void *ident;
+	uint32_t ident_bytes;
+	const void *offs;
+	uint32_t offs_bytes;
+};
+
+static bool image_matches(const struct hl_node *n, const struct node_image *im)
+{
+	return n->kind == im->kind && n->level == im->level &&
+	       n->count == im->count && n->aux == im->aux &&
+	       n->payload_bytes == im->ident_bytes + im->offs_bytes &&
+	       memcmp(n->payload, im->ident, im->ident_bytes) == 0;
+}
+
+static int found(struct commit *cx, uint64_t off, const struct node_image *im)
+{
+	if (!hl_heap_contains(cx->a, off, sizeof(struct hl_node)) ||
+	    !image_matches(hl_node_at(cx->a, off), im))
+		return HL_ECOLLISION;
+	cx->info.dedup_bytes += im->ident_bytes;
+	hl_ctr_add(cx->a, HL_CTR_DEDUP_HITS, 1);
+	hl_ctr_add(cx->a, HL_CTR_DEDUP_BYTES, im->ident_bytes);
+	return 0;
+}
+
+static void fill(struct hl_node *n, hl_id h, const struct node_image *im)
+{
+	n->hash = h;
+	n->kind = im->kind;
+	n->level = im->level;
+	n->count = im->count;
+	n->payload_bytes = im->ident_bytes + im->offs_bytes;
+	n->aux = im->aux;
+	memcpy(n->payload, im->ident, im->ident_bytes);
+	if (im->offs_bytes)
+		memcpy(n->payload + im->ident_bytes, im->offs, im->offs_bytes);
+}
+
+static int publish(struct commit *cx, hl_id h, const struct node_image *im,
+		   uint64_t *off)
+{
+	hl_arena *a = cx->a;
+	if (hl_index_lookup(a, h, off) == 0)
+		return found(cx, *off, im);
+	uint64_t mine;
+	int rc = hl_heap_alloc(a, im->cls, &mine);
+	if (rc)
+		return rc;
+	fill(hl_node_at(a, mine), h, im); /* invariant 1 */
+	rc = hl_index_insert(a, h, mine, off);
+	if (rc != 0) {
+		hl_heap_free(a, im->cls, mine);
+		return rc == 1 ? found(cx, *off, im) : rc;
+	}
+	*off = mine;
+	uint64_t bytes = a->hdr->class_bytes[im->cls];
+	cx->info.new_nodes++;
+	cx->info.new_bytes += bytes;
+	hl_ctr_add(a, HL_CTR_NODES, 1);
+	hl_ctr_add(a, HL_CTR_STORED_BYTES, bytes);
+	return 0;
+}
+
+static int publish_leaf(struct commit *cx, const unsigned char *buf,
+			struct hl_nref *out)
+{
+	hl_arena *a = cx->a;
+	hl_id h = hl_hash_leaf(buf, a->chunk_bytes);
+	cx->info.hashed_bytes += a->chunk_bytes;
+	cx->info.chunks_touched++;
+	*out = (struct hl_nref){true, h, 0};
+	if (hl_id_eq(h, a->zero_hash[0]))
+		return memcmp(buf, a->zero_chunk, a->chunk_bytes) ? HL_ECOLLISION
+								  : 0;
+	struct node_image im = {.kind = HL_NODE_LEAF, .cls = a->class_leaf,
+				.ident = buf, .ident_bytes = a->chunk_bytes};
+	return publish(cx, h, &im, &out->off);
+}
+
+static bool all_zero_children(const hl_arena *a, unsigned level,
+			      const hl_id *hashes, unsigned count)
+{
+	for (unsigned j = 0; j < count; j++)
+		if (!hl_id_eq(hashes[j], a->zero_hash[level - 1]))
+			return false;
+	return true;
+}
+
+static int publish_inner(struct commit *cx, unsigned level,
+			 const hl_id *hashes, const uint64_t *offs,
+			 unsigned count, struct hl_nref *out)
+{
+	hl_arena *a = cx->a;
+	hl_id h = hl_hash_inner(level, hashes, count);
+	cx->info.hashed_bytes += count * sizeof(hl_id);
+	*out = (struct hl_nref){true, h, 0};
+	if (count == HL_FANOUT && hl_id_eq(h, a->zero_hash[level]))
+		return all_zero_children(a, level, hashes, count) ? 0
+								  : HL_ECOLLISION;
+	struct node_image im = {.kind = HL_NODE_INNER, .level = (uint8_t)level,
+				.count = (uint16_t)count, .cls = a->class_inner,
+				.ident = hashes,
+				.ident_bytes = count * (uint32_t)sizeof(hl_id),
+				.offs = offs,
+				.offs_bytes = count * (uint32_t)sizeof(uint64_t)};
+	return publish(cx, h, &im, &out->off);
+}
+
+static int publish_root(struct commit *cx, uint64_t size, unsigned height,
+			struct hl_nref top, hl_id *id, uint64_t *root_off)
+{
+	*id = hl_hash_root(size, height, top.hash);
+	struct node_image im = {.kind = HL_NODE_ROOT, .level = (uint8_t)height,
+				.count = 1, .cls = cx->a->class_root,
+				.aux = size, .ident = &top.hash,
+				.ident_bytes = sizeof(hl_id), .offs = &top.off,
+				.offs_bytes = sizeof(uint64_t)};
+	return publish(cx, *id, &im, root_off);
+}
+
+/* Dirty entries [d, d_end) are those inside node (level, i)'s range. */
+static int build(struct commit *cx, unsigned level, uint64_t i,
+		 struct hl_nref base, uint32_t d, uint32_t d_end,
+		 struct hl_nref *out)
+{
+	const struct hl_tree *bt = &cx->s->base;
+	uint64_t lo = hl_node_lo(level, i), full = hl_node_hi_full(level, i);
+	uint64_t hi = full < cx->chunks ? full : cx->chunks;
+	if (d == d_end) {
+		uint64_t base_hi = full < bt->chunks ? full : bt->chunks;
+		if (base.present && base_hi == hi && hi <= cx->valid_chunks) {
+			*out = base;
+			return 0;
+		}
+		if (lo >= cx->valid_chunks && hi == full) {
+			*out = (struct hl_nref){true, cx->a->zero_hash[level], 0};
+			return 0;
+		}
+	}
+	if (level == 0) {
+		hl_assert(d < d_end && cx->sorted[d]->chunk == lo);
+		return publish_leaf(cx, cx->sorted[d]->buf, out);
+	}
+	hl_id hashes[HL_FANOUT];
+	uint64_t offs[HL_FANOUT];
+	uint64_t span = 1ull << (HL_FANOUT_SHIFT * (level - 1));
+	unsigned count = (unsigned)((hi - lo + span - 1) / span);
+	hl_assert(count >= 1 && count <= HL_FANOUT); /* hi > lo: some chunk */
+	bool bad = false;
+	for (unsigned j = 0; j < count; j++) {
+		uint64_t child_hi = lo + (j + 1) * span;
+		uint32_t e = d;
+		while (e < d_end && cx->sorted[e]->chunk < child_hi)
+			e++;
+		struct hl_nref cb = hl_tree_child(cx->a, bt, base, level, i, j, &bad);
+		if (bad)
+			return HL_ECORRUPT;
+		struct hl_nref c;
+		int rc = build(cx, level - 1, i * HL_FANOUT + j, cb, d, e, &c);
+		if (rc)
+			return rc;
+		hashes[j] = c.hash;
+		offs[j] = c.off;
+		d = e;
+	}
+	return publish_inner(cx, level, hashes, offs, count, out);
+}
+
+static int by_chunk(const void *x, const void *y)
+{
+	uint64_t a = (*(const struct hl_dirty *const *)x)->chunk;
+	uint64_t b = (*(const struct hl_dirty *const *)y)->chunk;
+	return (a > b) - (a < b);
+}
+
+/* Sorts pointers to the dirty entries, leaving the state itself untouched
+ * (invariant 3: a failed commit must leave its dirty table valid). */
+static int sort_dirty(struct commit *cx)
+{
+	hl_state *s = cx->s;
+	if (s->dirty_count == 0)
+		return 0;
+	cx->sorted = hl_priv_alloc(s->dirty_count * sizeof *cx->sorted);
+	if (!cx->sorted)
+		return HL_ENOMEM;
+	for (uint32_t i = 0; i < s->dirty_count; i++)
+		cx->sorted[i] = &s->dirty[i];
+	if (s->dirty_count > 1)
+		qsort(cx->sorted, s->dirty_count, sizeof *cx->sorted, by_chunk);
+	return 0;
+}
+
+static int commit_tree(struct commit *cx, hl_id *id, struct hl_tree *t)
+{
+	hl_state *s = cx->s;
+	*t = (struct hl_tree){.size = s->size, .chunks = cx->chunks,
+			      .height = hl_height_of(cx->chunks)};
+	*id = (hl_id){0, 0};
+	if (s->size == 0)
+		return 0; /* the empty state: the zero id, no nodes */
+	struct hl_nref base = hl_tree_at_level(cx->a, &s->base, t->height);
+	struct hl_nref top;
+	int rc = build(cx, t->height, 0, base, 0, s->dirty_count, &top);
+	if (rc)
+		return rc;
+	uint64_t root_off;
+	rc = publish_root(cx, s->size, t->height, top, id, &root_off);
+	t->top_hash = top.hash;
+	t->top_off = top.off;
+	return rc;
+}
+
+int hl_commit(hl_state *s, hl_id *out, hl_commit_info *info)
+{
+	if (!s || !out)
+		return HL_EINVAL;
+	int rc = hl_arena_writable(s->a);
+	if (rc)
+		return rc;
+	uint64_t t0 = hl_now_ns();
+	struct commit cx = {.s = s, .a = s->a,
+			    .chunks = hl_chunks_of(s->a, s->size),
+			    .valid_chunks = hl_valid_chunks(s)};
+	rc = sort_dirty(&cx);
+	hl_id id;
+	struct hl_tree t;
+	if (!rc)
+		rc = commit_tree(&cx, &id, &t);
+	hl_priv_free(cx.sorted, s->dirty_count * sizeof *cx.sorted);
+	if (rc)
+		return rc;
+	hl_state_rebase(s, id, &t);
+	*out = id;
+	uint64_t t1 = hl_now_ns();
+	hl_ctr_add(s->a, HL_CTR_COMMITS, 1);
+	hl_ctr_add(s->a, HL_CTR_HASHED_BYTES, cx.info.hashed_bytes);
+	atomic_store_explicit(&s->a->slot->heartbeat_ns, t1, memory_order_relaxed);
+	if (info) {
+		cx.info.ns = t1 - t0;
+		*info = cx.info;
+	}
+	return 0;
+}

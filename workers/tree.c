@@ -1,0 +1,122 @@
+/*
+ * tree.c - reading snapshot trees: from an id to its root, from a node to
+ * its children, from a chunk index to its leaf.
+ *
+ * Every offset read out of shared memory is checked to lie inside the heap
+ * and to name a node of the expected kind and level before it is followed
+ * (invariant 2 of arena.c, applied to nodes): a corrupt arena yields
+ * HL_ECORRUPT / NULL here, never a stray read. The checks are a few compares
+ * per level, against a tree at most HL_LEVELS_MAX deep.
+ */
+#include "workers.h"
+
+static const struct hl_node *node_checked(const hl_arena *a, uint64_t off,
+					  unsigned kind, unsigned level)
+{
+	if (!hl_heap_contains(a, off, sizeof(struct hl_node)))
+		return NULL;
+	const struct hl_node *n = hl_node_at(a, off);
+	if (n->kind != kind || n->level != level ||
+	    !hl_heap_contains(a, off, sizeof *n + (uint64_t)n->payload_bytes))
+		return NULL;
+	return n;
+}
+
+int hl_tree_load(const hl_arena *a, hl_id id, struct hl_tree *t,
+		 uint64_t *root_off)
+{
+	*t = (struct hl_tree){0};
+	if (root_off)
+		*root_off = 0;
+	if (hl_id_is_zero(id))
+		return 0;
+	uint64_t off;
+	int rc = hl_index_lookup(a, id, &off);
+	if (rc)
+		return rc;
+	const struct hl_node *n = hl_node_at(a, off);
+	if (n->kind != HL_NODE_ROOT)
+		return HL_ENOENT; /* a leaf's or inner node's hash: no snapshot */
+	const struct hl_root_payload *r = (const void *)n->payload;
+	if (n->payload_bytes != sizeof *r || n->aux == 0 ||
+	    n->aux > HL_STATE_BYTES_MAX ||
+	    n->level != hl_height_of(hl_chunks_of(a, n->aux)))
+		return HL_ECORRUPT;
+	t->size = n->aux;
+	t->chunks = hl_chunks_of(a, n->aux);
+	t->height = n->level;
+	t->top_hash = r->top_hash;
+	t->top_off = r->top_off;
+	if (root_off)
+		*root_off = off;
+	return 0;
+}
+
+static struct hl_nref zero_ref(const hl_arena *a, unsigned level)
+{
+	return (struct hl_nref){true, a->zero_hash[level], 0};
+}
+
+struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
+			     struct hl_nref p, unsigned level, uint64_t i,
+			     unsigned j, bool *bad)
+{
+	struct hl_nref none = {0};
+	if (!p.present) {
+		/* above the top: only the left edge leads down to it */
+		if (t->chunks && i == 0 && j == 0 && level - 1 == t->height)
+			return (struct hl_nref){true, t->top_hash, t->top_off};
+		return none;
+	}
+	if (p.off == 0)
+		return zero_ref(a, level - 1);
+	const struct hl_node *n = node_checked(a, p.off, HL_NODE_INNER, level);
+	if (!n) {
+		*bad = true;
+		return none;
+	}
+	if (j >= n->count)
+		return none;
+	const hl_id *hashes = (const hl_id *)n->payload;
+	const uint64_t *offs = (const uint64_t *)(hashes + n->count);
+	return (struct hl_nref){true, hashes[j], offs[j]};
+}
+
+struct hl_nref hl_tree_at_level(const hl_arena *a, const struct hl_tree *t,
+				unsigned level)
+{
+	struct hl_nref r = {0};
+	if (t->chunks == 0 || level > t->height)
+		return r;
+	r = (struct hl_nref){true, t->top_hash, t->top_off};
+	bool bad = false;
+	for (unsigned l = t->height; l > level && r.present; l--)
+		r = hl_tree_child(a, t, r, l, 0, 0, &bad);
+	return r;
+}
+
+const unsigned char *hl_leaf_bytes(const hl_arena *a, struct hl_nref r)
+{
+	if (r.off == 0)
+		return a->zero_chunk;
+	const struct hl_node *n = node_checked(a, r.off, HL_NODE_LEAF, 0);
+	return n ? n->payload : NULL;
+}
+
+const unsigned char *hl_tree_leaf(const hl_arena *a, const struct hl_tree *t,
+				  uint64_t k)
+{
+	uint64_t off = t->top_off;
+	for (unsigned level = t->height; level > 0; level--) {
+		if (off == 0)
+			return a->zero_chunk; /* inside a full zero subtree */
+		const struct hl_node *n =
+			node_checked(a, off, HL_NODE_INNER, level);
+		unsigned j = (unsigned)(k >> (HL_FANOUT_SHIFT * (level - 1))) &
+			     (HL_FANOUT - 1);
+		if (!n || j >= n->count)
+			return NULL;
+		off = ((const uint64_t *)((const hl_id *)n->payload + n->count))[j];
+	}
+	return hl_leaf_bytes(a, (struct hl_nref){true, {0, 0}, off});
+}

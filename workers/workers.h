@@ -1,0 +1,167 @@
+/*
+ * workers.h - internals of working states: the private state struct, the
+ * private allocator, and the tree geometry and walking helpers that commit,
+ * read, restore and diff share.
+ *
+ * Tree geometry
+ * -------------
+ * A state of S bytes has n = ceil(S / chunk_bytes) chunks. Node (L, i) -
+ * level L, index i - covers chunks [i * 16^L, (i+1) * 16^L) clipped to n;
+ * level 0 nodes are leaves. The height H is the smallest H with 16^H >= n,
+ * and the tree's top is node (H, 0) (a leaf when n == 1). A node's range
+ * depends only on (L, i) and n, never on H, so two trees of different
+ * heights share every node below the smaller height.
+ *
+ * A *full* node covers all 16^L chunks. A full subtree whose bytes are all
+ * zero is never stored: its parent records offset 0 and its hash is
+ * hl_arena.zero_hash[L]. Partial nodes (at the end of a state) are always
+ * stored, so offset 0 is unambiguous.
+ */
+#ifndef HL_WORKERS_WORKERS_H
+#define HL_WORKERS_WORKERS_H
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "shm.h"
+
+#ifdef HL_PRIVATE_ALLOC_JEMALLOC
+#include <limits.h> /* jemalloc.h uses INT_MAX */
+#include <jemalloc/jemalloc.h>
+#endif
+
+/* ---- process-private memory ------------------------------------------------
+ * jemalloc's sized, aligned API (mallocx/sdallocx): chunk buffers are
+ * cache-line aligned for hashing and copying, and sized frees skip the size
+ * look-up. The libc build (-Dprivate_alloc=libc) exists so AddressSanitizer
+ * sees every private allocation. */
+static inline void *hl_priv_alloc(size_t bytes)
+{
+#ifdef HL_PRIVATE_ALLOC_JEMALLOC
+	return mallocx(bytes, MALLOCX_ALIGN(64));
+#else
+	return aligned_alloc(64, hl_align_up(bytes, 64));
+#endif
+}
+
+static inline void hl_priv_free(void *p, size_t bytes)
+{
+	if (!p)
+		return;
+#ifdef HL_PRIVATE_ALLOC_JEMALLOC
+	sdallocx(p, bytes, MALLOCX_ALIGN(64));
+#else
+	(void)bytes;
+	free(p);
+#endif
+}
+
+/* ---- trees ---------------------------------------------------------------- */
+
+/* A snapshot's tree, as read from its root. */
+struct hl_tree {
+	uint64_t size;     /* state bytes */
+	uint64_t chunks;   /* ceil(size / chunk_bytes) */
+	unsigned height;
+	hl_id top_hash;
+	uint64_t top_off;  /* 0: full zero subtree */
+};
+
+/* A reference to node (L, i) of some tree: absent (outside the tree, or a
+ * level above its top), or present with its hash and offset (0: zero). */
+struct hl_nref {
+	bool present;
+	hl_id hash;
+	uint64_t off;
+};
+
+static inline uint64_t hl_chunks_of(const hl_arena *a, uint64_t size)
+{
+	return (size + a->chunk_bytes - 1) >> a->chunk_shift;
+}
+
+static inline unsigned hl_height_of(uint64_t chunks)
+{
+	unsigned h = 0;
+	while (h < HL_LEVELS_MAX && (1ull << (HL_FANOUT_SHIFT * h)) < chunks)
+		h++;
+	return h;
+}
+
+/* First chunk of node (L, i), and the end of its full range. */
+static inline uint64_t hl_node_lo(unsigned level, uint64_t i)
+{
+	return i << (HL_FANOUT_SHIFT * level);
+}
+
+static inline uint64_t hl_node_hi_full(unsigned level, uint64_t i)
+{
+	return (i + 1) << (HL_FANOUT_SHIFT * level);
+}
+
+/* Loads the tree of snapshot id (zero: the empty tree). HL_ENOENT when the
+ * id is not a snapshot of this arena, HL_ECORRUPT for a malformed root. */
+int hl_tree_load(const hl_arena *a, hl_id id, struct hl_tree *t,
+		 uint64_t *root_off);
+/* Node (level, 0) of tree t: the top itself, a node below it on the left
+ * edge, or absent for levels above the top. */
+struct hl_nref hl_tree_at_level(const hl_arena *a, const struct hl_tree *t,
+				unsigned level);
+/* Child j of node (level, i) given that node's reference p. Handles zero
+ * subtrees and the absent levels above a tree's top (whose child 0 leads
+ * down to the top). Returns absent when j is past the node's children or an
+ * offset in shared memory fails validation (*bad is then set). */
+struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
+			     struct hl_nref p, unsigned level, uint64_t i,
+			     unsigned j, bool *bad);
+/* The bytes of leaf reference r (zero chunk for offset 0), or NULL if its
+ * offset fails validation. */
+const unsigned char *hl_leaf_bytes(const hl_arena *a, struct hl_nref r);
+/* Walks tree t from the top to chunk k's leaf: its bytes or NULL (corrupt). */
+const unsigned char *hl_tree_leaf(const hl_arena *a, const struct hl_tree *t,
+				  uint64_t k);
+
+/* ---- working states ------------------------------------------------------- */
+
+struct hl_dirty {
+	uint64_t chunk;
+	unsigned char *buf; /* chunk_bytes, private; zero past the state's size */
+};
+
+struct hl_state {
+	hl_arena *a;
+	uint64_t size;
+	/* Bytes [0, valid_bytes) of a clean chunk come from the base; clean
+	 * bytes past it read as zero. valid_bytes <= base.size, and the chunk
+	 * holding valid_bytes, when partial and not the base's own last
+	 * chunk, is dirty (resize makes it so). */
+	uint64_t valid_bytes;
+	hl_id base_id;
+	struct hl_tree base;
+	/* dirty chunks: array + open-addressing table of (array index + 1) */
+	struct hl_dirty *dirty;
+	uint32_t dirty_count, dirty_cap;
+	uint32_t *table;
+	uint32_t table_mask;
+	/* chunk buffers kept for reuse after commit/restore */
+	unsigned char **spare;
+	uint32_t spare_count;
+	/* the last base leaf read: sequential reads walk the tree once */
+	uint64_t cached_chunk;
+	const unsigned char *cached_leaf;
+};
+
+#define HL_SPARE_BUFFERS_MAX 64u
+
+static inline uint64_t hl_valid_chunks(const hl_state *s)
+{
+	return hl_chunks_of(s->a, s->valid_bytes);
+}
+
+/* The dirty buffer of chunk k, or NULL (state.c). */
+unsigned char *hl_dirty_find(const hl_state *s, uint64_t k);
+/* Drops every dirty chunk (buffers kept as spares) and rebases the state on
+ * tree t named id (state.c). */
+void hl_state_rebase(hl_state *s, hl_id id, const struct hl_tree *t);
+
+#endif /* HL_WORKERS_WORKERS_H */
