@@ -1,0 +1,789 @@
+/*
+ * test_index.c - the node index (shm/index.c) against real arenas: insert-
+ * if-absent, full-key confirmation, bounded probing and HL_EFULL,
+ * tombstones, the consistency checker on corrupted tables, and processes
+ * racing to insert the same keys.
+ *
+ * Keys are made by hand (the index does not care how a hash was computed),
+ * so a test can place them in chosen buckets with chosen tags.
+ */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+/* ---- fixtures ---------------------------------------------------------------- */
+
+static char g_name[64];
+static hl_arena *g_a;
+
+static void open_arena(uint64_t index_capacity)
+{
+	static unsigned counter;
+	hl_config cfg;
+	int rc;
+
+	hl_config_init(&cfg);
+	cfg.arena_bytes = 16u << 20;
+	cfg.index_capacity = index_capacity;
+	snprintf(g_name, sizeof g_name, "t-index-%d-%u", (int)getpid(),
+		 counter++);
+	rc = hl_arena_create(g_name, &cfg, &g_a);
+	cr_assert_eq(rc, 0, "create %s: %s", g_name, hl_strerror(rc));
+}
+
+/* Runs after every test, also after a failed assertion. */
+static void teardown(void)
+{
+	hl_arena_close(g_a);
+	g_a = NULL;
+	if (g_name[0])
+		hl_arena_unlink(g_name);
+	g_name[0] = '\0';
+}
+
+TestSuite(index, .fini = teardown);
+
+/* ---- keys, nodes and raw entries ----------------------------------------------- */
+
+static uint64_t mix(uint64_t x) /* splitmix64 */
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* A key whose home bucket is `bucket` and whose tag is `tag`; `salt` fills
+ * the bits that decide neither (lo above bit 32, hi below the tag). */
+static hl_id key_at(uint64_t bucket, uint32_t tag, uint64_t salt)
+{
+	hl_id h;
+
+	h.lo = bucket | (mix(salt) << 32);
+	h.hi = (uint64_t)(tag & 0xffffffu) << 40 |
+	       (mix(salt ^ 0x5a5a) & HL_ENTRY_OFF_MASK);
+	return h;
+}
+
+static hl_id key_random(uint64_t i)
+{
+	hl_id h = {.lo = mix(2 * i + 77), .hi = mix(2 * i + 78)};
+	return h;
+}
+
+static bool key_eq(hl_id x, hl_id y)
+{
+	return x.lo == y.lo && x.hi == y.hi;
+}
+
+/* Allocates a root node with hash h and a payload that encodes h, so a
+ * reader can tell a complete node from a torn one. */
+static int node_make(hl_arena *a, hl_id h, uint64_t *off)
+{
+	struct hl_node *n;
+	struct hl_root_payload *p;
+	int rc = hl_heap_alloc(a, a->class_root, off);
+
+	if (rc)
+		return rc;
+	n = hl_node_at(a, *off);
+	memset(n, 0, sizeof *n + sizeof *p);
+	n->kind = HL_NODE_ROOT;
+	n->level = 1;
+	n->payload_bytes = sizeof *p;
+	p = (struct hl_root_payload *)n->payload;
+	p->top_hash.lo = ~h.lo;
+	p->top_hash.hi = ~h.hi;
+	p->top_off = *off;
+	n->hash = h;
+	return 0;
+}
+
+static bool node_complete(const hl_arena *a, uint64_t off, hl_id h)
+{
+	const struct hl_node *n = hl_node_at(a, off);
+	const struct hl_root_payload *p = (const void *)n->payload;
+
+	return key_eq(n->hash, h) && n->kind == HL_NODE_ROOT &&
+	       p->top_hash.lo == ~h.lo && p->top_hash.hi == ~h.hi &&
+	       p->top_off == off;
+}
+
+static uint64_t node_new(hl_id h)
+{
+	uint64_t off = 0;
+	int rc = node_make(g_a, h, &off);
+
+	cr_assert_eq(rc, 0, "hl_heap_alloc: %s", hl_strerror(rc));
+	return off;
+}
+
+/* Inserts h with a fresh node; asserts it went in. */
+static uint64_t put(hl_id h)
+{
+	uint64_t off = node_new(h), winner = 0;
+	int rc = hl_index_insert(g_a, h, off, &winner);
+
+	cr_assert_eq(rc, 0, "insert: %d (%s)", rc, hl_strerror(rc));
+	return off;
+}
+
+static void assert_found(hl_id h, uint64_t want)
+{
+	uint64_t off = 0;
+	int rc = hl_index_lookup(g_a, h, &off);
+
+	cr_assert_eq(rc, 0, "key %016" PRIx64 "%016" PRIx64 " not found: %s",
+		     h.hi, h.lo, hl_strerror(rc));
+	cr_assert_eq(off, want, "found at %#" PRIx64 ", want %#" PRIx64, off,
+		     want);
+}
+
+static void assert_absent(hl_id h)
+{
+	uint64_t off = 0;
+	int rc = hl_index_lookup(g_a, h, &off);
+
+	cr_assert_eq(rc, HL_ENOENT, "key %016" PRIx64 "%016" PRIx64
+		     " unexpectedly found at %#" PRIx64, h.hi, h.lo, off);
+}
+
+static _Atomic uint64_t *raw_entry(uint64_t bucket, unsigned s)
+{
+	struct hl_bucket *b = hl_at(g_a, hl_region(g_a, HL_REGION_INDEX)->off);
+	return &b[bucket & (g_a->hdr->index_buckets - 1)].entry[s];
+}
+
+static uint64_t raw_make(hl_id h, uint64_t off)
+{
+	return (h.hi & ~HL_ENTRY_OFF_MASK) | off / HL_HEAP_ALIGN;
+}
+
+static void assert_check_ok(void)
+{
+	char msg[256] = "";
+	int rc = hl_index_check(g_a, msg, sizeof msg);
+
+	cr_assert_eq(rc, 0, "hl_index_check: %s", msg);
+}
+
+/* The checker must fail with a message naming `what`. */
+static void assert_check_fails(const char *what)
+{
+	char msg[256] = "";
+	int rc = hl_index_check(g_a, msg, sizeof msg);
+
+	cr_assert_eq(rc, HL_ECORRUPT, "corruption (%s) not detected", what);
+	cr_assert(strstr(msg, what), "message \"%s\" does not mention %s", msg,
+		  what);
+}
+
+/* ---- basics -------------------------------------------------------------------- */
+
+Test(index, insert_then_lookup)
+{
+	enum { N = 300 };
+	uint64_t off[N];
+
+	open_arena(0);
+	cr_assert_eq(hl_index_capacity(g_a),
+		     g_a->hdr->index_buckets * HL_BUCKET_ENTRIES);
+	cr_assert_geq(hl_index_capacity(g_a), HL_INDEX_ENTRIES_MIN);
+	cr_assert_eq(hl_index_used(g_a), 0);
+	for (int i = 0; i < N; i++)
+		off[i] = put(key_random(i));
+	for (int i = 0; i < N; i++)
+		assert_found(key_random(i), off[i]);
+	cr_assert_eq(hl_index_used(g_a), N);
+	assert_check_ok();
+}
+
+Test(index, second_insert_returns_first_offset)
+{
+	hl_id h = key_random(1);
+	uint64_t first, second, third, winner = 0;
+
+	open_arena(0);
+	first = put(h);
+	second = node_new(h);
+	cr_assert_eq(hl_index_insert(g_a, h, second, &winner), 1);
+	cr_assert_eq(winner, first, "winner %#" PRIx64 ", first %#" PRIx64,
+		     winner, first);
+	third = node_new(h);
+	winner = 0;
+	cr_assert_eq(hl_index_insert(g_a, h, third, &winner), 1);
+	cr_assert_eq(winner, first);
+	assert_found(h, first);
+	cr_assert_eq(hl_index_used(g_a), 1);
+	assert_check_ok();
+}
+
+Test(index, absent_keys_are_absent)
+{
+	hl_id h = key_at(5, 0xabcdef, 1);
+	hl_id other_salt = key_at(5, 0xabcdef, 2);
+	hl_id lo_flip = {.lo = h.lo ^ (1ull << 63), .hi = h.hi};
+	hl_id hi_flip = {.lo = h.lo, .hi = h.hi ^ 1};
+	hl_id other_tag = key_at(5, 0xabcdee, 1);
+	uint64_t off, off2;
+
+	open_arena(0);
+	assert_absent(h); /* empty table */
+	off = put(h);
+	/* same bucket and same tag as h: only the node's full hash tells */
+	assert_absent(other_salt);
+	assert_absent(lo_flip);
+	assert_absent(hi_flip);
+	assert_absent(other_tag);
+	assert_absent(key_random(9));
+	/* and the look-alike is a key of its own, not a duplicate of h */
+	off2 = put(hi_flip);
+	assert_found(hi_flip, off2);
+	assert_found(h, off);
+	assert_check_ok();
+}
+
+/* Keys overflowing their home bucket go on to the next ones, wrapping from
+ * the last bucket to bucket 0, and stay found. */
+Test(index, probing_spills_and_wraps)
+{
+	enum { N = 20 };
+	uint64_t last, off[N];
+
+	open_arena(0);
+	last = g_a->hdr->index_buckets - 1;
+	for (int i = 0; i < N; i++)
+		off[i] = put(key_at(last, (uint32_t)i + 1, (uint64_t)i));
+	for (int i = 0; i < N; i++)
+		assert_found(key_at(last, (uint32_t)i + 1, (uint64_t)i), off[i]);
+	for (unsigned s = 0; s < HL_BUCKET_ENTRIES; s++) {
+		uint64_t e = atomic_load(raw_entry(0, s));
+		cr_assert_eq(e, raw_make(key_at(last, 9 + s, 8 + s), off[8 + s]),
+			     "bucket 0 entry %u: %#" PRIx64, s, e);
+	}
+	cr_assert_eq(hl_index_used(g_a), N);
+	assert_check_ok();
+}
+
+Test(index, read_only_handle_looks_up_but_never_stores)
+{
+	hl_arena *ro = NULL;
+	hl_id h = key_random(3);
+	uint64_t off, got = 0, winner;
+
+	open_arena(0);
+	off = put(h);
+	cr_assert_eq(hl_arena_attach(g_name, HL_RDONLY, &ro), 0);
+	cr_assert_eq(hl_index_lookup(ro, h, &got), 0);
+	cr_assert_eq(got, off);
+	cr_assert_eq(hl_index_insert(ro, key_random(4), off, &winner),
+		     HL_EROFS);
+	cr_assert_eq(hl_index_remove(ro, h, off), HL_EROFS);
+	hl_arena_close(ro);
+	assert_found(h, off);
+}
+
+/* ---- a full index ----------------------------------------------------------------- */
+
+static void *index_copy(void)
+{
+	size_t bytes = g_a->hdr->index_buckets * sizeof(struct hl_bucket);
+	void *copy = malloc(bytes);
+
+	cr_assert_not_null(copy);
+	memcpy(copy, hl_at(g_a, hl_region(g_a, HL_REGION_INDEX)->off), bytes);
+	return copy;
+}
+
+static bool index_unchanged(const void *copy)
+{
+	size_t bytes = g_a->hdr->index_buckets * sizeof(struct hl_bucket);
+	return memcmp(copy, hl_at(g_a, hl_region(g_a, HL_REGION_INDEX)->off),
+		      bytes) == 0;
+}
+
+/* One home bucket's window holds HL_INDEX_PROBE_BUCKETS * 8 keys; the next
+ * one is refused, nothing changes, and everything stored is still found. */
+Test(index, full_window_refuses_and_harms_nothing)
+{
+	enum { N = HL_INDEX_PROBE_BUCKETS * HL_BUCKET_ENTRIES };
+	uint64_t off[N], extra, winner = 0;
+	hl_id over = key_at(7, 0x123456, 999999);
+	void *copy;
+
+	open_arena(HL_INDEX_ENTRIES_MIN);
+	cr_assert_eq(hl_index_capacity(g_a), HL_INDEX_ENTRIES_MIN);
+	for (int i = 0; i < N; i++)
+		off[i] = put(key_at(7, (uint32_t)mix(i), (uint64_t)i));
+	copy = index_copy();
+	extra = node_new(over);
+	cr_assert_eq(hl_index_insert(g_a, over, extra, &winner), HL_EFULL);
+	cr_assert(index_unchanged(copy), "a refused insert changed the index");
+	free(copy);
+	assert_absent(over);
+	for (int i = 0; i < N; i++)
+		assert_found(key_at(7, (uint32_t)mix(i), (uint64_t)i), off[i]);
+	/* a key already stored is still found by insert-if-absent */
+	hl_id last = key_at(7, (uint32_t)mix(N - 1), N - 1);
+	cr_assert_eq(hl_index_insert(g_a, last, node_new(last), &winner), 1);
+	cr_assert_eq(winner, off[N - 1]);
+	/* a key homed outside the full window still goes in */
+	put(key_at(7 + HL_INDEX_PROBE_BUCKETS, 1, 1));
+	cr_assert_eq(hl_index_used(g_a), N + 1);
+	assert_check_ok();
+}
+
+/* Random keys into the smallest index until it first answers HL_EFULL;
+ * then keep trying: every refusal leaves the table as it was. */
+Test(index, random_fill_until_full)
+{
+	enum { TRIES = 4 * HL_INDEX_ENTRIES_MIN };
+	static uint64_t off[TRIES];
+	uint64_t winner, n = 0, refused = 0;
+
+	open_arena(HL_INDEX_ENTRIES_MIN);
+	for (uint64_t i = 0; i < TRIES; i++) {
+		hl_id h = key_random(i);
+		void *copy = index_copy();
+		uint64_t o = node_new(h);
+		int rc = hl_index_insert(g_a, h, o, &winner);
+
+		cr_assert(rc == 0 || rc == HL_EFULL, "insert: %d", rc);
+		if (rc == HL_EFULL) {
+			cr_assert(index_unchanged(copy));
+			refused++;
+			off[i] = 0;
+		} else {
+			off[i] = o;
+			n++;
+		}
+		free(copy);
+	}
+	cr_assert_gt(refused, 0, "the index never filled");
+	/* probing 256 of 1024 entries: it fills well past half */
+	cr_assert_gt(n, HL_INDEX_ENTRIES_MIN / 2, "only %" PRIu64 " fit", n);
+	cr_assert_leq(n, HL_INDEX_ENTRIES_MIN);
+	for (uint64_t i = 0; i < TRIES; i++) {
+		if (off[i])
+			assert_found(key_random(i), off[i]);
+		else
+			assert_absent(key_random(i));
+	}
+	cr_assert_eq(hl_index_used(g_a), n);
+	assert_check_ok();
+}
+
+/* ---- removal ------------------------------------------------------------------- */
+
+Test(index, remove_leaves_a_tombstone_that_probes_pass)
+{
+	hl_id a = key_at(3, 0xa, 1), b = key_at(3, 0xb, 2), c = key_at(3, 0xc, 3);
+	uint64_t oa, ob, oc, oa2;
+
+	open_arena(0);
+	oa = put(a);
+	ob = put(b);
+	oc = put(c);
+	cr_assert_eq(hl_index_remove(g_a, a, oa), 0);
+	cr_assert_eq(atomic_load(raw_entry(3, 0)), HL_ENTRY_TOMBSTONE);
+	assert_absent(a);
+	assert_found(b, ob); /* probing goes on past the tombstone */
+	assert_found(c, oc);
+	cr_assert_eq(hl_index_remove(g_a, a, oa), HL_ENOENT);
+	cr_assert_eq(hl_index_remove(g_a, b, oc), HL_ENOENT); /* wrong node */
+	cr_assert_eq(hl_index_remove(g_a, key_random(5), oa), HL_ENOENT);
+	assert_found(b, ob);
+	cr_assert_eq(hl_index_used(g_a), 2);
+	assert_check_ok();
+
+	/* re-inserting a removed key takes a fresh entry, not the tombstone */
+	oa2 = put(a);
+	cr_assert_eq(atomic_load(raw_entry(3, 0)), HL_ENTRY_TOMBSTONE);
+	cr_assert_eq(atomic_load(raw_entry(3, 3)), raw_make(a, oa2));
+	assert_found(a, oa2);
+	cr_assert_eq(hl_index_used(g_a), 3);
+	assert_check_ok();
+}
+
+/* Tombstones are never reused (that keeps insert-if-absent free of
+ * duplicates), so a window of tombstones refuses new keys. */
+Test(index, tombstones_are_not_reused)
+{
+	enum { N = HL_INDEX_PROBE_BUCKETS * HL_BUCKET_ENTRIES };
+	uint64_t off[N], winner;
+	hl_id h = key_at(11, 0x77, 12345);
+
+	open_arena(HL_INDEX_ENTRIES_MIN);
+	for (int i = 0; i < N; i++)
+		off[i] = put(key_at(11, (uint32_t)i, (uint64_t)i));
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(hl_index_remove(g_a, key_at(11, (uint32_t)i,
+							 (uint64_t)i), off[i]),
+			     0);
+	cr_assert_eq(hl_index_used(g_a), 0);
+	cr_assert_eq(hl_index_insert(g_a, h, node_new(h), &winner), HL_EFULL);
+	for (int i = 0; i < N; i++)
+		assert_absent(key_at(11, (uint32_t)i, (uint64_t)i));
+	assert_check_ok();
+}
+
+/* ---- the checker --------------------------------------------------------------- */
+
+Test(index, check_detects_offset_outside_heap)
+{
+	hl_id h = key_at(20, 0x42, 1), ghost = key_at(20, 0x43, 2);
+	uint64_t off;
+
+	open_arena(0);
+	off = put(h);
+	uint64_t wrong[] = {
+		HL_ENTRY_OFF_MASK,                                /* past the arena */
+		2,                                                /* in the header */
+		hl_region(g_a, HL_REGION_INDEX)->off / HL_HEAP_ALIGN, /* the index */
+		g_a->bytes / HL_HEAP_ALIGN,                       /* just past it */
+	};
+	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+		atomic_store(raw_entry(20, 1),
+			     (ghost.hi & ~HL_ENTRY_OFF_MASK) | wrong[i]);
+		assert_check_fails("heap");
+		/* a garbage entry never makes a look-up read outside the heap:
+		 * it is just not the key, and keys past it are still found */
+		assert_absent(ghost);
+		assert_found(h, off);
+	}
+	atomic_store(raw_entry(20, 1), HL_ENTRY_EMPTY);
+	assert_check_ok();
+}
+
+Test(index, check_detects_flipped_hash_tag)
+{
+	hl_id h = key_at(21, 0x424242, 1);
+	uint64_t off;
+	struct hl_node *n;
+
+	open_arena(0);
+	off = put(h);
+	n = hl_node_at(g_a, off);
+	n->hash.hi ^= 1ull << 60;
+	assert_check_fails("tag");
+	n->hash.hi ^= 1ull << 60;
+	assert_check_ok();
+}
+
+Test(index, check_detects_entry_outside_its_window)
+{
+	hl_id h = key_at(22, 0x99, 1);
+	uint64_t off;
+	struct hl_node *n;
+
+	open_arena(0);
+	off = put(h);
+	n = hl_node_at(g_a, off);
+	/* home 22 + 64: the entry at bucket 22 lies before its home */
+	n->hash.lo += 64;
+	assert_check_fails("probe window");
+	n->hash.lo -= 64;
+	assert_check_ok();
+}
+
+Test(index, check_detects_bad_node_kind)
+{
+	hl_id h = key_at(23, 0x98, 1);
+	uint64_t off;
+	struct hl_node *n;
+
+	open_arena(0);
+	off = put(h);
+	n = hl_node_at(g_a, off);
+	n->kind = 0;
+	assert_check_fails("kind");
+	n->kind = 4;
+	assert_check_fails("kind");
+	n->kind = HL_NODE_ROOT;
+	assert_check_ok();
+}
+
+Test(index, check_detects_duplicate_key)
+{
+	hl_id h = key_at(24, 0x97, 1);
+	uint64_t first, copy;
+
+	open_arena(0);
+	first = put(h);
+	put(key_at(24, 0x96, 2));
+	copy = node_new(h);
+	/* a second entry for h, as a broken insert would leave it */
+	atomic_store(raw_entry(24, 2), raw_make(h, copy));
+	assert_check_fails("twice");
+	assert_found(h, first);
+	atomic_store(raw_entry(24, 2), HL_ENTRY_EMPTY);
+	assert_check_ok();
+}
+
+/* An entry erased back to EMPTY hides the keys probed past it: look-ups
+ * stop there, and a re-insert would duplicate them. */
+Test(index, check_detects_unreachable_entry)
+{
+	hl_id a = key_at(26, 0x11, 1), b = key_at(26, 0x12, 2);
+	uint64_t ob;
+
+	open_arena(0);
+	put(a);
+	ob = put(b);
+	atomic_store(raw_entry(26, 0), HL_ENTRY_EMPTY);
+	assert_absent(b);
+	assert_check_fails("unreachable");
+	atomic_store(raw_entry(26, 0), HL_ENTRY_TOMBSTONE);
+	assert_found(b, ob);
+	assert_check_ok();
+}
+
+/* ---- processes racing ----------------------------------------------------------- */
+
+enum { RACE_KEYS = 2000, RACERS = 4 };
+
+struct race {
+	_Atomic uint32_t ready;
+	_Atomic uint32_t go;
+	_Atomic uint32_t writers_done;
+	_Atomic uint64_t wins;
+	_Atomic uint64_t losses;
+	_Atomic uint64_t errors;              /* anything else that went wrong */
+	_Atomic uint64_t dup_wins;            /* a key inserted twice */
+	_Atomic uint64_t seen;                /* readers: keys found */
+	_Atomic uint64_t winner[RACE_KEYS];   /* the off each key's winner put */
+	_Atomic uint32_t arrive[RACE_KEYS];   /* per-key barrier, lockstep half */
+};
+
+/* 16 keys per home bucket, homes 2 buckets apart: each group fills exactly
+ * two buckets, so racers collide on the same key and on the same entries. */
+static hl_id race_key(uint32_t i)
+{
+	hl_id h = {.lo = (uint64_t)(i / 16) * 2 | (mix(i) << 32),
+		   .hi = mix(i + 1000000)};
+	return h;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Announces readiness and waits (bounded, 10 s) for the start signal. */
+static bool race_start(struct race *r)
+{
+	uint64_t until = now_ns() + 10ull * 1000000000ull;
+
+	atomic_fetch_add(&r->ready, 1);
+	while (!atomic_load(&r->go))
+		if (now_ns() > until)
+			return false;
+	return true;
+}
+
+static void race_insert_one(hl_arena *c, struct race *r, uint32_t i)
+{
+	hl_id h = race_key(i);
+	uint64_t off, winner = 0, none = 0;
+	int rc = node_make(c, h, &off);
+
+	if (rc == 0)
+		rc = hl_index_insert(c, h, off, &winner);
+	if (rc == 0) {
+		atomic_fetch_add(&r->wins, 1);
+		/* exactly one winner per key, or this CAS fails */
+		if (!atomic_compare_exchange_strong(&r->winner[i], &none, off))
+			atomic_fetch_add(&r->dup_wins, 1);
+	} else if (rc == 1) {
+		atomic_fetch_add(&r->losses, 1);
+		if (winner == off || !node_complete(c, winner, h))
+			atomic_fetch_add(&r->errors, 1);
+		hl_heap_free(c, c->class_root, off); /* the loser's copy */
+	} else {
+		atomic_fetch_add(&r->errors, 1);
+	}
+}
+
+/* Waits (bounded, 10 s) until all writers reach key i, so that they then
+ * scan and CAS the same entries at the same moment. */
+static bool race_meet(struct race *r, uint32_t i, uint32_t writers)
+{
+	uint64_t until = now_ns() + 10ull * 1000000000ull;
+
+	atomic_fetch_add(&r->arrive[i], 1);
+	while (atomic_load(&r->arrive[i]) < writers) {
+		if (now_ns() > until)
+			return false;
+		sched_yield(); /* more racers than cores */
+	}
+	return true;
+}
+
+/* A writer: inserts every key with its own node copies, the first half in
+ * lockstep with the other writers (same key, same instant), the second
+ * half free-running (neighbouring keys contend for the same entries). */
+static int race_writer(const char *name, struct race *r, uint32_t writers)
+{
+	hl_arena *c;
+
+	if (hl_arena_attach(name, 0, &c) != 0)
+		return 2;
+	if (!race_start(r)) {
+		hl_arena_close(c);
+		return 3;
+	}
+	for (uint32_t i = 0; i < RACE_KEYS; i++) {
+		if (i < RACE_KEYS / 2 && !race_meet(r, i, writers))
+			atomic_fetch_add(&r->errors, 1);
+		race_insert_one(c, r, i);
+	}
+	atomic_fetch_add(&r->writers_done, 1);
+	hl_arena_close(c);
+	return 0;
+}
+
+/* One pass over all keys; false when a key was found at a torn node or
+ * moved. found[i] remembers where key i was seen. */
+static bool reader_pass(hl_arena *c, uint64_t *found, uint64_t *seen)
+{
+	bool ok = true;
+
+	for (uint32_t i = 0; i < RACE_KEYS; i++) {
+		uint64_t off;
+		int rc = hl_index_lookup(c, race_key(i), &off);
+
+		if (rc == HL_ENOENT && found[i] == 0)
+			continue;
+		if (rc != 0 || (found[i] && found[i] != off) ||
+		    !node_complete(c, off, race_key(i)))
+			ok = false;
+		*seen += found[i] == 0;
+		found[i] = off;
+	}
+	return ok;
+}
+
+/* A reader: looks keys up while writers insert, then once more after they
+ * are done. A key found must be a complete node (the release/acquire
+ * pairing) and must stay found at the same offset (there are no removes);
+ * at the end, every key must have been found. */
+static int race_reader(const char *name, struct race *r, uint32_t writers)
+{
+	static uint64_t found[RACE_KEYS]; /* private: this process's copy */
+	uint64_t until = now_ns() + 60ull * 1000000000ull, seen = 0;
+	hl_arena *c;
+	bool ok = true, done;
+
+	if (hl_arena_attach(name, HL_RDONLY, &c) != 0)
+		return 2;
+	if (!race_start(r)) {
+		hl_arena_close(c);
+		return 3;
+	}
+	do {
+		done = atomic_load(&r->writers_done) == writers;
+		ok &= reader_pass(c, found, &seen);
+	} while (!done && now_ns() < until);
+	if (!ok || !done)
+		atomic_fetch_add(&r->errors, 1);
+	atomic_fetch_add(&r->seen, seen);
+	hl_arena_close(c);
+	return 0;
+}
+
+/* Forks `writers` writer and `readers` reader processes; each attaches by
+ * name (never the parent's handle). Returns once all have exited 0. */
+static void race_run(struct race *r, uint32_t writers, uint32_t readers)
+{
+	pid_t pid[RACERS * 2];
+	uint32_t n = writers + readers;
+	uint64_t until = now_ns() + 10ull * 1000000000ull;
+
+	cr_assert_leq(n, RACERS * 2);
+	for (uint32_t k = 0; k < n; k++) {
+		pid[k] = fork();
+		cr_assert_geq(pid[k], 0, "fork");
+		if (pid[k] == 0)
+			_exit(k < writers ? race_writer(g_name, r, writers)
+					  : race_reader(g_name, r, writers));
+	}
+	while (atomic_load(&r->ready) < n && now_ns() < until)
+		usleep(1000);
+	atomic_store(&r->go, 1);
+	for (uint32_t k = 0; k < n; k++) {
+		int status = 0;
+
+		cr_assert_eq(waitpid(pid[k], &status, 0), pid[k]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "child %u: status %#x", k, status);
+	}
+}
+
+static struct race *race_map(void)
+{
+	struct race *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(r, MAP_FAILED);
+	memset(r, 0, sizeof *r);
+	return r;
+}
+
+/* Every key ends up present exactly once, and found at its one winner's
+ * node. */
+static void race_verify(struct race *r, uint32_t writers)
+{
+	uint64_t errors = atomic_load(&r->errors), dups = atomic_load(&r->dup_wins);
+	uint64_t wins = atomic_load(&r->wins), losses = atomic_load(&r->losses);
+
+	cr_assert_eq(dups, 0, "%" PRIu64 " keys were inserted twice", dups);
+	cr_assert_eq(errors, 0, "%" PRIu64 " failed inserts, torn or moving"
+		     " nodes, or timeouts", errors);
+	cr_assert_eq(wins, RACE_KEYS, "%" PRIu64 " inserts returned 0", wins);
+	cr_assert_eq(wins + losses, (uint64_t)RACE_KEYS * writers,
+		     "%" PRIu64 " wins + %" PRIu64 " losses", wins, losses);
+	for (uint32_t i = 0; i < RACE_KEYS; i++) {
+		cr_assert_neq(atomic_load(&r->winner[i]), 0, "key %u: no winner", i);
+		assert_found(race_key(i), atomic_load(&r->winner[i]));
+		cr_assert(node_complete(g_a, atomic_load(&r->winner[i]),
+					race_key(i)));
+	}
+	cr_assert_eq(hl_index_used(g_a), RACE_KEYS);
+	assert_check_ok();
+}
+
+Test(index, processes_racing_insert_each_key_once, .timeout = 120)
+{
+	struct race *r = race_map();
+
+	open_arena(1u << 14);
+	cr_assert_geq(g_a->hdr->index_buckets, 2 * (RACE_KEYS / 16 + 1));
+	race_run(r, RACERS, 0);
+	race_verify(r, RACERS);
+	munmap(r, sizeof *r);
+}
+
+Test(index, readers_see_complete_nodes_while_writers_race, .timeout = 120)
+{
+	struct race *r = race_map();
+
+	open_arena(1u << 14);
+	race_run(r, 2, 2);
+	race_verify(r, 2);
+	/* each reader ended having seen every key */
+	cr_assert_eq(atomic_load(&r->seen), 2ull * RACE_KEYS);
+	munmap(r, sizeof *r);
+}
