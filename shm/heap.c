@@ -1,0 +1,639 @@
+/*
+ * heap.c - the shared heap: size-classed objects (nodes, ref names) carved
+ * from per-process slabs, recycled through lock-free per-class free lists.
+ *
+ * NOTES ON THE DESIGN OF THE HEAP
+ *
+ * The heap region is a row of slabs of hdr->slab_bytes each. A process
+ * takes a whole slab for one size class with one atomic fetch-add on
+ * hdr->heap_next and then bumps through it privately, with a cursor kept in
+ * its own process slot, so the common allocation touches no shared cache
+ * line. A freed object goes back by rewinding that cursor when it was the
+ * last one bumped (a commit that lost an insert race returns its copy at
+ * once), and otherwise onto its class's free list, a Treiber stack shared by
+ * every process. Allocation pops that list first, then bumps, then grabs a
+ * new slab; the unused tail of a slab that cannot hold one more object is
+ * abandoned (less than one object per slab).
+ *
+ * Words, and who writes them:
+ *
+ *   hdr->heap_next       heap-relative offset of the next unused slab; only
+ *                        ever grows, by fetch-add; may pass the heap's end
+ *                        after failed grabs (readers clamp it).
+ *   slab map byte s      0 = unused, else class + 1; written once, by the
+ *                        process whose fetch-add returned slab s, before it
+ *                        carves the slab.
+ *   slot->slab[cls]      {cur, end}: arena offsets of the next object and
+ *                        of the slab's end; cur == 0 means no slab. Written
+ *                        only by the slot's owner.
+ *   free_list[cls].head  [tag:16 | off/64 : 48]; offset field 0 = empty.
+ *                        The tag is bumped by every successful CAS (push and
+ *                        pop) so a pop that read a stale head cannot succeed
+ *                        after the same object came back (ABA).
+ *   object word 0        while on a free list: off/64 of the next object.
+ *
+ * Invariants (hl_heap_check verifies 1-5):
+ *
+ *   1. heap_next is a multiple of slab_bytes.
+ *   2. A slab's map byte is 0 or a valid class + 1, and nonzero only for
+ *      slabs below heap_next. A slab below heap_next may be 0: its grabber
+ *      died before marking it, and it is simply lost.
+ *   3. A cursor with cur != 0 lies in a slab mapped to its class: end is
+ *      that slab's end and cur is an object boundary of the class with
+ *      cur <= end. No two cursors share a slab.
+ *   4. Every free-list entry is an object boundary in a slab of its class,
+ *      and the list is acyclic.
+ *   5. A free object in a slab that is some cursor's current slab lies below
+ *      that cursor (else it could be handed out twice).
+ *   6. Every carved object (below its slab's cursor, or in an abandoned
+ *      slab) is in exactly one of: held by a process, on its free list,
+ *      lost with a dead process. Never two; tests check it with patterns.
+ *
+ * Memory orders:
+ *
+ *   - heap_next fetch-add is relaxed: the slab it returns is touched only by
+ *     the grabber until it publishes objects through the index (release CAS
+ *     in index.c) or a free-list push (release CAS below); those carry the
+ *     slab map byte and the object's bytes with them.
+ *   - Slab map bytes are relaxed atomic stores and loads, for the same
+ *     reason: whoever can reach an object of the slab got to it through a
+ *     release/acquire pair that follows the map store.
+ *   - Free-list push: the next word is stored relaxed, then the head CAS is a
+ *     release; it pairs with the acquire load (and acquire CAS failure) in
+ *     pop, so a popper reads the next word and the object bytes the pusher
+ *     wrote. Pop success is acquire for the same reason.
+ *   - Pop reads the next word of an object that another process may have
+ *     popped already and be writing: that load is atomic relaxed, and its
+ *     value is used only if the head CAS then succeeds, which proves the
+ *     object was still on the list - unless 65536 other pushes and pops
+ *     wrapped the tag while this pop sat between its load and its CAS.
+ *   - Cursors are private to their owner; the compiler barriers in
+ *     cursor_set order their stores for a process killed mid-way (the
+ *     kernel's exit path orders them for whoever reads the slot next).
+ *
+ * Crash safety: a process may die at any instruction.
+ *
+ *   - Between the grab's fetch-add and the slab map store: the slab is
+ *     counted in heap_next with map byte 0 and no cursor: leaked, inv. 2 ok.
+ *   - Between the map store and cursor_set: slab marked, no cursor: leaked.
+ *   - Inside cursor_set: the cursor passes through {0, old end}, {0, new
+ *     end}, {new cur, new end}; all satisfy inv. 3 (cur == 0 is no slab).
+ *   - A bump or a rewind is one aligned 8-byte store: before it the object
+ *     is not handed out (or still held), after it it is (or is back).
+ *     An object bumped but not yet published is leaked with its owner.
+ *   - Push: dying before the CAS leaves the list unchanged (the object's
+ *     next word is dead data) and the object leaked; after it, it is freed.
+ *   - Pop: dying after the CAS leaves the object off the list, held by the
+ *     dead process: leaked, like anything a dead process held unpublished.
+ *   Leaks are bounded by what a process holds at death; the cursors stay
+ *   with the slot and are inherited by its next owner (slots.c).
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "shm.h"
+
+#define HEAD_OFF_BITS 48u
+#define HEAD_OFF_MASK ((1ull << HEAD_OFF_BITS) - 1)
+#define HEAD_TAG_ONE (1ull << HEAD_OFF_BITS)
+
+/* The generic classes stop at 4 KiB: larger objects are leaves, which get
+ * an exact class of their own. */
+#define GENERIC_CLASS_MAX 4096u
+
+/* ---- geometry ------------------------------------------------------------- */
+
+static inline uint64_t class_size(const struct hl_arena_hdr *hdr, unsigned cls)
+{
+	return hdr->class_bytes[cls];
+}
+
+/* Slabs that fit in the heap region; the slab map has one byte for each.
+ * Divisions, not shifts, throughout: hl_heap_layout makes slab_bytes a
+ * power of two, but a header from elsewhere must not turn that assumption
+ * into an offset outside the heap. */
+static inline uint64_t slab_count(const struct hl_arena_hdr *hdr)
+{
+	return hdr->regions[HL_REGION_HEAP].bytes / hdr->slab_bytes;
+}
+
+static inline _Atomic uint8_t *slab_map(const hl_arena *a)
+{
+	return (_Atomic uint8_t *)hl_at(a, a->hdr->regions[HL_REGION_SLABMAP].off);
+}
+
+static inline unsigned slab_class_byte(const hl_arena *a, uint64_t slab)
+{
+	return atomic_load_explicit(&slab_map(a)[slab], memory_order_relaxed);
+}
+
+/* Bytes of the heap handed out as whole slabs: heap_next clamped to the
+ * slabs that exist (failed grabs push heap_next past them). */
+static uint64_t heap_grabbed_bytes(const struct hl_arena_hdr *hdr)
+{
+	uint64_t next = atomic_load_explicit(&hdr->heap_next,
+					     memory_order_relaxed);
+	uint64_t limit = slab_count(hdr) * hdr->slab_bytes;
+	return next < limit ? next : limit;
+}
+
+/* True when off is the start of an object of class cls in a slab mapped to
+ * cls. The read-side check that pairs with the map store in slab_grab:
+ * every offset taken from a free list passes it before it is used. */
+static bool object_valid(const hl_arena *a, unsigned cls, uint64_t off)
+{
+	const struct hl_arena_hdr *hdr = a->hdr;
+	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
+	uint64_t size = class_size(hdr, cls);
+	uint64_t rel, slab, in_slab;
+
+	if (off < h->off)
+		return false;
+	rel = off - h->off;
+	slab = rel / hdr->slab_bytes;
+	in_slab = rel % hdr->slab_bytes;
+	if (slab >= slab_count(hdr) || in_slab % size != 0 ||
+	    in_slab + size > hdr->slab_bytes)
+		return false;
+	return slab_class_byte(a, slab) == cls + 1;
+}
+
+/* ---- class table ---------------------------------------------------------- */
+
+/* Inserts bytes into the ascending, duplicate-free table. */
+static void class_insert(struct hl_arena_hdr *hdr, uint32_t bytes)
+{
+	uint32_t i = 0;
+
+	while (i < hdr->class_count && hdr->class_bytes[i] < bytes)
+		i++;
+	if (i < hdr->class_count && hdr->class_bytes[i] == bytes)
+		return;
+	hl_assert(hdr->class_count < HL_CLASSES_MAX);
+	for (uint32_t j = hdr->class_count; j > i; j--)
+		hdr->class_bytes[j] = hdr->class_bytes[j - 1];
+	hdr->class_bytes[i] = bytes;
+	hdr->class_count++;
+}
+
+/* Slab size: room for HL_SLAB_OBJECTS_MIN of the largest class, at least
+ * HL_SLAB_BYTES_MIN, a power of two so slab arithmetic is cheap, and a
+ * multiple of the page (including a huge page) so mbind can bind it. */
+static uint64_t slab_bytes_for(const struct hl_arena_hdr *hdr, uint64_t largest)
+{
+	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * largest);
+	uint64_t page = hdr->page_bytes ? hdr->page_bytes : HL_PAGE_BYTES;
+
+	if (slab < HL_SLAB_BYTES_MIN)
+		slab = HL_SLAB_BYTES_MIN;
+	if ((page & (page - 1)) == 0 && slab < page)
+		slab = page;
+	return slab;
+}
+
+void hl_heap_layout(struct hl_arena_hdr *hdr, uint32_t chunk_bytes)
+{
+	uint32_t leaf, inner, root, largest, generic_max;
+
+	hl_assert(chunk_bytes >= HL_CHUNK_BYTES_MIN &&
+		  chunk_bytes <= HL_CHUNK_BYTES_MAX);
+	leaf = (uint32_t)hl_align_up(sizeof(struct hl_node) + chunk_bytes,
+				     HL_HEAP_ALIGN);
+	inner = (uint32_t)hl_align_up(sizeof(struct hl_node) +
+					      hl_inner_payload_bytes(HL_FANOUT),
+				      HL_HEAP_ALIGN);
+	root = (uint32_t)hl_align_up(sizeof(struct hl_node) +
+					     sizeof(struct hl_root_payload),
+				     HL_HEAP_ALIGN);
+	largest = leaf;
+	if (inner > largest)
+		largest = inner;
+	if (GENERIC_CLASS_MAX > largest)
+		largest = GENERIC_CLASS_MAX;
+
+	hdr->slab_bytes = slab_bytes_for(hdr, largest);
+	generic_max = GENERIC_CLASS_MAX;
+	if (hdr->slab_bytes / 8 < generic_max)
+		generic_max = (uint32_t)(hdr->slab_bytes / 8);
+
+	hdr->class_count = 0;
+	for (uint32_t i = 0; i < HL_CLASSES_MAX; i++)
+		hdr->class_bytes[i] = 0;
+	class_insert(hdr, leaf);
+	class_insert(hdr, inner);
+	class_insert(hdr, root);
+	for (uint32_t b = HL_HEAP_ALIGN; b <= generic_max; b *= 2)
+		class_insert(hdr, b);
+}
+
+int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes)
+{
+	for (uint32_t i = 0; i < hdr->class_count && i < HL_CLASSES_MAX; i++)
+		if (hdr->class_bytes[i] >= bytes)
+			return (int)i;
+	return -1;
+}
+
+/* ---- the free lists ------------------------------------------------------- */
+
+static inline _Atomic uint64_t *next_word(const hl_arena *a, uint64_t off)
+{
+	return (_Atomic uint64_t *)hl_at(a, off);
+}
+
+/*
+ * Pops one object: 0 with *off set, 1 when the list is empty or every try
+ * lost its CAS (the caller bumps instead), HL_ECORRUPT when the head names
+ * no object of the class.
+ */
+static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
+{
+	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
+	uint64_t old = atomic_load_explicit(head, memory_order_acquire);
+
+	for (unsigned i = 0; i < HL_HEAP_POP_TRIES; i++) {
+		uint64_t obj = (old & HEAD_OFF_MASK) * HL_HEAP_ALIGN;
+		uint64_t next, new;
+
+		if (obj == 0)
+			return 1;
+		if (!object_valid(a, cls, obj))
+			return HL_ECORRUPT;
+		/* May race with the object's new owner writing it; the CAS
+		 * below decides whether this value is used. */
+		next = atomic_load_explicit(next_word(a, obj),
+					    memory_order_relaxed);
+		new = ((old & ~HEAD_OFF_MASK) + HEAD_TAG_ONE) |
+		      (next & HEAD_OFF_MASK);
+		/* acquire pairs with the release CAS in free_list_push */
+		if (atomic_compare_exchange_weak_explicit(
+			    head, &old, new, memory_order_acquire,
+			    memory_order_acquire)) {
+			*off = obj;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Pushes one object. Not bounded like pop: a free cannot fail, and each
+ * failed CAS means another process's push or pop succeeded, so the system
+ * as a whole always progresses (lock-free) and nothing a killed process
+ * held can stall it.
+ */
+static void free_list_push(hl_arena *a, unsigned cls, uint64_t off)
+{
+	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
+	uint64_t old = atomic_load_explicit(head, memory_order_relaxed);
+	uint64_t new;
+
+	do {
+		atomic_store_explicit(next_word(a, off), old & HEAD_OFF_MASK,
+				      memory_order_relaxed);
+		new = ((old & ~HEAD_OFF_MASK) + HEAD_TAG_ONE) |
+		      (off / HL_HEAP_ALIGN);
+		/* release: the next word and the object's bytes reach the
+		 * popper's acquire */
+	} while (!atomic_compare_exchange_weak_explicit(
+		head, &old, new, memory_order_release, memory_order_relaxed));
+}
+
+/* ---- slabs and cursors ---------------------------------------------------- */
+
+/*
+ * Points a cursor at a new slab. A process killed between any two stores
+ * leaves {0, old end}, {0, new end} or {cur, new end}: each a valid cursor
+ * (cur == 0 is "no slab"). The signal fences keep the compiler from
+ * reordering the stores; the CPU's own order does not matter to a death,
+ * since the dying thread's stores all reach memory.
+ */
+static void cursor_set(struct hl_slab_cursor *c, uint64_t cur, uint64_t end)
+{
+	c->cur = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	c->end = end;
+	atomic_signal_fence(memory_order_seq_cst);
+	c->cur = cur;
+}
+
+/*
+ * Bumps the slot's cursor of class cls: 0 with *off set, 1 when there is no
+ * slab or no room in it, HL_ECORRUPT when the cursor (inherited, perhaps,
+ * from a dead owner) points outside the heap.
+ */
+static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
+{
+	struct hl_slab_cursor *c = &a->slot->slab[cls];
+	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
+	uint64_t size = class_size(a->hdr, cls);
+
+	if (c->cur == 0)
+		return 1;
+	if (c->cur < h->off || c->cur > c->end || c->end - h->off > h->bytes)
+		return HL_ECORRUPT;
+	if (c->end - c->cur < size)
+		return 1;
+	*off = c->cur;
+	c->cur += size;
+	return 0;
+}
+
+/*
+ * Takes the next unused slab for class cls and points the slot's cursor at
+ * it. HL_EFULL when no whole slab is left; then only heap_next may have
+ * grown (past the heap's end, where every reader clamps it).
+ */
+static int slab_grab(hl_arena *a, unsigned cls)
+{
+	struct hl_arena_hdr *hdr = a->hdr;
+	uint64_t slab_bytes = hdr->slab_bytes;
+	uint64_t limit = slab_count(hdr) * slab_bytes;
+	uint64_t rel, start;
+
+	/* Keeps a full heap from pushing heap_next on at every attempt. */
+	rel = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
+	if (rel >= limit)
+		return HL_EFULL;
+	/* relaxed: see "Memory orders" above */
+	rel = atomic_fetch_add_explicit(&hdr->heap_next, slab_bytes,
+					memory_order_relaxed);
+	if (rel >= limit)
+		return HL_EFULL;
+
+	atomic_store_explicit(&slab_map(a)[rel / slab_bytes],
+			      (uint8_t)(cls + 1), memory_order_relaxed);
+	start = hdr->regions[HL_REGION_HEAP].off + rel;
+	/* Before the first touch, so the pages fault in on this node. A
+	 * refused policy only costs locality, never correctness: the slab is
+	 * ours either way, so the allocation goes on. */
+	if (hdr->numa_mode == HL_NUMA_AUTO)
+		(void)hl_numa_prefer(hl_at(a, start), slab_bytes, a->numa_node);
+	cursor_set(&a->slot->slab[cls], start, start + slab_bytes);
+	return 0;
+}
+
+/* ---- allocation ----------------------------------------------------------- */
+
+int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off)
+{
+	int rc = hl_arena_writable(a);
+
+	if (rc)
+		return rc;
+	hl_assert(cls < a->hdr->class_count);
+	rc = free_list_pop(a, cls, off);
+	if (rc <= 0)
+		return rc;
+	rc = cursor_bump(a, cls, off);
+	if (rc <= 0)
+		return rc;
+	rc = slab_grab(a, cls);
+	if (rc)
+		return rc;
+	rc = cursor_bump(a, cls, off);
+	hl_assert(rc == 0); /* a fresh slab holds HL_SLAB_OBJECTS_MIN objects */
+	return 0;
+}
+
+void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
+{
+	struct hl_slab_cursor *c;
+	uint64_t size;
+
+	hl_assert(hl_arena_writable(a) == 0);
+	hl_assert(cls < a->hdr->class_count);
+	size = class_size(a->hdr, cls);
+	hl_assert(object_valid(a, cls, off)); /* else the free list breaks */
+	c = &a->slot->slab[cls];
+	/* The last object bumped from the current slab: take it back. */
+	if (c->cur != 0 && off + size == c->cur &&
+	    off >= c->end - a->hdr->slab_bytes) {
+		c->cur = off;
+		return;
+	}
+	free_list_push(a, cls, off);
+}
+
+uint64_t hl_heap_used(const hl_arena *a)
+{
+	return heap_grabbed_bytes(a->hdr);
+}
+
+/* ---- the checker ----------------------------------------------------------
+ *
+ * Reads only, and may be run on a read-only handle. Like hl_arena_check it
+ * is exact when the arena is quiet; while others allocate it sees a moving
+ * target (a free-list walk can follow an object just popped and reused).
+ * Checks run in order of dependence: the geometry first, since every later
+ * check divides by slab_bytes and indexes with class numbers.
+ */
+
+/* The class table and regions the other checks divide by and index with. */
+static int check_geometry(const hl_arena *a, char *msg, size_t msg_len)
+{
+	const struct hl_arena_hdr *hdr = a->hdr;
+	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
+	const struct hl_region *map = &hdr->regions[HL_REGION_SLABMAP];
+	const struct hl_region *slots = &hdr->regions[HL_REGION_SLOTS];
+	uint64_t slab = hdr->slab_bytes, slots_bytes;
+
+	if (slab < HL_SLAB_BYTES_MIN || (slab & (slab - 1)) != 0)
+		return hl_check_fail(msg, msg_len,
+				     "heap: slab_bytes %llu is not a power of two >= %u",
+				     (unsigned long long)slab, HL_SLAB_BYTES_MIN);
+	if (hdr->class_count == 0 || hdr->class_count > HL_CLASSES_MAX)
+		return hl_check_fail(msg, msg_len, "heap: class_count %u",
+				     hdr->class_count);
+	for (uint32_t i = 0; i < hdr->class_count; i++) {
+		uint32_t b = hdr->class_bytes[i];
+		if (b == 0 || b % HL_HEAP_ALIGN || b > slab ||
+		    (i > 0 && b <= hdr->class_bytes[i - 1]))
+			return hl_check_fail(msg, msg_len,
+					     "heap: class %u has %u bytes", i, b);
+	}
+	if (h->off % HL_PAGE_BYTES || h->off > a->bytes ||
+	    h->bytes > a->bytes - h->off)
+		return hl_check_fail(msg, msg_len, "heap: region [%llu, +%llu) "
+				     "outside the arena",
+				     (unsigned long long)h->off,
+				     (unsigned long long)h->bytes);
+	if (map->bytes < slab_count(hdr) || map->off > a->bytes ||
+	    map->bytes > a->bytes - map->off)
+		return hl_check_fail(msg, msg_len, "heap: slab map of %llu bytes "
+				     "for %llu slabs",
+				     (unsigned long long)map->bytes,
+				     (unsigned long long)slab_count(hdr));
+	if (hdr->max_processes > HL_PROCESSES_MAX ||
+	    hl_mul_overflows(hdr->max_processes, sizeof(struct hl_slot),
+			     &slots_bytes) ||
+	    slots->bytes < slots_bytes || slots->off > a->bytes ||
+	    slots->bytes > a->bytes - slots->off)
+		return hl_check_fail(msg, msg_len, "heap: slot region too small "
+				     "for %u slots", hdr->max_processes);
+	return 0;
+}
+
+/* Invariants 1 and 2. */
+static int check_slab_map(const hl_arena *a, char *msg, size_t msg_len)
+{
+	const struct hl_arena_hdr *hdr = a->hdr;
+	uint64_t next = atomic_load_explicit(&hdr->heap_next,
+					     memory_order_relaxed);
+	uint64_t used = heap_grabbed_bytes(hdr) / hdr->slab_bytes;
+
+	if (next % hdr->slab_bytes)
+		return hl_check_fail(msg, msg_len, "heap: heap_next %llu is not "
+				     "a multiple of the slab size %llu",
+				     (unsigned long long)next,
+				     (unsigned long long)hdr->slab_bytes);
+	for (uint64_t s = 0; s < slab_count(hdr); s++) {
+		unsigned b = slab_class_byte(a, s);
+		if (b > hdr->class_count)
+			return hl_check_fail(msg, msg_len, "heap: slab %llu has "
+					     "class byte %u",
+					     (unsigned long long)s, b);
+		if (b != 0 && s >= used)
+			return hl_check_fail(msg, msg_len, "heap: slab %llu is "
+					     "mapped but lies past heap_next",
+					     (unsigned long long)s);
+	}
+	return 0;
+}
+
+/* The part of invariant 3 about one cursor. */
+static int check_cursor(const hl_arena *a, uint32_t slot, unsigned cls,
+			const struct hl_slab_cursor *c, char *msg,
+			size_t msg_len)
+{
+	const struct hl_arena_hdr *hdr = a->hdr;
+	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
+	uint64_t slab = hdr->slab_bytes, rel_end, start;
+
+	if (c->end < h->off + slab || (c->end - h->off) % slab ||
+	    c->end - h->off > heap_grabbed_bytes(hdr))
+		goto bad;
+	rel_end = c->end - h->off;
+	if (slab_class_byte(a, rel_end / slab - 1) != cls + 1)
+		goto bad;
+	start = c->end - slab;
+	if (c->cur < start || c->cur > c->end ||
+	    (c->cur - start) % class_size(hdr, cls))
+		goto bad;
+	return 0;
+bad:
+	return hl_check_fail(msg, msg_len, "heap: slot %u class %u cursor "
+			     "{%llu, %llu} is not inside a slab of its class",
+			     slot, cls, (unsigned long long)c->cur,
+			     (unsigned long long)c->end);
+}
+
+/* The current slabs of one class: their ends, sorted, for invariant 5. */
+struct class_cursors {
+	uint32_t count;
+	struct hl_slab_cursor c[HL_PROCESSES_MAX];
+};
+
+static int cursor_cmp(const void *x, const void *y)
+{
+	const struct hl_slab_cursor *p = x, *q = y;
+	return (p->end > q->end) - (p->end < q->end);
+}
+
+/* Invariant 3 for every slot, live or dead; collects class cls's cursors. */
+static int check_cursors(const hl_arena *a, unsigned cls,
+			 struct class_cursors *out, char *msg, size_t msg_len)
+{
+	out->count = 0;
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		const struct hl_slab_cursor *c = &hl_slot_at(a, i)->slab[cls];
+		int rc;
+
+		if (c->cur == 0)
+			continue;
+		rc = check_cursor(a, i, cls, c, msg, msg_len);
+		if (rc)
+			return rc;
+		out->c[out->count++] = *c;
+	}
+	qsort(out->c, out->count, sizeof(out->c[0]), cursor_cmp);
+	for (uint32_t i = 1; i < out->count; i++)
+		if (out->c[i].end == out->c[i - 1].end)
+			return hl_check_fail(msg, msg_len, "heap: two slots bump "
+					     "the slab ending at %llu",
+					     (unsigned long long)out->c[i].end);
+	return 0;
+}
+
+/* The cursor whose slab holds off, or NULL. */
+static const struct hl_slab_cursor *cursor_of(const hl_arena *a,
+					      const struct class_cursors *cc,
+					      uint64_t off)
+{
+	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
+	struct hl_slab_cursor key;
+
+	key.end = h->off + ((off - h->off) / a->hdr->slab_bytes + 1) *
+				   a->hdr->slab_bytes;
+	return bsearch(&key, cc->c, cc->count, sizeof(cc->c[0]), cursor_cmp);
+}
+
+/* Invariants 4 and 5 for class cls. */
+static int check_free_list(const hl_arena *a, unsigned cls,
+			   const struct class_cursors *cc, char *msg,
+			   size_t msg_len)
+{
+	uint64_t size = class_size(a->hdr, cls);
+	/* more entries than objects could exist means a cycle */
+	uint64_t bound = heap_grabbed_bytes(a->hdr) / size + 1;
+	uint64_t w = atomic_load_explicit(&a->hdr->free_list[cls].head,
+					  memory_order_acquire);
+
+	for (uint64_t n = 0; (w & HEAD_OFF_MASK) != 0; n++) {
+		uint64_t off = (w & HEAD_OFF_MASK) * HL_HEAP_ALIGN;
+		const struct hl_slab_cursor *c;
+
+		if (n >= bound)
+			return hl_check_fail(msg, msg_len, "heap: class %u free "
+					     "list has a cycle", cls);
+		if (!object_valid(a, cls, off))
+			return hl_check_fail(msg, msg_len, "heap: class %u free "
+					     "list entry %llu is not an object "
+					     "of its class", cls,
+					     (unsigned long long)off);
+		c = cursor_of(a, cc, off);
+		if (c && off >= c->cur)
+			return hl_check_fail(msg, msg_len, "heap: class %u free "
+					     "object %llu lies at or above its "
+					     "slab's cursor %llu", cls,
+					     (unsigned long long)off,
+					     (unsigned long long)c->cur);
+		w = atomic_load_explicit(next_word(a, off),
+					 memory_order_relaxed);
+	}
+	return 0;
+}
+
+int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len)
+{
+	struct class_cursors cc; /* 16 KiB of stack; the checker is a leaf */
+	int rc;
+
+	rc = check_geometry(a, msg, msg_len);
+	if (rc)
+		return rc;
+	rc = check_slab_map(a, msg, msg_len);
+	if (rc)
+		return rc;
+	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
+		rc = check_cursors(a, cls, &cc, msg, msg_len);
+		if (rc)
+			return rc;
+		rc = check_free_list(a, cls, &cc, msg, msg_len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
