@@ -104,6 +104,13 @@ typedef struct hl_config {
 	uint32_t refs_capacity;  /* named refs; default 1024 */
 	uint32_t numa;           /* enum hl_numa_mode; default HL_NUMA_AUTO */
 	uint32_t mode;           /* file mode of the shm object; default 0600 */
+	/* added after the contract's fields */
+	uint32_t prefault;       /* 1: allocate and zero every heap page at
+				  * creation (interleaved across NUMA nodes), so
+				  * no commit ever takes a page fault; costs about
+				  * 0.3 s and the memory per GiB of arena up front.
+				  * 0 (default): pages are faulted in as slabs are
+				  * first used, on the using process's node. */
 } hl_config;
 
 /* Fills cfg with the defaults above. */

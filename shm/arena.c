@@ -143,6 +143,8 @@ static int check_config(const hl_config *c)
 		return HL_EINVAL;
 	if (c->mode & ~0777u)
 		return HL_EINVAL;
+	if (c->prefault > 1)
+		return HL_EINVAL;
 	return 0;
 }
 
@@ -174,6 +176,15 @@ static uint64_t place(struct hl_arena_hdr *h, enum hl_region_id r,
 	return at + h->regions[r].bytes;
 }
 
+/* The heap starts on a 2 MiB boundary (or a slab's, if smaller) so that a
+ * huge-page-backed arena can bind whole huge pages per slab, without
+ * wasting a whole slab of address space when slabs are large. */
+static uint64_t heap_alignment(const struct hl_arena_hdr *h)
+{
+	uint64_t huge = 2ull << 20;
+	return h->slab_bytes < huge ? h->slab_bytes : huge;
+}
+
 /* Fills the header's geometry; HL_EINVAL when the metadata leaves less than
  * two slabs of heap. */
 static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
@@ -185,6 +196,7 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	h->max_processes = c->max_processes;
 	h->refs_capacity = c->refs_capacity;
 	h->numa_mode = c->numa;
+	h->flags = c->prefault ? HL_ARENA_F_PREFAULT : 0;
 	hl_heap_layout(h, c->chunk_bytes);
 	uint64_t entries = index_entries_for(c, h);
 	h->index_buckets = entries / HL_BUCKET_ENTRIES;
@@ -202,7 +214,7 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	at = place(h, HL_REGION_SLABMAP, at, slabs);
 	if (at >= c->arena_bytes)
 		return HL_EINVAL;
-	uint64_t heap_off = hl_align_up(at, h->slab_bytes);
+	uint64_t heap_off = hl_align_up(at, heap_alignment(h));
 	slabs = heap_off < c->arena_bytes
 			? (c->arena_bytes - heap_off) / h->slab_bytes
 			: 0;
@@ -238,7 +250,8 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 		       (uint64_t)h->refs_capacity * sizeof(struct hl_ref_slot) &&
 	       h->regions[HL_REGION_INDEX].bytes >=
 		       h->index_buckets * sizeof(struct hl_bucket) &&
-	       heap->off % h->slab_bytes == 0 && heap->bytes % h->slab_bytes == 0 &&
+	       heap->off % heap_alignment(h) == 0 &&
+	       heap->bytes % h->slab_bytes == 0 &&
 	       h->regions[HL_REGION_SLABMAP].bytes >= heap->bytes / h->slab_bytes;
 }
 
@@ -266,6 +279,7 @@ static bool geometry_sane(const struct hl_arena_hdr *h)
 	       h->refs_capacity >= HL_REFS_MIN &&
 	       h->refs_capacity <= HL_REFS_MAX && b && (b & (b - 1)) == 0 &&
 	       h->slab_bytes >= HL_SLAB_BYTES_MIN &&
+	       (h->slab_bytes & (h->slab_bytes - 1)) == 0 &&
 	       h->slab_bytes % HL_PAGE_BYTES == 0 &&
 	       h->arena_bytes >= HL_ARENA_BYTES_MIN &&
 	       h->arena_bytes <= HL_ARENA_BYTES_MAX;
@@ -362,6 +376,17 @@ static void handle_free(hl_arena *a)
 	free(a);
 }
 
+/* For a prefaulted arena: fills this process's page tables for the heap
+ * now (the pages exist already), so first touches do not fault. Best
+ * effort: a kernel without MADV_POPULATE_* just faults later. */
+static void populate_heap(hl_arena *a)
+{
+	const struct hl_region *heap = hl_region(a, HL_REGION_HEAP);
+	int advice = (a->flags & HL_RDONLY) ? MADV_POPULATE_READ
+					    : MADV_POPULATE_WRITE;
+	(void)madvise(a->base + heap->off, heap->bytes, advice);
+}
+
 /* Maps an open arena file, validates it and builds the handle. */
 static int map_and_validate(int fd, const char *name, unsigned flags,
 			    hl_arena **out)
@@ -385,6 +410,8 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 	a->hdr = p;
 	a->flags = flags;
 	int rc = validate_header(a->hdr, a->bytes);
+	if (!rc && (a->hdr->flags & HL_ARENA_F_PREFAULT))
+		populate_heap(a);
 	if (!rc)
 		rc = handle_init(a, name);
 	if (!rc && !(flags & HL_RDONLY))
@@ -421,6 +448,21 @@ static void publish_header(struct hl_arena_hdr *mapped,
 			      memory_order_release);
 }
 
+/* Allocates and zeroes every heap page now, so commits never fault. The
+ * heap is still all zero afterwards: what it holds is unchanged. */
+static int prefault(unsigned char *base, const struct hl_region *heap)
+{
+	if (madvise(base + heap->off, heap->bytes, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return errno == ENOMEM ? HL_ENOMEM : HL_EIO;
+	/* kernels before 5.14: touch each page; it is zero, write it back */
+	volatile unsigned char *p = base + heap->off;
+	for (uint64_t at = 0; at < heap->bytes; at += HL_PAGE_BYTES)
+		p[at] = 0;
+	return 0;
+}
+
 static int init_new_arena(int fd, const hl_config *c,
 			  const struct hl_arena_hdr *h)
 {
@@ -432,7 +474,10 @@ static int init_new_arena(int fd, const hl_config *c,
 		return HL_EIO;
 	int rc = 0;
 	if (c->numa == HL_NUMA_AUTO) /* invariant 3: before first touch */
-		rc = hl_numa_interleave(p, h->regions[HL_REGION_HEAP].off);
+		rc = hl_numa_interleave(p, c->prefault ? c->arena_bytes
+						       : h->regions[HL_REGION_HEAP].off);
+	if (!rc && c->prefault)
+		rc = prefault(p, &h->regions[HL_REGION_HEAP]);
 	if (!rc)
 		publish_header(p, h);
 	munmap(p, c->arena_bytes);

@@ -94,7 +94,7 @@ struct hl_region {
  *   64   regions[8]  (128 B)
  *   192  class_count      196  class_bytes[16] (64 B)
  *   260  numa_mode        264  created_ns
- *   272  .. reserved ..
+ *   272  flags            276  .. reserved ..
  *   504  hdr_checksum     XXH3-64 of bytes [8, 504)
  *   512  generation       (own cache line; mutable from here on)
  *   576  heap_next        offset of the next unused slab within the heap
@@ -120,16 +120,24 @@ struct hl_arena_hdr {
 	uint32_t class_bytes[HL_CLASSES_MAX];
 	uint32_t numa_mode;
 	uint64_t created_ns;
-	uint8_t reserved[504 - 272];
+	uint32_t flags;              /* HL_ARENA_F_* */
+	uint8_t reserved[504 - 276];
 	uint64_t hdr_checksum;
 
 	/* mutable: each hot word alone on its cache line */
 	alignas(64) _Atomic uint64_t generation;
 	alignas(64) _Atomic uint64_t heap_next;
 	struct {
-		alignas(64) _Atomic uint64_t head; /* [tag:16 | off/64 : 48] */
+		/* [tag:16 | off/64 : 48]; empty when the offset field is 0,
+		 * whatever the tag: the tag only ever counts up (resetting
+		 * it would reopen the ABA window it closes) */
+		alignas(64) _Atomic uint64_t head;
 	} free_list[HL_CLASSES_MAX];
 };
+
+/* hl_arena_hdr.flags */
+#define HL_ARENA_F_PREFAULT 1u /* heap populated at creation: attach maps it
+				* populated too, so no commit faults */
 
 #define HL_HDR_CHECKSUMMED_FROM 8u
 #define HL_HDR_CHECKSUMMED_TO 504u
@@ -143,6 +151,7 @@ _Static_assert(offsetof(struct hl_arena_hdr, class_count) == 192, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, class_bytes) == 196, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, numa_mode) == 260, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, created_ns) == 264, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, flags) == 272, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, hdr_checksum) == 504, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, generation) == 512, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, heap_next) == 576, "hdr layout");

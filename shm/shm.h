@@ -163,7 +163,7 @@ int hl_index_lookup(const hl_arena *a, hl_id h, uint64_t *off);
  * complete) if no node with hash h is present. Returns 0 when it inserted,
  * 1 when a node with hash h was there first (*winner gets its offset; the
  * caller still owns off), HL_EFULL when the probe window has no empty entry
- * (nothing changed). The publishing CAS is a release: it pairs with the
+ * (nothing changed), HL_EROFS for a read-only handle. The publishing CAS is a release: it pairs with the
  * acquire load in look-ups, so a reader that finds the entry sees the node.
  */
 int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner);
@@ -174,7 +174,8 @@ int hl_index_remove(hl_arena *a, hl_id h, uint64_t off);
 uint64_t hl_index_used(const hl_arena *a);
 /* Index capacity in entries. */
 uint64_t hl_index_capacity(const hl_arena *a);
-/* Consistency checker; see hl_arena_check. 0 or HL_ECORRUPT with msg. */
+/* Consistency checker; see hl_arena_check. 0, HL_ECORRUPT with msg, or
+ * HL_ENOMEM (its private key set). */
 int hl_index_check(const hl_arena *a, char *msg, size_t msg_len);
 
 /* ---- the shared heap (heap.c) --------------------------------------------- */
@@ -203,7 +204,8 @@ int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len);
 /* The node the calling thread runs on (0 where NUMA is unavailable). */
 int hl_numa_local_node(void);
 /* Interleaves [p, p+len) across all nodes; page-aligned. No-op result on one
- * node, but the policy call is made. Returns 0 or HL_EIO. */
+ * node, but the policy call is made. Returns 0, HL_EINVAL (unaligned),
+ * HL_ENOMEM or HL_EIO. */
 int hl_numa_interleave(void *p, size_t len);
 /* Prefers node for [p, p+len) (MPOL_PREFERRED: falls back rather than OOM). */
 int hl_numa_prefer(void *p, size_t len, int node);

@@ -26,9 +26,10 @@
  *  3. Counters and slab cursors are never reset: a new owner inherits them.
  *     Sums over slots never go backwards, and the free space left in a dead
  *     process's slabs is used by the next owner of its slot.
- *  4. A reclaimed process's unpublished allocations (killed between a bump
- *     and the index insert) are lost: at most one object per size class
- *     per death, never a corrupt node, since nothing refers to them.
+ *  4. A reclaimed process's unpublished allocations (objects it had
+ *     allocated but not yet published through the index when it died) are
+ *     lost: a bounded leak - in commit, the one node being filled - never
+ *     a corrupt node, since nothing refers to them.
  */
 #include <errno.h>
 #include <signal.h>

@@ -228,21 +228,17 @@ static int by_chunk(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* Sorts pointers to the dirty entries, leaving the state itself untouched
- * (invariant 3: a failed commit must leave its dirty table valid). */
-static int sort_dirty(struct commit *cx)
+/* Sorts pointers to the dirty entries in the state's scratch, leaving the
+ * dirty array itself untouched (invariant 3: a failed commit must leave its
+ * table valid). */
+static void sort_dirty(struct commit *cx)
 {
 	hl_state *s = cx->s;
-	if (s->dirty_count == 0)
-		return 0;
-	cx->sorted = hl_priv_alloc(s->dirty_count * sizeof *cx->sorted);
-	if (!cx->sorted)
-		return HL_ENOMEM;
+	cx->sorted = s->sorted;
 	for (uint32_t i = 0; i < s->dirty_count; i++)
 		cx->sorted[i] = &s->dirty[i];
 	if (s->dirty_count > 1)
 		qsort(cx->sorted, s->dirty_count, sizeof *cx->sorted, by_chunk);
-	return 0;
 }
 
 static int commit_tree(struct commit *cx, hl_id *id, struct hl_tree *t)
@@ -276,12 +272,10 @@ int hl_commit(hl_state *s, hl_id *out, hl_commit_info *info)
 	struct commit cx = {.s = s, .a = s->a,
 			    .chunks = hl_chunks_of(s->a, s->size),
 			    .valid_chunks = hl_valid_chunks(s)};
-	rc = sort_dirty(&cx);
+	sort_dirty(&cx);
 	hl_id id;
 	struct hl_tree t;
-	if (!rc)
-		rc = commit_tree(&cx, &id, &t);
-	hl_priv_free(cx.sorted, s->dirty_count * sizeof *cx.sorted);
+	rc = commit_tree(&cx, &id, &t);
 	if (rc)
 		return rc;
 	hl_state_rebase(s, id, &t);

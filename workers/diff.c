@@ -58,9 +58,22 @@ static size_t first_diff(const unsigned char *p, const unsigned char *q,
 	return i;
 }
 
+/* First index in [i, n) where p and q agree, or n. A word at a time: a
+ * byte of u ^ v is zero where the bytes agree, and the classic zero-byte
+ * test marks the lowest such byte exactly (higher marks may be false). */
 static size_t first_same(const unsigned char *p, const unsigned char *q,
 			 size_t i, size_t n)
 {
+	const uint64_t ones = 0x0101010101010101ull, highs = ones << 7;
+	while (i + 8 <= n) {
+		uint64_t u, v;
+		memcpy(&u, p + i, 8);
+		memcpy(&v, q + i, 8);
+		uint64_t x = u ^ v, zero = (x - ones) & ~x & highs;
+		if (zero)
+			return i + (size_t)__builtin_ctzll(zero) / 8;
+		i += 8;
+	}
 	while (i < n && p[i] != q[i])
 		i++;
 	return i;

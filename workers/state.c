@@ -54,7 +54,15 @@ static void table_put(hl_state *s, uint32_t idx)
 	s->table[p] = idx + 1;
 }
 
-/* Room for one more dirty chunk: array and table (load <= 1/2). */
+static void dirty_arrays_free(hl_state *s)
+{
+	hl_priv_free(s->dirty, s->dirty_cap * sizeof *s->dirty);
+	hl_priv_free(s->table, (size_t)s->dirty_cap * 2 * sizeof *s->table);
+	hl_priv_free(s->sorted, s->dirty_cap * sizeof *s->sorted);
+}
+
+/* Room for one more dirty chunk: array, table (load <= 1/2) and commit's
+ * sort scratch, so commit itself never allocates. */
 static int dirty_reserve(hl_state *s)
 {
 	if (s->dirty_count < s->dirty_cap)
@@ -64,17 +72,20 @@ static int dirty_reserve(hl_state *s)
 		return HL_ENOMEM;
 	struct hl_dirty *d = hl_priv_alloc(cap * sizeof *d);
 	uint32_t *t = hl_priv_alloc((size_t)cap * 2 * sizeof *t);
-	if (!d || !t) {
+	const struct hl_dirty **o = hl_priv_alloc(cap * sizeof *o);
+	if (!d || !t || !o) {
 		hl_priv_free(d, cap * sizeof *d);
 		hl_priv_free(t, (size_t)cap * 2 * sizeof *t);
+		hl_priv_free(o, cap * sizeof *o);
 		return HL_ENOMEM;
 	}
-	memcpy(d, s->dirty, s->dirty_count * sizeof *d);
+	if (s->dirty_count)
+		memcpy(d, s->dirty, s->dirty_count * sizeof *d);
 	memset(t, 0, (size_t)cap * 2 * sizeof *t);
-	hl_priv_free(s->dirty, s->dirty_cap * sizeof *d);
-	hl_priv_free(s->table, (size_t)s->dirty_cap * 2 * sizeof *t);
+	dirty_arrays_free(s);
 	s->dirty = d;
 	s->table = t;
+	s->sorted = o;
 	s->dirty_cap = cap;
 	s->table_mask = cap * 2 - 1;
 	for (uint32_t i = 0; i < s->dirty_count; i++)
@@ -120,7 +131,8 @@ static void dirty_drop_from(hl_state *s, uint64_t from)
 		else
 			s->dirty[kept++] = s->dirty[i];
 	}
-	memset(s->table, 0, ((size_t)s->table_mask + 1) * sizeof *s->table);
+	if (s->table)
+		memset(s->table, 0, ((size_t)s->table_mask + 1) * sizeof *s->table);
 	s->dirty_count = kept;
 	for (uint32_t i = 0; i < kept; i++)
 		table_put(s, i);
@@ -311,8 +323,7 @@ void hl_state_free(hl_state *s)
 	for (uint32_t i = 0; i < s->spare_count; i++)
 		hl_priv_free(s->spare[i], cb);
 	hl_priv_free(s->spare, HL_SPARE_BUFFERS_MAX * sizeof *s->spare);
-	hl_priv_free(s->dirty, s->dirty_cap * sizeof *s->dirty);
-	hl_priv_free(s->table, (size_t)s->dirty_cap * 2 * sizeof *s->table);
+	dirty_arrays_free(s);
 	hl_priv_free(s, sizeof *s);
 }
 

@@ -40,7 +40,8 @@ static inline void *hl_priv_alloc(size_t bytes)
 #ifdef HL_PRIVATE_ALLOC_JEMALLOC
 	return mallocx(bytes, MALLOCX_ALIGN(64));
 #else
-	return aligned_alloc(64, hl_align_up(bytes, 64));
+	void *p; /* exact size, so AddressSanitizer sees any overrun */
+	return posix_memalign(&p, 64, bytes) ? NULL : p;
 #endif
 }
 
@@ -143,6 +144,8 @@ struct hl_state {
 	uint32_t dirty_count, dirty_cap;
 	uint32_t *table;
 	uint32_t table_mask;
+	/* commit's scratch: the dirty entries in chunk order, dirty_cap long */
+	const struct hl_dirty **sorted;
 	/* chunk buffers kept for reuse after commit/restore */
 	unsigned char **spare;
 	uint32_t spare_count;
