@@ -186,6 +186,51 @@ int hl_arena_slot(const hl_arena *a);
 /* The arena's chunk size (bytes). */
 uint32_t hl_arena_chunk_bytes(const hl_arena *a);
 
+/* Marks the handle's slot alive now: for processes that may go long without
+ * committing (a coordinator treats a worker whose heartbeat is older than its
+ * hang timeout as hung). hl_commit does this itself. */
+void hl_arena_heartbeat(hl_arena *a);
+
+/* ---- processes ------------------------------------------------------------ */
+
+enum hl_process_state {
+	HL_PROCESS_FREE = 0,  /* slot unused */
+	HL_PROCESS_LIVE = 1,  /* held by a running process */
+	HL_PROCESS_DEAD = 2,  /* held by a process that died without closing */
+};
+
+enum hl_process_role {
+	HL_PROCESS_ROLE_PLAIN = 0,       /* attached through hl_arena_attach */
+	HL_PROCESS_ROLE_WORKER = 1,      /* attached through hl_worker_attach_env */
+	HL_PROCESS_ROLE_COORDINATOR = 2, /* `helios run` */
+};
+
+typedef struct hl_process_info {
+	uint32_t state;        /* enum hl_process_state */
+	uint32_t role;         /* enum hl_process_role */
+	uint32_t pid;          /* 0 when free */
+	uint32_t worker;       /* worker index, for role WORKER */
+	uint32_t numa_node;
+	uint64_t heartbeat_age_ns; /* since the last commit or heartbeat */
+	/* counters of the slot, over every process that ever held it */
+	uint64_t commits, restores, hashed_bytes, dedup_hits, dedup_bytes;
+	uint64_t nodes, stored_bytes;
+} hl_process_info;
+
+/* Describes slot i (0 <= i < hl_stats.max_processes); HL_ERANGE past the
+ * table. Works on read-only handles. Cost: O(1) plus one /proc read for a
+ * held slot. */
+int hl_arena_process(hl_arena *a, uint32_t i, hl_process_info *out);
+
+/*
+ * For a worker spawned by `helios run`: attaches to the arena named by the
+ * environment variable HELIOS_ARENA and records the worker index given in
+ * HELIOS_WORKER in its slot (so `helios stat` shows it per worker).
+ * *worker_index (may be NULL) receives that index. HL_EINVAL when either
+ * variable is missing or malformed; else as hl_arena_attach.
+ */
+int hl_worker_attach_env(hl_arena **out, unsigned *worker_index);
+
 /* ---- working states ------------------------------------------------------- */
 
 typedef struct hl_commit_info {

@@ -178,7 +178,8 @@ _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
  *   0   owner u64 (atomic)     8  start_time u64 (/proc starttime, ticks)
  *   16  heartbeat_ns (atomic)  24  epoch (atomic; reclamation, later)
  *   32  state u32 (atomic)     36  numa_node u32
- *   40  claims u64             48..63 reserved
+ *   40  claims u64             48  role u32    52  worker u32
+ *   56..63 reserved
  *   64  counters [8] (atomic)  one cache line
  *   128 slab[16] {cur, end}    the owner's bump cursors, per size class
  *   384 end
@@ -190,6 +191,12 @@ _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
 enum hl_slot_state {
 	HL_SLOT_FREE = 0,
 	HL_SLOT_LIVE = 1,
+};
+
+enum hl_slot_role {
+	HL_ROLE_PROCESS = 0,     /* any attached process */
+	HL_ROLE_WORKER = 1,      /* a worker spawned by a coordinator */
+	HL_ROLE_COORDINATOR = 2, /* the `helios run` that owns the arena */
 };
 
 enum hl_counter {
@@ -221,7 +228,9 @@ struct hl_slot {
 	_Atomic uint32_t state;
 	uint32_t numa_node;
 	uint64_t claims;
-	uint8_t reserved[16];
+	uint32_t role;   /* enum hl_slot_role, set by the owner after its claim */
+	uint32_t worker; /* worker index given by the coordinator (HELIOS_WORKER) */
+	uint8_t reserved[8];
 	alignas(64) _Atomic uint64_t ctr[HL_CTR_COUNT];
 	struct hl_slab_cursor slab[HL_CLASSES_MAX];
 };
@@ -230,6 +239,8 @@ _Static_assert(offsetof(struct hl_slot, start_time) == 8, "slot layout");
 _Static_assert(offsetof(struct hl_slot, heartbeat_ns) == 16, "slot layout");
 _Static_assert(offsetof(struct hl_slot, state) == 32, "slot layout");
 _Static_assert(offsetof(struct hl_slot, claims) == 40, "slot layout");
+_Static_assert(offsetof(struct hl_slot, role) == 48, "slot layout");
+_Static_assert(offsetof(struct hl_slot, worker) == 52, "slot layout");
 _Static_assert(offsetof(struct hl_slot, ctr) == 64, "slot layout");
 _Static_assert(offsetof(struct hl_slot, slab) == 128, "slot layout");
 _Static_assert(sizeof(struct hl_slot) == 384, "slot layout");

@@ -124,6 +124,8 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i);
  * true if this call reclaimed it. The slab cursors stay with the slot and
  * are inherited by the next owner, so nothing the dead process held leaks. */
 bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i);
+/* Records what the handle's process is (coordinator, worker i). */
+void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker);
 static inline struct hl_slot *hl_slot_at(const hl_arena *a, uint32_t i)
 {
 	return (struct hl_slot *)hl_at(a, a->hdr->regions[HL_REGION_SLOTS].off) +

@@ -33,6 +33,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "shm.h"
@@ -92,6 +93,8 @@ static bool try_claim(hl_arena *a, uint32_t i, uint64_t my_start)
 		return false;
 	s->start_time = my_start;
 	s->numa_node = (uint32_t)a->numa_node;
+	s->role = HL_ROLE_PROCESS;
+	s->worker = 0;
 	s->claims++;
 	atomic_store_explicit(&s->heartbeat_ns, hl_now_ns(), memory_order_relaxed);
 	/* release: start_time is visible before a reaper sees LIVE */
@@ -140,4 +143,58 @@ void hl_slot_release(hl_arena *a)
 		memory_order_release, memory_order_relaxed);
 	a->slot = NULL;
 	a->slot_index = -1;
+}
+
+/* ---- roles, heartbeats and the public view of slots ---------------------- */
+
+void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker)
+{
+	if (!a->slot)
+		return;
+	a->slot->role = role;
+	a->slot->worker = worker;
+}
+
+void hl_arena_heartbeat(hl_arena *a)
+{
+	if (a && a->slot)
+		atomic_store_explicit(&a->slot->heartbeat_ns, hl_now_ns(),
+				      memory_order_relaxed);
+}
+
+static void copy_counters(const struct hl_slot *s, hl_process_info *out)
+{
+	uint64_t c[HL_CTR_COUNT];
+	for (int k = 0; k < HL_CTR_COUNT; k++)
+		c[k] = atomic_load_explicit(&s->ctr[k], memory_order_relaxed);
+	out->commits = c[HL_CTR_COMMITS];
+	out->restores = c[HL_CTR_RESTORES];
+	out->hashed_bytes = c[HL_CTR_HASHED_BYTES];
+	out->dedup_hits = c[HL_CTR_DEDUP_HITS];
+	out->dedup_bytes = c[HL_CTR_DEDUP_BYTES];
+	out->nodes = c[HL_CTR_NODES];
+	out->stored_bytes = c[HL_CTR_STORED_BYTES];
+}
+
+int hl_arena_process(hl_arena *a, uint32_t i, hl_process_info *out)
+{
+	if (!a || !out)
+		return HL_EINVAL;
+	if (i >= a->hdr->max_processes)
+		return HL_ERANGE;
+	const struct hl_slot *s = hl_slot_at(a, i);
+	memset(out, 0, sizeof *out);
+	copy_counters(s, out);
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+	out->pid = HL_OWNER_PID(w);
+	if (out->pid == 0)
+		return 0; /* HL_PROCESS_FREE */
+	out->state = hl_slot_is_dead(a, i) ? HL_PROCESS_DEAD : HL_PROCESS_LIVE;
+	out->role = s->role;
+	out->worker = s->worker;
+	out->numa_node = s->numa_node;
+	uint64_t beat = atomic_load_explicit(&s->heartbeat_ns, memory_order_relaxed);
+	uint64_t now = hl_now_ns();
+	out->heartbeat_age_ns = now > beat ? now - beat : 0;
+	return 0;
 }

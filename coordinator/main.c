@@ -1,0 +1,116 @@
+/*
+ * main.c - the `helios` program: subcommand dispatch, `helios check`, and
+ * the hidden `worker-builtin` a built-in worker runs as.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator.h"
+
+static const char usage_text[] =
+	"usage: helios <command> [options]\n"
+	"\n"
+	"  run    create an arena and supervise N search workers on it\n"
+	"  stat   show an arena's counters, memory and processes (read-only)\n"
+	"  check  verify every node's hash and the arena's structures\n"
+	"\n"
+	"  helios <command> --help for its options. Not built yet: bench (use\n"
+	"  helios-bench-micro), recover (needs the persister).\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+int hl_cmd_worker_builtin(int argc, char **argv)
+{
+	int workload = 0;
+	uint64_t seed = 1;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--workload"))
+			workload = hl_workload_parse(argv[i + 1]);
+		else if (!strcmp(argv[i], "--seed"))
+			seed = strtoull(argv[i + 1], NULL, 10);
+	}
+	if (workload <= 0) {
+		hl_say("worker-builtin: --workload w1|w2 is required");
+		return HL_EXIT_USAGE;
+	}
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	hl_arena *a;
+	unsigned index;
+	int rc = hl_worker_attach_env(&a, &index);
+	if (rc) {
+		hl_say("worker-builtin: cannot attach (HELIOS_ARENA=%s): %s",
+		       getenv("HELIOS_ARENA") ? getenv("HELIOS_ARENA") : "unset",
+		       hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	}
+	rc = hl_workload_run(a, workload, index, seed, &stop_requested);
+	hl_arena_close(a);
+	return rc ? HL_EXIT_FAILED : HL_EXIT_OK;
+}
+
+int hl_cmd_check(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		if (argc == 3 && !strcmp(argv[1], "--persist"))
+			hl_say("check: --persist: the persister is not built yet");
+		fputs("usage: helios check NAME\n", stderr);
+		return HL_EXIT_USAGE;
+	}
+	hl_arena *a;
+	int rc = hl_arena_attach(argv[1], HL_RDONLY, &a);
+	if (rc) {
+		hl_say("check: %s: %s", argv[1], hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	}
+	char msg[512] = "";
+	rc = hl_arena_check(a, msg, sizeof msg);
+	hl_stats st;
+	hl_arena_stats(a, &st);
+	hl_arena_close(a);
+	if (rc) {
+		hl_say("check: %s: %s", argv[1], msg[0] ? msg : hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	}
+	printf("%s: ok: %llu nodes verified, index and heap consistent\n", argv[1],
+	       (unsigned long long)st.nodes);
+	return HL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? HL_EXIT_USAGE : HL_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("helios %d.%d.%d\n", HL_VERSION_MAJOR, HL_VERSION_MINOR,
+		       HL_VERSION_PATCH);
+		return HL_EXIT_OK;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "run"))
+		return hl_cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stat"))
+		return hl_cmd_stat(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return hl_cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "worker-builtin"))
+		return hl_cmd_worker_builtin(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench") || !strcmp(cmd, "recover")) {
+		hl_say("%s: not built yet (see helios --help)", cmd);
+		return HL_EXIT_USAGE;
+	}
+	hl_say("unknown command '%s'", cmd);
+	fputs(usage_text, stderr);
+	return HL_EXIT_USAGE;
+}

@@ -1,0 +1,48 @@
+/*
+ * say.c - the program's one way to report a problem: a single line on
+ * stderr, "helios: ...", so scripts and people both read it easily.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "coordinator.h"
+
+void hl_say(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("helios: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void hl_fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	unsigned u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+void hl_fmt_count(char *buf, size_t len, double n)
+{
+	if (n >= 1e9)
+		snprintf(buf, len, "%.2fG", n / 1e9);
+	else if (n >= 1e6)
+		snprintf(buf, len, "%.2fM", n / 1e6);
+	else if (n >= 1e3)
+		snprintf(buf, len, "%.1fk", n / 1e3);
+	else
+		snprintf(buf, len, "%.0f", n);
+}
+
+double hl_dedup_ratio(uint64_t dedup_bytes, uint64_t stored_bytes)
+{
+	uint64_t total = dedup_bytes + stored_bytes;
+	return total ? 100.0 * (double)dedup_bytes / (double)total : 0.0;
+}

@@ -1,0 +1,312 @@
+/*
+ * supervise.c - the coordinator's worker supervisor: spawning workers,
+ * noticing at once when one dies, reclaiming what it held, and restarting
+ * it (or not) by policy.
+ *
+ * Each worker is a child process watched through a pidfd: the event loop
+ * (run.c) polls the pidfds, so a death is seen the moment it happens, with
+ * no SIGCHLD races and no pid reuse (a pidfd names one process forever).
+ * A worker that hangs is found by its slot's heartbeat (hl_commit and
+ * hl_arena_heartbeat refresh it) and killed.
+ *
+ * State machine of a worker (function making each transition):
+ *
+ *   IDLE --hl_sup_spawn--> RUNNING --hl_sup_reap--> DONE     (exit 0)
+ *                             |                  \-> BACKOFF  (failure, may restart)
+ *                             |                  \-> FAILED   (failure, no restart left)
+ *   BACKOFF --hl_sup_tick (restart_at reached)--> RUNNING
+ *   RUNNING --hl_sup_tick (heartbeat older than hang timeout)--> killed,
+ *            then reaped like any death
+ *
+ * Invariants:
+ *  1. A worker's slot is reclaimed only after the worker is reaped
+ *     (waitpid), so its pid no longer exists and nobody else can own the
+ *     slot under that pid: reclaiming never frees a live process's slot.
+ *  2. Restarts back off exponentially (HL_RESTART_BACKOFF_MIN_NS doubling
+ *     to _MAX) and a worker that stayed up HL_RESTART_STABLE_NS resets its
+ *     backoff; at most max_restarts restarts per worker.
+ *  3. Workers are started with the coordinator's signal mask cleared and
+ *     PR_SET_PDEATHSIG = SIGTERM, so they stop when the coordinator dies
+ *     instead of running orphaned against an arena nobody supervises.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "supervise.h"
+#include "shm.h"
+
+#define HL_RESTART_BACKOFF_MIN_NS (100ull * 1000 * 1000)
+#define HL_RESTART_BACKOFF_MAX_NS (5ull * 1000 * 1000 * 1000)
+#define HL_RESTART_STABLE_NS (10ull * 1000 * 1000 * 1000)
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* In the child, between fork and exec: never returns. */
+static _Noreturn void exec_worker(const struct hl_sup *sup, unsigned i,
+				  pid_t parent)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* invariant 3 */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(HL_WORKER_EXIT_ORPHAN); /* the coordinator died already */
+	char index[16];
+	snprintf(index, sizeof index, "%u", i);
+	setenv("HELIOS_ARENA", sup->arena_name, 1);
+	setenv("HELIOS_WORKER", index, 1);
+	execvp(sup->argv[0], sup->argv);
+	fprintf(stderr, "helios: worker %u: cannot run %s: %s\n", i,
+		sup->argv[0], strerror(errno));
+	_exit(HL_WORKER_EXIT_EXEC);
+}
+
+int hl_sup_spawn(struct hl_sup *sup, unsigned i)
+{
+	struct hl_worker *w = &sup->w[i];
+	pid_t parent = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return HL_EIO;
+	if (pid == 0)
+		exec_worker(sup, i, parent);
+	w->pidfd = pidfd_open_(pid);
+	if (w->pidfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return HL_EIO;
+	}
+	if (sup->topo && sup->place)
+		(void)hl_placement_bind(sup->topo, pid, &sup->place[i]);
+	w->pid = pid;
+	w->state = HL_W_RUNNING;
+	w->started_ns = hl_now_ns();
+	w->starts++;
+	return 0;
+}
+
+/* Frees every slot the dead pid held (invariant 1). */
+static unsigned reclaim_slots_of(struct hl_sup *sup, pid_t pid)
+{
+	hl_arena *a = sup->a;
+	unsigned n = 0;
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		uint64_t w = atomic_load_explicit(&hl_slot_at(a, i)->owner,
+						  memory_order_acquire);
+		if (HL_OWNER_PID(w) == (uint32_t)pid)
+			n += hl_slot_reclaim_if_dead(a, i);
+	}
+	return n;
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by SIG%s", sigabbrev_np(WTERMSIG(status))
+				   ? sigabbrev_np(WTERMSIG(status)) : "?");
+	else if (WEXITSTATUS(status) == HL_WORKER_EXIT_EXEC)
+		snprintf(buf, len, "could not start its command");
+	else
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+static uint64_t backoff_ns(const struct hl_worker *w)
+{
+	uint64_t b = HL_RESTART_BACKOFF_MIN_NS;
+	for (unsigned k = 1; k < w->backoff_level && b < HL_RESTART_BACKOFF_MAX_NS; k++)
+		b *= 2;
+	return b < HL_RESTART_BACKOFF_MAX_NS ? b : HL_RESTART_BACKOFF_MAX_NS;
+}
+
+/* Decides what follows a failure (invariant 2). */
+static void after_failure(struct hl_sup *sup, struct hl_worker *w,
+			  const char *why, uint64_t now)
+{
+	bool exec_failed = w->last_status_exec;
+	if (now - w->started_ns >= HL_RESTART_STABLE_NS)
+		w->backoff_level = 0;
+	if (sup->restart && !exec_failed && w->restarts < sup->max_restarts &&
+	    !sup->stopping) {
+		w->backoff_level++;
+		w->state = HL_W_BACKOFF;
+		w->restart_at_ns = now + backoff_ns(w);
+		w->restarts++;
+		hl_say("worker %u (pid %d) %s; restarting in %.1f s (restart %u of %u)",
+		       w->index, (int)w->pid, why,
+		       (double)(w->restart_at_ns - now) / 1e9, w->restarts,
+		       sup->max_restarts);
+		return;
+	}
+	w->state = HL_W_FAILED;
+	sup->failed++;
+	if (!sup->stopping)
+		hl_say("worker %u (pid %d) %s; %s", w->index, (int)w->pid, why,
+		       exec_failed ? "not restarting: its command cannot run"
+		       : sup->restart ? "no restarts left" : "restart policy is never");
+}
+
+void hl_sup_reap(struct hl_sup *sup, unsigned i)
+{
+	struct hl_worker *w = &sup->w[i];
+	int status;
+	if (waitpid(w->pid, &status, WNOHANG) != w->pid)
+		return; /* not dead yet */
+	close(w->pidfd);
+	w->pidfd = -1;
+	w->last_status = status;
+	w->last_status_exec = WIFEXITED(status) &&
+			      WEXITSTATUS(status) == HL_WORKER_EXIT_EXEC;
+	sup->reclaimed += reclaim_slots_of(sup, w->pid);
+	uint64_t now = hl_now_ns();
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	/* a worker we asked to stop (SIGTERM) and that obeyed is clean too */
+	bool asked = sup->stopping && WIFSIGNALED(status) &&
+		     (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL);
+	if (clean || asked) {
+		w->state = HL_W_DONE;
+	} else {
+		char why[96];
+		describe_status(status, why, sizeof why);
+		sup->deaths++;
+		after_failure(sup, w, why, now);
+	}
+	w->pid = 0;
+}
+
+/* The heartbeat age of the slot the worker holds, or 0 if it holds none
+ * yet (still starting) - a worker is judged hung only once attached. */
+static uint64_t heartbeat_age(const struct hl_sup *sup, pid_t pid, uint64_t now)
+{
+	hl_arena *a = sup->a;
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		struct hl_slot *s = hl_slot_at(a, i);
+		uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (HL_OWNER_PID(w) != (uint32_t)pid)
+			continue;
+		uint64_t beat = atomic_load_explicit(&s->heartbeat_ns,
+						     memory_order_relaxed);
+		return now > beat ? now - beat : 0;
+	}
+	return 0;
+}
+
+int hl_sup_tick(struct hl_sup *sup)
+{
+	uint64_t now = hl_now_ns();
+	for (unsigned i = 0; i < sup->n; i++) {
+		struct hl_worker *w = &sup->w[i];
+		if (w->state == HL_W_BACKOFF && now >= w->restart_at_ns &&
+		    !sup->stopping) {
+			int rc = hl_sup_spawn(sup, i);
+			if (rc)
+				return rc;
+		} else if (w->state == HL_W_RUNNING && sup->hang_timeout_ns &&
+			   heartbeat_age(sup, w->pid, now) > sup->hang_timeout_ns) {
+			hl_say("worker %u (pid %d) sent no heartbeat for %.1f s: "
+			       "killing it", i, (int)w->pid,
+			       (double)sup->hang_timeout_ns / 1e9);
+			kill(w->pid, SIGKILL); /* reaped through its pidfd */
+		}
+	}
+	return 0;
+}
+
+/* Earliest pending restart, or UINT64_MAX. */
+uint64_t hl_sup_next_event_ns(const struct hl_sup *sup)
+{
+	uint64_t t = UINT64_MAX;
+	for (unsigned i = 0; i < sup->n; i++)
+		if (sup->w[i].state == HL_W_BACKOFF && sup->w[i].restart_at_ns < t)
+			t = sup->w[i].restart_at_ns;
+	return t;
+}
+
+unsigned hl_sup_count(const struct hl_sup *sup, enum hl_worker_state st)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < sup->n; i++)
+		n += sup->w[i].state == st;
+	return n;
+}
+
+void hl_sup_signal_all(struct hl_sup *sup, int sig)
+{
+	for (unsigned i = 0; i < sup->n; i++)
+		if (sup->w[i].state == HL_W_RUNNING)
+			kill(sup->w[i].pid, sig);
+}
+
+/* Stops every worker: SIGTERM, up to grace_ns for them to exit, then
+ * SIGKILL; reaps and reclaims them all. */
+void hl_sup_stop(struct hl_sup *sup, uint64_t grace_ns)
+{
+	sup->stopping = true;
+	for (unsigned i = 0; i < sup->n; i++)
+		if (sup->w[i].state == HL_W_BACKOFF)
+			sup->w[i].state = HL_W_DONE;
+	hl_sup_signal_all(sup, SIGTERM);
+	uint64_t deadline = hl_now_ns() + grace_ns;
+	while (hl_sup_count(sup, HL_W_RUNNING) && hl_now_ns() < deadline) {
+		hl_sup_wait(sup, -1, 10);
+	}
+	if (hl_sup_count(sup, HL_W_RUNNING)) {
+		hl_say("%u worker(s) did not stop within the grace period: killing",
+		       hl_sup_count(sup, HL_W_RUNNING));
+		hl_sup_signal_all(sup, SIGKILL);
+		while (hl_sup_count(sup, HL_W_RUNNING))
+			hl_sup_wait(sup, -1, 100);
+	}
+}
+
+bool hl_sup_wait(struct hl_sup *sup, int extra_fd, int timeout_ms)
+{
+	struct pollfd fds[HL_SUP_WORKERS_MAX + 1];
+	unsigned idx[HL_SUP_WORKERS_MAX], n = 0;
+	for (unsigned i = 0; i < sup->n; i++) {
+		if (sup->w[i].state != HL_W_RUNNING)
+			continue;
+		fds[n] = (struct pollfd){.fd = sup->w[i].pidfd, .events = POLLIN};
+		idx[n++] = i;
+	}
+	fds[n] = (struct pollfd){.fd = extra_fd, .events = POLLIN};
+	if (poll(fds, n + 1, timeout_ms) <= 0)
+		return false;
+	for (unsigned k = 0; k < n; k++)
+		if (fds[k].revents)
+			hl_sup_reap(sup, idx[k]);
+	return fds[n].revents != 0;
+}
+
+int hl_sup_init(struct hl_sup *sup, unsigned n)
+{
+	if (n == 0 || n > HL_SUP_WORKERS_MAX)
+		return HL_EINVAL;
+	sup->w = calloc(n, sizeof *sup->w);
+	if (!sup->w)
+		return HL_ENOMEM;
+	sup->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		sup->w[i].index = i;
+		sup->w[i].pidfd = -1;
+	}
+	return 0;
+}
+
+void hl_sup_fini(struct hl_sup *sup)
+{
+	free(sup->w);
+	sup->w = NULL;
+}
