@@ -46,8 +46,9 @@ double hl_dedup_ratio(uint64_t dedup_bytes, uint64_t stored_bytes);
 
 /* ---- placement (placement.c) -----------------------------------------------
  *
- * Worker i is placed on one core, chosen to spread workers across NUMA
- * nodes first, then packages, then cores, then hardware threads: worker 0 on
+ * Worker i is placed on one core (bound to all its hardware threads),
+ * chosen to spread workers across NUMA nodes first, then packages, then
+ * cores: worker 0 on
  * node 0, worker 1 on node 1, ... wrapping round, and within a node across
  * its packages and cores before any core gets a second worker. With more
  * workers than cores the assignment wraps (oversubscription).
@@ -61,17 +62,20 @@ struct hl_placement {
 };
 
 /* Loads this machine's topology (synthetic == NULL) or an hwloc synthetic
- * description such as "pack:2 numa:2 core:4 pu:1". 0 or HL_EINVAL/HL_EIO. */
+ * description such as "pack:2 numa:2 core:4 pu:1". 0, HL_EINVAL (bad
+ * description; says why through hl_say), HL_ENOMEM or HL_EIO. Free the
+ * topology with hwloc_topology_destroy. */
 int hl_topology_load(hwloc_topology_t *topo, const char *synthetic);
 /* Fills out[0..n) for n workers. 0 or HL_EINVAL (no cores) / HL_ENOMEM. */
 int hl_place_workers(hwloc_topology_t topo, unsigned n,
 		     struct hl_placement *out);
 /* Frees the cpusets of out[0..n). */
 void hl_placement_free(struct hl_placement *out, unsigned n);
-/* Binds process pid to p's cpuset (hwloc_set_proc_cpubind). 0 or HL_EIO. */
+/* Binds process pid to p's cpuset (hwloc_set_proc_cpubind). 0, HL_EINVAL
+ * (no cpuset) or HL_EIO (errno as the system set it). */
 int hl_placement_bind(hwloc_topology_t topo, pid_t pid,
 		      const struct hl_placement *p);
-/* "core 3 (node 1, package 0)" for logs. */
+/* "core 3 (pu 6, node 1, package 0)" for logs. */
 void hl_placement_describe(const struct hl_placement *p, char *buf,
 			   size_t len);
 

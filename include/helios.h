@@ -131,7 +131,9 @@ int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out);
  * that maps the arena read-only and takes no slot (every change through it
  * fails with HL_EROFS). The header is validated first: HL_ENOENT (no such
  * arena), HL_EVERSION (other format), HL_ECORRUPT (garbage, truncated or
- * resized file), HL_EACCES, HL_EBUSY (creation still in progress), HL_EFULL
+ * resized file), HL_EACCES, HL_EBUSY (no header published yet: creation in
+ * progress, or a creator that died before finishing; retry, or unlink it;
+ * attach waits up to 200 ms for a creator first), HL_EFULL
  * (every slot is held by a live process; slots of dead ones are reclaimed).
  */
 int hl_arena_attach(const char *name, unsigned flags, hl_arena **out);

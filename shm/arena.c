@@ -302,8 +302,11 @@ static uint64_t wait_for_magic(const struct hl_arena_hdr *h)
 static int validate_header(const struct hl_arena_hdr *h, uint64_t file_bytes)
 {
 	uint64_t magic = wait_for_magic(h);
+	if (magic == 0)
+		return HL_EBUSY; /* no header yet: being created (or its
+				  * creator died before publishing it) */
 	if (magic != HL_ARENA_MAGIC)
-		return HL_ECORRUPT; /* garbage, or a creator that died */
+		return HL_ECORRUPT; /* garbage */
 	if (h->version != HL_FORMAT_VERSION || (h->features & ~HL_FEATURES_KNOWN))
 		return HL_EVERSION;
 	if (h->hdr_checksum != header_checksum(h))
@@ -387,15 +390,33 @@ static void populate_heap(hl_arena *a)
 	(void)madvise(a->base + heap->off, heap->bytes, advice);
 }
 
+/* A creator makes the object, then sizes it: an empty object is one being
+ * created, so wait (bounded) for its size. HL_EBUSY if it stays empty,
+ * HL_ECORRUPT if it is too short to hold a header (truncated). */
+static int wait_for_size(int fd, struct stat *st)
+{
+	uint64_t deadline = hl_now_ns() + HL_ATTACH_WAIT_NS;
+	for (;;) {
+		if (fstat(fd, st) != 0)
+			return HL_EIO;
+		if (st->st_size != 0 || hl_now_ns() >= deadline)
+			break;
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (st->st_size == 0)
+		return HL_EBUSY;
+	return (uint64_t)st->st_size < HL_PAGE_BYTES ? HL_ECORRUPT : 0;
+}
+
 /* Maps an open arena file, validates it and builds the handle. */
 static int map_and_validate(int fd, const char *name, unsigned flags,
 			    hl_arena **out)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return HL_EIO;
-	if ((uint64_t)st.st_size < HL_PAGE_BYTES)
-		return HL_ECORRUPT; /* truncated below its header */
+	int rc = wait_for_size(fd, &st);
+	if (rc)
+		return rc;
 	hl_arena *a = calloc(1, sizeof *a);
 	if (!a)
 		return HL_ENOMEM;
@@ -409,7 +430,7 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 	a->bytes = (uint64_t)st.st_size;
 	a->hdr = p;
 	a->flags = flags;
-	int rc = validate_header(a->hdr, a->bytes);
+	rc = validate_header(a->hdr, a->bytes);
 	if (!rc && (a->hdr->flags & HL_ARENA_F_PREFAULT))
 		populate_heap(a);
 	if (!rc)

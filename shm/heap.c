@@ -417,6 +417,27 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
 	free_list_push(a, cls, off);
 }
 
+/* Returns the unused tail of each of slot s's slabs to the free lists, so
+ * a process that leaves (closing, or dead and reclaimed) holds no heap. The
+ * caller owns s (its owner, or a reaper that took it over). The cursor is
+ * cleared before any object is pushed: a caller killed half-way leaks the
+ * objects not yet pushed, but no object is ever both on a free list and
+ * under a cursor (which would hand it out twice). */
+void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s)
+{
+	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
+		struct hl_slab_cursor *c = &s->slab[cls];
+		uint64_t cur = c->cur, end = c->end, size = class_size(a->hdr, cls);
+		if (cur == 0)
+			continue;
+		cursor_set(c, 0, 0);
+		atomic_signal_fence(memory_order_seq_cst);
+		for (uint64_t off = cur; end >= size && off <= end - size; off += size)
+			if (object_valid(a, cls, off))
+				free_list_push(a, cls, off);
+	}
+}
+
 uint64_t hl_heap_used(const hl_arena *a)
 {
 	return heap_grabbed_bytes(a->hdr);

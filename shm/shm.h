@@ -196,6 +196,9 @@ int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off);
 /* Returns an object of class cls: rewinds the slot's cursor when it was the
  * last bump, else pushes it on the class's lock-free free list. */
 void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off);
+/* Gives the unused tails of slot s's slabs back to the free lists (the
+ * caller owns s): called when its process closes or is reclaimed. */
+void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
 /* Bytes handed out as slabs. */
 uint64_t hl_heap_used(const hl_arena *a);
 /* Consistency checker; see hl_arena_check. */

@@ -23,9 +23,10 @@
  *     set after start_time: a reaper trusts start_time only while LIVE.
  *     While a claim is still filling in the slot (state FREE, pid set), the
  *     owner counts as dead only if its pid no longer exists.
- *  3. Counters and slab cursors are never reset: a new owner inherits them.
- *     Sums over slots never go backwards, and the free space left in a dead
- *     process's slabs is used by the next owner of its slot.
+ *  3. Counters are never reset: a new owner counts on top, so sums over
+ *     slots never go backwards. Slab cursors are emptied when an owner
+ *     leaves (release, or reclaim after death): the unused tails of its
+ *     slabs go back to the heap's free lists for any process to reuse.
  *  4. A reclaimed process's unpublished allocations (objects it had
  *     allocated but not yet published through the index when it died) are
  *     lost: a bounded leak - in commit, the one node being filled - never
@@ -73,6 +74,7 @@ bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i)
 						     memory_order_relaxed))
 		return false;
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
+	hl_heap_release_cursors(a, s); /* invariant 3 */
 	/* release: pairs with the next owner's acquire claim (invariant 1) */
 	atomic_store_explicit(&s->owner, HL_OWNER_WORD(HL_OWNER_GEN(ours), 0),
 			      memory_order_release);
@@ -137,6 +139,7 @@ void hl_slot_release(hl_arena *a)
 	if (HL_OWNER_PID(w) != (uint32_t)a->pid)
 		return; /* reclaimed from under us (we looked dead): not ours */
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
+	hl_heap_release_cursors(a, s); /* invariant 3 */
 	/* release: pairs with the next owner's acquire claim (invariant 1) */
 	atomic_compare_exchange_strong_explicit(
 		&s->owner, &w, HL_OWNER_WORD(HL_OWNER_GEN(w), 0),
