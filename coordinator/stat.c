@@ -1,0 +1,693 @@
+/*
+ * stat.c - `helios stat NAME [--json] [--watch SECONDS]`: what an arena
+ * holds and who is working in it, seen from outside.
+ *
+ * The command is an observer. It attaches with HL_RDONLY, which maps the
+ * arena PROT_READ and takes no process slot, so it can run beside any
+ * number of workers, against an arena whose slots are all taken, and as a
+ * user who may only read the shm object.
+ *
+ * One report is: the header facts (arena size, chunk size, slot count), the
+ * arena-wide totals of hl_arena_stats (counters summed over the slots, index
+ * load, heap use, refs, processes alive and dead), then one row per
+ * non-free slot from hl_arena_process. Text is for people (sizes in
+ * KiB/MiB/GiB, ages in ms/s/min); --json is one JSON object for programs
+ * (exact integers, snake_case keys, every string escaped and valid UTF-8).
+ *
+ * Invariants:
+ *  1. Nothing here writes to the arena: the handle is read-only, and the
+ *     mapping is PROT_READ, so a bug would fault rather than write.
+ *  2. Counters are read relaxed while workers run: a report is a
+ *     consistent-enough view (each counter is exact, the sums may be a few
+ *     commits apart), exact when the workers are quiet.
+ *  3. --watch attaches once and re-reads the same mapping every interval:
+ *     re-attaching would re-validate and, for a prefaulted arena,
+ *     re-populate the page tables of the whole heap each time. An arena
+ *     unlinked meanwhile stays readable through the mapping we hold; one
+ *     re-created under the same name is not followed (stop and restart).
+ *  4. Watch stops at SIGINT or SIGTERM and exits 0. The two signals are
+ *     blocked only from the check of the stop flag until ppoll unblocks
+ *     them atomically for the sleep, so one arriving between the check and
+ *     the sleep still ends the sleep at once (no lost wake-up).
+ *
+ * The JSON object: "arena", "time_unix_ms", "arena_bytes", "chunk_bytes",
+ * "max_processes", "totals" {nodes, stored_bytes, dedup_bytes,
+ * dedup_ratio_percent, commits, restores, hashed_bytes, dedup_hits,
+ * index_used, index_capacity, index_load_percent, heap_used_bytes,
+ * heap_bytes, heap_used_percent, refs, refs_capacity, processes,
+ * processes_dead} and "processes" [{slot, pid, state "live"|"dead", role
+ * "worker"|"coordinator"|"process", worker (index, or null), numa_node,
+ * heartbeat_age_ns, commits, restores, nodes, stored_bytes, hashed_bytes,
+ * dedup_hits, dedup_bytes}]. Byte counts are exact integers; percentages
+ * have two decimals. With --watch, one object per line (JSON Lines).
+ *
+ * Exit codes (enum hl_exit): 0 success; 2 bad command line (unknown flag,
+ * missing NAME, bad --watch value, malformed arena name); 1 anything else
+ * (no such arena, permission, corrupt or foreign-version arena, output
+ * failure), each with one line on stderr through hl_say.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coordinator.h"
+
+#define STAT_USAGE "usage: helios stat NAME [--json] [--watch SECONDS]\n"
+/* Bounds of --watch: faster than 100 Hz no one can read, slower than a
+ * day is no longer watching. */
+#define STAT_WATCH_MIN_S 0.01
+#define STAT_WATCH_MAX_S 86400.0
+
+struct stat_opts {
+	const char *name;
+	bool json;
+	bool help;
+	bool watch;
+	struct timespec interval;
+};
+
+struct stat_row {
+	uint32_t slot;
+	hl_process_info info;
+};
+
+struct stat_report {
+	hl_stats st;
+	struct timespec at;     /* CLOCK_REALTIME when gathered */
+	uint32_t rows_count;
+	uint32_t rows_capacity; /* max_processes */
+	struct stat_row *rows;
+};
+
+/* ---- the command line ----------------------------------------------------- */
+
+static int usage_error(const char *what, const char *arg)
+{
+	if (arg)
+		hl_say("stat: %s '%s'", what, arg);
+	else
+		hl_say("stat: %s", what);
+	fputs(STAT_USAGE, stderr);
+	return HL_EXIT_USAGE;
+}
+
+static int parse_interval(const char *text, struct timespec *out)
+{
+	if (!text || !*text)
+		return -1;
+	char *end;
+	errno = 0;
+	double s = strtod(text, &end);
+	if (errno || *end || !isfinite(s) || s < STAT_WATCH_MIN_S ||
+	    s > STAT_WATCH_MAX_S)
+		return -1;
+	out->tv_sec = (time_t)s;
+	out->tv_nsec = (long)((s - (double)out->tv_sec) * 1e9);
+	return 0;
+}
+
+/* --watch S or --watch=S; *i advances past a separate value. */
+static int parse_watch(int argc, char **argv, int *i, struct stat_opts *o)
+{
+	const char *arg = argv[*i];
+	const char *v = NULL;
+	if (arg[7] == '=')
+		v = arg + 8;
+	else if (*i + 1 < argc)
+		v = argv[++*i];
+	if (!v)
+		return usage_error("--watch needs SECONDS", NULL);
+	if (parse_interval(v, &o->interval))
+		return usage_error("--watch takes seconds from 0.01 to 86400, not", v);
+	o->watch = true;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct stat_opts *o)
+{
+	bool options_done = false;
+	memset(o, 0, sizeof *o);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		bool is_option = !options_done && arg[0] == '-' && arg[1];
+		if (!is_option) {
+			if (o->name)
+				return usage_error("unexpected argument", arg);
+			o->name = arg;
+		} else if (!strcmp(arg, "--")) {
+			options_done = true;
+		} else if (!strcmp(arg, "--json")) {
+			o->json = true;
+		} else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			o->help = true;
+		} else if (!strncmp(arg, "--watch", 7) &&
+			   (arg[7] == '\0' || arg[7] == '=')) {
+			if (parse_watch(argc, argv, &i, o))
+				return HL_EXIT_USAGE;
+		} else {
+			return usage_error("unknown option", arg);
+		}
+	}
+	if (!o->help && !o->name)
+		return usage_error("missing arena NAME", NULL);
+	return 0;
+}
+
+/* ---- attaching ------------------------------------------------------------ */
+
+static int attach_failed(const char *name, int rc)
+{
+	switch (rc) {
+	case HL_ENOENT:
+		hl_say("stat: no arena named %s", name);
+		return HL_EXIT_FAILED;
+	case HL_EINVAL:
+		hl_say("stat: '%s' is not a valid arena name (%s)", name,
+		       hl_strerror(rc));
+		return HL_EXIT_USAGE;
+	case HL_EACCES:
+		hl_say("stat: %s: permission denied: this user may not read the "
+		       "arena (%s)", name, hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	case HL_EVERSION:
+		hl_say("stat: %s: written by another Helios format version (%s)",
+		       name, hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	case HL_ECORRUPT:
+		hl_say("stat: %s: not a valid arena: corrupt, truncated or not "
+		       "Helios (%s)", name, hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	case HL_EBUSY:
+		hl_say("stat: %s: still being created; try again (%s)", name,
+		       hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	default:
+		hl_say("stat: %s: cannot attach: %s", name, hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	}
+}
+
+/* ---- gathering ------------------------------------------------------------ */
+
+static int report_init(hl_arena *a, struct stat_report *r)
+{
+	memset(r, 0, sizeof *r);
+	int rc = hl_arena_stats(a, &r->st);
+	if (rc)
+		return rc;
+	r->rows_capacity = r->st.max_processes;
+	r->rows = calloc(r->rows_capacity ? r->rows_capacity : 1, sizeof *r->rows);
+	return r->rows ? 0 : HL_ENOMEM;
+}
+
+/* Totals first, then the slots: while workers run, a row may be a few
+ * commits newer than the totals printed above it (invariant 2). */
+static int report_gather(hl_arena *a, struct stat_report *r)
+{
+	clock_gettime(CLOCK_REALTIME, &r->at);
+	int rc = hl_arena_stats(a, &r->st);
+	r->rows_count = 0;
+	for (uint32_t i = 0; !rc && i < r->rows_capacity; i++) {
+		struct stat_row *row = &r->rows[r->rows_count];
+		rc = hl_arena_process(a, i, &row->info);
+		if (!rc && row->info.state != HL_PROCESS_FREE) {
+			row->slot = i;
+			r->rows_count++;
+		}
+	}
+	return rc;
+}
+
+/* ---- formatting helpers --------------------------------------------------- */
+
+static double percent(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* The same figure `helios run` prints: dedup / (dedup + stored). */
+static double dedup_percent(const hl_stats *st)
+{
+	return hl_dedup_ratio(st->dedup_bytes, st->stored_bytes);
+}
+
+/* hl_fmt_bytes (shared with `helios run`), usable inside a printf call. */
+static const char *fmt_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	hl_fmt_bytes(buf, len, bytes);
+	return buf;
+}
+
+static const char *fmt_age(uint64_t ns, char *buf, size_t len)
+{
+	double s = (double)ns / 1e9;
+	if (ns < 1000000ull)
+		snprintf(buf, len, "%" PRIu64 " us", ns / 1000);
+	else if (ns < 1000000000ull)
+		snprintf(buf, len, "%" PRIu64 " ms", ns / 1000000);
+	else if (s < 60)
+		snprintf(buf, len, "%.1f s", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%.1f min", s / 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%.1f h", s / 3600);
+	else
+		snprintf(buf, len, "%.1f d", s / 86400);
+	return buf;
+}
+
+static const char *state_name(uint32_t state)
+{
+	switch (state) {
+	case HL_PROCESS_LIVE: return "live";
+	case HL_PROCESS_DEAD: return "dead";
+	default: return "free";
+	}
+}
+
+static const char *role_name(uint32_t role)
+{
+	switch (role) {
+	case HL_PROCESS_ROLE_WORKER: return "worker";
+	case HL_PROCESS_ROLE_COORDINATOR: return "coordinator";
+	case HL_PROCESS_ROLE_PLAIN: return "process";
+	default: return "unknown";
+	}
+}
+
+/* "worker 3", "coordinator", "process". */
+static const char *fmt_role(const hl_process_info *p, char *buf, size_t len)
+{
+	if (p->role == HL_PROCESS_ROLE_WORKER)
+		snprintf(buf, len, "worker %" PRIu32, p->worker);
+	else
+		snprintf(buf, len, "%s", role_name(p->role));
+	return buf;
+}
+
+/* A name as a terminal may safely show it: control bytes become '?'. */
+static void put_safe(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
+/* ---- the text report ------------------------------------------------------ */
+
+#define KEY "%-16s "
+
+static void text_header(FILE *f, const char *name, const struct stat_report *r)
+{
+	char b[32];
+	const hl_stats *st = &r->st;
+	fprintf(f, KEY, "arena");
+	put_safe(f, name);
+	fputc('\n', f);
+	fprintf(f, KEY "%s\n", "arena size", fmt_bytes(st->arena_bytes, b, sizeof b));
+	fprintf(f, KEY "%s\n", "chunk size", fmt_bytes(st->chunk_bytes, b, sizeof b));
+	fprintf(f, KEY "%" PRIu32 "\n", "max processes", st->max_processes);
+}
+
+static void text_totals(FILE *f, const hl_stats *st)
+{
+	char b[32], c[32];
+	fprintf(f, KEY "%" PRIu64 "\n", "nodes", st->nodes);
+	fprintf(f, KEY "%s\n", "stored bytes", fmt_bytes(st->stored_bytes, b, sizeof b));
+	fprintf(f, KEY "%s\n", "dedup bytes", fmt_bytes(st->dedup_bytes, b, sizeof b));
+	fprintf(f, KEY "%.1f%%\n", "dedup ratio", dedup_percent(st));
+	fprintf(f, KEY "%" PRIu64 "\n", "commits", st->commits);
+	fprintf(f, KEY "%" PRIu64 "\n", "restores", st->restores);
+	fprintf(f, KEY "%s\n", "hashed bytes", fmt_bytes(st->hashed_bytes, b, sizeof b));
+	fprintf(f, KEY "%" PRIu64 "\n", "dedup hits", st->dedup_hits);
+	fprintf(f, KEY "%" PRIu64 " / %" PRIu64 " used (%.1f%% load)\n", "index",
+		st->index_used, st->index_capacity,
+		percent(st->index_used, st->index_capacity));
+	fprintf(f, KEY "%s / %s used (%.1f%%)\n", "heap",
+		fmt_bytes(st->heap_used_bytes, b, sizeof b),
+		fmt_bytes(st->heap_bytes, c, sizeof c),
+		percent(st->heap_used_bytes, st->heap_bytes));
+	fprintf(f, KEY "%" PRIu64 " / %" PRIu64 " used\n", "refs", st->refs,
+		st->refs_capacity);
+	fprintf(f, KEY "%" PRIu64 " alive, %" PRIu64 " dead\n", "processes",
+		st->processes, st->processes_dead);
+}
+
+static void text_row(FILE *f, const struct stat_row *row)
+{
+	const hl_process_info *p = &row->info;
+	char role[32], age[32], stored[32];
+	fprintf(f, "%4" PRIu32 " %8" PRIu32 "  %-5s  %-12s %4" PRIu32 " %10s"
+		" %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %11s %10" PRIu64 "\n",
+		row->slot, p->pid, state_name(p->state),
+		fmt_role(p, role, sizeof role), p->numa_node,
+		fmt_age(p->heartbeat_age_ns, age, sizeof age), p->commits,
+		p->restores, p->nodes, fmt_bytes(p->stored_bytes, stored, sizeof stored),
+		p->dedup_hits);
+}
+
+static void text_processes(FILE *f, const struct stat_report *r)
+{
+	fputc('\n', f);
+	if (r->rows_count == 0) {
+		fputs("no processes attached\n", f);
+		return;
+	}
+	fprintf(f, "%4s %8s  %-5s  %-12s %4s %10s %10s %10s %10s %11s %10s\n",
+		"slot", "pid", "state", "role", "node", "heartbeat", "commits",
+		"restores", "nodes", "stored", "dedup hits");
+	for (uint32_t i = 0; i < r->rows_count; i++)
+		text_row(f, &r->rows[i]);
+}
+
+static void print_text(FILE *f, const char *name, const struct stat_report *r,
+		       bool watching)
+{
+	text_header(f, name, r);
+	if (watching) {
+		char when[32];
+		struct tm tm;
+		localtime_r(&r->at.tv_sec, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		fprintf(f, KEY "%s\n", "time", when);
+	}
+	text_totals(f, &r->st);
+	text_processes(f, r);
+}
+
+/* ---- the JSON report ------------------------------------------------------ */
+
+/* A JSON writer that places the commas: one "first member" flag per open
+ * object or array. Reports nest two deep; 8 levels is room to grow. */
+struct json {
+	FILE *f;
+	int depth;
+	bool first[8];
+};
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if it is not one
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		lo = s[0] == 0xe0 ? 0xa0 : lo;
+		hi = s[0] == 0xed ? 0x9f : hi;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		lo = s[0] == 0xf0 ? 0x90 : lo;
+		hi = s[0] == 0xf4 ? 0x8f : hi;
+	} else {
+		return 0;
+	}
+	if (s[1] < lo || s[1] > hi)
+		return 0; /* also stops at the NUL */
+	for (size_t i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+static void json_char(FILE *f, unsigned char c)
+{
+	switch (c) {
+	case '"': fputs("\\\"", f); return;
+	case '\\': fputs("\\\\", f); return;
+	case '\b': fputs("\\b", f); return;
+	case '\f': fputs("\\f", f); return;
+	case '\n': fputs("\\n", f); return;
+	case '\r': fputs("\\r", f); return;
+	case '\t': fputs("\\t", f); return;
+	}
+	if (c < 0x20 || c == 0x7f)
+		fprintf(f, "\\u%04x", c);
+	else
+		fputc(c, f);
+}
+
+/* A string literal; bytes that are not UTF-8 (a path name may hold any)
+ * become U+FFFD, so the output is always valid JSON text. */
+static void json_string(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	fputc('"', f);
+	while (*s) {
+		size_t n = utf8_len(s);
+		if (n == 0) {
+			fputs("\\ufffd", f);
+			s++;
+		} else if (n == 1) {
+			json_char(f, *s++);
+		} else {
+			fwrite(s, 1, n, f);
+			s += n;
+		}
+	}
+	fputc('"', f);
+}
+
+static void json_key(struct json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		fputc(',', j->f);
+	j->first[j->depth] = false;
+	if (key) {
+		json_string(j->f, key);
+		fputc(':', j->f);
+	}
+}
+
+static void json_open(struct json *j, const char *key, char bracket)
+{
+	json_key(j, key);
+	fputc(bracket, j->f);
+	j->first[++j->depth] = true;
+}
+
+static void json_close(struct json *j, char bracket)
+{
+	fputc(bracket, j->f);
+	j->depth--;
+}
+
+static void json_u64(struct json *j, const char *key, uint64_t v)
+{
+	json_key(j, key);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+static void json_pct(struct json *j, const char *key, double v)
+{
+	json_key(j, key);
+	fprintf(j->f, "%.2f", v); /* finite: percent() never divides by 0 */
+}
+
+static void json_str(struct json *j, const char *key, const char *v)
+{
+	json_key(j, key);
+	json_string(j->f, v);
+}
+
+static void json_totals(struct json *j, const hl_stats *st)
+{
+	json_open(j, "totals", '{');
+	json_u64(j, "nodes", st->nodes);
+	json_u64(j, "stored_bytes", st->stored_bytes);
+	json_u64(j, "dedup_bytes", st->dedup_bytes);
+	json_pct(j, "dedup_ratio_percent", dedup_percent(st));
+	json_u64(j, "commits", st->commits);
+	json_u64(j, "restores", st->restores);
+	json_u64(j, "hashed_bytes", st->hashed_bytes);
+	json_u64(j, "dedup_hits", st->dedup_hits);
+	json_u64(j, "index_used", st->index_used);
+	json_u64(j, "index_capacity", st->index_capacity);
+	json_pct(j, "index_load_percent", percent(st->index_used, st->index_capacity));
+	json_u64(j, "heap_used_bytes", st->heap_used_bytes);
+	json_u64(j, "heap_bytes", st->heap_bytes);
+	json_pct(j, "heap_used_percent", percent(st->heap_used_bytes, st->heap_bytes));
+	json_u64(j, "refs", st->refs);
+	json_u64(j, "refs_capacity", st->refs_capacity);
+	json_u64(j, "processes", st->processes);
+	json_u64(j, "processes_dead", st->processes_dead);
+	json_close(j, '}');
+}
+
+static void json_row(struct json *j, const struct stat_row *row)
+{
+	const hl_process_info *p = &row->info;
+	json_open(j, NULL, '{');
+	json_u64(j, "slot", row->slot);
+	json_u64(j, "pid", p->pid);
+	json_str(j, "state", state_name(p->state));
+	json_str(j, "role", role_name(p->role));
+	json_key(j, "worker"); /* the index for workers, null for the others */
+	if (p->role == HL_PROCESS_ROLE_WORKER)
+		fprintf(j->f, "%" PRIu32, p->worker);
+	else
+		fputs("null", j->f);
+	json_u64(j, "numa_node", p->numa_node);
+	json_u64(j, "heartbeat_age_ns", p->heartbeat_age_ns);
+	json_u64(j, "commits", p->commits);
+	json_u64(j, "restores", p->restores);
+	json_u64(j, "nodes", p->nodes);
+	json_u64(j, "stored_bytes", p->stored_bytes);
+	json_u64(j, "hashed_bytes", p->hashed_bytes);
+	json_u64(j, "dedup_hits", p->dedup_hits);
+	json_u64(j, "dedup_bytes", p->dedup_bytes);
+	json_close(j, '}');
+}
+
+/* One object on one line, so that --watch --json is JSON Lines. */
+static void print_json(FILE *f, const char *name, const struct stat_report *r)
+{
+	struct json j = {.f = f, .depth = 0, .first = {true}};
+	json_open(&j, NULL, '{');
+	json_str(&j, "arena", name);
+	json_u64(&j, "time_unix_ms", (uint64_t)r->at.tv_sec * 1000 +
+				     (uint64_t)r->at.tv_nsec / 1000000);
+	json_u64(&j, "arena_bytes", r->st.arena_bytes);
+	json_u64(&j, "chunk_bytes", r->st.chunk_bytes);
+	json_u64(&j, "max_processes", r->st.max_processes);
+	json_totals(&j, &r->st);
+	json_open(&j, "processes", '[');
+	for (uint32_t i = 0; i < r->rows_count; i++)
+		json_row(&j, &r->rows[i]);
+	json_close(&j, ']');
+	json_close(&j, '}');
+	fputc('\n', f);
+}
+
+/* ---- one report, and watching --------------------------------------------- */
+
+static volatile sig_atomic_t stat_stop;
+
+/* Gathers and prints report number n (0-based); 0 or an exit code. */
+static int report_once(hl_arena *a, const struct stat_opts *o,
+		       struct stat_report *r, unsigned n)
+{
+	int rc = report_gather(a, r);
+	if (rc) {
+		hl_say("stat: %s: reading the arena: %s", o->name, hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	}
+	bool tty = o->watch && !o->json && isatty(STDOUT_FILENO);
+	if (tty)
+		fputs("\033[H\033[2J", stdout); /* cursor home, clear screen */
+	else if (n > 0 && !o->json)
+		fputc('\n', stdout); /* reports apart by one blank line */
+	if (o->json)
+		print_json(stdout, o->name, r);
+	else
+		print_text(stdout, o->name, r, o->watch);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		int e = errno;
+		if (!stat_stop) /* a write cut short by a stop signal is no error */
+			hl_say("stat: writing the report: %s", strerror(e));
+		return HL_EXIT_FAILED;
+	}
+	return 0;
+}
+
+static void stat_on_signal(int sig)
+{
+	(void)sig;
+	stat_stop = 1;
+}
+
+struct watch_signals {
+	struct sigaction old_int, old_term;
+	sigset_t stop_set; /* SIGINT, SIGTERM */
+};
+
+static void watch_signals_install(struct watch_signals *ws)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = stat_on_signal; /* no SA_RESTART: end the sleep */
+	sigemptyset(&sa.sa_mask);
+	stat_stop = 0;
+	sigaction(SIGINT, &sa, &ws->old_int);
+	sigaction(SIGTERM, &sa, &ws->old_term);
+	sigemptyset(&ws->stop_set);
+	sigaddset(&ws->stop_set, SIGINT);
+	sigaddset(&ws->stop_set, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &ws->stop_set, NULL);
+}
+
+static void watch_signals_restore(const struct watch_signals *ws)
+{
+	sigaction(SIGINT, &ws->old_int, NULL);
+	sigaction(SIGTERM, &ws->old_term, NULL);
+}
+
+/* Sleeps one interval or until a stop signal (invariant 4). */
+static void watch_sleep(const struct watch_signals *ws, const struct timespec *t)
+{
+	sigset_t orig, waiting;
+	sigprocmask(SIG_BLOCK, &ws->stop_set, &orig);
+	waiting = orig;
+	sigdelset(&waiting, SIGINT);
+	sigdelset(&waiting, SIGTERM);
+	if (!stat_stop)
+		ppoll(NULL, 0, t, &waiting);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+}
+
+static int watch(hl_arena *a, const struct stat_opts *o, struct stat_report *r)
+{
+	struct watch_signals ws;
+	int rc = HL_EXIT_OK;
+	watch_signals_install(&ws);
+	for (unsigned n = 0; !stat_stop; n++) {
+		rc = report_once(a, o, r, n);
+		if (rc || stat_stop)
+			break;
+		watch_sleep(&ws, &o->interval);
+	}
+	watch_signals_restore(&ws);
+	if (stat_stop) {
+		clearerr(stdout); /* a write the signal cut short is no error */
+		return HL_EXIT_OK;
+	}
+	return rc;
+}
+
+int hl_cmd_stat(int argc, char **argv)
+{
+	struct stat_opts o;
+	stat_stop = 0;
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.help) {
+		fputs(STAT_USAGE, stdout);
+		return HL_EXIT_OK;
+	}
+	hl_arena *a = NULL;
+	rc = hl_arena_attach(o.name, HL_RDONLY, &a);
+	if (rc)
+		return attach_failed(o.name, rc);
+	struct stat_report r;
+	rc = report_init(a, &r);
+	if (rc) {
+		hl_say("stat: %s: %s", o.name, hl_strerror(rc));
+		rc = HL_EXIT_FAILED;
+		goto out_close;
+	}
+	rc = o.watch ? watch(a, &o, &r) : report_once(a, &o, &r, 0);
+	free(r.rows);
+out_close:
+	hl_arena_close(a);
+	return rc;
+}
