@@ -172,6 +172,13 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner);
 /* Replaces the entry for (h, off) with a tombstone: 0 or HL_ENOENT. For the
  * garbage collector; the node must then be retired through epochs. */
 int hl_index_remove(hl_arena *a, hl_id h, uint64_t off);
+/* Starts loading h's home bucket into the cache, so a caller with several
+ * look-ups to make can overlap their misses. */
+static inline void hl_index_prefetch(const hl_arena *a, hl_id h)
+{
+	const struct hl_bucket *b = hl_at(a, a->hdr->regions[HL_REGION_INDEX].off);
+	__builtin_prefetch(&b[h.lo & (a->hdr->index_buckets - 1)]);
+}
 /* Entries in use (full scan). */
 uint64_t hl_index_used(const hl_arena *a);
 /* Index capacity in entries. */
