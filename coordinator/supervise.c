@@ -63,6 +63,12 @@ static _Noreturn void exec_worker(const struct hl_sup *sup, unsigned i,
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(HL_WORKER_EXIT_ORPHAN); /* the coordinator died already */
+	/* pinned before exec, so the worker's first hl_numa_local_node (at
+	 * attach) already sees its final core and its slabs land on its node */
+	if (sup->topo && sup->place &&
+	    hl_placement_bind(sup->topo, getpid(), &sup->place[i]))
+		fprintf(stderr, "helios: worker %u: cannot pin to its core: %s; "
+			"running unpinned\n", i, strerror(errno));
 	char index[16];
 	snprintf(index, sizeof index, "%u", i);
 	setenv("HELIOS_ARENA", sup->arena_name, 1);
@@ -89,8 +95,6 @@ int hl_sup_spawn(struct hl_sup *sup, unsigned i)
 		waitpid(pid, NULL, 0);
 		return HL_EIO;
 	}
-	if (sup->topo && sup->place)
-		(void)hl_placement_bind(sup->topo, pid, &sup->place[i]);
 	w->pid = pid;
 	w->state = HL_W_RUNNING;
 	w->started_ns = hl_now_ns();
