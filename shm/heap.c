@@ -26,11 +26,11 @@
  *   slot->slab[cls]      {cur, end}: arena offsets of the next object and
  *                        of the slab's end; cur == 0 means no slab. Written
  *                        only by the slot's owner.
- *   free_list[cls].head  [tag:16 | off/64 : 48]; offset field 0 = empty.
+ *   free_list[cls].head  [tag:16 | off/32 : 48]; offset field 0 = empty.
  *                        The tag is bumped by every successful CAS (push and
  *                        pop) so a pop that read a stale head cannot succeed
  *                        after the same object came back (ABA).
- *   object word 0        while on a free list: off/64 of the next object.
+ *   object word 0        while on a free list: off/32 of the next object.
  *
  * Invariants (hl_heap_check verifies 1-5):
  *

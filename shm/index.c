@@ -7,7 +7,7 @@
  * The table is an array of index_buckets 64-byte buckets (a power of two),
  * each one cache line of HL_BUCKET_ENTRIES 64-bit entry words (layout.h):
  *
- *     entry = [ tag: top 24 bits of hash.hi | node offset / 64: 40 bits ]
+ *     entry = [ tag: top 24 bits of hash.hi | node offset / 32: 40 bits ]
  *     0 = EMPTY, 1 = TOMBSTONE
  *
  * The full key is not stored: it is the hash in the node's own header, and
@@ -43,7 +43,7 @@
  *      and insert may stop at the first EMPTY entry.
  *   4. No key has two live entries.
  *   5. A live entry's tag is the top 24 bits of its node's header hash, and
- *      its offset is 64-byte aligned inside the heap.
+ *      its offset is 32-byte aligned (HL_HEAP_ALIGN) inside the heap.
  *   6. A live entry's node is complete (kind 1..3 and all its bytes) before
  *      the entry is visible: see memory orders below.
  *
@@ -95,7 +95,7 @@
 
 #define TAG_SHIFT HL_ENTRY_OFF_BITS
 
-_Static_assert(HL_HEAP_ALIGN == 64, "entries store offset / 64");
+_Static_assert(HL_HEAP_ALIGN == 32, "entries store offset / 32");
 _Static_assert(HL_ARENA_BYTES_MAX / HL_HEAP_ALIGN <= HL_ENTRY_OFF_MASK + 1,
 	       "every arena offset fits an entry");
 

@@ -29,7 +29,7 @@
  *
  * Nodes
  * -----
- * A node is one heap object, 64-byte aligned:
+ * A node is one heap object, 32-byte aligned (HL_HEAP_ALIGN):
  *
  *   0   hash.lo  hash.hi          16 B  content address (XXH3-128)
  *   16  kind u8, level u8, count u16
@@ -38,8 +38,13 @@
  *   32  payload
  *
  *   leaf  (kind 1, level 0): chunk_bytes of state, zero past the state end
- *   inner (kind 2, level L>=1, count 1..16): hl_id hash[count] then
- *         uint64_t off[count]; off 0 names a full all-zero subtree
+ *   inner (kind 2, level L>=1, count 1..16): uint64_t off[count], the
+ *         children; off 0 names a full all-zero subtree. Its hash is
+ *         XXH3-128 over the children's hashes (read from their headers),
+ *         so ids are content addresses, the same in every arena; storing
+ *         only offsets is enough to verify an inner node on dedup because
+ *         the index holds one node per content: equal child offsets are
+ *         equal child contents.
  *   root  (kind 3, level = height of the tree): hl_id top_hash, u64 top_off
  *
  * Nodes are immutable once their index entry is published.
@@ -99,6 +104,7 @@ struct hl_region {
  *   512  generation       (own cache line; mutable from here on)
  *   576  heap_next        offset of the next unused slab within the heap
  *   640  free_head[16]    tagged Treiber-stack heads, one line each
+ *                         [tag:16 | offset/32 : 48]
  *  1664  end; the rest of the page is zero
  */
 struct hl_arena_hdr {
@@ -128,7 +134,7 @@ struct hl_arena_hdr {
 	alignas(64) _Atomic uint64_t generation;
 	alignas(64) _Atomic uint64_t heap_next;
 	struct {
-		/* [tag:16 | off/64 : 48]; empty when the offset field is 0,
+		/* [tag:16 | off/32 : 48]; empty when the offset field is 0,
 		 * whatever the tag: the tag only ever counts up (resetting
 		 * it would reopen the ABA window it closes) */
 		alignas(64) _Atomic uint64_t head;
@@ -179,7 +185,7 @@ _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
  *   16  heartbeat_ns (atomic)  24  epoch (atomic; reclamation, later)
  *   32  state u32 (atomic)     36  numa_node u32
  *   40  claims u64             48  role u32    52  worker u32
- *   56..63 reserved
+ *   56  start_pid u32          60..63 reserved
  *   64  counters [8] (atomic)  one cache line
  *   128 slab[16] {cur, end}    the owner's bump cursors, per size class
  *   384 end
@@ -230,7 +236,8 @@ struct hl_slot {
 	uint64_t claims;
 	uint32_t role;   /* enum hl_slot_role, set by the owner after its claim */
 	uint32_t worker; /* worker index given by the coordinator (HELIOS_WORKER) */
-	uint8_t reserved[8];
+	uint32_t start_pid; /* the pid start_time belongs to */
+	uint8_t reserved[4];
 	alignas(64) _Atomic uint64_t ctr[HL_CTR_COUNT];
 	struct hl_slab_cursor slab[HL_CLASSES_MAX];
 };
@@ -241,6 +248,7 @@ _Static_assert(offsetof(struct hl_slot, state) == 32, "slot layout");
 _Static_assert(offsetof(struct hl_slot, claims) == 40, "slot layout");
 _Static_assert(offsetof(struct hl_slot, role) == 48, "slot layout");
 _Static_assert(offsetof(struct hl_slot, worker) == 52, "slot layout");
+_Static_assert(offsetof(struct hl_slot, start_pid) == 56, "slot layout");
 _Static_assert(offsetof(struct hl_slot, ctr) == 64, "slot layout");
 _Static_assert(offsetof(struct hl_slot, slab) == 128, "slot layout");
 _Static_assert(sizeof(struct hl_slot) == 384, "slot layout");
@@ -276,10 +284,10 @@ _Static_assert(sizeof(struct hl_ref_name) == 80, "ref name layout");
  *
  *   63          40 39                        0
  *   +-------------+---------------------------+
- *   | tag (24 b)  | node offset / 64 (40 b)   |
+ *   | tag (24 b)  | node offset / 32 (40 b)   |
  *   +-------------+---------------------------+
  *
- * 0 is an empty entry and 1 a tombstone (offset 64 lies in the header, never
+ * 0 is an empty entry and 1 a tombstone (offset 32 lies in the header, never
  * a node). The tag is the top 24 bits of hash.hi, the bucket the low bits of
  * hash.lo, so they are independent.
  */
@@ -331,7 +339,7 @@ _Static_assert(sizeof(struct hl_root_payload) == 24, "root payload layout");
 
 static inline uint32_t hl_inner_payload_bytes(uint32_t count)
 {
-	return count * (uint32_t)(sizeof(hl_id) + sizeof(uint64_t));
+	return count * (uint32_t)sizeof(uint64_t);
 }
 
 #endif /* HL_SHM_LAYOUT_H */

@@ -8,8 +8,9 @@
  *     top child and the state's size.
  *  2. Its hash recomputes from its bytes with its kind's seed.
  *  3. Every child it names is there: offset 0 only for a full all-zero
- *     subtree (whose hash must be the zero hash of that level), otherwise a
- *     node inside the heap, one level down, carrying the hash recorded.
+ *     subtree, otherwise a node inside the heap, one level down; a root's
+ *     child carries the hash the root records, an inner node's children
+ *     the hashes its own hash was computed from.
  * Cost: O(index capacity + bytes stored): it rehashes every leaf.
  */
 #include "shm.h"
@@ -38,6 +39,8 @@ static int check_child(const hl_arena *a, const struct hl_node *parent,
 	return 0;
 }
 
+/* An inner node's hash covers its children's hashes, read from their
+ * headers (zero subtrees: the zero hash of their level). */
 static int check_inner(const hl_arena *a, const struct hl_node *n, char *msg,
 		       size_t len)
 {
@@ -46,16 +49,22 @@ static int check_inner(const hl_arena *a, const struct hl_node *n, char *msg,
 	    n->payload_bytes != hl_inner_payload_bytes(n->count))
 		return hl_check_fail(msg, len, "inner node @%llu: bad header",
 				     (unsigned long long)hl_off(a, n));
-	const hl_id *hashes = (const hl_id *)n->payload;
-	const uint64_t *offs = (const uint64_t *)(hashes + n->count);
-	if (!hl_id_eq(hl_hash_inner(n->level, hashes, n->count), n->hash))
-		return hl_check_fail(msg, len, "inner node @%llu: hash mismatch",
-				     (unsigned long long)hl_off(a, n));
+	const uint64_t *offs = (const uint64_t *)n->payload;
+	hl_id hashes[HL_FANOUT];
 	for (unsigned i = 0; i < n->count; i++) {
-		int rc = check_child(a, n, n->level - 1u, hashes[i], offs[i], msg, len);
+		unsigned child = n->level - 1u;
+		if (offs[i] && !hl_heap_contains(a, offs[i], sizeof(struct hl_node)))
+			return hl_check_fail(msg, len, "node @%llu: child @%llu outside the heap",
+					     (unsigned long long)hl_off(a, n),
+					     (unsigned long long)offs[i]);
+		hashes[i] = offs[i] ? hl_node_at(a, offs[i])->hash : a->zero_hash[child];
+		int rc = check_child(a, n, child, hashes[i], offs[i], msg, len);
 		if (rc)
 			return rc;
 	}
+	if (!hl_id_eq(hl_hash_inner(n->level, hashes, n->count), n->hash))
+		return hl_check_fail(msg, len, "inner node @%llu: hash mismatch",
+				     (unsigned long long)hl_off(a, n));
 	return 0;
 }
 

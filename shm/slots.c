@@ -19,10 +19,13 @@
  *     them after its claim CAS (acquire) and before its release CAS
  *     (release), so the next owner, whose claim CAS reads the released
  *     word, sees them all.
- *  2. `state` is LIVE only between a claim and a release/reclaim, and is
- *     set after start_time: a reaper trusts start_time only while LIVE.
- *     While a claim is still filling in the slot (state FREE, pid set), the
- *     owner counts as dead only if its pid no longer exists.
+ *  2. start_time is trusted only while state is LIVE and start_pid (the
+ *     pid it was read for) is the owner's pid; both are written before
+ *     state goes LIVE (release). Otherwise the slot is in transition - a
+ *     claim still filling it in, or a reaper that has taken it over and not
+ *     yet released it - and its owner counts as dead only if its pid no
+ *     longer exists. (The kill suite caught a reaper being judged dead by
+ *     the previous owner's start time and robbed mid-reclaim.)
  *  3. Counters are never reset: a new owner counts on top, so sums over
  *     slots never go backwards. Slab cursors are emptied when an owner
  *     leaves (release, or reclaim after death): the unused tails of its
@@ -53,8 +56,9 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
 		return false;
 	if (!pid_exists(pid))
 		return true;
-	if (atomic_load_explicit(&s->state, memory_order_acquire) != HL_SLOT_LIVE)
-		return false; /* invariant 2: claim still in progress */
+	if (atomic_load_explicit(&s->state, memory_order_acquire) != HL_SLOT_LIVE ||
+	    s->start_pid != (uint32_t)pid)
+		return false; /* invariant 2: in transition, and pid is alive */
 	uint64_t started = hl_proc_start_time(pid);
 	return started == 0 || started != s->start_time;
 }
@@ -94,6 +98,7 @@ static bool try_claim(hl_arena *a, uint32_t i, uint64_t my_start)
 						     memory_order_relaxed))
 		return false;
 	s->start_time = my_start;
+	s->start_pid = (uint32_t)a->pid;
 	s->numa_node = (uint32_t)a->numa_node;
 	s->role = HL_ROLE_PROCESS;
 	s->worker = 0;

@@ -15,9 +15,15 @@
  * So the work is O(dirty chunks x height) node visits plus the bytes of the
  * dirty chunks hashed once, whatever the state's size.
  *
+ * An inner node stores its children's offsets only; its hash covers their
+ * hashes, which commit has for the children it built and reads from the
+ * headers of the base children it reuses (prefetched together, so their
+ * misses overlap).
+ *
  * Publishing (publish()) is: look the hash up; if a node is there, verify
  * its bytes equal ours (a hash match with other bytes is HL_ECOLLISION,
- * never shared); else allocate from our slab, fill, and insert-if-absent.
+ * never shared; for inner nodes the bytes are child offsets, which name
+ * child contents because the index holds one node per content); else allocate from our slab, fill, and insert-if-absent.
  * Losing that race to another process means verifying the winner and
  * giving our copy back to our slab (hl_heap_free rewinds the bump).
  *
@@ -154,10 +160,8 @@ static int publish_inner(struct commit *cx, unsigned level,
 								  : HL_ECOLLISION;
 	struct node_image im = {.kind = HL_NODE_INNER, .level = (uint8_t)level,
 				.count = (uint16_t)count, .cls = a->class_inner,
-				.ident = hashes,
-				.ident_bytes = count * (uint32_t)sizeof(hl_id),
-				.offs = offs,
-				.offs_bytes = count * (uint32_t)sizeof(uint64_t)};
+				.ident = offs,
+				.ident_bytes = hl_inner_payload_bytes(count)};
 	return publish(cx, h, &im, &out->off);
 }
 
@@ -173,6 +177,22 @@ static int publish_root(struct commit *cx, uint64_t size, unsigned height,
 	return publish(cx, *id, &im, root_off);
 }
 
+/* The base's children of node (level, i), with the header line of each
+ * present one prefetched: those that are reused need their hashes read,
+ * and issuing every load first lets the misses overlap. */
+static int base_children(struct commit *cx, unsigned level, uint64_t i,
+			 struct hl_nref base, unsigned count,
+			 struct hl_nref *out)
+{
+	bool bad = false;
+	for (unsigned j = 0; j < count; j++) {
+		out[j] = hl_tree_child(cx->a, &cx->s->base, base, level, i, j, &bad);
+		if (out[j].present && out[j].off)
+			__builtin_prefetch(hl_at(cx->a, out[j].off));
+	}
+	return bad ? HL_ECORRUPT : 0;
+}
+
 /* Dirty entries [d, d_end) are those inside node (level, i)'s range. */
 static int build(struct commit *cx, unsigned level, uint64_t i,
 		 struct hl_nref base, uint32_t d, uint32_t d_end,
@@ -185,6 +205,7 @@ static int build(struct commit *cx, unsigned level, uint64_t i,
 		uint64_t base_hi = full < bt->chunks ? full : bt->chunks;
 		if (base.present && base_hi == hi && hi <= cx->valid_chunks) {
 			*out = base;
+			out->hash = hl_nref_hash(cx->a, base, level);
 			return 0;
 		}
 		if (lo >= cx->valid_chunks && hi == full) {
@@ -198,20 +219,20 @@ static int build(struct commit *cx, unsigned level, uint64_t i,
 	}
 	hl_id hashes[HL_FANOUT];
 	uint64_t offs[HL_FANOUT];
+	struct hl_nref bases[HL_FANOUT];
 	uint64_t span = 1ull << (HL_FANOUT_SHIFT * (level - 1));
 	unsigned count = (unsigned)((hi - lo + span - 1) / span);
 	hl_assert(count >= 1 && count <= HL_FANOUT); /* hi > lo: some chunk */
-	bool bad = false;
+	int rc = base_children(cx, level, i, base, count, bases);
+	if (rc)
+		return rc;
 	for (unsigned j = 0; j < count; j++) {
 		uint64_t child_hi = lo + (j + 1) * span;
 		uint32_t e = d;
 		while (e < d_end && cx->sorted[e]->chunk < child_hi)
 			e++;
-		struct hl_nref cb = hl_tree_child(cx->a, bt, base, level, i, j, &bad);
-		if (bad)
-			return HL_ECORRUPT;
 		struct hl_nref c;
-		int rc = build(cx, level - 1, i * HL_FANOUT + j, cb, d, e, &c);
+		rc = build(cx, level - 1, i * HL_FANOUT + j, bases[j], d, e, &c);
 		if (rc)
 			return rc;
 		hashes[j] = c.hash;

@@ -2,8 +2,9 @@
  * diff.c - the byte ranges that differ between two snapshots.
  *
  * Both trees are walked together over the bytes they both have, node (L, i)
- * against node (L, i): equal hashes over an equal range mean equal bytes,
- * and the whole subtree is skipped without reading it. Leaves that differ
+ * against node (L, i): the same node (equal offsets: the arena holds one
+ * node per content) over an equal range means equal bytes, and the whole
+ * subtree is skipped without reading it. Leaves that differ
  * are compared byte by byte (a word at a time) to report exact runs. Bytes
  * only one snapshot has (different sizes) are one final run.
  *
@@ -108,7 +109,7 @@ static int walk(struct diff *df, unsigned level, uint64_t i, struct hl_nref rx,
 		struct hl_nref ry)
 {
 	uint64_t lo = hl_node_lo(level, i), full = hl_node_hi_full(level, i);
-	if (rx.present && ry.present && hl_id_eq(rx.hash, ry.hash)) {
+	if (rx.present && ry.present && rx.off == ry.off) {
 		uint64_t hx = full < df->x.chunks ? full : df->x.chunks;
 		uint64_t hy = full < df->y.chunks ? full : df->y.chunks;
 		if (hx == hy)
@@ -128,7 +129,7 @@ static int walk(struct diff *df, unsigned level, uint64_t i, struct hl_nref rx,
 		struct hl_nref cy = hl_tree_child(df->a, &df->y, ry, level, i, j, &bad);
 		if (bad)
 			return HL_ECORRUPT;
-		if (!hl_id_eq(cx.hash, cy.hash)) { /* both will be read: now */
+		if (cx.off != cy.off) { /* both will be read: now */
 			uint32_t bytes = level > 1 ? HL_INNER_NODE_BYTES
 						   : (uint32_t)sizeof(struct hl_node) +
 							     df->a->chunk_bytes;

@@ -77,9 +77,21 @@ struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
 	}
 	if (j >= n->count)
 		return none;
-	const hl_id *hashes = (const hl_id *)n->payload;
-	const uint64_t *offs = (const uint64_t *)(hashes + n->count);
-	return (struct hl_nref){true, hashes[j], offs[j]};
+	uint64_t off = ((const uint64_t *)n->payload)[j];
+	if (off == 0)
+		return zero_ref(a, level - 1);
+	if (!hl_heap_contains(a, off, sizeof(struct hl_node))) {
+		*bad = true; /* checked here so hl_nref_hash may read it */
+		return none;
+	}
+	return (struct hl_nref){true, {0, 0}, off}; /* hash: hl_nref_hash */
+}
+
+hl_id hl_nref_hash(const hl_arena *a, struct hl_nref r, unsigned level)
+{
+	if (r.off == 0)
+		return a->zero_hash[level];
+	return hl_node_at(a, r.off)->hash; /* validated when it was reached */
 }
 
 struct hl_nref hl_tree_at_level(const hl_arena *a, const struct hl_tree *t,
@@ -116,7 +128,7 @@ const unsigned char *hl_tree_leaf(const hl_arena *a, const struct hl_tree *t,
 			     (HL_FANOUT - 1);
 		if (!n || j >= n->count)
 			return NULL;
-		off = ((const uint64_t *)((const hl_id *)n->payload + n->count))[j];
+		off = ((const uint64_t *)n->payload)[j];
 	}
 	return hl_leaf_bytes(a, (struct hl_nref){true, {0, 0}, off});
 }

@@ -69,7 +69,11 @@ struct hl_tree {
 };
 
 /* A reference to node (L, i) of some tree: absent (outside the tree, or a
- * level above its top), or present with its hash and offset (0: zero). */
+ * level above its top), or present with its offset (0: a full zero
+ * subtree). Within one arena the offset names the content (one node per
+ * content), so comparing offsets compares subtrees. `hash` is filled only
+ * where it costs no memory access (zero subtrees, a tree's top, nodes commit
+ * just built); hl_nref_hash reads it otherwise. */
 struct hl_nref {
 	bool present;
 	hl_id hash;
@@ -128,6 +132,9 @@ struct hl_nref hl_tree_at_level(const hl_arena *a, const struct hl_tree *t,
 struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
 			     struct hl_nref p, unsigned level, uint64_t i,
 			     unsigned j, bool *bad);
+/* The hash of present reference r at `level`: the zero hash for offset 0,
+ * else its node's header (one cache line). */
+hl_id hl_nref_hash(const hl_arena *a, struct hl_nref r, unsigned level);
 /* The bytes of leaf reference r (zero chunk for offset 0), or NULL if its
  * offset fails validation. */
 const unsigned char *hl_leaf_bytes(const hl_arena *a, struct hl_nref r);
