@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,14 +463,14 @@ static void summary(const struct run_opts *o, struct hl_sup *sup,
 /* ---- the run -------------------------------------------------------------- */
 
 /* SIGINT and SIGTERM arrive on a descriptor the event loop polls. */
-static int signals_open(sigset_t *old)
+static int signals_open(void)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, old))
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -529,6 +530,9 @@ static int ms_until(uint64_t t, uint64_t now)
 static const char *supervise(const struct run_opts *o, struct hl_sup *sup,
 			     int sfd, struct progress *p)
 {
+	struct pollfd pending = {.fd = sfd, .events = POLLIN};
+	if (poll(&pending, 1, 0) == 1)
+		return signal_reason(sfd); /* while the arena was being made */
 	for (unsigned i = 0; i < sup->n; i++)
 		if (hl_sup_spawn(sup, i))
 			return "a worker could not be started";
@@ -560,18 +564,31 @@ static const char *supervise(const struct run_opts *o, struct hl_sup *sup,
 
 static int run(const struct run_opts *o, char **argv)
 {
+	/* Stop signals are blocked before the arena is made and stay blocked
+	 * until exit: one arriving during creation (seconds with --prefault)
+	 * must not kill us halfway (a half-made arena answers HL_EBUSY to
+	 * every later run), nor one pending when a restored mask unblocked it
+	 * kill us before the unlink below. The signalfd sees them all. */
+	int sfd = signals_open();
+	if (sfd < 0) {
+		hl_say("run: cannot set up signals: %s", strerror(errno));
+		return HL_EXIT_FAILED;
+	}
 	hl_arena *a;
 	bool created;
-	if (open_arena(o, &a, &created))
+	if (open_arena(o, &a, &created)) {
+		close(sfd);
 		return HL_EXIT_FAILED;
+	}
 	struct hl_sup sup = {.a = a, .arena_name = o->arena, .argv = argv,
 			     .restart = o->restart, .max_restarts = o->max_restarts,
 			     .hang_timeout_ns = (uint64_t)(o->hang_s * 1e9)};
-	sigset_t old;
-	int sfd = signals_open(&old);
-	if (sfd < 0 || hl_sup_init(&sup, o->workers)) {
+	if (hl_sup_init(&sup, o->workers)) {
 		hl_say("run: cannot set up supervision: %s", strerror(errno));
 		hl_arena_close(a);
+		if (created && !o->keep)
+			hl_arena_unlink(o->arena);
+		close(sfd);
 		return HL_EXIT_FAILED;
 	}
 	if (!o->quiet)
@@ -587,11 +604,10 @@ static int run(const struct run_opts *o, char **argv)
 	int code = sup.failed ? HL_EXIT_FAILED : HL_EXIT_OK;
 	place_free(o, &sup);
 	hl_sup_fini(&sup);
-	close(sfd);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	hl_arena_close(a);
 	if (!o->keep)
 		hl_arena_unlink(o->arena);
+	close(sfd);
 	return code;
 }
 

@@ -79,6 +79,18 @@ static _Noreturn void exec_worker(const struct hl_sup *sup, unsigned i,
 	_exit(HL_WORKER_EXIT_EXEC);
 }
 
+/* A worker that cannot be started has failed for good, like one whose
+ * command cannot run: the run ends with exit 1, never 0. */
+static int spawn_failed(struct hl_sup *sup, struct hl_worker *w,
+			const char *what, int err)
+{
+	hl_say("worker %u: cannot start: %s: %s", w->index, what, strerror(err));
+	w->state = HL_W_FAILED;
+	w->pid = 0;
+	sup->failed++;
+	return HL_EIO;
+}
+
 int hl_sup_spawn(struct hl_sup *sup, unsigned i)
 {
 	struct hl_worker *w = &sup->w[i];
@@ -86,14 +98,15 @@ int hl_sup_spawn(struct hl_sup *sup, unsigned i)
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
-		return HL_EIO;
+		return spawn_failed(sup, w, "fork", errno);
 	if (pid == 0)
 		exec_worker(sup, i, parent);
 	w->pidfd = pidfd_open_(pid);
 	if (w->pidfd < 0) {
+		int err = errno;
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		return HL_EIO;
+		return spawn_failed(sup, w, "pidfd_open", err);
 	}
 	w->pid = pid;
 	w->state = HL_W_RUNNING;
@@ -147,10 +160,11 @@ static void after_failure(struct hl_sup *sup, struct hl_worker *w,
 		w->backoff_level++;
 		w->state = HL_W_BACKOFF;
 		w->restart_at_ns = now + backoff_ns(w);
-		w->restarts++;
+		/* counted by hl_sup_tick once it happens: a stop during the
+		 * backoff cancels it */
 		hl_say("worker %u (pid %d) %s; restarting in %.1f s (restart %u of %u)",
 		       w->index, (int)w->pid, why,
-		       (double)(w->restart_at_ns - now) / 1e9, w->restarts,
+		       (double)(w->restart_at_ns - now) / 1e9, w->restarts + 1,
 		       sup->max_restarts);
 		return;
 	}
@@ -217,6 +231,7 @@ int hl_sup_tick(struct hl_sup *sup)
 			int rc = hl_sup_spawn(sup, i);
 			if (rc)
 				return rc;
+			w->restarts++;
 		} else if (w->state == HL_W_RUNNING && sup->hang_timeout_ns &&
 			   heartbeat_age(sup, w->pid, now) > sup->hang_timeout_ns) {
 			hl_say("worker %u (pid %d) sent no heartbeat for %.1f s: "

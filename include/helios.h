@@ -121,7 +121,9 @@ void hl_config_init(hl_config *cfg);
  * A name without '/' is a POSIX shm object (/dev/shm/helios.NAME): 1-200
  * characters of [A-Za-z0-9._-], not starting with '.'. A name containing
  * '/' is a file path (use it for hugetlbfs or a chosen directory).
- * Errors: HL_EINVAL (name, config), HL_EEXIST, HL_EACCES, HL_EIO.
+ * Errors: HL_EINVAL (name, config, or an arena too small for its chunk
+ * size: it needs room for 4 slabs of 16 leaves), HL_EEXIST, HL_ENOENT (a
+ * path in a directory that does not exist), HL_EACCES, HL_EIO.
  * Cost: one ftruncate and mmap; pages are touched lazily.
  */
 int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out);

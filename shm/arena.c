@@ -185,8 +185,9 @@ static uint64_t heap_alignment(const struct hl_arena_hdr *h)
 	return h->slab_bytes < huge ? h->slab_bytes : huge;
 }
 
-/* Fills the header's geometry; HL_EINVAL when the metadata leaves less than
- * two slabs of heap. */
+/* Fills the header's geometry; HL_EINVAL when the metadata leaves less
+ * heap than one commit can need: a slab for each node kind it allocates
+ * (leaf, inner, root) and one for a ref's name. */
 static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 {
 	h->arena_bytes = c->arena_bytes;
@@ -218,7 +219,7 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	slabs = heap_off < c->arena_bytes
 			? (c->arena_bytes - heap_off) / h->slab_bytes
 			: 0;
-	if (slabs < 2)
+	if (slabs < HL_HEAP_SLABS_MIN)
 		return HL_EINVAL;
 	h->regions[HL_REGION_HEAP].off = heap_off;
 	h->regions[HL_REGION_HEAP].bytes = slabs * h->slab_bytes;

@@ -69,6 +69,12 @@
 #define HL_SLAB_BYTES_MIN (64u << 10)
 #define HL_SLAB_OBJECTS_MIN 16u
 
+/* Slabs a heap must have at least: a commit allocates leaves, inner nodes
+ * and a root, each from a slab of its own class, and a ref's name needs a
+ * fourth; with fewer, an arena is created that cannot commit a state of
+ * more than one chunk. */
+#define HL_HEAP_SLABS_MIN 4u
+
 /* Free-list pops retried before an allocation falls back to a fresh slab:
  * a lock-free pop can lose its CAS to other processes forever in theory. */
 #define HL_HEAP_POP_TRIES 64u
