@@ -148,16 +148,25 @@ static int check_config(const hl_config *c)
 	return 0;
 }
 
-/* Index entries: room for every node a full heap could hold at the smallest
- * realistic mix (one leaf and one root per commit), load at most 1/2. */
+/* Index entries: room for every node a full heap could hold when each
+ * commit rewrites one chunk of a two-level tree (a leaf, two inner nodes
+ * and a root: DESIGN.md's W2), at a load of at most 1/2. Deeper trees or
+ * wider writes store more bytes per node, so they fit too. */
 static uint64_t index_entries_for(const hl_config *c,
 				  const struct hl_arena_hdr *h)
 {
 	uint64_t e = c->index_capacity;
 	if (e == 0) {
 		int leaf = hl_heap_class_of(h, sizeof(struct hl_node) + c->chunk_bytes);
-		hl_assert(leaf >= 0);
-		e = 2 * (c->arena_bytes / (h->class_bytes[leaf] + HL_HEAP_ALIGN));
+		int inner = hl_heap_class_of(h, sizeof(struct hl_node) +
+						     hl_inner_payload_bytes(HL_FANOUT));
+		int root = hl_heap_class_of(h, sizeof(struct hl_node) +
+						     sizeof(struct hl_root_payload));
+		hl_assert(leaf >= 0 && inner >= 0 && root >= 0);
+		uint64_t commit_bytes = (uint64_t)h->class_bytes[leaf] +
+					2ull * h->class_bytes[inner] +
+					h->class_bytes[root];
+		e = 2 * 4 * (c->arena_bytes / commit_bytes);
 		uint64_t cap = c->arena_bytes / 4 / sizeof(uint64_t);
 		if (e > cap)
 			e = cap;
