@@ -274,4 +274,29 @@ static inline bool tu_pattern_gen(uint64_t w, uint64_t off, uint32_t *gen)
 }
 
 
+/* For a forked child, first thing: it is killed when the test process that
+ * forked it (`parent`, its getpid() before fork) exits, so a failed
+ * assertion in the test never leaves children running or holding the test
+ * runner's pipes open. */
+#include <signal.h>
+#include <sys/prctl.h>
+
+static inline void tu_child_dies_with_parent(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) /* it died before the prctl */
+		_exit(99);
+}
+
+/* fork() for tests: asserts success; the child dies with the test. */
+static inline pid_t tu_fork(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1, "fork failed");
+	if (pid == 0)
+		tu_child_dies_with_parent(parent);
+	return pid;
+}
+
 #endif /* HELIOS_TESTS_TESTUTIL_H */
