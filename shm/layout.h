@@ -185,7 +185,7 @@ _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
  *   16  heartbeat_ns (atomic)  24  epoch (atomic; reclamation, later)
  *   32  state u32 (atomic)     36  numa_node u32
  *   40  claims u64             48  role u32    52  worker u32
- *   56  start_pid u32          60..63 reserved
+ *   56  start_pid u32          60  start_gen u32
  *   64  counters [8] (atomic)  one cache line
  *   128 slab[16] {cur, end}    the owner's bump cursors, per size class
  *   384 end
@@ -236,8 +236,8 @@ struct hl_slot {
 	uint64_t claims;
 	uint32_t role;   /* enum hl_slot_role, set by the owner after its claim */
 	uint32_t worker; /* worker index given by the coordinator (HELIOS_WORKER) */
-	uint32_t start_pid; /* the pid start_time belongs to */
-	uint8_t reserved[4];
+	uint32_t start_pid; /* the owner word (pid and generation) that */
+	uint32_t start_gen; /* start_time was recorded for */
 	alignas(64) _Atomic uint64_t ctr[HL_CTR_COUNT];
 	struct hl_slab_cursor slab[HL_CLASSES_MAX];
 };
@@ -249,6 +249,7 @@ _Static_assert(offsetof(struct hl_slot, claims) == 40, "slot layout");
 _Static_assert(offsetof(struct hl_slot, role) == 48, "slot layout");
 _Static_assert(offsetof(struct hl_slot, worker) == 52, "slot layout");
 _Static_assert(offsetof(struct hl_slot, start_pid) == 56, "slot layout");
+_Static_assert(offsetof(struct hl_slot, start_gen) == 60, "slot layout");
 _Static_assert(offsetof(struct hl_slot, ctr) == 64, "slot layout");
 _Static_assert(offsetof(struct hl_slot, slab) == 128, "slot layout");
 _Static_assert(sizeof(struct hl_slot) == 384, "slot layout");

@@ -19,9 +19,11 @@
  *     them after its claim CAS (acquire) and before its release CAS
  *     (release), so the next owner, whose claim CAS reads the released
  *     word, sees them all.
- *  2. start_time is trusted only while state is LIVE and start_pid (the
- *     pid it was read for) is the owner's pid; both are written before
- *     state goes LIVE (release). Otherwise the slot is in transition - a
+ *  2. start_time is trusted only while state is LIVE and the owner word it
+ *     was recorded for (start_pid, start_gen) is the current owner word;
+ *     all three are written before state goes LIVE (release). Every claim
+ *     and takeover bumps the generation, so a reaper's slot reads as in
+ *     transition even when the reaper's pid is the dead owner's, recycled. Otherwise the slot is in transition - a
  *     claim still filling it in, or a reaper that has taken it over and not
  *     yet released it - and its owner counts as dead only if its pid no
  *     longer exists. (The kill suite caught a reaper being judged dead by
@@ -57,7 +59,7 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
 	if (!pid_exists(pid))
 		return true;
 	if (atomic_load_explicit(&s->state, memory_order_acquire) != HL_SLOT_LIVE ||
-	    s->start_pid != (uint32_t)pid)
+	    s->start_pid != (uint32_t)pid || s->start_gen != HL_OWNER_GEN(w))
 		return false; /* invariant 2: in transition, and pid is alive */
 	uint64_t started = hl_proc_start_time(pid);
 	return started == 0 || started != s->start_time;
@@ -99,6 +101,7 @@ static bool try_claim(hl_arena *a, uint32_t i, uint64_t my_start)
 		return false;
 	s->start_time = my_start;
 	s->start_pid = (uint32_t)a->pid;
+	s->start_gen = HL_OWNER_GEN(mine);
 	s->numa_node = (uint32_t)a->numa_node;
 	s->role = HL_ROLE_PROCESS;
 	s->worker = 0;

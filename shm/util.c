@@ -4,8 +4,10 @@
  *
  * Process identity: a pid alone does not name a process for long (pids are
  * recycled), so a slot records the owner's start time too, read from
- * /proc/PID/stat field 22 (clock ticks since boot). Two processes with one
- * pid never share a start time.
+ * /proc/PID/stat field 22 (clock ticks since boot). A pid recycled within
+ * the same tick (10 ms) would share it: the dead owner then looks alive
+ * while the new process lives, so its slot is reclaimed late - a bounded
+ * delay, never two owners of one slot.
  */
 #include <errno.h>
 #include <stdarg.h>
