@@ -1,0 +1,363 @@
+/*
+ * test_state.c - working states: read/write/resize semantics, commit ids and
+ * metrics, dedup, zero subtrees, restore without copying, fork.
+ */
+#include "testutil.h"
+#include "workers.h"
+
+TestSuite(state, .fini = tu_unlink_all);
+
+static hl_state *new_state(hl_arena *a, uint64_t size)
+{
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	cr_assert_eq(hl_state_resize(s, size), 0);
+	return s;
+}
+
+static hl_id commit(hl_state *s, hl_commit_info *info)
+{
+	hl_id id;
+	hl_commit_info local;
+	int rc = hl_commit(s, &id, info ? info : &local);
+	cr_assert_eq(rc, 0, "commit: %s", hl_strerror(rc));
+	return id;
+}
+
+static void fill(unsigned char *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(i * 31 + seed * 7 + (i >> 8));
+}
+
+Test(state, empty_state_is_the_zero_id_and_stores_nothing)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	cr_assert_eq(hl_state_size(s), 0);
+	hl_commit_info info;
+	hl_id id = commit(s, &info);
+	cr_assert(hl_id_is_zero(id));
+	cr_assert_eq(info.new_nodes, 0);
+	cr_assert_eq(hl_restore(s, (hl_id){0, 0}), 0);
+	cr_assert_eq(hl_state_size(s), 0);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, writes_read_back_across_chunk_boundaries)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 64, NULL);
+	hl_state *s = new_state(a, 1000);
+	unsigned char in[700], out[1000];
+	fill(in, sizeof in, 1);
+	cr_assert_eq(hl_state_write(s, 37, in, sizeof in), 0);
+	cr_assert_eq(hl_state_read(s, 0, out, 1000), 0);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(out[i], i >= 37 && i < 737 ? in[i - 37] : 0, "byte %d", i);
+	hl_id id = commit(s, NULL);
+	memset(out, 0xee, sizeof out);
+	cr_assert_eq(hl_restore(s, id), 0);
+	cr_assert_eq(hl_state_read(s, 37, out, sizeof in), 0);
+	cr_assert_arr_eq(out, in, sizeof in);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, out_of_range_access_fails_and_changes_nothing)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 100);
+	cr_assert_eq(hl_state_write(s, 10, "abc", 3), 0);
+	cr_assert_eq(hl_state_write(s, 98, "xyz", 3), HL_ERANGE);
+	cr_assert_eq(hl_state_write(s, UINT64_MAX - 1, "xyz", 3), HL_ERANGE);
+	char b[3];
+	cr_assert_eq(hl_state_read(s, 98, b, 3), HL_ERANGE);
+	cr_assert_eq(hl_state_read(s, 98, b, 2), 0);
+	cr_assert_eq(b[0], 0, "the refused write left byte 98 alone");
+	cr_assert_eq(hl_state_read(s, 10, b, 3), 0);
+	cr_assert_arr_eq(b, "abc", 3);
+	cr_assert_eq(hl_state_resize(s, HL_STATE_BYTES_MAX + 1), HL_ERANGE);
+	cr_assert_eq(hl_state_size(s), 100);
+	const void *p;
+	size_t n;
+	cr_assert_eq(hl_state_view(s, 100, &p, &n), HL_ERANGE);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, shrink_then_grow_reads_zeros_not_the_old_bytes)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 256, NULL);
+	hl_state *s = new_state(a, 4000);
+	unsigned char in[4000], out[4000];
+	fill(in, sizeof in, 2);
+	cr_assert_eq(hl_state_write(s, 0, in, sizeof in), 0);
+	hl_id full = commit(s, NULL);
+	cr_assert_eq(hl_state_resize(s, 1000), 0); /* mid-chunk */
+	cr_assert_eq(hl_state_resize(s, 4000), 0);
+	cr_assert_eq(hl_state_read(s, 0, out, sizeof out), 0);
+	for (int i = 0; i < 4000; i++)
+		cr_assert_eq(out[i], i < 1000 ? in[i] : 0, "byte %d", i);
+	hl_id regrown = commit(s, NULL);
+	cr_assert_not(hl_id_eq(full, regrown));
+	/* the same content built directly has the same id */
+	hl_state *t = new_state(a, 4000);
+	cr_assert_eq(hl_state_write(t, 0, in, 1000), 0);
+	cr_assert(hl_id_eq(commit(t, NULL), regrown));
+	hl_state_free(t);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, equal_content_equal_id_whatever_the_write_order)
+{
+	hl_arena *a = tu_arena_new("state", 32 << 20, 512, NULL);
+	unsigned char in[20000];
+	fill(in, sizeof in, 3);
+	hl_state *x = new_state(a, sizeof in), *y = new_state(a, 10);
+	cr_assert_eq(hl_state_write(x, 0, in, sizeof in), 0);
+	cr_assert_eq(hl_state_resize(y, sizeof in), 0);
+	for (int k = 19; k >= 0; k--) /* backwards, in 1000-byte pieces */
+		cr_assert_eq(hl_state_write(y, k * 1000, in + k * 1000, 1000), 0);
+	hl_commit_info ix, iy;
+	hl_id idx = commit(x, &ix), idy = commit(y, &iy);
+	cr_assert(hl_id_eq(idx, idy));
+	cr_assert_gt(ix.new_nodes, 0);
+	cr_assert_eq(iy.new_nodes, 0, "everything was there already");
+	cr_assert_gt(iy.dedup_bytes, sizeof in - 1);
+	/* one byte more or one byte different: another id */
+	cr_assert_eq(hl_state_resize(y, sizeof in + 1), 0);
+	cr_assert_not(hl_id_eq(commit(y, NULL), idx));
+	cr_assert_eq(hl_state_resize(y, sizeof in), 0);
+	cr_assert(hl_id_eq(commit(y, NULL), idx), "back to the same bytes");
+	in[12345] ^= 1;
+	cr_assert_eq(hl_state_write(y, 12345, in + 12345, 1), 0);
+	cr_assert_not(hl_id_eq(commit(y, NULL), idx));
+	hl_state_free(x);
+	hl_state_free(y);
+	hl_arena_close(a);
+}
+
+Test(state, ids_are_content_addresses_across_arenas)
+{
+	unsigned char in[9000];
+	fill(in, sizeof in, 4);
+	hl_id ids[2];
+	for (int i = 0; i < 2; i++) {
+		hl_arena *a = tu_arena_new("state", 16 << 20, 1024, NULL);
+		hl_state *s = new_state(a, sizeof in);
+		hl_state_write(s, 0, in, sizeof in);
+		ids[i] = commit(s, NULL);
+		hl_state_free(s);
+		hl_arena_close(a);
+	}
+	cr_assert(hl_id_eq(ids[0], ids[1]));
+}
+
+Test(state, unchanged_commit_hashes_nothing)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 1 << 20);
+	hl_state_write(s, 5000, "hello", 5);
+	hl_id id = commit(s, NULL);
+	hl_commit_info info;
+	cr_assert(hl_id_eq(commit(s, &info), id));
+	cr_assert_eq(info.hashed_bytes, 0);
+	cr_assert_eq(info.new_nodes, 0);
+	/* rewriting identical bytes dirties a chunk but stores nothing new */
+	hl_state_write(s, 5000, "hello", 5);
+	cr_assert(hl_id_eq(commit(s, &info), id));
+	cr_assert_eq(info.chunks_touched, 1);
+	cr_assert_eq(info.new_nodes, 0);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, commit_hashes_only_the_dirty_path)
+{
+	hl_arena *a = tu_arena_new("state", 64 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 1 << 20); /* 256 chunks: height 2 */
+	unsigned char in[1 << 12];
+	for (int k = 0; k < 256; k++) {
+		fill(in, sizeof in, (unsigned)k + 10);
+		hl_state_write(s, (uint64_t)k << 12, in, sizeof in);
+	}
+	hl_commit_info info;
+	commit(s, &info);
+	cr_assert_eq(info.new_nodes, 256 + 16 + 1 + 1, "leaves, inner, top, root");
+	hl_state_write(s, 77777, "x", 1);
+	commit(s, &info);
+	cr_assert_eq(info.chunks_touched, 1);
+	cr_assert_eq(info.new_nodes, 4, "one leaf, two inner nodes, one root");
+	cr_assert_eq(info.hashed_bytes, 4096 + 2 * 16 * sizeof(hl_id));
+	cr_assert_gt(info.ns, 0);
+	hl_stats st;
+	hl_arena_stats(a, &st);
+	cr_assert_eq(st.nodes, 274 + 4);
+	cr_assert_eq(st.index_used, st.nodes);
+	cr_assert_eq(st.commits, 2);
+	tu_assert_arena_ok(a, "after commits");
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, zero_subtrees_are_not_stored)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 1 << 20);
+	hl_commit_info info;
+	hl_id zeros = commit(s, &info);
+	cr_assert_eq(info.new_nodes, 1, "a full zero tree is only its root");
+	/* a sparse 1 TiB state with one byte at the end */
+	cr_assert_eq(hl_state_resize(s, HL_STATE_BYTES_MAX), 0);
+	cr_assert_eq(hl_state_write(s, HL_STATE_BYTES_MAX - 1, "!", 1), 0);
+	hl_id sparse = commit(s, &info);
+	cr_assert_lt(info.new_nodes, 2 * HL_LEVELS_MAX, "one path, not 2^28 leaves");
+	char c;
+	cr_assert_eq(hl_restore(s, zeros), 0);
+	cr_assert_eq(hl_state_read(s, 123456, &c, 1), 0);
+	cr_assert_eq(c, 0);
+	cr_assert_eq(hl_restore(s, sparse), 0);
+	cr_assert_eq(hl_state_read(s, HL_STATE_BYTES_MAX - 1, &c, 1), 0);
+	cr_assert_eq(c, '!');
+	cr_assert_eq(hl_state_read(s, 1ull << 39, &c, 1), 0);
+	cr_assert_eq(c, 0);
+	/* explicitly written zeros give the same id as never-written ones */
+	hl_state *t = new_state(a, 1 << 20);
+	static unsigned char z[1 << 20];
+	hl_state_write(t, 0, z, sizeof z);
+	cr_assert(hl_id_eq(commit(t, NULL), zeros));
+	tu_assert_arena_ok(a, "sparse");
+	hl_state_free(t);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, restore_copies_nothing_and_views_share_leaves)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 3 * 4096);
+	unsigned char in[3 * 4096];
+	fill(in, sizeof in, 5);
+	hl_state_write(s, 0, in, sizeof in);
+	hl_id id = commit(s, NULL);
+	hl_state *t;
+	hl_state_new(a, &t);
+	cr_assert_eq(hl_restore(t, id), 0);
+	cr_assert_eq(hl_state_size(t), sizeof in);
+	cr_assert(hl_id_eq(hl_state_base(t), id));
+	const void *ps, *pt;
+	size_t ns, nt;
+	cr_assert_eq(hl_state_view(s, 4096 + 10, &ps, &ns), 0);
+	cr_assert_eq(hl_state_view(t, 4096 + 10, &pt, &nt), 0);
+	cr_assert_eq(ps, pt, "both read the one shared leaf");
+	cr_assert_eq(nt, 4096 - 10);
+	cr_assert_geq((uintptr_t)pt, (uintptr_t)a->base);
+	cr_assert_lt((uintptr_t)pt, (uintptr_t)a->base + a->bytes, "inside the arena");
+	cr_assert_eq(memcmp(pt, in + 4096 + 10, nt), 0);
+	cr_assert_eq(t->dirty_count, 0, "no chunk was copied");
+	/* the last view is cut at the state's end */
+	cr_assert_eq(hl_state_view(t, sizeof in - 5, &pt, &nt), 0);
+	cr_assert_eq(nt, 5);
+	hl_stats st;
+	hl_arena_stats(a, &st);
+	cr_assert_eq(st.restores, 1);
+	hl_state_free(t);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, restore_drops_uncommitted_writes)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 100);
+	hl_state_write(s, 0, "base", 4);
+	hl_id id = commit(s, NULL);
+	hl_state_write(s, 0, "XXXX", 4);
+	hl_state_resize(s, 9000);
+	cr_assert_eq(hl_restore(s, id), 0);
+	char b[4];
+	cr_assert_eq(hl_state_size(s), 100);
+	hl_state_read(s, 0, b, 4);
+	cr_assert_arr_eq(b, "base", 4);
+	cr_assert_eq(hl_restore(s, (hl_id){1, 2}), HL_ENOENT);
+	cr_assert_eq(hl_state_size(s), 100, "a failed restore changes nothing");
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, fork_copies_the_dirty_list_and_diverges)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 1024, NULL);
+	hl_state *s = new_state(a, 10000);
+	hl_state_write(s, 0, "committed", 9);
+	hl_id base = commit(s, NULL);
+	hl_state_write(s, 5000, "dirty", 5);
+	hl_state *f;
+	cr_assert_eq(hl_fork(s, &f), 0);
+	cr_assert(hl_id_eq(hl_state_base(f), base));
+	cr_assert_eq(f->dirty_count, 1);
+	char b[9];
+	hl_state_read(f, 5000, b, 5);
+	cr_assert_arr_eq(b, "dirty", 5);
+	hl_state_write(f, 5000, "FORK!", 5);
+	hl_state_read(s, 5000, b, 5);
+	cr_assert_arr_eq(b, "dirty", 5, "the parent is untouched");
+	hl_id is = commit(s, NULL), iff = commit(f, NULL);
+	cr_assert_not(hl_id_eq(is, iff));
+	hl_state_free(s);
+	hl_state_read(f, 0, b, 9);
+	cr_assert_arr_eq(b, "committed", 9);
+	hl_state_free(f);
+	hl_arena_close(a);
+}
+
+Test(state, read_only_handles_restore_but_cannot_commit)
+{
+	const char *name;
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, &name);
+	hl_state *s = new_state(a, 10);
+	hl_state_write(s, 0, "0123456789", 10);
+	hl_id id = commit(s, NULL);
+	hl_arena *r;
+	cr_assert_eq(hl_arena_attach(name, HL_RDONLY, &r), 0);
+	hl_state *t;
+	hl_state_new(r, &t);
+	cr_assert_eq(hl_restore(t, id), 0);
+	cr_assert_eq(hl_state_write(t, 0, "x", 1), 0, "private writes are fine");
+	hl_id out;
+	cr_assert_eq(hl_commit(t, &out, NULL), HL_EROFS);
+	char b;
+	hl_state_read(t, 0, &b, 1);
+	cr_assert_eq(b, 'x', "the refused commit kept the state");
+	hl_state_free(t);
+	hl_arena_close(r);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(state, collision_is_reported_never_shared)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 4096);
+	hl_state_write(s, 0, "original", 8);
+	commit(s, NULL);
+	/* forge a collision: make the stored leaf's bytes differ from what
+	 * its hash says, then commit the bytes the hash belongs to */
+	const void *p;
+	size_t n;
+	hl_state_view(s, 0, &p, &n);
+	((unsigned char *)p)[100] ^= 0xff;
+	hl_state *t = new_state(a, 4096);
+	hl_state_write(t, 0, "original", 8);
+	hl_id id;
+	cr_assert_eq(hl_commit(t, &id, NULL), HL_ECOLLISION);
+	char msg[256];
+	cr_assert_eq(hl_arena_check(a, msg, sizeof msg), HL_ECORRUPT);
+	cr_assert_neq(strstr(msg, "hash mismatch"), NULL, "%s", msg);
+	hl_state_free(t);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
