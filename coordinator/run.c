@@ -405,6 +405,7 @@ static void progress_line(const struct run_opts *o, struct hl_sup *sup,
 			  struct progress *p, uint64_t now)
 {
 	hl_stats st;
+	hl_arena_heartbeat(sup->a); /* the coordinator is alive too */
 	if (hl_arena_stats(sup->a, &st))
 		return;
 	double dt = (double)(now - p->last_ns) / 1e9;

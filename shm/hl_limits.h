@@ -69,6 +69,12 @@
 #define HL_SLAB_BYTES_MIN (64u << 10)
 #define HL_SLAB_OBJECTS_MIN 16u
 
+/* Attach with every slot held: rounds of (look for a free slot, reclaim
+ * the dead) while another process is mid-claim or mid-reclaim, 1 ms apart,
+ * before answering HL_EFULL. Its slot frees in microseconds; a process
+ * stopped there forever is only waited for this long. */
+#define HL_SLOT_CLAIM_ROUNDS 50u
+
 /* Slabs a heap must have at least: a commit allocates leaves, inner nodes
  * and a root, each from a slab of its own class, and a ref's name needs a
  * fourth; with fewer, an arena is created that cannot commit a state of

@@ -39,6 +39,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +48,14 @@
 static bool pid_exists(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Held, but not (yet) with its own start time recorded: a claim still
+ * filling it in, or a reaper between its takeover and its release. */
+static bool in_transition(const struct hl_slot *s, uint64_t w)
+{
+	return atomic_load_explicit(&s->state, memory_order_acquire) != HL_SLOT_LIVE ||
+	       s->start_pid != HL_OWNER_PID(w) || s->start_gen != HL_OWNER_GEN(w);
 }
 
 bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
@@ -58,11 +67,13 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
 		return false;
 	if (!pid_exists(pid))
 		return true;
-	if (atomic_load_explicit(&s->state, memory_order_acquire) != HL_SLOT_LIVE ||
-	    s->start_pid != (uint32_t)pid || s->start_gen != HL_OWNER_GEN(w))
-		return false; /* invariant 2: in transition, and pid is alive */
+	/* 0: gone since, or a zombie (kill(pid, 0) still succeeds for one) */
 	uint64_t started = hl_proc_start_time(pid);
-	return started == 0 || started != s->start_time;
+	if (started == 0)
+		return true;
+	if (in_transition(s, w))
+		return false; /* invariant 2: judged by its pid alone: alive */
+	return started != s->start_time;
 }
 
 bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i)
@@ -122,19 +133,41 @@ static bool claim_free_slot(hl_arena *a, uint64_t my_start)
 	return false;
 }
 
+/* Reclaims every dead slot; true if some slot is in transition (another
+ * process mid-claim or mid-reclaim: a slot may free up in a moment). */
+static bool reclaim_dead(hl_arena *a)
+{
+	bool transition = false;
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		struct hl_slot *s = hl_slot_at(a, i);
+		uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+		if (HL_OWNER_PID(w) == 0 || hl_slot_reclaim_if_dead(a, i))
+			continue;
+		transition |= in_transition(s, w);
+	}
+	return transition;
+}
+
+/* Takes a free slot; when all are held, reclaims those of dead processes
+ * and looks again - always, since a concurrent attacher may be the one
+ * that reclaimed them (the kill suite caught an attach giving up because
+ * another had done the reclaiming). Bounded by HL_SLOT_CLAIM_ROUNDS. */
 int hl_slot_claim(hl_arena *a)
 {
 	uint64_t my_start = hl_proc_start_time(a->pid);
 	if (my_start == 0)
 		return HL_EIO; /* /proc is not mounted: liveness can't be told */
-	if (claim_free_slot(a, my_start))
-		return 0;
-	/* Full: reclaim the slots of dead processes, then try once more. */
-	uint32_t reclaimed = 0;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++)
-		reclaimed += hl_slot_reclaim_if_dead(a, i);
-	if (reclaimed && claim_free_slot(a, my_start))
-		return 0;
+	for (unsigned round = 0; round < HL_SLOT_CLAIM_ROUNDS; round++) {
+		if (claim_free_slot(a, my_start))
+			return 0;
+		bool transition = reclaim_dead(a);
+		if (claim_free_slot(a, my_start))
+			return 0;
+		if (!transition)
+			break; /* every slot held by a live process: full */
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 	return HL_EFULL;
 }
 
