@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "coordinator.h"
+#include "bench.h"
 
 static const char usage_text[] =
 	"usage: helios <command> [options]\n"
@@ -15,9 +16,10 @@ static const char usage_text[] =
 	"  run    create an arena and supervise N search workers on it\n"
 	"  stat   show an arena's counters, memory and processes (read-only)\n"
 	"  check  verify every node's hash and the arena's structures\n"
+	"  bench  the benchmark harness: N workers, scaling sweep, peers\n"
 	"\n"
-	"  helios <command> --help for its options. Not built yet: bench (use\n"
-	"  helios-bench-micro), recover (needs the persister).\n";
+	"  helios <command> --help for its options. Not built yet: recover\n"
+	"  (needs the persister).\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -106,7 +108,11 @@ int main(int argc, char **argv)
 		return hl_cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "worker-builtin"))
 		return hl_cmd_worker_builtin(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench") || !strcmp(cmd, "recover")) {
+	if (!strcmp(cmd, "bench"))
+		return hl_cmd_bench(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench-worker"))
+		return hl_cmd_bench_worker(argc - 1, argv + 1);
+	if (!strcmp(cmd, "recover")) {
 		hl_say("%s: not built yet (see helios --help)", cmd);
 		return HL_EXIT_USAGE;
 	}

@@ -1,0 +1,253 @@
+/*
+ * bench.h - the benchmark harness, `helios bench`: latency histograms,
+ * workloads and their results, the peers run side by side, and reports.
+ *
+ * Shape of a run (bench.c): for each workload and each worker count of the
+ * sweep, a fresh arena is created and N bench workers are started through
+ * the coordinator's supervisor (pinned, watched by pidfd). Each worker runs
+ * the workload for --ops or --duration, timing every operation into its
+ * own histograms, checking its own results, and writes them into its slot
+ * of a shared results file; the harness merges them. Then each installed
+ * peer runs W1 and W2 in one process, and every figure is reported with its
+ * ratio to Helios from the same run.
+ *
+ * Everything in a struct here that crosses processes (hl_hist,
+ * hl_bench_worker_result) is fixed-size and pointer-free: it lives in a
+ * MAP_SHARED results file.
+ */
+#ifndef HL_BENCH_H
+#define HL_BENCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- latency histograms (hist.c) -------------------------------------------
+ *
+ * Log-linear buckets over nanoseconds: values below 2^HL_HIST_SUB_BITS get
+ * a bucket each; above, every power of two is split into 2^HL_HIST_SUB_BITS
+ * equal sub-buckets, so any value is recorded within 1/32 (3.1%) of itself.
+ * Up to 2^HL_HIST_MAX_EXP ns (18 minutes); larger values count in the last
+ * bucket. Merging is adding counts, so per-worker histograms merge exactly.
+ */
+#define HL_HIST_SUB_BITS 5u
+#define HL_HIST_MAX_EXP 40u
+#define HL_HIST_BUCKETS ((HL_HIST_MAX_EXP - HL_HIST_SUB_BITS + 2u) << HL_HIST_SUB_BITS)
+
+struct hl_hist {
+	uint64_t count;
+	uint64_t sum_ns;
+	uint64_t min_ns; /* UINT64_MAX when empty */
+	uint64_t max_ns;
+	uint64_t bucket[HL_HIST_BUCKETS];
+};
+
+void hl_hist_init(struct hl_hist *h);
+void hl_hist_add(struct hl_hist *h, uint64_t ns);
+void hl_hist_merge(struct hl_hist *into, const struct hl_hist *from);
+/* The value at percentile pct (0..100): the upper bound of the bucket that
+ * holds the ceil(pct/100 * count)-th smallest sample, clamped to [min, max];
+ * 0 for an empty histogram. */
+uint64_t hl_hist_percentile(const struct hl_hist *h, double pct);
+double hl_hist_mean_ns(const struct hl_hist *h);
+/* Bucket index of ns, and the largest value bucket b holds. */
+unsigned hl_hist_bucket_of(uint64_t ns);
+uint64_t hl_hist_bucket_upper(unsigned b);
+
+/* ---- workloads -------------------------------------------------------------- */
+
+enum hl_bench_workload {
+	HL_BW_W1 = 0,    /* 4 KiB state, 64 B random bytes at a random offset, commit;
+			  * restore a random earlier id */
+	HL_BW_W2 = 1,    /* 1 MiB state, one random 4 KiB chunk rewritten, commit;
+			  * restore a random earlier id; diff two ids one chunk apart */
+	HL_BW_MIXED = 2, /* 64 KiB state: commit 40%, restore 40%, fork 10%, diff 10% */
+	HL_BW_COUNT = 3,
+};
+
+enum hl_bench_op {
+	HL_OP_COMMIT = 0, /* write + hl_commit, timed together */
+	HL_OP_RESTORE,
+	HL_OP_FORK,
+	HL_OP_DIFF,
+	HL_OP_COUNT,
+};
+
+/* "w1", "w2", "mixed"; and the reverse (-1 if unknown). */
+const char *hl_bench_workload_name(enum hl_bench_workload w);
+int hl_bench_workload_parse(const char *name);
+const char *hl_bench_op_name(enum hl_bench_op op);
+
+/* What one worker measured: its slot in the shared results file. */
+enum hl_bench_worker_state {
+	HL_BWS_RUNNING = 0,
+	HL_BWS_DONE = 1,
+	HL_BWS_FAILED = 2,
+};
+
+struct hl_bench_worker_result {
+	_Atomic uint32_t state;  /* enum hl_bench_worker_state, stored last */
+	uint32_t worker;
+	uint64_t ops;            /* operations of every kind */
+	uint64_t count[HL_OP_COUNT];
+	uint64_t elapsed_ns;     /* first timed op to last */
+	uint64_t verified;       /* self-checks that passed */
+	uint64_t unique_bytes;   /* state bytes this worker wrote fresh */
+	char error[160];         /* why, when FAILED */
+	struct hl_hist op[HL_OP_COUNT];
+};
+
+/* The results file: a header then one slot per worker. */
+#define HL_BENCH_RESULTS_MAGIC 0x53544c5345524248ull /* "HBRESLTS" */
+struct hl_bench_results_file {
+	uint64_t magic;
+	uint32_t workers;
+	uint32_t workload;       /* enum hl_bench_workload */
+	uint64_t ops_per_worker; /* 0: run for duration_ns */
+	uint64_t duration_ns;
+	uint64_t seed;
+	_Atomic uint32_t go;     /* workers wait (bounded) for 1 before timing */
+	uint32_t pad;
+	struct hl_bench_worker_result w[]; /* [workers] */
+};
+
+/* One measured configuration of Helios: a workload at a worker count. */
+struct hl_bench_run {
+	enum hl_bench_workload workload;
+	unsigned workers;
+	double seconds;             /* wall time of the slowest worker */
+	uint64_t ops;
+	uint64_t count[HL_OP_COUNT];
+	double ops_per_s;           /* sum over workers of ops / own elapsed */
+	double commits_per_s;
+	struct hl_hist op[HL_OP_COUNT]; /* merged over workers */
+	uint64_t verified;
+	uint64_t unique_bytes;      /* bytes written fresh, over workers */
+	uint64_t stored_bytes;      /* hl_stats after the run */
+	uint64_t dedup_bytes;
+	uint64_t heap_used_bytes;
+	uint64_t nodes;
+};
+
+/* ---- peers (peers/*.c) -------------------------------------------------------
+ *
+ * A peer stores a snapshot the way a user of it would: the whole state as
+ * one value under a 16-byte key, and reads it back by key. "commit" is the
+ * write of the changed bytes into the private state plus the put, timed
+ * together (as Helios's commit is timed with its write); "restore" is the
+ * get of a random earlier key into the private state. Every restore is
+ * checked against a fingerprint of what was stored. Each peer runs in its
+ * fastest configuration that still keeps every acknowledged write in its
+ * own memory (no fsync per operation), with its data in a temporary
+ * directory the harness makes (on tmpfs, as Helios's arena is) and removes.
+ */
+struct hl_peer_workload {
+	enum hl_bench_workload workload; /* HL_BW_W1 or HL_BW_W2 */
+	uint64_t state_bytes;
+	uint32_t write_bytes;    /* bytes changed before each commit */
+	uint64_t ops;            /* commits; then as many restores */
+	uint64_t seed;
+	const char *dir;         /* an empty temporary directory, the peer's */
+};
+
+struct hl_peer_result {
+	struct hl_hist commit;
+	struct hl_hist restore;
+	uint64_t ops;
+	uint64_t verified;
+	double seconds;
+	char config[160];        /* what was run: version and settings */
+};
+
+struct hl_peer {
+	const char *name;        /* "lmdb", "rocksdb", "redis", "postgresql" */
+	/* 0 when the peer can run here; else fills why with one line: what is
+	 * missing and how to install it ("apt-get install ...", or
+	 * bench/peers/setup.sh). Cheap: no server is started. */
+	int (*probe)(char *why, size_t len);
+	/* Runs the workload (starting and stopping any server it needs inside
+	 * w->dir, on a unix socket or loopback). 0, or -1 with err filled. */
+	int (*run)(const struct hl_peer_workload *w, struct hl_peer_result *out,
+		   char *err, size_t len);
+};
+
+extern const struct hl_peer hl_peer_lmdb;
+extern const struct hl_peer hl_peer_rocksdb;
+extern const struct hl_peer hl_peer_redis;
+extern const struct hl_peer hl_peer_postgresql;
+
+/* Shared helpers for peers (peers/common.c): the private state and its
+ * changes, identical across peers and to Helios's W1/W2 for a seed. */
+struct hl_peer_state {
+	unsigned char *bytes;    /* state_bytes */
+	uint64_t state_bytes;
+	uint32_t write_bytes;
+	uint64_t rng;
+	uint64_t *fingerprint;   /* [ops]: XXH3-64 of the state stored as op i */
+	uint64_t ops;
+};
+int hl_peer_state_init(struct hl_peer_state *ps, const struct hl_peer_workload *w);
+void hl_peer_state_free(struct hl_peer_state *ps);
+/* Applies op i's change to the private state (random bytes at a random
+ * offset for W1, one random whole chunk for W2). */
+void hl_peer_state_step(struct hl_peer_state *ps, uint64_t i);
+/* The 16-byte key of op i. */
+void hl_peer_key(uint64_t i, unsigned char key[16]);
+/* A random earlier op to restore, for restore number r. */
+uint64_t hl_peer_pick(struct hl_peer_state *ps, uint64_t r);
+uint64_t hl_peer_now_ns(void);
+uint64_t hl_peer_fingerprint(const void *p, size_t len);
+
+/* ---- reports (report.c, plot.c) --------------------------------------------- */
+
+struct hl_bench_peer_row {
+	const char *peer;                 /* hl_peer.name */
+	enum hl_bench_workload workload;  /* W1 or W2 */
+	bool skipped;
+	char why[256];                    /* when skipped or failed */
+	bool failed;
+	struct hl_peer_result r;
+};
+
+#define HL_BENCH_RUNS_MAX 64u
+#define HL_BENCH_PEER_ROWS_MAX 16u
+
+struct hl_bench_report {
+	char date[32];                    /* "2026-11-20 23:30" */
+	char command[512];                /* the command line, to reproduce */
+	char machine[512];                /* cores, NUMA nodes, CPU, flags, kernel */
+	unsigned cpus, numa_nodes;
+	struct hl_bench_run runs[HL_BENCH_RUNS_MAX];
+	unsigned run_count;
+	struct hl_bench_peer_row peers[HL_BENCH_PEER_ROWS_MAX];
+	unsigned peer_count;
+};
+
+/* Fills r->machine, cpus, numa_nodes, date. */
+void hl_bench_describe_machine(struct hl_bench_report *r);
+/* The terminal table: machine header, per-workload latency table (p50,
+ * p90, p99, p99.9, max, ops/s) for each worker count, the scaling sweep with
+ * each count's throughput ratio to one worker (and DESIGN.md's targets: 2
+ * workers >= 1.7x, 8 >= 1.5x), dedup and memory, then the peers with their
+ * ratios to Helios's W1/W2 from the same run. */
+int hl_bench_report_table(FILE *out, const struct hl_bench_report *r);
+/* One JSON object (schema documented at the top of report.c). */
+int hl_bench_report_json(FILE *out, const struct hl_bench_report *r);
+/* One row per (system, workload, workers, op) with the percentiles. */
+int hl_bench_report_csv(FILE *out, const struct hl_bench_report *r);
+/* An SVG (written directly, no external tool): the scaling curve (ops/s
+ * against workers, per workload) and the latency distributions (CDF of
+ * commit and restore per workload at one worker, log time axis). */
+int hl_bench_report_svg(const char *path, const struct hl_bench_report *r);
+
+/* ---- the harness (bench.c, worker.c) ------------------------------------ */
+
+int hl_cmd_bench(int argc, char **argv);
+/* Hidden subcommand a bench worker runs as: `helios bench-worker`, with
+ * HELIOS_ARENA, HELIOS_WORKER and HELIOS_BENCH_RESULTS (the results file)
+ * in its environment. */
+int hl_cmd_bench_worker(int argc, char **argv);
+
+#endif /* HL_BENCH_H */
