@@ -48,17 +48,6 @@ TestSuite(kill, .fini = tu_unlink_all);
 #define WAIT_NS (30ull * 1000 * 1000 * 1000) /* bounded waits on children */
 #define GEN_ZERO UINT32_MAX
 
-struct child_report {
-	_Atomic int line; /* source line of the first failure, 0: none */
-	_Atomic int rc;   /* the HL_E* code there, if any */
-};
-
-#define CHILD_FAIL(rep, code, err)                                             \
-	do {                                                                   \
-		atomic_store(&(rep)->line, __LINE__);                          \
-		atomic_store(&(rep)->rc, (err));                               \
-		return (code);                                                 \
-	} while (0)
 
 /* ---- the content writers commit -------------------------------------------
  *

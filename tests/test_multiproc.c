@@ -48,17 +48,6 @@ TestSuite(multiproc, .fini = tu_unlink_all);
 
 /* ---- children: fork, report, reap -------------------------------------- */
 
-struct child_report {
-	_Atomic int line; /* source line of the first failure, 0: none */
-	_Atomic int rc;   /* the HL_E* code there, if any */
-};
-
-#define CHILD_FAIL(rep, code, err)                                             \
-	do {                                                                   \
-		atomic_store(&(rep)->line, __LINE__);                          \
-		atomic_store(&(rep)->rc, (err));                               \
-		return (code);                                                 \
-	} while (0)
 
 typedef int (*child_fn)(const char *name, void *ctx, int idx);
 

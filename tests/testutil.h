@@ -299,4 +299,22 @@ static inline pid_t tu_fork(void)
 	return pid;
 }
 
+
+/* ---- a forked child's report to its parent ------------------------------ */
+
+/* Lives in a MAP_SHARED page: where (source line) and why (HL_E* code) a
+ * child first failed, so the parent's assertion can say it. */
+struct child_report {
+	_Atomic int line; /* source line of the first failure, 0: none */
+	_Atomic int rc;   /* the HL_E* code there, if any */
+};
+
+/* In a child's function returning an exit code: record and return. */
+#define CHILD_FAIL(rep, code, err)                                             \
+	do {                                                                   \
+		atomic_store(&(rep)->line, __LINE__);                          \
+		atomic_store(&(rep)->rc, (err));                               \
+		return (code);                                                 \
+	} while (0)
+
 #endif /* HELIOS_TESTS_TESTUTIL_H */
