@@ -131,7 +131,7 @@ struct hl_bench_run {
 	uint64_t nodes;
 };
 
-/* ---- peers (peers/*.c) -------------------------------------------------------
+/* ---- peers (peers/...) -------------------------------------------------------
  *
  * A peer stores a snapshot the way a user of it would: the whole state as
  * one value under a 16-byte key, and reads it back by key. "commit" is the
