@@ -1,0 +1,888 @@
+/*
+ * report.c - what `helios bench` prints: the machine it ran on, the
+ * terminal table, JSON and CSV. (The SVG is plot.c.)
+ *
+ * Every figure is read from one struct hl_bench_report, so the three
+ * formats cannot disagree: the ratios (scaling to one worker, peers to
+ * Helios) are computed here by the same functions for all of them.
+ *
+ * Definitions, shared by every format:
+ *  1. Scaling ratio of a run = its ops_per_s / ops_per_s of the first run
+ *     of the same workload with 1 worker (none: no ratio). DESIGN.md's
+ *     targets: 2 workers >= 1.7x, 8 workers >= 1.5x (oversubscribed: no
+ *     collapse); other counts have none.
+ *  2. Rate of one operation in a run = the run's ops_per_s times that
+ *     operation's share of the samples: the operations of that kind done
+ *     per second of the run (for a peer: its count / its seconds).
+ *  3. Dedup ratio = dedup_bytes / (dedup_bytes + stored_bytes): the share
+ *     of committed bytes found already stored. Memory = stored_bytes /
+ *     unique_bytes; DESIGN.md's target for W2 is <= 1.1x.
+ *  4. A peer's ratio to Helios = the peer's p50 / Helios's p50 for the same
+ *     operation, against the first 1-worker Helios run of the same workload
+ *     in this report: > 1 is "slower than Helios", < 1 "faster".
+ *  5. Latency targets (DESIGN.md) are single-operation costs; they are
+ *     judged on the 1-worker runs only.
+ *  6. Strings from outside (CPU model, a peer's error) are bounded by their
+ *     arrays even if not terminated, and JSON-escaped (invalid UTF-8 turns
+ *     into U+FFFD), so the JSON always parses.
+ *  7. No table line ends in blanks: the table is pasted into the README.
+ *
+ * JSON schema (hl_bench_report_json), one object; "ns" values are integer
+ * nanoseconds; a ratio or target that does not apply is null:
+ *
+ *   {
+ *     "schema": "helios-bench/1",
+ *     "date": string, "command": string,
+ *     "machine": { "description": string, "cpus": int, "numa_nodes": int },
+ *     "runs": [ {
+ *         "workload": "w1" | "w2" | "mixed", "workers": int,
+ *         "seconds": number, "ops": int, "ops_per_s": number,
+ *         "commits_per_s": number, "verified": int,
+ *         "unique_bytes": int, "stored_bytes": int, "dedup_bytes": int,
+ *         "heap_used_bytes": int, "nodes": int,
+ *         "dedup_ratio": number (0..1),
+ *         "stored_per_unique": number | null,
+ *         "stored_per_unique_target": 1.1 | null,    (W2 only)
+ *         "stored_per_unique_pass": bool | null,
+ *         "scaling_ratio": number | null,            (definition 1)
+ *         "scaling_target": number | null,
+ *         "scaling_pass": bool | null,
+ *         "per_op": { "commit" | "restore" | "fork" | "diff": {
+ *             "count": int, "ops_per_s": number,
+ *             "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "min_ns":
+ *                 int (0 when count is 0),
+ *             "mean_ns": number,
+ *             "p50_target_ns": int | null,           (1 worker only)
+ *             "p50_pass": bool | null } }            (all four ops, always)
+ *     } ],
+ *     "scaling": [ { "workload": string, "workers": int,
+ *         "ops_per_s": number, "commits_per_s": number,
+ *         "ratio": number | null, "target": number | null,
+ *         "pass": bool | null } ],                   (one per run)
+ *     "peers": [ {
+ *         "peer": string, "workload": "w1" | "w2",
+ *         "skipped": bool, "failed": bool, "why": string, "config": string,
+ *         "ops": int, "verified": int, "seconds": number,
+ *         "commit": op | null, "restore": op | null, (null when skipped
+ *                                                     or failed; op as above
+ *                                                     without the targets)
+ *         "commit_vs_helios": number | null,         (definition 4)
+ *         "restore_vs_helios": number | null } ]
+ *   }
+ *
+ * CSV (hl_bench_report_csv): the header
+ *   system,workload,workers,op,count,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,mean_ns,ops_per_s
+ * then one row per (system, workload, workers, op) that has samples:
+ * system "helios" for the runs, the peer's name (workers 1) for each peer
+ * row neither skipped nor failed. Fields are RFC 4180-quoted when needed.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <numa.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "coordinator.h"
+
+#define SCALING_TARGET_2 1.7
+#define SCALING_TARGET_8 1.5
+#define W2_STORED_TARGET 1.1
+#define LINE_MAX_BYTES 1024
+
+/* DESIGN.md's latency targets: p50 of one operation, one worker. */
+struct latency_target {
+	enum hl_bench_workload workload;
+	enum hl_bench_op op;
+	uint64_t p50_ns;
+};
+
+static const struct latency_target latency_targets[] = {
+	{HL_BW_W1, HL_OP_COMMIT, 1000},
+	{HL_BW_W1, HL_OP_RESTORE, 300},
+	{HL_BW_W2, HL_OP_COMMIT, 3000},
+	{HL_BW_W2, HL_OP_RESTORE, 300},
+	{HL_BW_W2, HL_OP_DIFF, 2000},
+};
+
+static const char *const workload_titles[HL_BW_COUNT] = {
+	[HL_BW_W1] = "W1: 4 KiB state; commit = 64 B written at a random offset"
+		     " + hl_commit; restore = a random earlier id",
+	[HL_BW_W2] = "W2: 1 MiB state; commit = one random 4 KiB chunk rewritten"
+		     " + hl_commit; restore = a random earlier id; diff = two ids"
+		     " one chunk apart",
+	[HL_BW_MIXED] = "MIXED: 64 KiB state; commit 40%, restore 40%, fork 10%,"
+			" diff 10%",
+};
+
+/* ---- shared definitions (numbered in the design comment) ---------------------- */
+
+static unsigned run_count(const struct hl_bench_report *r)
+{
+	return r->run_count < HL_BENCH_RUNS_MAX ? r->run_count : HL_BENCH_RUNS_MAX;
+}
+
+static unsigned peer_count(const struct hl_bench_report *r)
+{
+	return r->peer_count < HL_BENCH_PEER_ROWS_MAX ? r->peer_count
+						      : HL_BENCH_PEER_ROWS_MAX;
+}
+
+static const struct hl_bench_run *find_run(const struct hl_bench_report *r,
+					   enum hl_bench_workload w,
+					   unsigned workers)
+{
+	for (unsigned i = 0; i < run_count(r); i++)
+		if (r->runs[i].workload == w && r->runs[i].workers == workers)
+			return &r->runs[i];
+	return NULL;
+}
+
+/* The runs of workload w, ordered by worker count (stable). */
+static unsigned runs_of(const struct hl_bench_report *r,
+			enum hl_bench_workload w, unsigned idx[])
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < run_count(r); i++) {
+		if (r->runs[i].workload != w)
+			continue;
+		unsigned j = n++;
+		while (j > 0 && r->runs[idx[j - 1]].workers > r->runs[i].workers) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = i;
+	}
+	return n;
+}
+
+/* Definition 1. NAN when there is no 1-worker run to compare with. */
+static double scaling_ratio(const struct hl_bench_report *r,
+			    const struct hl_bench_run *run)
+{
+	const struct hl_bench_run *one = find_run(r, run->workload, 1);
+	if (!one || !(one->ops_per_s > 0))
+		return NAN;
+	return run->ops_per_s / one->ops_per_s;
+}
+
+static double scaling_target(unsigned workers)
+{
+	if (workers == 2)
+		return SCALING_TARGET_2;
+	if (workers == 8)
+		return SCALING_TARGET_8;
+	return NAN;
+}
+
+/* Definition 2. */
+static double op_rate(const struct hl_bench_run *run, enum hl_bench_op op)
+{
+	uint64_t all = 0;
+	for (unsigned k = 0; k < HL_OP_COUNT; k++)
+		all += run->op[k].count;
+	if (!all)
+		return 0;
+	return run->ops_per_s * ((double)run->op[op].count / (double)all);
+}
+
+static double peer_op_rate(const struct hl_peer_result *p, const struct hl_hist *h)
+{
+	return p->seconds > 0 ? (double)h->count / p->seconds : 0;
+}
+
+/* Definition 3. */
+static double dedup_fraction(const struct hl_bench_run *run)
+{
+	return hl_dedup_ratio(run->dedup_bytes, run->stored_bytes) / 100.0;
+}
+
+static double stored_per_unique(const struct hl_bench_run *run)
+{
+	return run->unique_bytes ? (double)run->stored_bytes / (double)run->unique_bytes
+				 : NAN;
+}
+
+static double stored_target(const struct hl_bench_run *run)
+{
+	return run->workload == HL_BW_W2 ? W2_STORED_TARGET : NAN;
+}
+
+/* Definition 5: 0 when the (workload, op, workers) has no target. */
+static uint64_t latency_target(const struct hl_bench_run *run, enum hl_bench_op op)
+{
+	if (run->workers != 1)
+		return 0;
+	for (size_t i = 0; i < sizeof latency_targets / sizeof latency_targets[0]; i++)
+		if (latency_targets[i].workload == run->workload &&
+		    latency_targets[i].op == op)
+			return latency_targets[i].p50_ns;
+	return 0;
+}
+
+static const struct hl_hist *peer_hist(const struct hl_bench_peer_row *p,
+				       enum hl_bench_op op)
+{
+	return op == HL_OP_COMMIT ? &p->r.commit : &p->r.restore;
+}
+
+static bool peer_measured(const struct hl_bench_peer_row *p)
+{
+	return !p->skipped && !p->failed;
+}
+
+/* Definition 4. NAN without a Helios run or a sample on either side. */
+static double peer_ratio(const struct hl_bench_report *r,
+			 const struct hl_bench_peer_row *p, enum hl_bench_op op)
+{
+	const struct hl_bench_run *h = find_run(r, p->workload, 1);
+	if (!h || !peer_measured(p))
+		return NAN;
+	uint64_t helios = hl_hist_percentile(&h->op[op], 50);
+	uint64_t peer = hl_hist_percentile(peer_hist(p, op), 50);
+	if (!helios || !peer_hist(p, op)->count)
+		return NAN;
+	return (double)peer / (double)helios;
+}
+
+/* ---- the machine -------------------------------------------------------------- */
+
+static const char *const cpu_flags[] = {"sse4_2", "avx", "avx2", "avx512f",
+					"bmi2", "aes"};
+
+/* libnuma when the kernel has NUMA, else the node directories in sysfs. */
+static unsigned numa_nodes(void)
+{
+	if (numa_available() >= 0) {
+		int n = numa_num_configured_nodes();
+		if (n > 0)
+			return (unsigned)n;
+	}
+	unsigned n = 0;
+	char path[64];
+	while (n < 4096) {
+		snprintf(path, sizeof path, "/sys/devices/system/node/node%u", n);
+		if (access(path, F_OK))
+			break;
+		n++;
+	}
+	return n ? n : 1;
+}
+
+/* The value after "key<blanks>:" in a /proc/cpuinfo line, or NULL. */
+static char *cpuinfo_value(char *line, const char *key)
+{
+	size_t k = strlen(key);
+	if (strncmp(line, key, k) || (line[k] != ' ' && line[k] != '\t' && line[k] != ':'))
+		return NULL;
+	char *colon = strchr(line + k, ':');
+	if (!colon)
+		return NULL;
+	colon += strspn(colon + 1, " \t") + 1;
+	colon[strcspn(colon, "\n")] = '\0';
+	return colon;
+}
+
+/* Appends to flags the ones of cpu_flags present in a "flags" list. */
+static void pick_flags(const char *list, char *flags, size_t len)
+{
+	for (size_t i = 0; i < sizeof cpu_flags / sizeof cpu_flags[0]; i++) {
+		size_t n = strlen(cpu_flags[i]);
+		for (const char *p = list; (p = strstr(p, cpu_flags[i])); p += n) {
+			bool starts = p == list || p[-1] == ' ';
+			bool ends = p[n] == ' ' || p[n] == '\0';
+			if (starts && ends) {
+				size_t used = strlen(flags);
+				snprintf(flags + used, len - used, "%s%s",
+					 used ? " " : "", cpu_flags[i]);
+				break;
+			}
+		}
+	}
+}
+
+/* The first processor's model name and relevant flags. */
+static void cpu_describe(char *model, size_t model_len, char *flags, size_t flags_len)
+{
+	snprintf(model, model_len, "unknown CPU");
+	flags[0] = '\0';
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (!f)
+		return;
+	char line[4096];
+	bool have_model = false, have_flags = false;
+	while ((!have_model || !have_flags) && fgets(line, sizeof line, f)) {
+		char *v;
+		if (!have_model && (v = cpuinfo_value(line, "model name"))) {
+			snprintf(model, model_len, "%s", v);
+			have_model = true;
+		} else if (!have_flags && (v = cpuinfo_value(line, "flags"))) {
+			pick_flags(v, flags, flags_len);
+			have_flags = true;
+		}
+	}
+	fclose(f);
+}
+
+void hl_bench_describe_machine(struct hl_bench_report *r)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	r->cpus = cpus > 0 ? (unsigned)cpus : 1;
+	r->numa_nodes = numa_nodes();
+
+	char model[160], flags[64], kernel[192];
+	cpu_describe(model, sizeof model, flags, sizeof flags);
+	struct utsname u;
+	if (uname(&u) == 0)
+		snprintf(kernel, sizeof kernel, "%.60s %.60s %.60s", u.sysname, u.release,
+			 u.machine);
+	else
+		snprintf(kernel, sizeof kernel, "unknown kernel");
+	snprintf(r->machine, sizeof r->machine,
+		 "%u CPUs, %u NUMA node%s, %s, flags: %s, %s", r->cpus,
+		 r->numa_nodes, r->numa_nodes == 1 ? "" : "s", model,
+		 flags[0] ? flags : "none of sse4_2 avx avx2 avx512f bmi2 aes",
+		 kernel);
+
+	time_t t = time(NULL);
+	struct tm tm;
+	if (!localtime_r(&t, &tm) ||
+	    !strftime(r->date, sizeof r->date, "%Y-%m-%d %H:%M", &tm))
+		snprintf(r->date, sizeof r->date, "unknown date");
+}
+
+/* ---- the terminal table ---------------------------------------------------------- */
+
+static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%" PRIu64 " ns", ns);
+	else if (ns < 10000)
+		snprintf(buf, len, "%.2f us", (double)ns / 1e3);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+	return buf;
+}
+
+static const char *fmt_rate(char *buf, size_t len, double per_s)
+{
+	hl_fmt_count(buf, len, per_s);
+	return buf;
+}
+
+/* "7.5x slower than Helios" (definition 4), or "-". */
+static const char *fmt_vs(char *buf, size_t len, double ratio)
+{
+	if (!isfinite(ratio) || ratio <= 0)
+		snprintf(buf, len, "-");
+	else if (ratio >= 1)
+		snprintf(buf, len, ratio < 10 ? "%.1fx slower than Helios"
+					       : "%.0fx slower than Helios", ratio);
+	else
+		snprintf(buf, len, ratio > 0.1 ? "%.1fx faster than Helios"
+					       : "%.0fx faster than Helios", 1 / ratio);
+	return buf;
+}
+
+/* One line, without the blanks a padded last column leaves (invariant 7). */
+static void line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(FILE *out, const char *fmt, ...)
+{
+	char buf[LINE_MAX_BYTES];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : strnlen(buf, sizeof buf);
+	while (len && buf[len - 1] == ' ')
+		len--;
+	fwrite(buf, 1, len, out);
+	fputc('\n', out);
+}
+
+static void table_latency_row(FILE *out, const struct hl_bench_run *run,
+			      enum hl_bench_op op)
+{
+	const struct hl_hist *h = &run->op[op];
+	char p50[24], p90[24], p99[24], p999[24], max[24], rate[24], target[40] = "";
+	uint64_t t = latency_target(run, op);
+	uint64_t v50 = hl_hist_percentile(h, 50);
+	if (t) {
+		char tb[24];
+		snprintf(target, sizeof target, "<= %s %s", fmt_ns(tb, sizeof tb, t),
+			 v50 <= t ? "PASS" : "MISS");
+	}
+	line(out, "  %7u  %-7s  %10" PRIu64 " %9s %9s %9s %9s %9s %9s  %s",
+	     run->workers, hl_bench_op_name(op), h->count,
+	     fmt_ns(p50, sizeof p50, v50),
+	     fmt_ns(p90, sizeof p90, hl_hist_percentile(h, 90)),
+	     fmt_ns(p99, sizeof p99, hl_hist_percentile(h, 99)),
+	     fmt_ns(p999, sizeof p999, hl_hist_percentile(h, 99.9)),
+	     fmt_ns(max, sizeof max, h->max_ns),
+	     fmt_rate(rate, sizeof rate, op_rate(run, op)), target);
+}
+
+static void table_workload(FILE *out, const struct hl_bench_report *r,
+			   enum hl_bench_workload w)
+{
+	unsigned idx[HL_BENCH_RUNS_MAX];
+	unsigned n = runs_of(r, w, idx);
+	if (!n)
+		return;
+	line(out, "%s", workload_titles[w]);
+	line(out, "  %7s  %-7s  %10s %9s %9s %9s %9s %9s %9s  %s", "workers", "op",
+	     "ops", "p50", "p90", "p99", "p99.9", "max", "ops/s", "p50 target");
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned op = 0; op < HL_OP_COUNT; op++)
+			if (r->runs[idx[i]].op[op].count)
+				table_latency_row(out, &r->runs[idx[i]], op);
+	line(out, "%s", "");
+}
+
+static void table_scaling_row(FILE *out, const struct hl_bench_report *r,
+			      const struct hl_bench_run *run)
+{
+	char ops[24], commits[24], ratio[24] = "-", target[48] = "";
+	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
+	if (isfinite(x))
+		snprintf(ratio, sizeof ratio, "%.2fx", x);
+	if (isfinite(t))
+		snprintf(target, sizeof target, ">= %.1fx %s", t,
+			 !isfinite(x) ? "(no 1-worker run)" : x >= t ? "PASS" : "MISS");
+	line(out, "  %-8s %7u %10s %10s %8s  %s", hl_bench_workload_name(run->workload),
+	     run->workers, fmt_rate(ops, sizeof ops, run->ops_per_s),
+	     fmt_rate(commits, sizeof commits, run->commits_per_s), ratio, target);
+}
+
+static void table_scaling(FILE *out, const struct hl_bench_report *r)
+{
+	line(out, "scaling: ops/s of every operation summed over workers, and the"
+		  " ratio to 1 worker of the same workload");
+	line(out, "  %-8s %7s %10s %10s %8s  %s", "workload", "workers", "ops/s",
+	     "commits/s", "vs 1", "target (DESIGN.md)");
+	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
+		unsigned idx[HL_BENCH_RUNS_MAX];
+		unsigned n = runs_of(r, w, idx);
+		for (unsigned i = 0; i < n; i++)
+			table_scaling_row(out, r, &r->runs[idx[i]]);
+	}
+	line(out, "%s", "");
+}
+
+static void table_memory_row(FILE *out, const struct hl_bench_run *run)
+{
+	char stored[24], unique[24], ratio[24] = "-", target[32] = "";
+	double x = stored_per_unique(run), t = stored_target(run);
+	if (isfinite(x))
+		snprintf(ratio, sizeof ratio, "%.2fx", x);
+	if (isfinite(t))
+		snprintf(target, sizeof target, "<= %.1fx %s", t,
+			 !isfinite(x) ? "(nothing written)" : x <= t ? "PASS" : "MISS");
+	hl_fmt_bytes(stored, sizeof stored, run->stored_bytes);
+	hl_fmt_bytes(unique, sizeof unique, run->unique_bytes);
+	line(out, "  %-8s %7u %7.1f%% %11s %11s %13s  %s",
+	     hl_bench_workload_name(run->workload), run->workers,
+	     100.0 * dedup_fraction(run), stored, unique, ratio, target);
+}
+
+static void table_memory(FILE *out, const struct hl_bench_report *r)
+{
+	line(out, "dedup and memory: dedup = dedup / (dedup + stored) bytes;"
+		  " stored / unique bytes written (DESIGN.md: W2 <= 1.1x)");
+	line(out, "  %-8s %7s %8s %11s %11s %13s  %s", "workload", "workers", "dedup",
+	     "stored", "unique", "stored/unique", "target");
+	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
+		unsigned idx[HL_BENCH_RUNS_MAX];
+		unsigned n = runs_of(r, w, idx);
+		for (unsigned i = 0; i < n; i++)
+			table_memory_row(out, &r->runs[idx[i]]);
+	}
+	line(out, "%s", "");
+}
+
+/* A skipped peer is one line, however many workloads it skipped. */
+static bool skipped_before(const struct hl_bench_report *r, unsigned i)
+{
+	for (unsigned j = 0; j < i; j++)
+		if (r->peers[j].skipped && r->peers[j].peer && r->peers[i].peer &&
+		    !strcmp(r->peers[j].peer, r->peers[i].peer))
+			return true;
+	return false;
+}
+
+static void table_peer_row(FILE *out, const struct hl_bench_report *r, unsigned i)
+{
+	const struct hl_bench_peer_row *p = &r->peers[i];
+	const char *name = p->peer ? p->peer : "?";
+	int why_len = (int)strnlen(p->why, sizeof p->why);
+	if (p->skipped) {
+		if (!skipped_before(r, i))
+			line(out, "  %-11s skipped: %.*s", name, why_len, p->why);
+		return;
+	}
+	const char *w = hl_bench_workload_name(p->workload);
+	if (p->failed) {
+		line(out, "  %-11s %-8s FAILED: %.*s", name, w, why_len, p->why);
+		return;
+	}
+	char c50[24], c99[24], r50[24], r99[24], cvs[48], rvs[48];
+	line(out, "  %-11s %-8s %11s %11s %12s %12s  %-25s %s", name, w,
+	     fmt_ns(c50, sizeof c50, hl_hist_percentile(&p->r.commit, 50)),
+	     fmt_ns(c99, sizeof c99, hl_hist_percentile(&p->r.commit, 99)),
+	     fmt_ns(r50, sizeof r50, hl_hist_percentile(&p->r.restore, 50)),
+	     fmt_ns(r99, sizeof r99, hl_hist_percentile(&p->r.restore, 99)),
+	     fmt_vs(cvs, sizeof cvs, peer_ratio(r, p, HL_OP_COMMIT)),
+	     fmt_vs(rvs, sizeof rvs, peer_ratio(r, p, HL_OP_RESTORE)));
+}
+
+/* Each measured peer's configuration, once per distinct text. */
+static void table_peer_configs(FILE *out, const struct hl_bench_report *r)
+{
+	for (unsigned i = 0; i < peer_count(r); i++) {
+		const struct hl_bench_peer_row *p = &r->peers[i];
+		if (!peer_measured(p) || !p->r.config[0])
+			continue;
+		bool seen = false;
+		for (unsigned j = 0; j < i && !seen; j++)
+			seen = peer_measured(&r->peers[j]) &&
+			       !strncmp(r->peers[j].r.config, p->r.config,
+					sizeof p->r.config);
+		if (!seen)
+			line(out, "  %-11s config: %.*s", p->peer ? p->peer : "?",
+			     (int)strnlen(p->r.config, sizeof p->r.config), p->r.config);
+	}
+}
+
+static void table_peers(FILE *out, const struct hl_bench_report *r)
+{
+	if (!peer_count(r)) {
+		line(out, "peers: none were run");
+		return;
+	}
+	line(out, "peers: the same W1/W2 through each store, one process; vs Helios"
+		  " = the peer's p50 / Helios's p50 (1 worker, this run)");
+	line(out, "  %-11s %-8s %11s %11s %12s %12s  %-25s %s", "peer", "workload",
+	     "commit p50", "commit p99", "restore p50", "restore p99",
+	     "commit vs Helios", "restore vs Helios");
+	for (unsigned i = 0; i < peer_count(r); i++)
+		table_peer_row(out, r, i);
+	table_peer_configs(out, r);
+}
+
+int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
+{
+	line(out, "helios bench  %.*s", (int)strnlen(r->date, sizeof r->date), r->date);
+	line(out, "machine  %.*s", (int)strnlen(r->machine, sizeof r->machine),
+	     r->machine);
+	line(out, "command  %.*s", (int)strnlen(r->command, sizeof r->command),
+	     r->command);
+	line(out, "%s", "");
+	for (unsigned w = 0; w < HL_BW_COUNT; w++)
+		table_workload(out, r, w);
+	if (run_count(r)) {
+		table_scaling(out, r);
+		table_memory(out, r);
+	}
+	table_peers(out, r);
+	return ferror(out) ? HL_EIO : 0;
+}
+
+/* ---- JSON -------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+	if (p[0] < 0xc2 || p[0] > 0xf4 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	uint32_t cp = len == 2 ? p[0] & 0x1fu : len == 3 ? p[0] & 0x0fu : p[0] & 0x07u;
+	for (size_t i = 1; i < len; i++)
+		cp = (cp << 6) | (p[i] & 0x3fu);
+	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* A JSON string of at most max bytes of s (invariant 6). */
+static void json_str(FILE *out, const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strnlen((const char *)p, max);
+	fputc('"', out);
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		if (c == '"' || c == '\\') {
+			fprintf(out, "\\%c", c);
+		} else if (c == '\n') {
+			fputs("\\n", out);
+		} else if (c == '\t') {
+			fputs("\\t", out);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(out, "\\u%04x", c);
+		} else if (c >= 0x80) {
+			size_t len = utf8_len(p + i, n - i);
+			if (!len) {
+				fputs("\\ufffd", out);
+				i++;
+				continue;
+			}
+			fwrite(p + i, 1, len, out);
+			i += len;
+			continue;
+		} else {
+			fputc(c, out);
+		}
+		i++;
+	}
+	fputc('"', out);
+}
+
+/* A number; null when it does not apply (NAN) or cannot be one (inf). */
+static void json_num(FILE *out, double v)
+{
+	if (isfinite(v))
+		fprintf(out, "%.10g", v);
+	else
+		fputs("null", out);
+}
+
+static void json_pass(FILE *out, bool applies, bool pass)
+{
+	fputs(applies ? (pass ? "true" : "false") : "null", out);
+}
+
+static void json_hist(FILE *out, const struct hl_hist *h, double rate)
+{
+	bool any = h->count != 0;
+	fprintf(out, "{\"count\": %" PRIu64 ", \"ops_per_s\": ", h->count);
+	json_num(out, rate);
+	fprintf(out, ", \"p50_ns\": %" PRIu64 ", \"p90_ns\": %" PRIu64
+		     ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64
+		     ", \"max_ns\": %" PRIu64 ", \"min_ns\": %" PRIu64
+		     ", \"mean_ns\": ",
+		hl_hist_percentile(h, 50), hl_hist_percentile(h, 90),
+		hl_hist_percentile(h, 99), hl_hist_percentile(h, 99.9),
+		any ? h->max_ns : 0, any ? h->min_ns : 0);
+	json_num(out, hl_hist_mean_ns(h));
+}
+
+static void json_run_op(FILE *out, const struct hl_bench_run *run,
+			enum hl_bench_op op)
+{
+	uint64_t t = latency_target(run, op);
+	fprintf(out, "\"%s\": ", hl_bench_op_name(op));
+	json_hist(out, &run->op[op], op_rate(run, op));
+	fputs(", \"p50_target_ns\": ", out);
+	if (t)
+		fprintf(out, "%" PRIu64, t);
+	else
+		fputs("null", out);
+	fputs(", \"p50_pass\": ", out);
+	json_pass(out, t != 0, hl_hist_percentile(&run->op[op], 50) <= t);
+	fputs("}", out);
+}
+
+static void json_run_totals(FILE *out, const struct hl_bench_run *run)
+{
+	fputs("{\"workload\": ", out);
+	json_str(out, hl_bench_workload_name(run->workload), 16);
+	fprintf(out, ", \"workers\": %u, \"seconds\": ", run->workers);
+	json_num(out, run->seconds);
+	fprintf(out, ", \"ops\": %" PRIu64 ", \"ops_per_s\": ", run->ops);
+	json_num(out, run->ops_per_s);
+	fputs(", \"commits_per_s\": ", out);
+	json_num(out, run->commits_per_s);
+	fprintf(out, ", \"verified\": %" PRIu64 ",\n     \"unique_bytes\": %" PRIu64
+		     ", \"stored_bytes\": %" PRIu64 ", \"dedup_bytes\": %" PRIu64
+		     ", \"heap_used_bytes\": %" PRIu64 ", \"nodes\": %" PRIu64,
+		run->verified, run->unique_bytes, run->stored_bytes,
+		run->dedup_bytes, run->heap_used_bytes, run->nodes);
+}
+
+static void json_run(FILE *out, const struct hl_bench_report *r,
+		     const struct hl_bench_run *run)
+{
+	json_run_totals(out, run);
+	double spu = stored_per_unique(run), st = stored_target(run);
+	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
+	fputs(",\n     \"dedup_ratio\": ", out);
+	json_num(out, dedup_fraction(run));
+	fputs(", \"stored_per_unique\": ", out);
+	json_num(out, spu);
+	fputs(", \"stored_per_unique_target\": ", out);
+	json_num(out, st);
+	fputs(", \"stored_per_unique_pass\": ", out);
+	json_pass(out, isfinite(st) && isfinite(spu), spu <= st);
+	fputs(",\n     \"scaling_ratio\": ", out);
+	json_num(out, x);
+	fputs(", \"scaling_target\": ", out);
+	json_num(out, t);
+	fputs(", \"scaling_pass\": ", out);
+	json_pass(out, isfinite(t) && isfinite(x), x >= t);
+	fputs(",\n     \"per_op\": {", out);
+	for (unsigned op = 0; op < HL_OP_COUNT; op++) {
+		fputs(op ? ",\n       " : "\n       ", out);
+		json_run_op(out, run, op);
+	}
+	fputs("}}", out);
+}
+
+static void json_scaling(FILE *out, const struct hl_bench_report *r,
+			 const struct hl_bench_run *run)
+{
+	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
+	fputs("{\"workload\": ", out);
+	json_str(out, hl_bench_workload_name(run->workload), 16);
+	fprintf(out, ", \"workers\": %u, \"ops_per_s\": ", run->workers);
+	json_num(out, run->ops_per_s);
+	fputs(", \"commits_per_s\": ", out);
+	json_num(out, run->commits_per_s);
+	fputs(", \"ratio\": ", out);
+	json_num(out, x);
+	fputs(", \"target\": ", out);
+	json_num(out, t);
+	fputs(", \"pass\": ", out);
+	json_pass(out, isfinite(t) && isfinite(x), x >= t);
+	fputs("}", out);
+}
+
+static void json_peer_op(FILE *out, const struct hl_bench_peer_row *p,
+			 enum hl_bench_op op)
+{
+	if (!peer_measured(p)) {
+		fputs("null", out);
+		return;
+	}
+	json_hist(out, peer_hist(p, op), peer_op_rate(&p->r, peer_hist(p, op)));
+	fputs("}", out);
+}
+
+static void json_peer(FILE *out, const struct hl_bench_report *r,
+		      const struct hl_bench_peer_row *p)
+{
+	fputs("{\"peer\": ", out);
+	json_str(out, p->peer, 64);
+	fputs(", \"workload\": ", out);
+	json_str(out, hl_bench_workload_name(p->workload), 16);
+	fprintf(out, ", \"skipped\": %s, \"failed\": %s, \"why\": ",
+		p->skipped ? "true" : "false", p->failed ? "true" : "false");
+	json_str(out, p->why, sizeof p->why);
+	fputs(",\n     \"config\": ", out);
+	json_str(out, p->r.config, sizeof p->r.config);
+	bool m = peer_measured(p);
+	fprintf(out, ", \"ops\": %" PRIu64 ", \"verified\": %" PRIu64 ", \"seconds\": ",
+		m ? p->r.ops : 0, m ? p->r.verified : 0);
+	json_num(out, m ? p->r.seconds : 0);
+	fputs(",\n     \"commit\": ", out);
+	json_peer_op(out, p, HL_OP_COMMIT);
+	fputs(",\n     \"restore\": ", out);
+	json_peer_op(out, p, HL_OP_RESTORE);
+	fputs(",\n     \"commit_vs_helios\": ", out);
+	json_num(out, peer_ratio(r, p, HL_OP_COMMIT));
+	fputs(", \"restore_vs_helios\": ", out);
+	json_num(out, peer_ratio(r, p, HL_OP_RESTORE));
+	fputs("}", out);
+}
+
+static void json_header(FILE *out, const struct hl_bench_report *r)
+{
+	fputs("{\"schema\": \"helios-bench/1\",\n \"date\": ", out);
+	json_str(out, r->date, sizeof r->date);
+	fputs(",\n \"command\": ", out);
+	json_str(out, r->command, sizeof r->command);
+	fputs(",\n \"machine\": {\"description\": ", out);
+	json_str(out, r->machine, sizeof r->machine);
+	fprintf(out, ", \"cpus\": %u, \"numa_nodes\": %u}", r->cpus, r->numa_nodes);
+}
+
+int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
+{
+	json_header(out, r);
+	fputs(",\n \"runs\": [", out);
+	for (unsigned i = 0; i < run_count(r); i++) {
+		fputs(i ? ",\n    " : "\n    ", out);
+		json_run(out, r, &r->runs[i]);
+	}
+	fputs("],\n \"scaling\": [", out);
+	for (unsigned i = 0; i < run_count(r); i++) {
+		fputs(i ? ",\n    " : "\n    ", out);
+		json_scaling(out, r, &r->runs[i]);
+	}
+	fputs("],\n \"peers\": [", out);
+	for (unsigned i = 0; i < peer_count(r); i++) {
+		fputs(i ? ",\n    " : "\n    ", out);
+		json_peer(out, r, &r->peers[i]);
+	}
+	fputs("]}\n", out);
+	return ferror(out) ? HL_EIO : 0;
+}
+
+/* ---- CSV ------------------------------------------------------------------------------ */
+
+/* A field, quoted (RFC 4180) only when it has to be. */
+static void csv_field(FILE *out, const char *s)
+{
+	if (!s[strcspn(s, ",\"\r\n")]) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void csv_row(FILE *out, const char *system, enum hl_bench_workload w,
+		    unsigned workers, enum hl_bench_op op, const struct hl_hist *h,
+		    double rate)
+{
+	csv_field(out, system);
+	fprintf(out, ",%s,%u,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+		     ",%" PRIu64 ",%" PRIu64 ",%.1f,%.1f\n",
+		hl_bench_workload_name(w), workers, hl_bench_op_name(op), h->count,
+		hl_hist_percentile(h, 50), hl_hist_percentile(h, 90),
+		hl_hist_percentile(h, 99), hl_hist_percentile(h, 99.9), h->max_ns,
+		hl_hist_mean_ns(h), isfinite(rate) ? rate : 0.0);
+}
+
+int hl_bench_report_csv(FILE *out, const struct hl_bench_report *r)
+{
+	fputs("system,workload,workers,op,count,p50_ns,p90_ns,p99_ns,p999_ns,"
+	      "max_ns,mean_ns,ops_per_s\n", out);
+	for (unsigned i = 0; i < run_count(r); i++) {
+		const struct hl_bench_run *run = &r->runs[i];
+		for (unsigned op = 0; op < HL_OP_COUNT; op++)
+			if (run->op[op].count)
+				csv_row(out, "helios", run->workload, run->workers, op,
+					&run->op[op], op_rate(run, op));
+	}
+	for (unsigned i = 0; i < peer_count(r); i++) {
+		const struct hl_bench_peer_row *p = &r->peers[i];
+		if (!peer_measured(p))
+			continue;
+		for (unsigned op = HL_OP_COMMIT; op <= HL_OP_RESTORE; op++)
+			if (peer_hist(p, op)->count)
+				csv_row(out, p->peer ? p->peer : "?", p->workload, 1, op,
+					peer_hist(p, op),
+					peer_op_rate(&p->r, peer_hist(p, op)));
+	}
+	return ferror(out) ? HL_EIO : 0;
+}
