@@ -35,11 +35,12 @@
  * directory is lent to that user for the run.
  *
  * Invariants:
- *  1. Server processes are our children, started with execv (never a
- *     shell), with an empty signal mask, only stdin/stdout/stderr open, and
- *     a parent-death signal set after the change of user (which clears it):
- *     SIGKILL for initdb, SIGQUIT for the postmaster (immediate shutdown:
- *     it takes its backends and shared memory with it).
+ *  1. Server processes are our children, started by hl_server_start
+ *     (server.c: execv, never a shell, an empty signal mask, only
+ *     stdin/stdout/stderr open) with a parent-death signal, set after the
+ *     change of user (which clears it): SIGKILL for initdb, SIGQUIT for
+ *     the postmaster (immediate shutdown: it takes its backends and shared
+ *     memory with it).
  *  2. Every path out of pg_run() after the postmaster's fork goes through
  *     pg_stop(): SIGINT (what pg_ctl -m fast sends), then SIGQUIT, then
  *     SIGKILL, each with a bounded wait, and the reap. No postgres outlives
@@ -61,26 +62,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
-#include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "server.h"
 
 #ifdef HL_HAVE_LIBPQ
 #include <libpq-fe.h>
@@ -183,255 +180,22 @@ struct pg_cred {
 	char name[32];
 };
 
-struct pg_proc {
-	pid_t pid;   /* 0: not started, or reaped */
-	int pidfd;   /* names the child without pid-reuse races */
-};
+/* The severities that stop a start, and initdb's "error:": the line of a
+ * log that holds one says why. */
+static const char *const pg_log_marks[] = {"FATAL:", "PANIC:", "ERROR:",
+					   "error:", NULL};
 
-/* What a child reports through its close-on-exec pipe when it cannot
- * reach exec. */
-enum pg_stage { PG_STAGE_IO = 1, PG_STAGE_USER, PG_STAGE_CWD, PG_STAGE_EXEC };
-struct pg_spawn_fail {
-	int stage;
-	int err;
-};
-
-struct pg_spawn {
-	char *const *argv;   /* argv[0]: an absolute path */
-	const char *cwd;
-	const char *log;     /* stdout and stderr, appended */
-	int death_sig;
-	const struct pg_cred *cred;
-};
-
-static void sleep_ns(uint64_t ns)
+/* Fast shutdown (what pg_ctl -m fast sends), then immediate, then SIGKILL,
+ * each with a bounded wait, and the reap (invariant 2). 0, or -1 with err
+ * filled if even SIGKILL did not end it. */
+static int pg_stop(struct hl_server_proc *proc, char *err, size_t len)
 {
-	struct timespec ts = {(time_t)(ns / 1000000000u),
-			      (long)(ns % 1000000000u)};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* The line of a log that says why, for an error message: the last one
- * with a severity that stops a start ("FATAL:", "PANIC:", "ERROR:", or
- * initdb's "error:"), from that word on; else the last non-empty line. */
-static void log_why(const char *path, char *buf, size_t len)
-{
-	static const char *const marks[] = {"FATAL:", "PANIC:", "ERROR:",
-					    "error:"};
-	char tail[4096];
-	snprintf(buf, len, "(empty log)");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct stat st;
-	ssize_t n = 0;
-	if (fstat(fd, &st) == 0) {
-		off_t from = st.st_size > (off_t)sizeof tail - 1
-			     ? st.st_size - (off_t)sizeof tail + 1 : 0;
-		n = pread(fd, tail, sizeof tail - 1, from);
-	}
-	close(fd);
-	if (n <= 0)
-		return;
-	tail[n] = '\0';
-	const char *last = NULL, *why = NULL;
-	for (char *save, *line = strtok_r(tail, "\r\n", &save); line;
-	     line = strtok_r(NULL, "\r\n", &save)) {
-		last = line;
-		for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
-			const char *m = strstr(line, marks[i]);
-			if (m)
-				why = m;
-		}
-	}
-	if (!last)
-		return;
-	if (why)
-		last = why;
-	size_t keep = strlen(last) < len ? strlen(last) : len - 1;
-	memcpy(buf, last, keep); /* the end of a long line is cut off */
-	buf[keep] = '\0';
-}
-
-/* In the child, between fork and exec (async-signal-safe calls only):
- * invariant 1. */
-static _Noreturn void pg_exec(const struct pg_spawn *s, int log_fd,
-			      int report, pid_t parent)
-{
-	struct pg_spawn_fail f = {PG_STAGE_IO, 0};
-	sigset_t none;
-	sigemptyset(&none);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL); /* SIG_IGN would survive exec */
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* a harness started with 0, 1 or 2 closed may have been given one of
-	 * them for these: move them out of the way of the dup2s below */
-	if (report < 3)
-		report = fcntl(report, F_DUPFD_CLOEXEC, 3);
-	if (log_fd < 3)
-		log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
-	int null_fd = open("/dev/null", O_RDONLY);
-	if (report < 0 || log_fd < 0 || null_fd < 0 || dup2(null_fd, 0) < 0 ||
-	    dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
-		goto out_report;
-	/* report is close-on-exec; everything else of ours is closed now */
-	if (report > 3)
-		close_range(3, (unsigned)report - 1, 0);
-	close_range((unsigned)report + 1, ~0u, 0);
-	f.stage = PG_STAGE_USER;
-	if (s->cred->drop && (setgroups(0, NULL) || setgid(s->cred->gid) ||
-			      setuid(s->cred->uid)))
-		goto out_report;
-	/* after the change of user, which clears the parent-death signal */
-	prctl(PR_SET_PDEATHSIG, s->death_sig);
-	if (getppid() != parent)
-		_exit(127); /* the harness is gone already */
-	f.stage = PG_STAGE_CWD;
-	if (chdir(s->cwd))
-		goto out_report;
-	f.stage = PG_STAGE_EXEC;
-	execv(s->argv[0], s->argv);
-out_report:
-	f.err = errno;
-	ssize_t unused = write(report, &f, sizeof f);
-	(void)unused;
-	_exit(127);
-}
-
-static void pg_spawn_error(const struct pg_spawn *s,
-			   const struct pg_spawn_fail *f, char *err, size_t len)
-{
-	const char *base = strrchr(s->argv[0], '/') + 1;
-	switch (f->stage) {
-	case PG_STAGE_USER:
-		snprintf(err, len, "postgresql: cannot become user %s for %s: "
-			 "%s", s->cred->name, base, strerror(f->err));
-		break;
-	case PG_STAGE_CWD:
-		if (s->cred->drop)
-			snprintf(err, len, "postgresql: user %s cannot enter "
-				 "%s: %s (every parent directory needs o+x)",
-				 s->cred->name, s->cwd, strerror(f->err));
-		else
-			snprintf(err, len, "postgresql: cannot enter %s: %s",
-				 s->cwd, strerror(f->err));
-		break;
-	case PG_STAGE_EXEC:
-		snprintf(err, len, "postgresql: cannot run %s: %s", s->argv[0],
-			 strerror(f->err));
-		break;
-	default:
-		snprintf(err, len, "postgresql: cannot set up %s's output: %s",
-			 base, strerror(f->err));
-	}
-}
-
-static int pg_spawn(const struct pg_spawn *s, struct pg_proc *proc,
-		    char *err, size_t len)
-{
-	int log_fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			  0644);
-	if (log_fd < 0) {
-		snprintf(err, len, "postgresql: cannot create %s: %s", s->log,
-			 strerror(errno));
-		return -1;
-	}
-	int report[2];
-	if (pipe2(report, O_CLOEXEC)) {
-		snprintf(err, len, "postgresql: pipe: %s", strerror(errno));
-		goto out_close_log;
-	}
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(err, len, "postgresql: fork: %s", strerror(errno));
-		goto out_close_pipe;
-	}
-	if (pid == 0)
-		pg_exec(s, log_fd, report[1], parent);
-	close(report[1]);
-	report[1] = -1;
-	struct pg_spawn_fail f;
-	ssize_t n;
-	do /* returns 0 at exec: the pipe closes on it */
-		n = read(report[0], &f, sizeof f);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof f) {
-		waitpid(pid, NULL, 0); /* it _exits right after writing */
-		pg_spawn_error(s, &f, err, len);
-		goto out_close_pipe;
-	}
-	proc->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (proc->pidfd < 0) {
-		snprintf(err, len, "postgresql: pidfd_open: %s",
-			 strerror(errno));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto out_close_pipe;
-	}
-	proc->pid = pid;
-	close(report[0]);
-	close(log_fd);
-	return 0;
-
-out_close_pipe:
-	close(report[0]);
-	if (report[1] >= 0)
-		close(report[1]);
-out_close_log:
-	close(log_fd);
-	return -1;
-}
-
-/* 1 when the process has exited within timeout_ns (and is now reaped, its
- * wait status in *status), 0 while it still runs. */
-static int pg_reap(struct pg_proc *proc, uint64_t timeout_ns, int *status)
-{
-	struct pollfd p = {.fd = proc->pidfd, .events = POLLIN};
-	uint64_t deadline = hl_peer_now_ns() + timeout_ns;
-	for (;;) {
-		uint64_t now = hl_peer_now_ns();
-		int ms = now >= deadline ? 0
-			 : (int)((deadline - now + 999999u) / 1000000u);
-		int r = poll(&p, 1, ms);
-		if (r > 0)
-			break;
-		if (r == 0 || errno != EINTR)
-			return 0;
-	}
-	int st = 0;
-	pid_t r;
-	do
-		r = waitpid(proc->pid, &st, 0);
-	while (r < 0 && errno == EINTR);
-	/* ECHILD: SIGCHLD ignored by the harness, the kernel reaped it */
-	*status = r == proc->pid ? st : 0;
-	close(proc->pidfd);
-	proc->pidfd = -1;
-	proc->pid = 0;
-	return 1;
-}
-
-/* Signals, escalating, until the process is reaped (invariant 2). 0, or
- * -1 with err filled if even SIGKILL did not end it. */
-static int pg_stop(struct pg_proc *proc, int first_sig, uint64_t first_ns,
-		   char *err, size_t len)
-{
-	const struct { int sig; uint64_t ns; } steps[] = {
-		{first_sig, first_ns},
+	static const struct hl_server_stop_step steps[] = {
+		{SIGINT, PG_STOP_FAST_NS},
 		{SIGQUIT, PG_STOP_QUIT_NS},
 		{SIGKILL, PG_KILL_NS},
 	};
-	int status;
-	for (size_t i = 0; proc->pid && i < sizeof steps / sizeof steps[0]; i++) {
-		kill(proc->pid, steps[i].sig);
-		if (pg_reap(proc, steps[i].ns, &status))
-			return 0;
-	}
-	if (!proc->pid)
+	if (!hl_server_stop(proc, steps, sizeof steps / sizeof steps[0]))
 		return 0;
 	snprintf(err, len, "postgresql: process %d did not exit after SIGKILL",
 		 (int)proc->pid);
@@ -472,16 +236,8 @@ static void pg_remove_orphan_shm(const char *pid_file)
 		}
 		if (hl_peer_now_ns() >= deadline)
 			return;
-		sleep_ns(PG_POLL_NS);
+		hl_server_sleep_ns(PG_POLL_NS);
 	}
-}
-
-static void describe_exit(int status, char *buf, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
 }
 
 /* The account the server runs as when we are root (PostgreSQL refuses
@@ -555,6 +311,22 @@ static int pg_paths_init(struct pg_paths *p, const char *dir, char *err,
 	return 0;
 }
 
+/* How to start one of the cluster's programs (invariant 1): in the run's
+ * directory, as cred's user. */
+static struct hl_server_spawn pg_spawn(char *const *argv, const char *log,
+				       int death_sig, const struct pg_paths *p,
+				       const struct pg_cred *cred)
+{
+	return (struct hl_server_spawn){
+		.name = "postgresql", .argv = argv,
+		.log = log, .log_mode = 0644,
+		.cwd = p->dir, .death_sig = death_sig,
+		.uid = cred->drop ? cred->uid : (uid_t)-1,
+		.gid = cred->drop ? cred->gid : (gid_t)-1,
+		.user = cred->name,
+	};
+}
+
 /* Creates the cluster (none -> created); initdb is reaped on every path. */
 static int pg_initdb(const struct pg_paths *p, const struct pg_cred *cred,
 		     char *err, size_t len)
@@ -564,15 +336,16 @@ static int pg_initdb(const struct pg_paths *p, const struct pg_cred *cred,
 		"--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C",
 		"--no-instructions", NULL,
 	};
-	const struct pg_spawn s = {argv, p->dir, p->initdb_log, SIGKILL, cred};
-	struct pg_proc proc = {0, -1};
+	const struct hl_server_spawn s = pg_spawn(argv, p->initdb_log, SIGKILL,
+						  p, cred);
+	const struct hl_server_stop_step kill_step = {SIGKILL, PG_KILL_NS};
+	struct hl_server_proc proc = HL_SERVER_PROC_INIT;
 	int status = 0;
 	char how[48], line[160];
-	if (pg_spawn(&s, &proc, err, len))
+	if (hl_server_start(&s, &proc, err, len))
 		return -1;
-	if (!pg_reap(&proc, PG_INITDB_NS, &status)) {
-		kill(proc.pid, SIGKILL);
-		pg_reap(&proc, PG_KILL_NS, &status);
+	if (!hl_server_reap(&proc, PG_INITDB_NS, &status)) {
+		hl_server_stop(&proc, &kill_step, 1);
 		snprintf(err, len, "postgresql: initdb did not finish in %llu s, "
 			 "see %s", (unsigned long long)(PG_INITDB_NS / 1000000000u),
 			 p->initdb_log);
@@ -580,8 +353,8 @@ static int pg_initdb(const struct pg_paths *p, const struct pg_cred *cred,
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	describe_exit(status, how, sizeof how);
-	log_why(p->initdb_log, line, sizeof line);
+	hl_server_describe_exit(status, how, sizeof how);
+	hl_server_log_line(p->initdb_log, pg_log_marks, line, sizeof line);
 	snprintf(err, len, "postgresql: initdb failed (%s), see %s: %s", how,
 		 p->initdb_log, line);
 	return -1;
@@ -615,8 +388,8 @@ static unsigned long long pg_shared_buffers_mb(const struct hl_peer_workload *w)
  * directory is, so as fast as POSIX shm): a postmaster that dies by
  * SIGKILL leaves nothing behind in /dev/shm. */
 static int pg_start(const struct pg_paths *p, const struct pg_cred *cred,
-		    unsigned long long shared_buffers_mb, struct pg_proc *proc,
-		    char *err, size_t len)
+		    unsigned long long shared_buffers_mb,
+		    struct hl_server_proc *proc, char *err, size_t len)
 {
 	char shared_buffers[48];
 	snprintf(shared_buffers, sizeof shared_buffers, "shared_buffers=%lluMB",
@@ -632,8 +405,9 @@ static int pg_start(const struct pg_paths *p, const struct pg_cred *cred,
 		"-c", "dynamic_shared_memory_type=mmap",
 		NULL,
 	};
-	const struct pg_spawn s = {argv, p->dir, p->server_log, SIGQUIT, cred};
-	return pg_spawn(&s, proc, err, len);
+	const struct hl_server_spawn s = pg_spawn(argv, p->server_log, SIGQUIT,
+						  p, cred);
+	return hl_server_start(&s, proc, err, len);
 }
 
 static void pg_quiet(void *arg, const char *message)
@@ -648,8 +422,9 @@ static const char *const pg_conn_keys[] = {
 
 /* Waits (bounded) until the postmaster accepts connections (starting ->
  * serving), then connects. */
-static int pg_wait_ready(const struct pg_paths *p, struct pg_proc *proc,
-			 PGconn **out, char *err, size_t len)
+static int pg_wait_ready(const struct pg_paths *p,
+			 struct hl_server_proc *proc, PGconn **out, char *err,
+			 size_t len)
 {
 	const char *const values[] = {p->dir, PG_PORT, PG_USER, "postgres",
 				      "10", NULL};
@@ -657,10 +432,11 @@ static int pg_wait_ready(const struct pg_paths *p, struct pg_proc *proc,
 	PGPing ping;
 	int status;
 	for (;;) {
-		if (pg_reap(proc, 0, &status)) {
+		if (hl_server_reap(proc, 0, &status)) {
 			char how[48], line[160];
-			describe_exit(status, how, sizeof how);
-			log_why(p->server_log, line, sizeof line);
+			hl_server_describe_exit(status, how, sizeof how);
+			hl_server_log_line(p->server_log, pg_log_marks, line,
+					   sizeof line);
 			snprintf(err, len, "postgresql: postgres exited at start "
 				 "(%s), see %s: %s", how, p->server_log, line);
 			return -1;
@@ -669,7 +445,7 @@ static int pg_wait_ready(const struct pg_paths *p, struct pg_proc *proc,
 		if (ping == PQPING_OK || ping == PQPING_NO_ATTEMPT ||
 		    hl_peer_now_ns() >= deadline)
 			break;
-		sleep_ns(PG_POLL_NS);
+		hl_server_sleep_ns(PG_POLL_NS);
 	}
 	if (ping != PQPING_OK) {
 		snprintf(err, len, "postgresql: server not ready on %s after "
@@ -828,7 +604,7 @@ static int pg_run(const struct hl_peer_workload *w,
 {
 	struct pg_paths p;
 	struct pg_cred cred = {0};
-	struct pg_proc postmaster = {0, -1};
+	struct hl_server_proc postmaster = HL_SERVER_PROC_INIT;
 	struct hl_peer_state ps;
 	struct stat dir_st;
 	unsigned long long shared_buffers_mb = pg_shared_buffers_mb(w);
@@ -882,8 +658,7 @@ static int pg_run(const struct hl_peer_workload *w,
 out_stop_server:
 	PQfinish(conn); /* our session ends first: nothing for the stop to abort */
 	char stop_err[160];
-	if (pg_stop(&postmaster, SIGINT, PG_STOP_FAST_NS, stop_err,
-		    sizeof stop_err) && rc == 0) {
+	if (pg_stop(&postmaster, stop_err, sizeof stop_err) && rc == 0) {
 		snprintf(err, len, "%s", stop_err);
 		rc = -1;
 	}

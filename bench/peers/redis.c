@@ -18,13 +18,14 @@
  * content-addressed commit.
  *
  * Invariants:
- *  1. The server is our child, started with execv (never a shell), with an
- *     empty signal mask, PR_SET_PDEATHSIG = SIGKILL (it dies with us, even
- *     if we are killed) and only stdin/stdout/stderr open.
+ *  1. The server is our child, started by hl_server_start (server.c: execv,
+ *     never a shell, an empty signal mask, only stdin/stdout/stderr open)
+ *     with PR_SET_PDEATHSIG = SIGKILL: it dies with us, even if we are
+ *     killed.
  *  2. Every path out of redis_run() after the fork goes through
  *     redis_stop(): SHUTDOWN NOSAVE (or SIGTERM when there is no working
- *     connection), a bounded wait, SIGKILL, and the reap. No redis-server
- *     outlives a run.
+ *     connection), a bounded wait, SIGKILL, and the reap (hl_server_stop
+ *     with those steps). No redis-server outlives a run.
  *  3. Only the operations are timed; fingerprints and checks are not. Every
  *     restore is checked against the fingerprint of what op j stored.
  *  4. SIGPIPE is blocked while we talk to the server (hiredis writes with
@@ -34,28 +35,23 @@
  *
  * The server's life (function making each transition):
  *
- *   none --redis_spawn--> starting --redis_wait_ready--> serving
+ *   none --hl_server_start--> starting --redis_wait_ready--> serving
  *   starting|serving --redis_stop--> reaped
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "server.h"
 
 #ifdef HL_HAVE_HIREDIS
 #include <hiredis/hiredis.h>
@@ -127,182 +123,10 @@ static int redis_run(const struct hl_peer_workload *w,
 #define REDIS_IO_TIMEOUT_S 60
 
 struct redis_server {
-	pid_t pid;      /* 0: not started, or reaped */
-	int pidfd;      /* names the child without pid-reuse races */
+	struct hl_server_proc proc;
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char log[PATH_MAX];
 };
-
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = {(time_t)(ns / 1000000000u),
-			      (long)(ns % 1000000000u)};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* The last non-empty line of a log, for an error message. */
-static void log_last_line(const char *path, char *buf, size_t len)
-{
-	char tail[1024];
-	snprintf(buf, len, "(empty log)");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct stat st;
-	ssize_t n = 0;
-	if (fstat(fd, &st) == 0) {
-		off_t from = st.st_size > (off_t)sizeof tail - 1
-			     ? st.st_size - (off_t)sizeof tail + 1 : 0;
-		n = pread(fd, tail, sizeof tail - 1, from);
-	}
-	close(fd);
-	if (n <= 0)
-		return;
-	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-		n--;
-	tail[n] = '\0';
-	const char *line = strrchr(tail, '\n');
-	line = line ? line + 1 : tail;
-	size_t keep = strlen(line) < len ? strlen(line) : len - 1;
-	memcpy(buf, line, keep); /* the end of a long line is cut off */
-	buf[keep] = '\0';
-}
-
-/* In the child, between fork and exec (async-signal-safe calls only):
- * invariant 1. On failure the errno goes to the parent through report. */
-static _Noreturn void redis_exec(char *const argv[], int log_fd, int report,
-				 pid_t parent)
-{
-	sigset_t none;
-	sigemptyset(&none);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL); /* SIG_IGN would survive exec */
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* a harness started with 0, 1 or 2 closed may have been given one of
-	 * them for these: move them out of the way of the dup2s below */
-	if (report < 3)
-		report = fcntl(report, F_DUPFD_CLOEXEC, 3);
-	if (log_fd < 3)
-		log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
-	int null_fd = open("/dev/null", O_RDONLY);
-	if (report < 0 || log_fd < 0 || null_fd < 0 || dup2(null_fd, 0) < 0 ||
-	    dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
-		goto out_report;
-	/* report is close-on-exec; everything else of ours is closed now */
-	if (report > 3)
-		close_range(3, (unsigned)report - 1, 0);
-	close_range((unsigned)report + 1, ~0u, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127); /* the harness is gone already */
-	execv(argv[0], argv);
-out_report:;
-	int e = errno;
-	ssize_t unused = write(report, &e, sizeof e);
-	(void)unused;
-	_exit(127);
-}
-
-/* Starts the server (none -> starting). */
-static int redis_spawn(struct redis_server *srv, char *const argv[],
-		       char *err, size_t len)
-{
-	int log_fd = open(srv->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			  0600);
-	if (log_fd < 0) {
-		snprintf(err, len, "redis: cannot create %s: %s", srv->log,
-			 strerror(errno));
-		return -1;
-	}
-	int report[2];
-	if (pipe2(report, O_CLOEXEC)) {
-		snprintf(err, len, "redis: pipe: %s", strerror(errno));
-		goto out_close_log;
-	}
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(err, len, "redis: fork: %s", strerror(errno));
-		goto out_close_pipe;
-	}
-	if (pid == 0)
-		redis_exec(argv, log_fd, report[1], parent);
-	close(report[1]);
-	report[1] = -1;
-	int child_errno = 0;
-	ssize_t n;
-	do /* returns 0 at exec: the pipe closes on it */
-		n = read(report[0], &child_errno, sizeof child_errno);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof child_errno) {
-		waitpid(pid, NULL, 0); /* it _exits right after writing */
-		snprintf(err, len, "redis: cannot run %s: %s", argv[0],
-			 strerror(child_errno));
-		goto out_close_pipe;
-	}
-	srv->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (srv->pidfd < 0) {
-		snprintf(err, len, "redis: pidfd_open: %s", strerror(errno));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto out_close_pipe;
-	}
-	srv->pid = pid;
-	close(report[0]);
-	close(log_fd);
-	return 0;
-
-out_close_pipe:
-	close(report[0]);
-	if (report[1] >= 0)
-		close(report[1]);
-out_close_log:
-	close(log_fd);
-	return -1;
-}
-
-/* 1 when the server has exited within timeout_ns (and is now reaped, its
- * wait status in *status), 0 while it still runs. */
-static int redis_reap(struct redis_server *srv, uint64_t timeout_ns,
-		      int *status)
-{
-	struct pollfd p = {.fd = srv->pidfd, .events = POLLIN};
-	uint64_t deadline = hl_peer_now_ns() + timeout_ns;
-	for (;;) {
-		uint64_t now = hl_peer_now_ns();
-		int ms = now >= deadline ? 0
-			 : (int)((deadline - now + 999999u) / 1000000u);
-		int r = poll(&p, 1, ms);
-		if (r > 0)
-			break;
-		if (r == 0)
-			return 0;
-		if (errno != EINTR)
-			return 0;
-	}
-	int st = 0;
-	pid_t r;
-	do
-		r = waitpid(srv->pid, &st, 0);
-	while (r < 0 && errno == EINTR);
-	/* ECHILD: SIGCHLD ignored by the harness, the kernel reaped it */
-	*status = r == srv->pid ? st : 0;
-	close(srv->pidfd);
-	srv->pidfd = -1;
-	srv->pid = 0;
-	return 1;
-}
-
-static void describe_exit(int status, char *buf, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-}
 
 /* Waits (bounded) until the server answers PING on its socket
  * (starting -> serving); the connection is returned in *out. */
@@ -315,10 +139,10 @@ static int redis_wait_ready(struct redis_server *srv, redisContext **out,
 	char why[128] = "no connection";
 	int status;
 	for (;;) {
-		if (redis_reap(srv, 0, &status)) {
+		if (hl_server_reap(&srv->proc, 0, &status)) {
 			char how[48], line[160];
-			describe_exit(status, how, sizeof how);
-			log_last_line(srv->log, line, sizeof line);
+			hl_server_describe_exit(status, how, sizeof how);
+			hl_server_log_line(srv->log, NULL, line, sizeof line);
 			snprintf(err, len, "redis: redis-server exited at start "
 				 "(%s), see %s: %s", how, srv->log, line);
 			return -1;
@@ -343,7 +167,7 @@ static int redis_wait_ready(struct redis_server *srv, redisContext **out,
 		redisFree(c);
 		if (hl_peer_now_ns() >= deadline)
 			break;
-		sleep_ns(REDIS_POLL_NS);
+		hl_server_sleep_ns(REDIS_POLL_NS);
 	}
 	snprintf(err, len, "redis: redis-server not ready on %s after %llu s "
 		 "(%s), see %s", srv->sock,
@@ -357,22 +181,21 @@ static int redis_wait_ready(struct redis_server *srv, redisContext **out,
 static int redis_stop(struct redis_server *srv, redisContext *c, char *err,
 		      size_t len)
 {
-	int status;
-	if (!srv->pid)
+	if (!srv->proc.pid)
 		return 0;
-	if (c && !c->err) {
-		/* the server closes the connection: no reply is the norm */
+	bool asked = c && !c->err;
+	if (asked) /* the server closes the connection: no reply is the norm */
 		freeReplyObject(redisCommand(c, "SHUTDOWN NOSAVE"));
-	} else {
-		kill(srv->pid, SIGTERM); /* nothing to save: exits at once */
-	}
-	if (redis_reap(srv, REDIS_STOP_NS, &status))
-		return 0;
-	kill(srv->pid, SIGKILL);
-	if (redis_reap(srv, REDIS_KILL_NS, &status))
+	/* asked: the first step only waits; else SIGTERM, and with nothing to
+	 * save it exits at once */
+	const struct hl_server_stop_step steps[] = {
+		{asked ? 0 : SIGTERM, REDIS_STOP_NS},
+		{SIGKILL, REDIS_KILL_NS},
+	};
+	if (!hl_server_stop(&srv->proc, steps, sizeof steps / sizeof steps[0]))
 		return 0;
 	snprintf(err, len, "redis: redis-server (pid %d) did not exit after "
-		 "SIGKILL", (int)srv->pid);
+		 "SIGKILL", (int)srv->proc.pid);
 	return -1;
 }
 
@@ -485,7 +308,7 @@ static void sigpipe_restore(const sigset_t *old, bool pending_before)
 static int redis_run(const struct hl_peer_workload *w,
 		     struct hl_peer_result *out, char *err, size_t len)
 {
-	struct redis_server srv = {.pid = 0, .pidfd = -1};
+	struct redis_server srv = {.proc = HL_SERVER_PROC_INIT};
 	struct hl_peer_state ps;
 	redisContext *c = NULL;
 	char server[PATH_MAX], dir[PATH_MAX], version[32];
@@ -532,7 +355,12 @@ static int redis_run(const struct hl_peer_workload *w,
 		"--logfile", srv.log,
 		NULL,
 	};
-	if (redis_spawn(&srv, argv, err, len))
+	const struct hl_server_spawn spawn = {
+		.name = "redis", .argv = argv, .log = srv.log, .log_mode = 0600,
+		.cwd = NULL, .death_sig = SIGKILL,
+		.uid = (uid_t)-1, .gid = (gid_t)-1, .user = NULL,
+	};
+	if (hl_server_start(&spawn, &srv.proc, err, len))
 		goto out_free_state;
 	if (redis_wait_ready(&srv, &c, err, len))
 		goto out_stop_server;
