@@ -445,24 +445,6 @@ struct run {
 	struct hl_sup sup;
 };
 
-/*
- * hl_config.prefault allocates the heap's pages only. The index and the
- * other regions would still take their first-touch faults inside timed
- * commits: on a VM each one can cost tens of microseconds (the host backs
- * the page), which made the first second of every W1 run run at half
- * speed. So the harness allocates them too (zero pages stay zero: the
- * arena's content is unchanged); each worker maps them at start
- * (worker.c), as attach maps the heap of a pre-faulted arena.
- */
-static void prefault_metadata(hl_arena *a)
-{
-	for (int i = 0; i < HL_REGION_COUNT; i++) {
-		const struct hl_region *g = &a->hdr->regions[i];
-		if (i != HL_REGION_HEAP && g->bytes)
-			(void)madvise(a->base + g->off, g->bytes, MADV_POPULATE_WRITE);
-	}
-}
-
 static int make_arena(struct run *r)
 {
 	const struct opts *o = r->o;
@@ -496,7 +478,6 @@ static int make_arena(struct run *r)
 		return rc;
 	}
 	hl_slot_set_role(r->a, HL_ROLE_COORDINATOR, 0);
-	prefault_metadata(r->a);
 	uint64_t heap = r->a->hdr->regions[HL_REGION_HEAP].bytes;
 	uint64_t need = heap_min_bytes(r->w, r->n, r->a->hdr->slab_bytes);
 	if (heap < need) {

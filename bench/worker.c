@@ -598,18 +598,6 @@ static int run_ops(struct wk *k, const struct hl_bench_results_file *f)
 	return rc;
 }
 
-/* Maps the pages of the arena's index and other metadata into this
- * process now, as attach maps a pre-faulted heap: the harness allocated
- * them (bench.c, prefault_metadata), so no timed op takes a fault for them. */
-static void map_metadata(hl_arena *a)
-{
-	for (int i = 0; i < HL_REGION_COUNT; i++) {
-		const struct hl_region *g = &a->hdr->regions[i];
-		if (i != HL_REGION_HEAP && g->bytes)
-			(void)madvise(a->base + g->off, g->bytes, MADV_POPULATE_WRITE);
-	}
-}
-
 /* ---- the results file ------------------------------------------------------ */
 
 static struct hl_bench_results_file *map_results(size_t *bytes)
@@ -691,7 +679,6 @@ int hl_cmd_bench_worker(int argc, char **argv)
 		return HL_EXIT_FAILED;
 	}
 	k.r = &f->w[k.index];
-	map_metadata(k.a);
 	for (unsigned op = 0; op < HL_OP_COUNT; op++)
 		hl_hist_init(&k.r->op[op]);
 	k.timer_ns = timer_overhead_ns();

@@ -105,12 +105,14 @@ typedef struct hl_config {
 	uint32_t numa;           /* enum hl_numa_mode; default HL_NUMA_AUTO */
 	uint32_t mode;           /* file mode of the shm object; default 0600 */
 	/* added after the contract's fields */
-	uint32_t prefault;       /* 1: allocate and zero every heap page at
-				  * creation (interleaved across NUMA nodes), so
-				  * no commit ever takes a page fault; costs about
-				  * 0.3 s and the memory per GiB of arena up front.
-				  * 0 (default): pages are faulted in as slabs are
-				  * first used, on the using process's node. */
+	uint32_t prefault;       /* 1: allocate and zero every page of the arena
+				  * at creation (interleaved across NUMA nodes),
+				  * and map them all at each attach, so no commit
+				  * ever takes a page fault; costs the memory and
+				  * about 0.3-2 s per GiB up front (and per attach
+				  * for the page tables). 0 (default): pages are
+				  * faulted in as first used, on the using
+				  * process's node. */
 } hl_config;
 
 /* Fills cfg with the defaults above. */
@@ -171,7 +173,9 @@ typedef struct hl_stats {
 } hl_stats;
 
 /* Sums every slot's counters: a consistent-enough view while others run,
- * exact when they are quiet. Cost: O(max_processes). */
+ * exact when they are quiet (index_used may exceed the index's true count
+ * by one node per process killed mid-commit; hl_arena_check scans it).
+ * Cost: O(max_processes + refs_capacity). */
 int hl_arena_stats(hl_arena *a, hl_stats *out);
 
 /*

@@ -266,8 +266,10 @@ int hl_index_remove(hl_arena *a, hl_id h, uint64_t off)
 		 * means a concurrent remove took it first (invariant 1). */
 		if (atomic_compare_exchange_strong_explicit(
 			    slot, &e, HL_ENTRY_TOMBSTONE,
-			    memory_order_release, memory_order_relaxed))
+			    memory_order_release, memory_order_relaxed)) {
+			hl_ctr_add(a, HL_CTR_INDEX_REMOVED, 1); /* for stats */
 			return 0;
+		}
 		break;
 	}
 	return HL_ENOENT;
