@@ -16,8 +16,8 @@
  *     consistent and the half-reclaimed slots are reclaimed again;
  *  3. a reaper stopped between the steps of a reclaim does not lose its
  *     slot to another, even when its pid is the dead owner's, recycled (the
- *     last test fails on slots.c as of this writing: see the comment
- *     there).
+ *     last test found that bug; slots.c now records the owner word its
+ *     start time belongs to).
  *
  * The SIGKILL rounds of writers killed mid-commit, and the slot reuse they
  * imply, are test_kill.c; the helpers both use are kill_util.h.
