@@ -77,41 +77,6 @@ static int usage(const char *why, const char *what)
 	return HL_EXIT_USAGE;
 }
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* "2G", "512M", "64k", "4096", "1GiB": bytes. */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return false;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (shift && *end == 'i' && end[1] == 'B')
-		end += 2;
-	else if (*end == 'B')
-		end++;
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
-}
 
 static int parse_workers(struct opts *o, const char *arg)
 {
@@ -123,7 +88,7 @@ static int parse_workers(struct opts *o, const char *arg)
 	char *save = NULL;
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
-		if (!parse_u64(t, HL_SUP_WORKERS_MAX, &v) || v == 0)
+		if (!hl_parse_u64(t, HL_SUP_WORKERS_MAX, &v) || v == 0)
 			return usage("--workers takes a comma list of counts from 1 to 1000", arg);
 		if (o->ncounts == COUNTS_MAX)
 			return usage("--workers: at most 16 counts", arg);
@@ -196,25 +161,21 @@ static int parse_one(struct opts *o, int opt, const char *arg, bool *duration_se
 	case OPT_WORKERS:
 		return parse_workers(o, arg);
 	case OPT_OPS:
-		if (!parse_u64(arg, 1ull << 40, &o->ops) || o->ops == 0)
+		if (!hl_parse_u64(arg, 1ull << 40, &o->ops) || o->ops == 0)
 			return usage("--ops takes a count of at least 1", arg);
 		return 0;
-	case OPT_DURATION: {
-		char *end;
-		errno = 0;
-		o->duration_s = strtod(arg, &end);
-		if (errno || end == arg || *end || !(o->duration_s > 0) ||
-		    o->duration_s > DURATION_MAX_S)
+	case OPT_DURATION:
+		if (!hl_parse_seconds(arg, DURATION_MAX_S, &o->duration_s) ||
+		    !(o->duration_s > 0))
 			return usage("--duration takes seconds, more than 0", arg);
 		*duration_set = true;
 		return 0;
-	}
 	case OPT_PEERS:
 		return parse_peers(o, arg);
 	case OPT_SEED:
-		return parse_u64(arg, UINT64_MAX, &o->seed) ? 0 : usage("bad --seed", arg);
+		return hl_parse_u64(arg, UINT64_MAX, &o->seed) ? 0 : usage("bad --seed", arg);
 	case OPT_SIZE:
-		if (!parse_size(arg, &o->size) || o->size == 0)
+		if (!hl_parse_size(arg, &o->size) || o->size == 0)
 			return usage("--size takes bytes, like 2G or 512M", arg);
 		return 0;
 	case OPT_NUMA:

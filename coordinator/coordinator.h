@@ -37,6 +37,15 @@ int hl_cmd_worker_builtin(int argc, char **argv);
 
 /* One line "helios: <what>: <why>" on stderr. */
 void hl_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Command-line values (args.c): the whole string or false. */
+/* A decimal count <= max. */
+bool hl_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* Bytes: "4096", "64k", "512M", "2G", "1T", optionally "KiB"/"GB"-style
+ * suffixes; false on overflow. */
+bool hl_parse_size(const char *s, uint64_t *out);
+/* Seconds, fractional, 0 <= value <= max. */
+bool hl_parse_seconds(const char *s, double max, double *out);
+
 /* "1.5 GiB", "512 B". */
 void hl_fmt_bytes(char *buf, size_t len, uint64_t bytes);
 /* "1.23M", "45.6k", "789". */

@@ -66,51 +66,6 @@ static int usage(const char *why, const char *what)
 	return HL_EXIT_USAGE;
 }
 
-/* "8G", "512M", "64k", "4096": bytes; false on garbage or overflow. */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return false;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
-}
-
-static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool parse_seconds(const char *s, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0) || v > 1e9)
-		return false;
-	*out = v;
-	return true;
-}
-
 enum {
 	OPT_ARENA = 256, OPT_SIZE, OPT_CHUNK, OPT_WORKERS, OPT_NUMA,
 	OPT_DURATION, OPT_RESTART, OPT_MAX_RESTARTS, OPT_GRACE, OPT_HANG,
@@ -161,17 +116,17 @@ static void opts_default(struct run_opts *o)
 /* One option; 0 to go on, else the exit code. */
 static int parse_one(struct run_opts *o, int opt, const char *arg)
 {
-	unsigned long v;
+	uint64_t v;
 	switch (opt) {
 	case OPT_ARENA: o->arena = arg; return 0;
-	case OPT_SIZE: return parse_size(arg, &o->size) ? 0 : usage("bad --size", arg);
+	case OPT_SIZE: return hl_parse_size(arg, &o->size) ? 0 : usage("bad --size", arg);
 	case OPT_CHUNK:
-		if (!parse_uint(arg, HL_CHUNK_BYTES_MAX, &v))
+		if (!hl_parse_u64(arg, HL_CHUNK_BYTES_MAX, &v))
 			return usage("bad --chunk", arg);
 		o->chunk = (uint32_t)v;
 		return 0;
 	case OPT_WORKERS:
-		if (!parse_uint(arg, HL_SUP_WORKERS_MAX, &v) || v == 0)
+		if (!hl_parse_u64(arg, HL_SUP_WORKERS_MAX, &v) || v == 0)
 			return usage("--workers takes 1 to 1000", arg);
 		o->workers = (unsigned)v;
 		return 0;
@@ -181,26 +136,26 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 		o->numa = strcmp(arg, "off") ? HL_NUMA_AUTO : HL_NUMA_OFF;
 		return 0;
 	case OPT_DURATION:
-		return parse_seconds(arg, &o->duration_s) ? 0 : usage("bad --duration", arg);
+		return hl_parse_seconds(arg, 1e9, &o->duration_s) ? 0 : usage("bad --duration", arg);
 	case OPT_RESTART:
 		if (strcmp(arg, "on-failure") && strcmp(arg, "never"))
 			return usage("--restart takes on-failure or never", arg);
 		o->restart = !strcmp(arg, "on-failure");
 		return 0;
 	case OPT_MAX_RESTARTS:
-		if (!parse_uint(arg, 1000000, &v))
+		if (!hl_parse_u64(arg, 1000000, &v))
 			return usage("bad --max-restarts", arg);
 		o->max_restarts = (unsigned)v;
 		return 0;
 	case OPT_GRACE:
-		return parse_seconds(arg, &o->grace_s) ? 0 : usage("bad --grace", arg);
+		return hl_parse_seconds(arg, 1e9, &o->grace_s) ? 0 : usage("bad --grace", arg);
 	case OPT_HANG:
-		return parse_seconds(arg, &o->hang_s) ? 0 : usage("bad --hang-timeout", arg);
+		return hl_parse_seconds(arg, 1e9, &o->hang_s) ? 0 : usage("bad --hang-timeout", arg);
 	case OPT_KEEP: o->keep = true; return 0;
 	case OPT_PREFAULT: o->prefault = true; return 0;
 	case OPT_QUIET: o->quiet = true; return 0;
 	case OPT_SEED:
-		if (!parse_uint(arg, ULONG_MAX, &v))
+		if (!hl_parse_u64(arg, UINT64_MAX, &v))
 			return usage("bad --seed", arg);
 		o->seed = v;
 		return 0;
