@@ -225,6 +225,17 @@ struct hl_bench_report {
 	unsigned peer_count;
 };
 
+/* Shared by report.c and plot.c: the runs and peer rows in use (counts
+ * clamped to the arrays), the run of (workload, workers) or NULL, and the
+ * indices of workload w's runs ordered by worker count (returns how many). */
+unsigned hl_report_run_count(const struct hl_bench_report *r);
+unsigned hl_report_peer_count(const struct hl_bench_report *r);
+const struct hl_bench_run *hl_report_find_run(const struct hl_bench_report *r,
+					      enum hl_bench_workload w,
+					      unsigned workers);
+unsigned hl_report_runs_of(const struct hl_bench_report *r,
+			   enum hl_bench_workload w, unsigned idx[]);
+
 /* Fills r->machine, cpus, numa_nodes, date. */
 void hl_bench_describe_machine(struct hl_bench_report *r);
 /* The terminal table: machine header, per-workload latency table (p50,

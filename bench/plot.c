@@ -93,24 +93,6 @@ static double px_y(const struct panel *p, double y)
 
 /* ---- text ---------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
-	if (p[0] < 0xc2 || p[0] > 0xf4 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	uint32_t cp = len == 2 ? p[0] & 0x1fu : len == 3 ? p[0] & 0x0fu : p[0] & 0x07u;
-	for (size_t i = 1; i < len; i++)
-		cp = (cp << 6) | (p[i] & 0x3fu);
-	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Escaped character data of at most max bytes of s (invariant 1). */
 static void xml_text(FILE *out, const char *s, size_t max)
 {
@@ -131,7 +113,7 @@ static void xml_text(FILE *out, const char *s, size_t max)
 			fputc('?', out);
 		else if (c < 0x80)
 			fputc(c, out);
-		else if ((len = utf8_len(p + i, n - i)))
+		else if ((len = hl_utf8_len(p + i, n - i)))
 			fwrite(p + i, 1, len, out);
 		else
 			fputc('?', out);
@@ -150,45 +132,6 @@ static void text_at(FILE *out, double x, double y, const char *attrs,
 
 /* ---- data -------------------------------------------------------------------------- */
 
-static unsigned run_count(const struct hl_bench_report *r)
-{
-	return r->run_count < HL_BENCH_RUNS_MAX ? r->run_count : HL_BENCH_RUNS_MAX;
-}
-
-static unsigned peer_count(const struct hl_bench_report *r)
-{
-	return r->peer_count < HL_BENCH_PEER_ROWS_MAX ? r->peer_count
-						      : HL_BENCH_PEER_ROWS_MAX;
-}
-
-static const struct hl_bench_run *find_run(const struct hl_bench_report *r,
-					   enum hl_bench_workload w,
-					   unsigned workers)
-{
-	for (unsigned i = 0; i < run_count(r); i++)
-		if (r->runs[i].workload == w && r->runs[i].workers == workers)
-			return &r->runs[i];
-	return NULL;
-}
-
-/* The runs of workload w, ordered by worker count (stable). */
-static unsigned runs_of(const struct hl_bench_report *r,
-			enum hl_bench_workload w, unsigned idx[])
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < run_count(r); i++) {
-		if (r->runs[i].workload != w)
-			continue;
-		unsigned j = n++;
-		while (j > 0 && r->runs[idx[j - 1]].workers > r->runs[i].workers) {
-			idx[j] = idx[j - 1];
-			j--;
-		}
-		idx[j] = i;
-	}
-	return n;
-}
-
 /* 1, 2 or 5 times a power of ten, at least x (x > 0). */
 static double nice_step(double x)
 {
@@ -202,7 +145,7 @@ static unsigned cdf_series(const struct hl_bench_report *r, struct series *s)
 {
 	unsigned n = 0, color = 0;
 	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
-		const struct hl_bench_run *run = find_run(r, w, 1);
+		const struct hl_bench_run *run = hl_report_find_run(r, w, 1);
 		if (!run)
 			continue;
 		for (unsigned op = HL_OP_COMMIT; op <= HL_OP_RESTORE; op++) {
@@ -217,7 +160,7 @@ static unsigned cdf_series(const struct hl_bench_report *r, struct series *s)
 		}
 		color++;
 	}
-	for (unsigned i = 0; i < peer_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
 		const struct hl_bench_peer_row *p = &r->peers[i];
 		if (p->skipped || p->failed)
 			continue;
@@ -325,7 +268,7 @@ static void scaling_range(const struct hl_bench_report *r, struct panel *p)
 {
 	double ymax = 0;
 	unsigned wmax = 1;
-	for (unsigned i = 0; i < run_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
 		if (r->runs[i].workers > wmax)
 			wmax = r->runs[i].workers;
 		if (isfinite(r->runs[i].ops_per_s) && r->runs[i].ops_per_s > ymax)
@@ -349,7 +292,7 @@ static void scaling_axes(FILE *out, const struct hl_bench_report *r,
 		hl_fmt_count(label, sizeof label, y);
 		y_tick(out, p, y, label);
 	}
-	for (unsigned i = 0; i < run_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
 		unsigned w = r->runs[i].workers;
 		bool dup = false;
 		for (unsigned j = 0; j < i && !dup; j++)
@@ -382,8 +325,8 @@ static void scaling_curve(FILE *out, const struct hl_bench_report *r,
 			  const char *color)
 {
 	unsigned idx[HL_BENCH_RUNS_MAX];
-	unsigned n = runs_of(r, w, idx);
-	const struct hl_bench_run *one = find_run(r, w, 1);
+	unsigned n = hl_report_runs_of(r, w, idx);
+	const struct hl_bench_run *one = hl_report_find_run(r, w, 1);
 	if (one)
 		scaling_ideal(out, p, one, color);
 	fprintf(out, "<polyline class=\"scaling\" fill=\"none\" stroke=\"%s\""
@@ -413,7 +356,7 @@ static unsigned scaling_panel(FILE *out, const struct hl_bench_report *r,
 {
 	scaling_range(r, p);
 	frame(out, p, "Scaling: throughput against worker processes", "clip-scaling");
-	if (!run_count(r)) {
+	if (!hl_report_run_count(r)) {
 		no_data(out, p, "no Helios runs");
 		return 0;
 	}
@@ -423,7 +366,7 @@ static unsigned scaling_panel(FILE *out, const struct hl_bench_report *r,
 	unsigned n = 0;
 	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
 		unsigned idx[HL_BENCH_RUNS_MAX];
-		if (!runs_of(r, w, idx))
+		if (!hl_report_runs_of(r, w, idx))
 			continue;
 		const char *color = palette[n % PALETTE_N];
 		scaling_curve(out, r, p, w, color);
@@ -544,7 +487,7 @@ static void skipped_note(FILE *out, const struct hl_bench_report *r,
 {
 	char note[256] = "";
 	size_t used = 0;
-	for (unsigned i = 0; i < peer_count(r) && used < sizeof note; i++) {
+	for (unsigned i = 0; i < hl_report_peer_count(r) && used < sizeof note; i++) {
 		const struct hl_bench_peer_row *row = &r->peers[i];
 		bool dup = false;
 		for (unsigned j = 0; j < i && !dup; j++)

@@ -124,33 +124,33 @@ static const char *const workload_titles[HL_BW_COUNT] = {
 
 /* ---- shared definitions (numbered in the design comment) ---------------------- */
 
-static unsigned run_count(const struct hl_bench_report *r)
+unsigned hl_report_run_count(const struct hl_bench_report *r)
 {
 	return r->run_count < HL_BENCH_RUNS_MAX ? r->run_count : HL_BENCH_RUNS_MAX;
 }
 
-static unsigned peer_count(const struct hl_bench_report *r)
+unsigned hl_report_peer_count(const struct hl_bench_report *r)
 {
 	return r->peer_count < HL_BENCH_PEER_ROWS_MAX ? r->peer_count
 						      : HL_BENCH_PEER_ROWS_MAX;
 }
 
-static const struct hl_bench_run *find_run(const struct hl_bench_report *r,
+const struct hl_bench_run *hl_report_find_run(const struct hl_bench_report *r,
 					   enum hl_bench_workload w,
 					   unsigned workers)
 {
-	for (unsigned i = 0; i < run_count(r); i++)
+	for (unsigned i = 0; i < hl_report_run_count(r); i++)
 		if (r->runs[i].workload == w && r->runs[i].workers == workers)
 			return &r->runs[i];
 	return NULL;
 }
 
 /* The runs of workload w, ordered by worker count (stable). */
-static unsigned runs_of(const struct hl_bench_report *r,
+unsigned hl_report_runs_of(const struct hl_bench_report *r,
 			enum hl_bench_workload w, unsigned idx[])
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < run_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
 		if (r->runs[i].workload != w)
 			continue;
 		unsigned j = n++;
@@ -167,7 +167,7 @@ static unsigned runs_of(const struct hl_bench_report *r,
 static double scaling_ratio(const struct hl_bench_report *r,
 			    const struct hl_bench_run *run)
 {
-	const struct hl_bench_run *one = find_run(r, run->workload, 1);
+	const struct hl_bench_run *one = hl_report_find_run(r, run->workload, 1);
 	if (!one || !(one->ops_per_s > 0))
 		return NAN;
 	return run->ops_per_s / one->ops_per_s;
@@ -242,7 +242,7 @@ static bool peer_measured(const struct hl_bench_peer_row *p)
 static double peer_ratio(const struct hl_bench_report *r,
 			 const struct hl_bench_peer_row *p, enum hl_bench_op op)
 {
-	const struct hl_bench_run *h = find_run(r, p->workload, 1);
+	const struct hl_bench_run *h = hl_report_find_run(r, p->workload, 1);
 	if (!h || !peer_measured(p))
 		return NAN;
 	uint64_t helios = hl_hist_percentile(&h->op[op], 50);
@@ -437,7 +437,7 @@ static void table_workload(FILE *out, const struct hl_bench_report *r,
 			   enum hl_bench_workload w)
 {
 	unsigned idx[HL_BENCH_RUNS_MAX];
-	unsigned n = runs_of(r, w, idx);
+	unsigned n = hl_report_runs_of(r, w, idx);
 	if (!n)
 		return;
 	line(out, "%s", workload_titles[w]);
@@ -473,7 +473,7 @@ static void table_scaling(FILE *out, const struct hl_bench_report *r)
 	     "commits/s", "vs 1", "target (DESIGN.md)");
 	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
 		unsigned idx[HL_BENCH_RUNS_MAX];
-		unsigned n = runs_of(r, w, idx);
+		unsigned n = hl_report_runs_of(r, w, idx);
 		for (unsigned i = 0; i < n; i++)
 			table_scaling_row(out, r, &r->runs[idx[i]]);
 	}
@@ -504,7 +504,7 @@ static void table_memory(FILE *out, const struct hl_bench_report *r)
 	     "stored", "unique", "stored/unique", "target");
 	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
 		unsigned idx[HL_BENCH_RUNS_MAX];
-		unsigned n = runs_of(r, w, idx);
+		unsigned n = hl_report_runs_of(r, w, idx);
 		for (unsigned i = 0; i < n; i++)
 			table_memory_row(out, &r->runs[idx[i]]);
 	}
@@ -549,7 +549,7 @@ static void table_peer_row(FILE *out, const struct hl_bench_report *r, unsigned 
 /* Each measured peer's configuration, once per distinct text. */
 static void table_peer_configs(FILE *out, const struct hl_bench_report *r)
 {
-	for (unsigned i = 0; i < peer_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
 		const struct hl_bench_peer_row *p = &r->peers[i];
 		if (!peer_measured(p) || !p->r.config[0])
 			continue;
@@ -566,7 +566,7 @@ static void table_peer_configs(FILE *out, const struct hl_bench_report *r)
 
 static void table_peers(FILE *out, const struct hl_bench_report *r)
 {
-	if (!peer_count(r)) {
+	if (!hl_report_peer_count(r)) {
 		line(out, "peers: none were run");
 		return;
 	}
@@ -575,7 +575,7 @@ static void table_peers(FILE *out, const struct hl_bench_report *r)
 	line(out, "  %-11s %-8s %11s %11s %12s %12s  %-25s %s", "peer", "workload",
 	     "commit p50", "commit p99", "restore p50", "restore p99",
 	     "commit vs Helios", "restore vs Helios");
-	for (unsigned i = 0; i < peer_count(r); i++)
+	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
 		table_peer_row(out, r, i);
 	table_peer_configs(out, r);
 }
@@ -590,7 +590,7 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 	line(out, "%s", "");
 	for (unsigned w = 0; w < HL_BW_COUNT; w++)
 		table_workload(out, r, w);
-	if (run_count(r)) {
+	if (hl_report_run_count(r)) {
 		table_scaling(out, r);
 		table_memory(out, r);
 	}
@@ -599,24 +599,6 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 }
 
 /* ---- JSON -------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
-	if (p[0] < 0xc2 || p[0] > 0xf4 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	uint32_t cp = len == 2 ? p[0] & 0x1fu : len == 3 ? p[0] & 0x0fu : p[0] & 0x07u;
-	for (size_t i = 1; i < len; i++)
-		cp = (cp << 6) | (p[i] & 0x3fu);
-	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /* A JSON string of at most max bytes of s (invariant 6). */
 static void json_str(FILE *out, const char *s, size_t max)
@@ -635,7 +617,7 @@ static void json_str(FILE *out, const char *s, size_t max)
 		} else if (c < 0x20 || c == 0x7f) {
 			fprintf(out, "\\u%04x", c);
 		} else if (c >= 0x80) {
-			size_t len = utf8_len(p + i, n - i);
+			size_t len = hl_utf8_len(p + i, n - i);
 			if (!len) {
 				fputs("\\ufffd", out);
 				i++;
@@ -814,17 +796,17 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 {
 	json_header(out, r);
 	fputs(",\n \"runs\": [", out);
-	for (unsigned i = 0; i < run_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
 		fputs(i ? ",\n    " : "\n    ", out);
 		json_run(out, r, &r->runs[i]);
 	}
 	fputs("],\n \"scaling\": [", out);
-	for (unsigned i = 0; i < run_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
 		fputs(i ? ",\n    " : "\n    ", out);
 		json_scaling(out, r, &r->runs[i]);
 	}
 	fputs("],\n \"peers\": [", out);
-	for (unsigned i = 0; i < peer_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
 		fputs(i ? ",\n    " : "\n    ", out);
 		json_peer(out, r, &r->peers[i]);
 	}
@@ -867,14 +849,14 @@ int hl_bench_report_csv(FILE *out, const struct hl_bench_report *r)
 {
 	fputs("system,workload,workers,op,count,p50_ns,p90_ns,p99_ns,p999_ns,"
 	      "max_ns,mean_ns,ops_per_s\n", out);
-	for (unsigned i = 0; i < run_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
 		const struct hl_bench_run *run = &r->runs[i];
 		for (unsigned op = 0; op < HL_OP_COUNT; op++)
 			if (run->op[op].count)
 				csv_row(out, "helios", run->workload, run->workers, op,
 					&run->op[op], op_rate(run, op));
 	}
-	for (unsigned i = 0; i < peer_count(r); i++) {
+	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
 		const struct hl_bench_peer_row *p = &r->peers[i];
 		if (!peer_measured(p))
 			continue;

@@ -50,6 +50,8 @@ bool hl_parse_seconds(const char *s, double max, double *out);
 void hl_fmt_bytes(char *buf, size_t len, uint64_t bytes);
 /* "1.23M", "45.6k", "789". */
 void hl_fmt_count(char *buf, size_t len, double n);
+/* Length of the valid multi-byte UTF-8 sequence at p, or 0 (say.c). */
+size_t hl_utf8_len(const unsigned char *p, size_t n);
 /* Percentage of committed node bytes that were found already stored. */
 double hl_dedup_ratio(uint64_t dedup_bytes, uint64_t stored_bytes);
 

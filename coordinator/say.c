@@ -46,3 +46,23 @@ double hl_dedup_ratio(uint64_t dedup_bytes, uint64_t stored_bytes)
 	uint64_t total = dedup_bytes + stored_bytes;
 	return total ? 100.0 * (double)dedup_bytes / (double)total : 0.0;
 }
+
+/* Length (2..4) of the valid multi-byte UTF-8 sequence at p (n bytes
+ * available), or 0: no overlong forms, no surrogates, nothing above
+ * U+10FFFF. For writing JSON and SVG text that must stay valid. */
+size_t hl_utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+	if (p[0] < 0xc2 || p[0] > 0xf4 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	uint32_t cp = len == 2 ? p[0] & 0x1fu : len == 3 ? p[0] & 0x0fu : p[0] & 0x07u;
+	for (size_t i = 1; i < len; i++)
+		cp = (cp << 6) | (p[i] & 0x3fu);
+	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
