@@ -168,10 +168,18 @@ struct hl_peer {
 	 * bench/peers/setup.sh). Cheap: no server is started. */
 	int (*probe)(char *why, size_t len);
 	/* Runs the workload (starting and stopping any server it needs inside
-	 * w->dir, on a unix socket or loopback). 0, or -1 with err filled. */
+	 * w->dir, on a unix socket or loopback). 0, or -1 with err filled.
+	 * Called only after probe returned 0; NULL for a peer whose client
+	 * library was missing at build time (its probe says so). */
 	int (*run)(const struct hl_peer_workload *w, struct hl_peer_result *out,
 		   char *err, size_t len);
 };
+
+/* The probe answer of a peer built without its client library: "<peer>:
+ * not built: apt-get install <package>, then rebuild
+ * (bench/peers/setup.sh)". Returns 1 (not available). */
+int hl_peer_not_built(const char *peer, const char *package, char *why,
+		      size_t len);
 
 extern const struct hl_peer hl_peer_lmdb;
 extern const struct hl_peer hl_peer_rocksdb;

@@ -132,7 +132,9 @@ bool hl_harness_run_peers(const struct opts *o, struct hl_bench_report *rep,
 		if (!o->peer[k])
 			continue;
 		char why[256] = "";
-		bool skip = p->probe(why, sizeof why) != 0;
+		/* run is NULL for a peer built without its library, and then
+		 * its probe refuses too: both mean skipped */
+		bool skip = p->probe(why, sizeof why) != 0 || !p->run;
 		if (skip && !o->quiet)
 			fprintf(stderr, "[%s] skipped: %s\n", p->name, why);
 		for (unsigned i = 0; i < 2 && !hl_bench_interrupted; i++) {

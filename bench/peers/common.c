@@ -39,6 +39,8 @@
 
 #include <xxhash.h>
 
+#include <stdio.h>
+
 #include "bench.h"
 
 /* The arena's default chunk (DESIGN.md): a write this large or larger is
@@ -179,4 +181,12 @@ uint64_t hl_peer_now_ns(void)
 uint64_t hl_peer_fingerprint(const void *p, size_t len)
 {
 	return XXH3_64bits(p, len);
+}
+
+int hl_peer_not_built(const char *peer, const char *package, char *why,
+		      size_t len)
+{
+	snprintf(why, len, "%s: not built: apt-get install %s, then rebuild "
+		 "(bench/peers/setup.sh)", peer, package);
+	return 1;
 }

@@ -48,9 +48,6 @@
 
 #include "bench.h"
 
-#define HL_PEER_LMDB_NOT_BUILT \
-	"lmdb: not built: apt-get install liblmdb-dev, then rebuild (bench/peers/setup.sh)"
-
 #ifdef HL_HAVE_LMDB
 
 #include <errno.h>
@@ -319,17 +316,7 @@ out_state:
 
 static int lmdb_probe(char *why, size_t len)
 {
-	snprintf(why, len, "%s", HL_PEER_LMDB_NOT_BUILT);
-	return -1;
-}
-
-static int lmdb_run(const struct hl_peer_workload *w, struct hl_peer_result *out,
-		    char *err, size_t len)
-{
-	(void)w;
-	(void)out;
-	snprintf(err, len, "%s", HL_PEER_LMDB_NOT_BUILT);
-	return -1;
+	return hl_peer_not_built("lmdb", "liblmdb-dev", why, len);
 }
 
 #endif /* HL_HAVE_LMDB */
@@ -337,5 +324,7 @@ static int lmdb_run(const struct hl_peer_workload *w, struct hl_peer_result *out
 const struct hl_peer hl_peer_lmdb = {
 	.name = "lmdb",
 	.probe = lmdb_probe,
+#ifdef HL_HAVE_LMDB
 	.run = lmdb_run,
+#endif
 };

@@ -123,9 +123,7 @@ static int pg_find_bindir(char *out, size_t len)
 static int pg_probe(char *why, size_t len)
 {
 #ifndef HL_HAVE_LIBPQ
-	snprintf(why, len, "postgresql: not built: apt-get install libpq-dev, "
-		 "then rebuild (bench/peers/setup.sh)");
-	return 1;
+	return hl_peer_not_built("postgresql", "libpq-dev", why, len);
 #else
 	char bindir[PATH_MAX];
 	if (pg_find_bindir(bindir, sizeof bindir)) {
@@ -137,18 +135,7 @@ static int pg_probe(char *why, size_t len)
 #endif
 }
 
-#ifndef HL_HAVE_LIBPQ
-
-static int pg_run(const struct hl_peer_workload *w,
-		  struct hl_peer_result *out, char *err, size_t len)
-{
-	(void)w;
-	(void)out;
-	pg_probe(err, len);
-	return -1;
-}
-
-#else /* HL_HAVE_LIBPQ */
+#ifdef HL_HAVE_LIBPQ
 
 /* Limits, each with its reason. */
 /* initdb --no-sync on tmpfs takes about a second */
@@ -679,5 +666,7 @@ out_free_state:
 const struct hl_peer hl_peer_postgresql = {
 	.name = "postgresql",
 	.probe = pg_probe,
+#ifdef HL_HAVE_LIBPQ
 	.run = pg_run,
+#endif
 };

@@ -83,9 +83,7 @@ static int find_on_path(const char *name, char *out, size_t len)
 static int redis_probe(char *why, size_t len)
 {
 #ifndef HL_HAVE_HIREDIS
-	snprintf(why, len, "redis: not built: apt-get install libhiredis-dev, "
-		 "then rebuild (bench/peers/setup.sh)");
-	return 1;
+	return hl_peer_not_built("redis", "libhiredis-dev", why, len);
 #else
 	char path[PATH_MAX];
 	if (find_on_path(REDIS_SERVER, path, sizeof path)) {
@@ -97,18 +95,7 @@ static int redis_probe(char *why, size_t len)
 #endif
 }
 
-#ifndef HL_HAVE_HIREDIS
-
-static int redis_run(const struct hl_peer_workload *w,
-		     struct hl_peer_result *out, char *err, size_t len)
-{
-	(void)w;
-	(void)out;
-	redis_probe(err, len);
-	return -1;
-}
-
-#else /* HL_HAVE_HIREDIS */
+#ifdef HL_HAVE_HIREDIS
 
 /* Limits, each with its reason. */
 /* an empty server without persistence is up in milliseconds */
@@ -390,5 +377,7 @@ out_free_state:
 const struct hl_peer hl_peer_redis = {
 	.name = "redis",
 	.probe = redis_probe,
+#ifdef HL_HAVE_HIREDIS
 	.run = redis_run,
+#endif
 };

@@ -48,10 +48,6 @@
 
 #include "bench.h"
 
-#define HL_PEER_ROCKS_NOT_BUILT \
-	"rocksdb: not built: apt-get install librocksdb-dev, then rebuild" \
-	" (bench/peers/setup.sh)"
-
 #ifdef HL_HAVE_ROCKSDB
 
 #include <errno.h>
@@ -330,17 +326,7 @@ out_state:
 
 static int rocks_probe(char *why, size_t len)
 {
-	snprintf(why, len, "%s", HL_PEER_ROCKS_NOT_BUILT);
-	return -1;
-}
-
-static int rocks_run(const struct hl_peer_workload *w, struct hl_peer_result *out,
-		     char *err, size_t len)
-{
-	(void)w;
-	(void)out;
-	snprintf(err, len, "%s", HL_PEER_ROCKS_NOT_BUILT);
-	return -1;
+	return hl_peer_not_built("rocksdb", "librocksdb-dev", why, len);
 }
 
 #endif /* HL_HAVE_ROCKSDB */
@@ -348,5 +334,7 @@ static int rocks_run(const struct hl_peer_workload *w, struct hl_peer_result *ou
 const struct hl_peer hl_peer_rocksdb = {
 	.name = "rocksdb",
 	.probe = rocks_probe,
+#ifdef HL_HAVE_ROCKSDB
 	.run = rocks_run,
+#endif
 };
