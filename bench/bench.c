@@ -71,10 +71,7 @@ static const char usage_text[] =
 
 static int usage(const char *why, const char *what)
 {
-	if (why)
-		hl_say("bench: %s%s%s", why, what ? ": " : "", what ? what : "");
-	fputs(usage_text, stderr);
-	return HL_EXIT_USAGE;
+	return hl_usage("bench", usage_text, why, what);
 }
 
 

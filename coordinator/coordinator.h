@@ -46,6 +46,11 @@ bool hl_parse_size(const char *s, uint64_t *out);
 /* Seconds, fractional, 0 <= value <= max. */
 bool hl_parse_seconds(const char *s, double max, double *out);
 
+/* "helios: <cmd>: <why>: <what>" (the line only when why is set), then the
+ * usage text, on stderr; returns HL_EXIT_USAGE. */
+int hl_usage(const char *cmd, const char *text, const char *why,
+	     const char *what);
+
 /* "1.5 GiB", "512 B". */
 void hl_fmt_bytes(char *buf, size_t len, uint64_t bytes);
 /* "1.23M", "45.6k", "789". */

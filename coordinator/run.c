@@ -60,10 +60,7 @@ static const char usage_text[] =
 
 static int usage(const char *why, const char *what)
 {
-	if (why)
-		hl_say("run: %s%s%s", why, what ? ": " : "", what ? what : "");
-	fputs(usage_text, stderr);
-	return HL_EXIT_USAGE;
+	return hl_usage("run", usage_text, why, what);
 }
 
 enum {

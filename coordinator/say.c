@@ -17,6 +17,15 @@ void hl_say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+int hl_usage(const char *cmd, const char *text, const char *why,
+	     const char *what)
+{
+	if (why)
+		hl_say("%s: %s%s%s", cmd, why, what ? ": " : "", what ? what : "");
+	fputs(text, stderr);
+	return HL_EXIT_USAGE;
+}
+
 void hl_fmt_bytes(char *buf, size_t len, uint64_t bytes)
 {
 	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
