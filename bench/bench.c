@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "supervise.h"
+#include "kit.h"
 #include "shm.h"
 
 #define DURATION_MAX_S 86400.0
@@ -147,11 +147,11 @@ static int parse_one(struct opts *o, int opt, const char *arg, bool *duration_se
 {
 	switch (opt) {
 	case OPT_WORKLOAD: {
-		int w = hl_bench_workload_parse(arg);
+		int w = hl_workload_parse(arg);
 		bool all = !strcmp(arg, "all");
 		if (w < 0 && !all)
 			return usage("--workload takes w1, w2, mixed or all", arg);
-		for (int i = 0; i < HL_BW_COUNT; i++)
+		for (int i = 0; i < HL_WORKLOAD_COUNT; i++)
 			o->workload[i] = all || i == w;
 		return 0;
 	}
@@ -195,7 +195,7 @@ static int parse_one(struct opts *o, int opt, const char *arg, bool *duration_se
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
 	memset(o, 0, sizeof *o);
-	for (int i = 0; i < HL_BW_COUNT; i++)
+	for (int i = 0; i < HL_WORKLOAD_COUNT; i++)
 		o->workload[i] = true;
 	static const unsigned def[] = {1, 2, 4, 8};
 	memcpy(o->counts, def, sizeof def);
@@ -291,10 +291,10 @@ static void print_notes(FILE *out, const struct opts *o,
 		fprintf(out, "  peers    one process each, data on tmpfs; W1 %" PRIu64
 			" commits%s, W2 %" PRIu64 " commits%s (one Helios worker's "
 			"commits in the 1-worker run), then as many restores\n",
-			nt->peer_ops[HL_BW_W1],
-			nt->peer_capped[HL_BW_W1] ? " (capped at 200000)" : "",
-			nt->peer_ops[HL_BW_W2],
-			nt->peer_capped[HL_BW_W2] ? " (capped at 2000)" : "");
+			nt->peer_ops[HL_WORKLOAD_W1],
+			nt->peer_capped[HL_WORKLOAD_W1] ? " (capped at 200000)" : "",
+			nt->peer_ops[HL_WORKLOAD_W2],
+			nt->peer_capped[HL_WORKLOAD_W2] ? " (capped at 2000)" : "");
 	if (nt->early_stop)
 		fprintf(out, "  note     a worker stopped early on a full arena "
 			"(see above): its figures cover its shorter run\n");
@@ -361,10 +361,10 @@ static int run_sweep(const struct opts *o, char **worker_argv,
 		     struct hl_bench_report *rep, struct notes *nt)
 {
 	int rc = 0;
-	for (int w = 0; w < HL_BW_COUNT; w++) {
+	for (int w = 0; w < HL_WORKLOAD_COUNT; w++) {
 		for (unsigned c = 0; o->workload[w] && c < o->ncounts; c++) {
 			struct hl_bench_run *run = &rep->runs[rep->run_count];
-			int r = hl_harness_run(o, (enum hl_bench_workload)w, o->counts[c],
+			int r = hl_harness_run(o, (enum hl_workload)w, o->counts[c],
 					  worker_argv, run, nt);
 			if (r < 0)
 				return -1;
@@ -377,7 +377,7 @@ static int run_sweep(const struct opts *o, char **worker_argv,
 	return rc;
 }
 
-int hl_cmd_bench(int argc, char **argv)
+int hl_bench_main(int argc, char **argv)
 {
 	struct opts o;
 	int rc = parse_opts(&o, argc, argv);
@@ -390,7 +390,7 @@ int hl_cmd_bench(int argc, char **argv)
 		return HL_EXIT_FAILED;
 	}
 	exe[n] = '\0';
-	char *worker_argv[] = {exe, "bench-worker", NULL};
+	char *worker_argv[] = {exe, "worker", NULL};
 	struct hl_bench_report *rep = calloc(1, sizeof *rep);
 	struct notes *nt = calloc(1, sizeof *nt);
 	if (!rep || !nt) {

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "workloads.h"
+
 /* ---- latency histograms (hist.c) -------------------------------------------
  *
  * Log-linear buckets over nanoseconds: values below 2^HL_HIST_SUB_BITS get
@@ -58,14 +60,11 @@ uint64_t hl_hist_bucket_upper(unsigned b);
 
 /* ---- workloads -------------------------------------------------------------- */
 
-enum hl_bench_workload {
-	HL_BW_W1 = 0,    /* 4 KiB state, 64 B random bytes at a random offset, commit;
-			  * restore a random earlier id */
-	HL_BW_W2 = 1,    /* 1 MiB state, one random 4 KiB chunk rewritten, commit;
-			  * restore a random earlier id; diff two ids one chunk apart */
-	HL_BW_MIXED = 2, /* 64 KiB state: commit 40%, restore 40%, fork 10%, diff 10% */
-	HL_BW_COUNT = 3,
-};
+/* The workloads (enum hl_workload, their shapes and names) are
+ * workers/workloads.h's one table. What the harness does with each:
+ *   w1     restore a random earlier id after every commit
+ *   w2     the same, plus a diff of two ids one chunk apart every 4th pair
+ *   mixed  commit 40%, restore 40%, fork 10%, diff 10% */
 
 enum hl_bench_op {
 	HL_OP_COMMIT = 0, /* write + hl_commit, timed together */
@@ -75,9 +74,7 @@ enum hl_bench_op {
 	HL_OP_COUNT,
 };
 
-/* "w1", "w2", "mixed"; and the reverse (-1 if unknown). */
-const char *hl_bench_workload_name(enum hl_bench_workload w);
-int hl_bench_workload_parse(const char *name);
+/* "commit", "restore", "fork", "diff". */
 const char *hl_bench_op_name(enum hl_bench_op op);
 
 /* What one worker measured: its slot in the shared results file. */
@@ -104,7 +101,7 @@ struct hl_bench_worker_result {
 struct hl_bench_results_file {
 	uint64_t magic;
 	uint32_t workers;
-	uint32_t workload;       /* enum hl_bench_workload */
+	uint32_t workload;       /* enum hl_workload */
 	uint64_t ops_per_worker; /* 0: run for duration_ns */
 	uint64_t duration_ns;
 	uint64_t seed;
@@ -115,7 +112,7 @@ struct hl_bench_results_file {
 
 /* One measured configuration of Helios: a workload at a worker count. */
 struct hl_bench_run {
-	enum hl_bench_workload workload;
+	enum hl_workload workload;
 	unsigned workers;
 	double seconds;             /* wall time of the slowest worker */
 	uint64_t ops;
@@ -144,7 +141,7 @@ struct hl_bench_run {
  * directory the harness makes (on tmpfs, as Helios's arena is) and removes.
  */
 struct hl_peer_workload {
-	enum hl_bench_workload workload; /* HL_BW_W1 or HL_BW_W2 */
+	enum hl_workload workload; /* HL_WORKLOAD_W1 or HL_WORKLOAD_W2 */
 	uint64_t state_bytes;
 	uint32_t write_bytes;    /* bytes changed before each commit */
 	uint64_t ops;            /* commits; then as many restores */
@@ -212,7 +209,7 @@ uint64_t hl_peer_fingerprint(const void *p, size_t len);
 
 struct hl_bench_peer_row {
 	const char *peer;                 /* hl_peer.name */
-	enum hl_bench_workload workload;  /* W1 or W2 */
+	enum hl_workload workload;  /* W1 or W2 */
 	bool skipped;
 	char why[256];                    /* when skipped or failed */
 	bool failed;
@@ -239,10 +236,10 @@ struct hl_bench_report {
 unsigned hl_report_run_count(const struct hl_bench_report *r);
 unsigned hl_report_peer_count(const struct hl_bench_report *r);
 const struct hl_bench_run *hl_report_find_run(const struct hl_bench_report *r,
-					      enum hl_bench_workload w,
+					      enum hl_workload w,
 					      unsigned workers);
 unsigned hl_report_runs_of(const struct hl_bench_report *r,
-			   enum hl_bench_workload w, unsigned idx[]);
+			   enum hl_workload w, unsigned idx[]);
 
 /* Fills r->machine, cpus, numa_nodes, date. */
 void hl_bench_describe_machine(struct hl_bench_report *r);
@@ -263,10 +260,12 @@ int hl_bench_report_svg(const char *path, const struct hl_bench_report *r);
 
 /* ---- the harness (bench.c, worker.c) ------------------------------------ */
 
-int hl_cmd_bench(int argc, char **argv);
-/* Hidden subcommand a bench worker runs as: `helios bench-worker`, with
+/* `helios bench ARGS` (argv[0] is "bench"): the sweep, the peers, the
+ * reports. Returns the exit code. */
+int hl_bench_main(int argc, char **argv);
+/* Hidden subcommand a bench worker runs as: `helios-bench worker`, with
  * HELIOS_ARENA, HELIOS_WORKER and HELIOS_BENCH_RESULTS (the results file)
  * in its environment. */
-int hl_cmd_bench_worker(int argc, char **argv);
+int hl_bench_worker_main(int argc, char **argv);
 
 #endif /* HL_BENCH_H */

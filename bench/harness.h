@@ -25,7 +25,7 @@
 extern const struct hl_peer *const hl_bench_peers[PEER_COUNT];
 
 struct opts {
-	bool workload[HL_BW_COUNT];
+	bool workload[HL_WORKLOAD_COUNT];
 	unsigned counts[COUNTS_MAX], ncounts;
 	uint64_t ops;          /* 0: duration_s */
 	double duration_s;
@@ -42,12 +42,12 @@ struct notes {
 	uint64_t timer_ns;
 	char arenas[1024];
 	size_t arenas_len;
-	uint64_t peer_ops[HL_BW_COUNT];
-	bool peer_capped[HL_BW_COUNT];
+	uint64_t peer_ops[HL_WORKLOAD_COUNT];
+	bool peer_capped[HL_WORKLOAD_COUNT];
 	bool early_stop;
 	/* ops/s per busy core measured so far, per workload: sizes the next
 	 * run's arena (0: none yet, use the shape's estimate) */
-	double ops_per_s_core[HL_BW_COUNT];
+	double ops_per_s_core[HL_WORKLOAD_COUNT];
 };
 
 /* Set by SIGINT, SIGTERM, SIGHUP (bench.c): the current run ends cleanly. */
@@ -57,7 +57,7 @@ extern volatile sig_atomic_t hl_bench_interrupted;
  * One workload at one worker count (harness_run.c). 0 and *out filled; 1
  * when the run failed (said why); -1 when interrupted.
  */
-int hl_harness_run(const struct opts *o, enum hl_bench_workload w, unsigned n,
+int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		   char **worker_argv, struct hl_bench_run *out,
 		   struct notes *nt);
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "supervise.h"
+#include "kit.h"
 #include "shm.h"
 
 #define PEER_W1_OPS_MAX 200000u
@@ -60,14 +60,14 @@ static void rm_rf(const char *dir)
 /* Commits of one Helios worker in the workload's 1-worker run (else the
  * per-worker average of its smallest run), capped (invariant 4). */
 static uint64_t peer_ops_for(const struct hl_bench_report *rep,
-			     enum hl_bench_workload w, bool *capped)
+			     enum hl_workload w, bool *capped)
 {
 	const struct hl_bench_run *best = NULL;
 	for (unsigned i = 0; i < rep->run_count; i++)
 		if (rep->runs[i].workload == w &&
 		    (!best || rep->runs[i].workers < best->workers))
 			best = &rep->runs[i];
-	uint64_t cap = w == HL_BW_W1 ? PEER_W1_OPS_MAX : PEER_W2_OPS_MAX;
+	uint64_t cap = w == HL_WORKLOAD_W1 ? PEER_W1_OPS_MAX : PEER_W2_OPS_MAX;
 	uint64_t ops = best ? best->count[HL_OP_COMMIT] / best->workers : cap;
 	*capped = ops > cap;
 	ops = *capped ? cap : ops;
@@ -75,7 +75,7 @@ static uint64_t peer_ops_for(const struct hl_bench_report *rep,
 }
 
 static bool peer_run(const struct opts *o, const struct hl_peer *p,
-		     enum hl_bench_workload w, uint64_t ops,
+		     enum hl_workload w, uint64_t ops,
 		     struct hl_bench_peer_row *row)
 {
 	char dir[64];
@@ -89,15 +89,15 @@ static bool peer_run(const struct opts *o, const struct hl_peer *p,
 	}
 	struct hl_peer_workload pw = {
 		.workload = w,
-		.state_bytes = w == HL_BW_W1 ? 4096 : 1u << 20,
-		.write_bytes = w == HL_BW_W1 ? 64 : 4096,
+		.state_bytes = hl_workload_shape(w)->state_bytes,
+		.write_bytes = hl_workload_shape(w)->write_bytes,
 		.ops = ops,
 		.seed = o->seed,
 		.dir = dir,
 	};
 	if (!o->quiet)
 		fprintf(stderr, "[%s %s] %" PRIu64 " commits, then as many restores\n",
-			p->name, hl_bench_workload_name(w), ops);
+			p->name, hl_workload_name(w), ops);
 	hl_hist_init(&row->r.commit);
 	hl_hist_init(&row->r.restore);
 	char err[256] = "";
@@ -107,12 +107,12 @@ static bool peer_run(const struct opts *o, const struct hl_peer *p,
 		row->failed = true;
 		snprintf(row->why, sizeof row->why, "%s", err[0] ? err : "failed");
 		hl_say("bench: peer %s %s failed: %s", p->name,
-		       hl_bench_workload_name(w), row->why);
+		       hl_workload_name(w), row->why);
 		return false;
 	}
 	if (!o->quiet)
 		fprintf(stderr, "[%s %s] done in %.1f s\n", p->name,
-			hl_bench_workload_name(w), row->r.seconds);
+			hl_workload_name(w), row->r.seconds);
 	return true;
 }
 
@@ -121,9 +121,9 @@ static bool peer_run(const struct opts *o, const struct hl_peer *p,
 bool hl_harness_run_peers(const struct opts *o, struct hl_bench_report *rep,
 			  struct notes *nt)
 {
-	static const enum hl_bench_workload ws[] = {HL_BW_W1, HL_BW_W2};
+	static const enum hl_workload ws[] = {HL_WORKLOAD_W1, HL_WORKLOAD_W2};
 	bool ok = true;
-	if (!o->workload[HL_BW_W1] && !o->workload[HL_BW_W2])
+	if (!o->workload[HL_WORKLOAD_W1] && !o->workload[HL_WORKLOAD_W2])
 		return true; /* peers run W1 and W2 only */
 	for (unsigned i = 0; i < 2; i++)
 		nt->peer_ops[ws[i]] = peer_ops_for(rep, ws[i], &nt->peer_capped[ws[i]]);

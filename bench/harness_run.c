@@ -8,7 +8,7 @@
  *      never timed; sized for the run (arena_bytes_for) unless --size.
  *   2. A results file under /dev/shm (struct hl_bench_results_file plus N
  *      slots, MAP_SHARED), named to the workers by HELIOS_BENCH_RESULTS.
- *   3. N `helios bench-worker` processes through the supervisor (struct
+ *   3. N `helios-bench worker` processes through the supervisor (struct
  *      hl_sup: pidfds, pinned by hwloc placement with --numa auto, never
  *      restarted: a worker that dies is a failed measurement).
  *   4. Each worker builds its state, warms up, and publishes the ref
@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "supervise.h"
+#include "kit.h"
 #include "shm.h"
 
 #define READY_WAIT_NS (120ull * 1000000000ull)
@@ -62,19 +62,18 @@
  * its timed loop early on HL_EFULL and the harness says so.
  */
 #define RATE_MARGIN 1.3
-struct shape {
-	uint64_t state_bytes;
+struct traffic {
 	double commit_share;    /* commits per op */
 	uint64_t commit_bytes;  /* heap bytes one commit stores, with slack */
 	double ops_per_s_core;  /* upper estimate of one busy core */
 };
 
-static const struct shape shapes[HL_BW_COUNT] = {
+static const struct traffic traffics[HL_WORKLOAD_COUNT] = {
 	/* about 1.2x what one worker did on a 2-CPU EPYC VM: 770k, 350k,
 	 * 600k ops/s */
-	[HL_BW_W1] = {4096, 0.5, 4400, 0.9e6},
-	[HL_BW_W2] = {1u << 20, 4.0 / 9, 4800, 0.45e6},
-	[HL_BW_MIXED] = {64u << 10, 0.4, 4600, 0.75e6},
+	[HL_WORKLOAD_W1] = {0.5, 4400, 0.9e6},
+	[HL_WORKLOAD_W2] = {4.0 / 9, 4800, 0.45e6},
+	[HL_WORKLOAD_MIXED] = {0.4, 4600, 0.75e6},
 };
 
 /* The most a run may pin: half the memory available, 80% of /dev/shm's
@@ -100,41 +99,61 @@ static uint64_t cpus_online(void)
 	return n > 0 ? (uint64_t)n : 1;
 }
 
-/* The heap a run needs before timing starts: per worker its initial state
- * (+10% for nodes), its warm-up commits, a slab of each class in use
- * (leaf, inner, root, the ready ref's name). */
-static uint64_t heap_min_bytes(enum hl_bench_workload w, unsigned n,
-			       uint64_t slab_bytes)
+/* The arena configuration every run uses but for its size. */
+static void run_config(const struct opts *o, unsigned n, hl_config *cfg)
 {
-	const struct shape *s = &shapes[w];
-	uint64_t per = s->state_bytes + s->state_bytes / 10 +
-		       (uint64_t)(WORKER_WARMUP_OPS * s->commit_share) * s->commit_bytes +
-		       4 * slab_bytes;
-	return (uint64_t)(n + 1) * per;
+	hl_config_init(cfg);
+	cfg->max_processes = n + 16 > 64 ? n + 16 : 64;
+	cfg->numa = (uint32_t)o->numa;
+	cfg->prefault = 1;
 }
 
-/* The arena for a run: its minimum plus the timed commits, plus the
- * metadata's share (index, slots: ~3% at the default index size). */
-static uint64_t arena_bytes_for(const struct opts *o, enum hl_bench_workload w,
+/* What the workers store before timing starts: per worker its initial
+ * state (+10% for nodes) and its warm-up commits. */
+static double content_min_bytes(enum hl_workload w, unsigned n)
+{
+	const struct traffic *t = &traffics[w];
+	uint64_t state = hl_workload_shape(w)->state_bytes;
+	return (double)n * ((double)state * 1.1 +
+			    WORKER_WARMUP_OPS * t->commit_share *
+				    (double)t->commit_bytes);
+}
+
+/* The arena for content_bytes stored by n workers (and the harness's own
+ * handle): hl_arena_bytes_for, the sizing rule `helios run` shares, adds
+ * each process's slabs and the metadata. UINT64_MAX when none can hold it. */
+static uint64_t arena_bytes_holding(const struct opts *o, unsigned n,
+				    double content_bytes)
+{
+	hl_config cfg;
+	uint64_t bytes;
+	run_config(o, n, &cfg);
+	if (content_bytes >= (double)HL_ARENA_BYTES_MAX ||
+	    hl_arena_bytes_for(&cfg, n + 1, (uint64_t)content_bytes, &bytes))
+		return UINT64_MAX;
+	return bytes;
+}
+
+/* The arena for a run: its minimum plus the timed commits, capped by what
+ * the machine can give. */
+static uint64_t arena_bytes_for(const struct opts *o, enum hl_workload w,
 				unsigned n, double measured, bool *capped)
 {
-	const struct shape *s = &shapes[w];
+	const struct traffic *t = &traffics[w];
 	double timed;
 	if (o->ops) {
-		timed = (double)o->ops * n * s->commit_share;
+		timed = (double)o->ops * n * t->commit_share;
 	} else {
 		uint64_t busy = n < cpus_online() ? n : cpus_online();
-		double rate = measured > 0 ? measured : s->ops_per_s_core;
+		double rate = measured > 0 ? measured : t->ops_per_s_core;
 		timed = rate * RATE_MARGIN * (double)busy * o->duration_s *
-			s->commit_share;
+			t->commit_share;
 	}
-	double bytes = (double)heap_min_bytes(w, n, 256u << 10) +
-		       timed * (double)s->commit_bytes;
-	bytes = bytes * 1.08 + (16u << 20);
+	uint64_t b = arena_bytes_holding(o, n, content_min_bytes(w, n) +
+						  timed * (double)t->commit_bytes);
 	uint64_t cap = arena_cap_bytes();
-	*capped = bytes > (double)cap;
-	uint64_t b = *capped ? cap : (uint64_t)bytes;
-	b = hl_align_up(b, 1u << 20);
+	*capped = b > cap;
+	b = *capped ? hl_align_up(cap, HL_ARENA_SIZE_STEP) : b;
 	return b < ARENA_MIN_BYTES ? ARENA_MIN_BYTES : b;
 }
 
@@ -143,7 +162,7 @@ static uint64_t arena_bytes_for(const struct opts *o, enum hl_bench_workload w,
 struct run {
 	const struct opts *o;
 	const struct notes *nt;
-	enum hl_bench_workload w;
+	enum hl_workload w;
 	unsigned n;
 	char tag[32];           /* "[w1 x4]" */
 	char arena[96];
@@ -171,13 +190,10 @@ static int make_arena(struct run *r)
 		return HL_EFULL;
 	}
 	snprintf(r->arena, sizeof r->arena, "bench-%d-%s-%u-%" PRIu64, (int)getpid(),
-		 hl_bench_workload_name(r->w), r->n, hl_now_ns());
+		 hl_workload_name(r->w), r->n, hl_now_ns());
 	hl_config cfg;
-	hl_config_init(&cfg);
+	run_config(o, r->n, &cfg);
 	cfg.arena_bytes = r->arena_bytes;
-	cfg.max_processes = r->n + 16 > 64 ? r->n + 16 : 64;
-	cfg.numa = (uint32_t)o->numa;
-	cfg.prefault = 1;
 	int rc = hl_arena_create(r->arena, &cfg, &r->a);
 	char size[16];
 	hl_fmt_bytes(size, sizeof size, r->arena_bytes);
@@ -188,15 +204,13 @@ static int make_arena(struct run *r)
 		return rc;
 	}
 	hl_slot_set_role(r->a, HL_ROLE_COORDINATOR, 0);
-	uint64_t heap = r->a->hdr->regions[HL_REGION_HEAP].bytes;
-	uint64_t need = heap_min_bytes(r->w, r->n, r->a->hdr->slab_bytes);
-	if (heap < need) {
+	uint64_t need = arena_bytes_holding(o, r->n, content_min_bytes(r->w, r->n));
+	if (r->arena_bytes < need) {
 		char at_least[16];
-		hl_fmt_bytes(at_least, sizeof at_least,
-			     hl_align_up(r->arena_bytes - heap + need, 1u << 20));
+		hl_fmt_bytes(at_least, sizeof at_least, need);
 		hl_say("bench: %s: an arena of %s is too small for %u %s workers: "
 		       "it needs at least %s (--size)", r->tag, size, r->n,
-		       hl_bench_workload_name(r->w), at_least);
+		       hl_workload_name(r->w), at_least);
 		return HL_EFULL;
 	}
 	if (capped)
@@ -326,17 +340,12 @@ struct live {
 
 static void live_sample(const hl_arena *a, struct live *l)
 {
-	memset(l, 0, sizeof *l);
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		const struct hl_slot *s = hl_slot_at(a, i);
-		/* relaxed: statistics, nothing is read through them */
-		l->commits += atomic_load_explicit(&s->ctr[HL_CTR_COMMITS],
-						   memory_order_relaxed);
-		l->restores += atomic_load_explicit(&s->ctr[HL_CTR_RESTORES],
-						    memory_order_relaxed);
-	}
+	uint64_t c[HL_CTR_COUNT];
+	hl_slots_sum(a, c);
+	l->commits = c[HL_CTR_COMMITS];
+	l->restores = c[HL_CTR_RESTORES];
 	l->heap_used = hl_heap_used(a);
-	l->heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
+	l->heap_bytes = hl_heap_bytes(a);
 }
 
 static void progress(struct run *r, uint64_t since, struct live *last,
@@ -476,19 +485,19 @@ static void note_arena(struct notes *nt, const struct run *r)
 		int k = snprintf(nt->arenas + nt->arenas_len,
 				 sizeof nt->arenas - nt->arenas_len, "%s%s x%u %s",
 				 nt->arenas_len ? ", " : "",
-				 hl_bench_workload_name(r->w), r->n, size);
+				 hl_workload_name(r->w), r->n, size);
 		if (k > 0)
 			nt->arenas_len += (size_t)k;
 	}
 }
 
 /* One workload at one worker count (harness.h). */
-int hl_harness_run(const struct opts *o, enum hl_bench_workload w, unsigned n,
+int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		   char **worker_argv, struct hl_bench_run *out,
 		   struct notes *nt)
 {
 	struct run r = {.o = o, .nt = nt, .w = w, .n = n};
-	snprintf(r.tag, sizeof r.tag, "[%s x%u]", hl_bench_workload_name(w), n);
+	snprintf(r.tag, sizeof r.tag, "[%s x%u]", hl_workload_name(w), n);
 	int result = 1;
 	uint64_t t0 = hl_now_ns();
 	if (make_arena(&r) || make_results(&r))

@@ -174,11 +174,6 @@ double hl_hist_mean_ns(const struct hl_hist *h)
 
 /* ---- names --------------------------------------------------------------------- */
 
-static const char *const workload_names[HL_BW_COUNT] = {
-	[HL_BW_W1] = "w1",
-	[HL_BW_W2] = "w2",
-	[HL_BW_MIXED] = "mixed",
-};
 
 static const char *const op_names[HL_OP_COUNT] = {
 	[HL_OP_COMMIT] = "commit",
@@ -186,21 +181,6 @@ static const char *const op_names[HL_OP_COUNT] = {
 	[HL_OP_FORK] = "fork",
 	[HL_OP_DIFF] = "diff",
 };
-
-const char *hl_bench_workload_name(enum hl_bench_workload w)
-{
-	return (unsigned)w < HL_BW_COUNT ? workload_names[w] : "unknown";
-}
-
-int hl_bench_workload_parse(const char *name)
-{
-	if (!name)
-		return -1;
-	for (int w = 0; w < HL_BW_COUNT; w++)
-		if (!strcasecmp(name, workload_names[w]))
-			return w;
-	return -1;
-}
 
 const char *hl_bench_op_name(enum hl_bench_op op)
 {

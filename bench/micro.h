@@ -16,11 +16,12 @@
 #include <time.h>
 
 #include "helios.h"
+#include "workloads.h" /* the shapes; header-only, no internal symbol */
 
-#define W1_STATE_BYTES 4096u
-#define W1_WRITE_BYTES 64u
-#define W2_STATE_BYTES (1u << 20)
-#define W2_BLOCK_BYTES 4096u
+#define W1_STATE_BYTES HL_W1_STATE_BYTES
+#define W1_WRITE_BYTES HL_W1_WRITE_BYTES
+#define W2_STATE_BYTES HL_W2_STATE_BYTES
+#define W2_BLOCK_BYTES HL_W2_WRITE_BYTES
 #define W2_BLOCKS (W2_STATE_BYTES / W2_BLOCK_BYTES)
 #define W2_SPACE_COMMITS 1000u /* DESIGN: "W2, 1000 commits" */
 #define W2_FULL_CHECK_EVERY 64u /* ops whose whole state is fingerprinted */

@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "coordinator.h"
+#include "kit.h"
 
 #define CANVAS_W 1200.0
 #define TITLE_H 64.0
@@ -47,7 +47,7 @@
 #define LEGEND_TOP (PANEL_TOP + PANEL_H + 62.0)
 #define LEGEND_ROW_H 17.0
 #define LEGEND_COL_W 235.0
-#define SERIES_MAX (2u * HL_BW_COUNT + 2u * HL_BENCH_PEER_ROWS_MAX)
+#define SERIES_MAX (2u * HL_WORKLOAD_COUNT + 2u * HL_BENCH_PEER_ROWS_MAX)
 
 static const char *const palette[] = {
 	"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -144,7 +144,7 @@ static double nice_step(double x)
 static unsigned cdf_series(const struct hl_bench_report *r, struct series *s)
 {
 	unsigned n = 0, color = 0;
-	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
+	for (unsigned w = 0; w < HL_WORKLOAD_COUNT; w++) {
 		const struct hl_bench_run *run = hl_report_find_run(r, w, 1);
 		if (!run)
 			continue;
@@ -153,7 +153,7 @@ static unsigned cdf_series(const struct hl_bench_report *r, struct series *s)
 				continue;
 			s[n].h = &run->op[op];
 			snprintf(s[n].key.label, sizeof s[n].key.label, "helios %s %s",
-				 hl_bench_workload_name(w), hl_bench_op_name(op));
+				 hl_workload_name(w), hl_bench_op_name(op));
 			s[n].key.color = palette[color % PALETTE_N];
 			s[n].key.dashed = op == HL_OP_RESTORE;
 			s[n++].key.marker = false;
@@ -170,7 +170,7 @@ static unsigned cdf_series(const struct hl_bench_report *r, struct series *s)
 				continue;
 			s[n].h = h[op];
 			snprintf(s[n].key.label, sizeof s[n].key.label, "%.40s %s %s",
-				 p->peer ? p->peer : "?", hl_bench_workload_name(p->workload),
+				 p->peer ? p->peer : "?", hl_workload_name(p->workload),
 				 hl_bench_op_name(op));
 			s[n].key.color = palette[color % PALETTE_N];
 			s[n].key.dashed = op == 1;
@@ -321,7 +321,7 @@ static void scaling_ideal(FILE *out, const struct panel *p,
 }
 
 static void scaling_curve(FILE *out, const struct hl_bench_report *r,
-			  const struct panel *p, enum hl_bench_workload w,
+			  const struct panel *p, enum hl_workload w,
 			  const char *color)
 {
 	unsigned idx[HL_BENCH_RUNS_MAX];
@@ -364,14 +364,14 @@ static unsigned scaling_panel(FILE *out, const struct hl_bench_report *r,
 	text_at(out, p->left + 8, p->top + 16, "font-size=\"11\" fill=\"#555555\"",
 		"point labels: ratio to 1 worker", 64);
 	unsigned n = 0;
-	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
+	for (unsigned w = 0; w < HL_WORKLOAD_COUNT; w++) {
 		unsigned idx[HL_BENCH_RUNS_MAX];
 		if (!hl_report_runs_of(r, w, idx))
 			continue;
 		const char *color = palette[n % PALETTE_N];
 		scaling_curve(out, r, p, w, color);
 		snprintf(k[n].label, sizeof k[n].label, "%s ops/s",
-			 hl_bench_workload_name(w));
+			 hl_workload_name(w));
 		k[n].color = color;
 		k[n].dashed = false;
 		k[n++].marker = true;
@@ -526,7 +526,7 @@ int hl_bench_report_svg(const char *path, const struct hl_bench_report *r)
 {
 	/* The legends decide the height: count them before writing. */
 	struct series s[SERIES_MAX];
-	unsigned cdf_n = cdf_series(r, s), scale_n = HL_BW_COUNT + 1;
+	unsigned cdf_n = cdf_series(r, s), scale_n = HL_WORKLOAD_COUNT + 1;
 	unsigned rows = legend_rows(cdf_n > scale_n ? cdf_n : scale_n);
 	double height = LEGEND_TOP + rows * LEGEND_ROW_H + 36;
 
@@ -536,7 +536,7 @@ int hl_bench_report_svg(const char *path, const struct hl_bench_report *r)
 	svg_begin(out, r, height);
 	struct panel p1 = {PANEL1_LEFT, PANEL_TOP, PANEL_W, PANEL_H, 0, 1, 0, 1};
 	struct panel p2 = {PANEL2_LEFT, PANEL_TOP, PANEL_W, PANEL_H, 0, 1, 0, 1};
-	struct legend k[SERIES_MAX + HL_BW_COUNT + 1];
+	struct legend k[SERIES_MAX + HL_WORKLOAD_COUNT + 1];
 	legend(out, &p1, k, scaling_panel(out, r, &p1, k));
 	legend(out, &p2, k, cdf_panel(out, r, &p2, k));
 	skipped_note(out, r, &p2, height - 14);

@@ -90,7 +90,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "coordinator.h"
+#include "kit.h"
 
 #define SCALING_TARGET_2 1.7
 #define SCALING_TARGET_8 1.5
@@ -99,26 +99,26 @@
 
 /* DESIGN.md's latency targets: p50 of one operation, one worker. */
 struct latency_target {
-	enum hl_bench_workload workload;
+	enum hl_workload workload;
 	enum hl_bench_op op;
 	uint64_t p50_ns;
 };
 
 static const struct latency_target latency_targets[] = {
-	{HL_BW_W1, HL_OP_COMMIT, 1000},
-	{HL_BW_W1, HL_OP_RESTORE, 300},
-	{HL_BW_W2, HL_OP_COMMIT, 3000},
-	{HL_BW_W2, HL_OP_RESTORE, 300},
-	{HL_BW_W2, HL_OP_DIFF, 2000},
+	{HL_WORKLOAD_W1, HL_OP_COMMIT, 1000},
+	{HL_WORKLOAD_W1, HL_OP_RESTORE, 300},
+	{HL_WORKLOAD_W2, HL_OP_COMMIT, 3000},
+	{HL_WORKLOAD_W2, HL_OP_RESTORE, 300},
+	{HL_WORKLOAD_W2, HL_OP_DIFF, 2000},
 };
 
-static const char *const workload_titles[HL_BW_COUNT] = {
-	[HL_BW_W1] = "W1: 4 KiB state; commit = 64 B written at a random offset"
+static const char *const workload_titles[HL_WORKLOAD_COUNT] = {
+	[HL_WORKLOAD_W1] = "W1: 4 KiB state; commit = 64 B written at a random offset"
 		     " + hl_commit; restore = a random earlier id",
-	[HL_BW_W2] = "W2: 1 MiB state; commit = one random 4 KiB chunk rewritten"
+	[HL_WORKLOAD_W2] = "W2: 1 MiB state; commit = one random 4 KiB chunk rewritten"
 		     " + hl_commit; restore = a random earlier id; diff = two ids"
 		     " one chunk apart",
-	[HL_BW_MIXED] = "MIXED: 64 KiB state; commit 40%, restore 40%, fork 10%,"
+	[HL_WORKLOAD_MIXED] = "MIXED: 64 KiB state; commit 40%, restore 40%, fork 10%,"
 			" diff 10%",
 };
 
@@ -136,7 +136,7 @@ unsigned hl_report_peer_count(const struct hl_bench_report *r)
 }
 
 const struct hl_bench_run *hl_report_find_run(const struct hl_bench_report *r,
-					   enum hl_bench_workload w,
+					   enum hl_workload w,
 					   unsigned workers)
 {
 	for (unsigned i = 0; i < hl_report_run_count(r); i++)
@@ -147,7 +147,7 @@ const struct hl_bench_run *hl_report_find_run(const struct hl_bench_report *r,
 
 /* The runs of workload w, ordered by worker count (stable). */
 unsigned hl_report_runs_of(const struct hl_bench_report *r,
-			enum hl_bench_workload w, unsigned idx[])
+			enum hl_workload w, unsigned idx[])
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
@@ -212,7 +212,7 @@ static double stored_per_unique(const struct hl_bench_run *run)
 
 static double stored_target(const struct hl_bench_run *run)
 {
-	return run->workload == HL_BW_W2 ? W2_STORED_TARGET : NAN;
+	return run->workload == HL_WORKLOAD_W2 ? W2_STORED_TARGET : NAN;
 }
 
 /* Definition 5: 0 when the (workload, op, workers) has no target. */
@@ -434,7 +434,7 @@ static void table_latency_row(FILE *out, const struct hl_bench_run *run,
 }
 
 static void table_workload(FILE *out, const struct hl_bench_report *r,
-			   enum hl_bench_workload w)
+			   enum hl_workload w)
 {
 	unsigned idx[HL_BENCH_RUNS_MAX];
 	unsigned n = hl_report_runs_of(r, w, idx);
@@ -460,7 +460,7 @@ static void table_scaling_row(FILE *out, const struct hl_bench_report *r,
 	if (isfinite(t))
 		snprintf(target, sizeof target, ">= %.1fx %s", t,
 			 !isfinite(x) ? "(no 1-worker run)" : x >= t ? "PASS" : "MISS");
-	line(out, "  %-8s %7u %10s %10s %8s  %s", hl_bench_workload_name(run->workload),
+	line(out, "  %-8s %7u %10s %10s %8s  %s", hl_workload_name(run->workload),
 	     run->workers, fmt_rate(ops, sizeof ops, run->ops_per_s),
 	     fmt_rate(commits, sizeof commits, run->commits_per_s), ratio, target);
 }
@@ -471,7 +471,7 @@ static void table_scaling(FILE *out, const struct hl_bench_report *r)
 		  " ratio to 1 worker of the same workload");
 	line(out, "  %-8s %7s %10s %10s %8s  %s", "workload", "workers", "ops/s",
 	     "commits/s", "vs 1", "target (DESIGN.md)");
-	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
+	for (unsigned w = 0; w < HL_WORKLOAD_COUNT; w++) {
 		unsigned idx[HL_BENCH_RUNS_MAX];
 		unsigned n = hl_report_runs_of(r, w, idx);
 		for (unsigned i = 0; i < n; i++)
@@ -492,7 +492,7 @@ static void table_memory_row(FILE *out, const struct hl_bench_run *run)
 	hl_fmt_bytes(stored, sizeof stored, run->stored_bytes);
 	hl_fmt_bytes(unique, sizeof unique, run->unique_bytes);
 	line(out, "  %-8s %7u %7.1f%% %11s %11s %13s  %s",
-	     hl_bench_workload_name(run->workload), run->workers,
+	     hl_workload_name(run->workload), run->workers,
 	     100.0 * dedup_fraction(run), stored, unique, ratio, target);
 }
 
@@ -502,7 +502,7 @@ static void table_memory(FILE *out, const struct hl_bench_report *r)
 		  " stored / unique bytes written (DESIGN.md: W2 <= 1.1x)");
 	line(out, "  %-8s %7s %8s %11s %11s %13s  %s", "workload", "workers", "dedup",
 	     "stored", "unique", "stored/unique", "target");
-	for (unsigned w = 0; w < HL_BW_COUNT; w++) {
+	for (unsigned w = 0; w < HL_WORKLOAD_COUNT; w++) {
 		unsigned idx[HL_BENCH_RUNS_MAX];
 		unsigned n = hl_report_runs_of(r, w, idx);
 		for (unsigned i = 0; i < n; i++)
@@ -531,7 +531,7 @@ static void table_peer_row(FILE *out, const struct hl_bench_report *r, unsigned 
 			line(out, "  %-11s skipped: %.*s", name, why_len, p->why);
 		return;
 	}
-	const char *w = hl_bench_workload_name(p->workload);
+	const char *w = hl_workload_name(p->workload);
 	if (p->failed) {
 		line(out, "  %-11s %-8s FAILED: %.*s", name, w, why_len, p->why);
 		return;
@@ -588,7 +588,7 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 	line(out, "command  %.*s", (int)strnlen(r->command, sizeof r->command),
 	     r->command);
 	line(out, "%s", "");
-	for (unsigned w = 0; w < HL_BW_COUNT; w++)
+	for (unsigned w = 0; w < HL_WORKLOAD_COUNT; w++)
 		table_workload(out, r, w);
 	if (hl_report_run_count(r)) {
 		table_scaling(out, r);
@@ -682,7 +682,7 @@ static void json_run_op(FILE *out, const struct hl_bench_run *run,
 static void json_run_totals(FILE *out, const struct hl_bench_run *run)
 {
 	fputs("{\"workload\": ", out);
-	json_str(out, hl_bench_workload_name(run->workload), 16);
+	json_str(out, hl_workload_name(run->workload), 16);
 	fprintf(out, ", \"workers\": %u, \"seconds\": ", run->workers);
 	json_num(out, run->seconds);
 	fprintf(out, ", \"ops\": %" PRIu64 ", \"ops_per_s\": ", run->ops);
@@ -729,7 +729,7 @@ static void json_scaling(FILE *out, const struct hl_bench_report *r,
 {
 	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
 	fputs("{\"workload\": ", out);
-	json_str(out, hl_bench_workload_name(run->workload), 16);
+	json_str(out, hl_workload_name(run->workload), 16);
 	fprintf(out, ", \"workers\": %u, \"ops_per_s\": ", run->workers);
 	json_num(out, run->ops_per_s);
 	fputs(", \"commits_per_s\": ", out);
@@ -760,7 +760,7 @@ static void json_peer(FILE *out, const struct hl_bench_report *r,
 	fputs("{\"peer\": ", out);
 	json_str(out, p->peer, 64);
 	fputs(", \"workload\": ", out);
-	json_str(out, hl_bench_workload_name(p->workload), 16);
+	json_str(out, hl_workload_name(p->workload), 16);
 	fprintf(out, ", \"skipped\": %s, \"failed\": %s, \"why\": ",
 		p->skipped ? "true" : "false", p->failed ? "true" : "false");
 	json_str(out, p->why, sizeof p->why);
@@ -832,14 +832,14 @@ static void csv_field(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void csv_row(FILE *out, const char *system, enum hl_bench_workload w,
+static void csv_row(FILE *out, const char *system, enum hl_workload w,
 		    unsigned workers, enum hl_bench_op op, const struct hl_hist *h,
 		    double rate)
 {
 	csv_field(out, system);
 	fprintf(out, ",%s,%u,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
 		     ",%" PRIu64 ",%" PRIu64 ",%.1f,%.1f\n",
-		hl_bench_workload_name(w), workers, hl_bench_op_name(op), h->count,
+		hl_workload_name(w), workers, hl_bench_op_name(op), h->count,
 		hl_hist_percentile(h, 50), hl_hist_percentile(h, 90),
 		hl_hist_percentile(h, 99), hl_hist_percentile(h, 99.9), h->max_ns,
 		hl_hist_mean_ns(h), isfinite(rate) ? rate : 0.0);

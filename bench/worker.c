@@ -1,5 +1,5 @@
 /*
- * worker.c - `helios bench-worker`: one bench worker process. The harness
+ * worker.c - `helios-bench worker`: one bench worker process. The harness
  * (bench.c) starts N of them through the coordinator's supervisor; each
  * runs the run's workload against the shared arena, timing every operation
  * into its own histograms, checking every answer, and writes what it
@@ -74,7 +74,7 @@
 #include <xxhash.h>
 
 #include "bench.h"
-#include "coordinator.h"
+#include "kit.h"
 #include "shm.h"
 
 #define LOG_CAP 65536u         /* ids a worker may restore (a power of two) */
@@ -113,7 +113,7 @@ struct wk {
 	hl_arena *a;
 	hl_state *s;
 	struct hl_bench_worker_result *r;
-	enum hl_bench_workload workload;
+	enum hl_workload workload;
 	unsigned index;
 	uint64_t state_bytes;
 	uint32_t write_bytes;
@@ -264,7 +264,7 @@ static void record(struct wk *k, enum hl_bench_op op, uint64_t ns)
  * anywhere (it may straddle two chunks, as a real write may). */
 static uint64_t pick_range(struct wk *k)
 {
-	if (k->workload == HL_BW_W2)
+	if (k->workload == HL_WORKLOAD_W2)
 		return (splitmix64(&k->rng) % (k->state_bytes / k->write_bytes)) *
 		       k->write_bytes;
 	return splitmix64(&k->rng) % (k->state_bytes - k->write_bytes + 1);
@@ -455,9 +455,9 @@ static int op_fork(struct wk *k)
 static int step(struct wk *k)
 {
 	switch (k->workload) {
-	case HL_BW_W1:
+	case HL_WORKLOAD_W1:
 		return k->pairs++ % 2 == 0 ? op_commit(k) : op_restore(k);
-	case HL_BW_W2: {
+	case HL_WORKLOAD_W2: {
 		/* C R C R C R C R D: a diff after every 4th pair */
 		uint64_t i = k->pairs++ % (2 * DIFF_EVERY_PAIRS + 1);
 		if (i == 2 * DIFF_EVERY_PAIRS)
@@ -511,12 +511,13 @@ static int build_initial(struct wk *k)
 
 static int wk_init(struct wk *k, const struct hl_bench_results_file *f)
 {
-	static const uint64_t state[HL_BW_COUNT] = {4096, 1u << 20, 64u << 10};
-	static const uint32_t write[HL_BW_COUNT] = {64, 4096, 64};
-	k->workload = (enum hl_bench_workload)f->workload;
+	const struct hl_workload_shape *shape = hl_workload_shape(f->workload);
+	if (!shape)
+		return HL_EINVAL;
+	k->workload = (enum hl_workload)f->workload;
 	k->ops_mode = f->ops_per_worker != 0;
-	k->state_bytes = state[k->workload];
-	k->write_bytes = write[k->workload];
+	k->state_bytes = shape->state_bytes;
+	k->write_bytes = shape->write_bytes;
 	k->rng = f->seed ^ k->index;
 	(void)splitmix64(&k->rng);
 	k->buf = malloc(k->write_bytes);
@@ -524,10 +525,10 @@ static int wk_init(struct wk *k, const struct hl_bench_results_file *f)
 	k->log = calloc(LOG_CAP, sizeof *k->log);
 	k->full = calloc(FULL_CAP, sizeof *k->full);
 	k->xxh = XXH3_createState();
-	if (k->workload == HL_BW_W1)
+	if (k->workload == HL_WORKLOAD_W1)
 		k->model = malloc(k->state_bytes);
 	if (!k->buf || !k->old || !k->log || !k->full || !k->xxh ||
-	    (k->workload == HL_BW_W1 && !k->model))
+	    (k->workload == HL_WORKLOAD_W1 && !k->model))
 		return fail(k, HL_ENOMEM, "worker %u: out of memory", k->index);
 	int rc = hl_state_new(k->a, &k->s);
 	if (rc)
@@ -604,13 +605,13 @@ static struct hl_bench_results_file *map_results(size_t *bytes)
 {
 	const char *path = getenv("HELIOS_BENCH_RESULTS");
 	if (!path) {
-		hl_say("bench-worker: HELIOS_BENCH_RESULTS is not set");
+		hl_say("bench worker: HELIOS_BENCH_RESULTS is not set");
 		return NULL;
 	}
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st)) {
-		hl_say("bench-worker: %s: %s", path, strerror(errno));
+		hl_say("bench worker: %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -622,9 +623,9 @@ static struct hl_bench_results_file *map_results(size_t *bytes)
 	close(fd);
 	struct hl_bench_results_file *f = p;
 	if (p == MAP_FAILED || f->magic != HL_BENCH_RESULTS_MAGIC ||
-	    f->workload >= HL_BW_COUNT ||
+	    f->workload >= HL_WORKLOAD_COUNT ||
 	    *bytes < sizeof *f + (size_t)f->workers * sizeof f->w[0]) {
-		hl_say("bench-worker: %s is not a results file of this harness",
+		hl_say("bench worker: %s is not a results file of this harness",
 		       path);
 		if (p != MAP_FAILED)
 			munmap(p, *bytes);
@@ -646,15 +647,15 @@ static int finish(struct wk *k, int rc)
 	atomic_store_explicit(&r->state, rc ? HL_BWS_FAILED : HL_BWS_DONE,
 			      memory_order_release);
 	if (rc)
-		hl_say("bench-worker: %s", k->err);
+		hl_say("bench worker: %s", k->err);
 	return rc ? HL_EXIT_FAILED : HL_EXIT_OK;
 }
 
-int hl_cmd_bench_worker(int argc, char **argv)
+int hl_bench_worker_main(int argc, char **argv)
 {
 	(void)argv;
 	if (argc != 1) {
-		hl_say("bench-worker: takes no arguments (it is started by "
+		hl_say("bench worker: takes no arguments (it is started by "
 		       "helios bench)");
 		return HL_EXIT_USAGE;
 	}
@@ -668,7 +669,7 @@ int hl_cmd_bench_worker(int argc, char **argv)
 	struct wk k = {0};
 	int rc = hl_worker_attach_env(&k.a, &k.index);
 	if (rc || k.index >= f->workers) {
-		hl_say("bench-worker: cannot attach (HELIOS_ARENA=%s, "
+		hl_say("bench worker: cannot attach (HELIOS_ARENA=%s, "
 		       "HELIOS_WORKER=%s): %s",
 		       getenv("HELIOS_ARENA") ? getenv("HELIOS_ARENA") : "unset",
 		       getenv("HELIOS_WORKER") ? getenv("HELIOS_WORKER") : "unset",

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "coordinator.h"
+#include "kit.h"
 
 bool hl_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {

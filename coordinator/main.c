@@ -1,14 +1,12 @@
 /*
  * main.c - the `helios` program: subcommand dispatch, `helios check`, and
- * the hidden `worker-builtin` a built-in worker runs as.
+ * the hidden `worker-builtin` a built-in worker runs as (its body is the
+ * worker runtime, workers/runtime.c).
  */
-#include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coordinator.h"
-#include "bench.h"
 
 static const char usage_text[] =
 	"usage: helios <command> [options]\n"
@@ -21,17 +19,9 @@ static const char usage_text[] =
 	"  helios <command> --help for its options. Not built yet: recover\n"
 	"  (needs the persister).\n";
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
 int hl_cmd_worker_builtin(int argc, char **argv)
 {
-	int workload = 0;
+	int workload = -1;
 	uint64_t seed = 1;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--workload"))
@@ -39,25 +29,11 @@ int hl_cmd_worker_builtin(int argc, char **argv)
 		else if (!strcmp(argv[i], "--seed"))
 			seed = strtoull(argv[i + 1], NULL, 10);
 	}
-	if (workload <= 0) {
+	if (!hl_workload_playable(workload)) {
 		hl_say("worker-builtin: --workload w1|w2 is required");
 		return HL_EXIT_USAGE;
 	}
-	struct sigaction sa = {.sa_handler = on_stop};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	hl_arena *a;
-	unsigned index;
-	int rc = hl_worker_attach_env(&a, &index);
-	if (rc) {
-		hl_say("worker-builtin: cannot attach (HELIOS_ARENA=%s): %s",
-		       getenv("HELIOS_ARENA") ? getenv("HELIOS_ARENA") : "unset",
-		       hl_strerror(rc));
-		return HL_EXIT_FAILED;
-	}
-	rc = hl_workload_run(a, workload, index, seed, &stop_requested);
-	hl_arena_close(a);
-	return rc ? HL_EXIT_FAILED : HL_EXIT_OK;
+	return hl_worker_run_builtin((enum hl_workload)workload, seed);
 }
 
 int hl_cmd_check(int argc, char **argv)
@@ -110,8 +86,6 @@ int main(int argc, char **argv)
 		return hl_cmd_worker_builtin(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return hl_cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench-worker"))
-		return hl_cmd_bench_worker(argc - 1, argv + 1);
 	if (!strcmp(cmd, "recover")) {
 		hl_say("%s: not built yet (see helios --help)", cmd);
 		return HL_EXIT_USAGE;

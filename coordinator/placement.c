@@ -71,7 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "kit.h"
 
 /* One core (or PU, invariant 5) with the keys of the spreading order. */
 struct rank_entry {

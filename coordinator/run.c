@@ -30,7 +30,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "supervise.h"
+#include "coordinator.h"
 #include "shm.h"
 
 struct run_opts {
@@ -46,7 +46,7 @@ struct run_opts {
 	double grace_s, hang_s;
 	bool keep, prefault, quiet;
 	uint64_t seed;
-	int workload;      /* 0: a user command */
+	int workload;      /* enum hl_workload; -1: a user command */
 	char **command;    /* after -- */
 };
 
@@ -108,6 +108,7 @@ static void opts_default(struct run_opts *o)
 	o->grace_s = 5;
 	o->hang_s = 30;
 	o->seed = 1;
+	o->workload = -1;
 }
 
 /* One option; 0 to go on, else the exit code. */
@@ -158,7 +159,8 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_WORKLOAD:
 		o->workload = hl_workload_parse(arg);
-		return o->workload > 0 ? 0 : usage("--workload takes w1 or w2", arg);
+		return hl_workload_playable(o->workload)
+			       ? 0 : usage("--workload takes w1 or w2", arg);
 	case OPT_GAME:
 		hl_say("run: --game %s: games come with the MCTS search graph, "
 		       "not built yet; use --workload w1|w2", arg);
@@ -189,9 +191,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		o->command = &argv[optind];
-	if (o->command && o->workload)
+	if (o->command && o->workload >= 0)
 		return usage("give --workload or a worker command, not both", NULL);
-	if (!o->command && !o->workload)
+	if (!o->command && o->workload < 0)
 		o->workload = HL_WORKLOAD_W1; /* the embedded default */
 	return 0;
 }
@@ -236,7 +238,7 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 	*v++ = b->exe;
 	*v++ = "worker-builtin";
 	*v++ = "--workload";
-	*v++ = o->workload == HL_WORKLOAD_W1 ? "w1" : "w2";
+	*v++ = (char *)hl_workload_name(o->workload);
 	*v++ = "--seed";
 	*v++ = b->seed;
 	*v = NULL;
@@ -250,9 +252,9 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 static pid_t live_coordinator(hl_arena *a, pid_t *dead_pid)
 {
 	*dead_pid = 0;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		hl_process_info p;
-		if (hl_arena_process(a, i, &p) || p.role != HL_PROCESS_ROLE_COORDINATOR)
+	hl_process_info p;
+	for (uint32_t i = 0; hl_arena_process(a, i, &p) != HL_ERANGE; i++) {
+		if (p.role != HL_PROCESS_ROLE_COORDINATOR)
 			continue;
 		if (p.state == HL_PROCESS_LIVE)
 			return (pid_t)p.pid;
@@ -285,9 +287,7 @@ static int reuse_arena(const struct run_opts *o, hl_arena **out)
 		hl_say("run: cannot attach to arena %s: %s", o->arena, hl_strerror(rc));
 		return rc;
 	}
-	unsigned freed = 0;
-	for (uint32_t i = 0; i < (*out)->hdr->max_processes; i++)
-		freed += hl_slot_reclaim_if_dead(*out, i);
+	unsigned freed = hl_slots_reclaim_dead(*out, 0);
 	hl_stats st;
 	hl_arena_stats(*out, &st);
 	if (dead)
@@ -304,15 +304,21 @@ static int reuse_arena(const struct run_opts *o, hl_arena **out)
  * room to spare: else the run would die of HL_EFULL at once. */
 static int check_room(const struct run_opts *o, hl_arena *a)
 {
-	uint64_t slabs = a->hdr->regions[HL_REGION_HEAP].bytes / a->hdr->slab_bytes;
-	uint64_t need = (uint64_t)(o->workers + 1) * 4 * 2;
-	if (slabs >= need && a->hdr->max_processes >= o->workers + 1)
+	hl_stats st;
+	hl_config cfg;
+	uint64_t need = 0;
+	unsigned procs = 2 * (o->workers + 1); /* the spare: a round of restarts */
+	hl_arena_stats(a, &st);
+	hl_config_init(&cfg); /* the geometry of the arena we have */
+	cfg.chunk_bytes = st.chunk_bytes;
+	cfg.max_processes = st.max_processes;
+	if (hl_arena_bytes_for(&cfg, procs, 0, &need) == 0 &&
+	    st.arena_bytes >= need && st.max_processes >= o->workers + 1)
 		return 0;
 	hl_say("run: an arena of %llu MiB is too small for %u workers: it needs "
 	       "at least %llu MiB (--size)",
-	       (unsigned long long)(a->hdr->arena_bytes >> 20), o->workers,
-	       (unsigned long long)((a->hdr->arena_bytes - a->hdr->regions[HL_REGION_HEAP].bytes +
-				     need * a->hdr->slab_bytes) >> 20) + 1);
+	       (unsigned long long)(st.arena_bytes >> 20), o->workers,
+	       (unsigned long long)(need >> 20));
 	return HL_EFULL;
 }
 
@@ -546,7 +552,7 @@ static int run(const struct run_opts *o, char **argv)
 	}
 	if (!o->quiet)
 		printf("helios run: arena %s, %u workers, %s\n", o->arena, o->workers,
-		       o->workload ? hl_workload_describe(o->workload) : argv[0]);
+		       o->workload >= 0 ? hl_workload_describe(o->workload) : argv[0]);
 	place_workers(o, &sup);
 	struct progress p = {.start_ns = hl_now_ns()};
 	p.last_ns = p.start_ns;
@@ -572,7 +578,7 @@ int hl_cmd_run(int argc, char **argv)
 		return rc < 0 ? HL_EXIT_OK : rc;
 	struct builtin_argv b;
 	char **worker_argv = o.command;
-	if (o.workload) {
+	if (o.workload >= 0) {
 		if (builtin_argv(&b, &o)) {
 			hl_say("run: cannot find the helios program itself");
 			return HL_EXIT_FAILED;

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "coordinator.h"
+#include "kit.h"
 
 void hl_say(const char *fmt, ...)
 {

@@ -41,7 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "supervise.h"
+#include "kit.h"
 #include "shm.h"
 
 #define HL_RESTART_BACKOFF_MIN_NS (100ull * 1000 * 1000)
@@ -115,20 +115,6 @@ int hl_sup_spawn(struct hl_sup *sup, unsigned i)
 	return 0;
 }
 
-/* Frees every slot the dead pid held (invariant 1). */
-static unsigned reclaim_slots_of(struct hl_sup *sup, pid_t pid)
-{
-	hl_arena *a = sup->a;
-	unsigned n = 0;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		uint64_t w = atomic_load_explicit(&hl_slot_at(a, i)->owner,
-						  memory_order_acquire);
-		if (HL_OWNER_PID(w) == (uint32_t)pid)
-			n += hl_slot_reclaim_if_dead(a, i);
-	}
-	return n;
-}
-
 static void describe_status(int status, char *buf, size_t len)
 {
 	if (WIFSIGNALED(status))
@@ -187,7 +173,7 @@ void hl_sup_reap(struct hl_sup *sup, unsigned i)
 	w->last_status = status;
 	w->last_status_exec = WIFEXITED(status) &&
 			      WEXITSTATUS(status) == HL_WORKER_EXIT_EXEC;
-	sup->reclaimed += reclaim_slots_of(sup, w->pid);
+	sup->reclaimed += hl_slots_reclaim_dead(sup->a, w->pid); /* invariant 1 */
 	uint64_t now = hl_now_ns();
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	/* a worker we asked to stop (SIGTERM) and that obeyed is clean too */
@@ -208,17 +194,8 @@ void hl_sup_reap(struct hl_sup *sup, unsigned i)
  * yet (still starting) - a worker is judged hung only once attached. */
 static uint64_t heartbeat_age(const struct hl_sup *sup, pid_t pid, uint64_t now)
 {
-	hl_arena *a = sup->a;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		struct hl_slot *s = hl_slot_at(a, i);
-		uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
-		if (HL_OWNER_PID(w) != (uint32_t)pid)
-			continue;
-		uint64_t beat = atomic_load_explicit(&s->heartbeat_ns,
-						     memory_order_relaxed);
-		return now > beat ? now - beat : 0;
-	}
-	return 0;
+	int i = hl_slot_find(sup->a, pid, 0);
+	return i < 0 ? 0 : hl_slot_heartbeat_age_ns(sup->a, (uint32_t)i, now);
 }
 
 int hl_sup_tick(struct hl_sup *sup)

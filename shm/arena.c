@@ -235,6 +235,44 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	return 0;
 }
 
+int hl_arena_bytes_for(const hl_config *cfg, unsigned processes,
+		       uint64_t content_bytes, uint64_t *out)
+{
+	hl_config c = *cfg;
+	struct hl_arena_hdr h;
+	uint64_t per, need, guess;
+
+	c.arena_bytes = HL_ARENA_BYTES_MIN;
+	if (check_config(&c))
+		return HL_EINVAL;
+	memset(&h, 0, sizeof h);
+	hl_heap_layout(&h, c.chunk_bytes);
+	per = hl_heap_process_bytes(&h);
+	if (hl_mul_overflows(per, processes ? processes : 1, &need) ||
+	    hl_add_overflows(need, content_bytes, &need) ||
+	    need > HL_ARENA_BYTES_MAX)
+		return HL_EFULL;
+	guess = hl_align_up(need + need / 32, HL_ARENA_SIZE_STEP);
+	/* The metadata grows with the arena (the index is derived from it),
+	 * so grow by what the heap still lacks until it fits: a few rounds. */
+	for (unsigned round = 0; round < HL_ARENA_SIZE_ROUNDS; round++) {
+		if (guess < HL_ARENA_BYTES_MIN)
+			guess = HL_ARENA_BYTES_MIN;
+		if (guess > HL_ARENA_BYTES_MAX)
+			return HL_EFULL;
+		c.arena_bytes = guess;
+		memset(&h, 0, sizeof h);
+		uint64_t heap = lay_out(&h, &c) ? 0 : h.regions[HL_REGION_HEAP].bytes;
+		if (heap >= need) {
+			*out = guess;
+			return 0;
+		}
+		uint64_t lack = need - heap > h.slab_bytes ? need - heap : h.slab_bytes;
+		guess += hl_align_up(lack, HL_ARENA_SIZE_STEP);
+	}
+	return HL_EFULL;
+}
+
 static uint64_t header_checksum(const struct hl_arena_hdr *h)
 {
 	return hl_hash64((const char *)h + HL_HDR_CHECKSUMMED_FROM,
@@ -601,39 +639,29 @@ static uint64_t refs_in_use(const hl_arena *a)
 
 static void sum_slots(const hl_arena *a, hl_stats *st)
 {
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		const struct hl_slot *s = hl_slot_at(a, i);
-		uint64_t c[HL_CTR_COUNT];
-		for (int k = 0; k < HL_CTR_COUNT; k++)
-			c[k] = atomic_load_explicit(&s->ctr[k], memory_order_relaxed);
-		st->commits += c[HL_CTR_COMMITS];
-		st->restores += c[HL_CTR_RESTORES];
-		st->hashed_bytes += c[HL_CTR_HASHED_BYTES];
-		st->dedup_hits += c[HL_CTR_DEDUP_HITS];
-		st->dedup_bytes += c[HL_CTR_DEDUP_BYTES];
-		st->nodes += c[HL_CTR_NODES];
-		st->stored_bytes += c[HL_CTR_STORED_BYTES];
-		if (HL_OWNER_PID(atomic_load_explicit(&s->owner,
-						      memory_order_acquire)) == 0)
+	uint64_t c[HL_CTR_COUNT];
+	hl_slots_sum(a, c);
+	st->commits = c[HL_CTR_COMMITS];
+	st->restores = c[HL_CTR_RESTORES];
+	st->hashed_bytes = c[HL_CTR_HASHED_BYTES];
+	st->dedup_hits = c[HL_CTR_DEDUP_HITS];
+	st->dedup_bytes = c[HL_CTR_DEDUP_BYTES];
+	st->nodes = c[HL_CTR_NODES];
+	st->stored_bytes = c[HL_CTR_STORED_BYTES];
+	/* Entries in use, from the counters: nodes published minus removed.
+	 * Exact but for a process killed between its index insert and its
+	 * counter update (one node per such death); hl_index_used scans for
+	 * the exact figure, at O(index) cost, for the checkers. */
+	st->index_used = st->nodes > c[HL_CTR_INDEX_REMOVED]
+				 ? st->nodes - c[HL_CTR_INDEX_REMOVED] : 0;
+	for (uint32_t i = 0; i < hl_slot_count(a); i++) {
+		if (hl_slot_pid(a, i) == 0)
 			continue;
 		if (hl_slot_is_dead(a, i))
 			st->processes_dead++;
 		else
 			st->processes++;
 	}
-}
-
-/* Entries in use, from the counters: nodes published minus removed. Exact
- * but for a process killed between its index insert and its counter
- * update (one node per such death); hl_index_used scans for the exact
- * figure, at O(index) cost, for the checkers. */
-static uint64_t st_index_used(const hl_stats *st, const hl_arena *a)
-{
-	uint64_t removed = 0;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++)
-		removed += atomic_load_explicit(&hl_slot_at(a, i)->ctr[HL_CTR_INDEX_REMOVED],
-						memory_order_relaxed);
-	return st->nodes > removed ? st->nodes - removed : 0;
 }
 
 int hl_arena_stats(hl_arena *a, hl_stats *out)
@@ -643,8 +671,7 @@ int hl_arena_stats(hl_arena *a, hl_stats *out)
 	memset(out, 0, sizeof *out);
 	sum_slots(a, out);
 	out->index_capacity = hl_index_capacity(a);
-	out->index_used = st_index_used(out, a);
-	out->heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
+	out->heap_bytes = hl_heap_bytes(a);
 	out->heap_used_bytes = hl_heap_used(a);
 	out->arena_bytes = a->hdr->arena_bytes;
 	out->chunk_bytes = a->chunk_bytes;

@@ -443,6 +443,11 @@ uint64_t hl_heap_used(const hl_arena *a)
 	return heap_grabbed_bytes(a->hdr);
 }
 
+uint64_t hl_heap_process_bytes(const struct hl_arena_hdr *hdr)
+{
+	return (uint64_t)HL_HEAP_SLABS_MIN * hdr->slab_bytes;
+}
+
 /* ---- the checker ----------------------------------------------------------
  *
  * Reads only, and may be run on a read-only handle. Like hl_arena_check it

@@ -31,6 +31,12 @@
 #define HL_ARENA_BYTES_MAX (1ull << 44)
 #define HL_ARENA_BYTES_DEFAULT (1ull << 30)
 
+/* Sizes hl_arena_bytes_for suggests are whole MiB (what --size shows), and
+ * it grows its guess at most this many times (each round adds what the heap
+ * lacked, so two or three suffice). */
+#define HL_ARENA_SIZE_STEP (1ull << 20)
+#define HL_ARENA_SIZE_ROUNDS 16u
+
 /* Process slots: the coordinator scans them all to find dead processes, so
  * keep the table a few hundred KiB at most. */
 #define HL_PROCESSES_MIN 1u

@@ -126,17 +126,47 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i);
 bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i);
 /* Records what the handle's process is (coordinator, worker i). */
 void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker);
+/* Slots in the table (max_processes). */
+static inline uint32_t hl_slot_count(const hl_arena *a)
+{
+	return a->hdr->max_processes;
+}
 static inline struct hl_slot *hl_slot_at(const hl_arena *a, uint32_t i)
 {
 	return (struct hl_slot *)hl_at(a, a->hdr->regions[HL_REGION_SLOTS].off) +
 	       i;
 }
+/* The pid holding slot i, 0 when it is free (acquire: the slot's fields
+ * its owner wrote before claiming are visible after). */
+pid_t hl_slot_pid(const hl_arena *a, uint32_t i);
+/* The first slot at or after `from` that pid holds, or -1. A process holds
+ * one slot per read-write handle (threads may hold several). */
+int hl_slot_find(const hl_arena *a, pid_t pid, uint32_t from);
+/* How long ago slot i's owner last beat (commit, hl_arena_heartbeat). */
+uint64_t hl_slot_heartbeat_age_ns(const hl_arena *a, uint32_t i, uint64_t now_ns);
+/* Reclaims every slot held by a dead process (pid 0), or only those pid
+ * held (it must be dead: reaped). Returns how many this call freed. */
+unsigned hl_slots_reclaim_dead(hl_arena *a, pid_t pid);
+/* Every slot's counters summed (enum hl_counter), relaxed: a moment's
+ * lower bound while others count, exact when the arena is quiet. */
+void hl_slots_sum(const hl_arena *a, uint64_t sum[HL_CTR_COUNT]);
 /* Single-writer counter add (owner only): relaxed load + store, no RMW. */
 static inline void hl_ctr_add(hl_arena *a, enum hl_counter c, uint64_t n)
 {
 	_Atomic uint64_t *p = &a->slot->ctr[c];
 	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
 			      memory_order_relaxed);
+}
+
+/* ---- the refs table ------------------------------------------------------- */
+
+static inline struct hl_ref_slot *hl_refs_table(const hl_arena *a)
+{
+	return (struct hl_ref_slot *)hl_at(a, a->hdr->regions[HL_REGION_REFS].off);
+}
+static inline uint32_t hl_refs_capacity(const hl_arena *a)
+{
+	return a->hdr->refs_capacity;
 }
 
 /* ---- node hashing (hash.c) ------------------------------------------------ */
@@ -208,6 +238,26 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off);
 void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
 /* Bytes handed out as slabs. */
 uint64_t hl_heap_used(const hl_arena *a);
+/* The heap region's size, and the bytes of it not yet handed out as slabs
+ * (what new slabs can still come from; free lists are on top of it). */
+static inline uint64_t hl_heap_bytes(const hl_arena *a)
+{
+	return a->hdr->regions[HL_REGION_HEAP].bytes;
+}
+static inline uint64_t hl_heap_room(const hl_arena *a)
+{
+	uint64_t used = hl_heap_used(a), all = hl_heap_bytes(a);
+	return all > used ? all - used : 0;
+}
+/* Heap bytes one committing process may hold in partly used slabs: a slab
+ * of each class a commit and a ref allocate from (leaf, inner, root, ref
+ * name). What an arena must have per process on top of its content. */
+uint64_t hl_heap_process_bytes(const struct hl_arena_hdr *hdr);
+/* The size in bytes of heap class cls (the header's class table). */
+static inline uint64_t hl_heap_class_bytes(const hl_arena *a, unsigned cls)
+{
+	return a->hdr->class_bytes[cls];
+}
 /* Consistency checker; see hl_arena_check. */
 int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len);
 
@@ -229,6 +279,15 @@ static inline int hl_arena_writable(const hl_arena *a)
 {
 	return (a->flags & HL_RDONLY) ? HL_EROFS : 0;
 }
+
+/* The smallest arena (a multiple of HL_ARENA_SIZE_STEP) made with cfg's
+ * chunk size, index capacity, slots and refs whose heap holds content_bytes
+ * plus a slab of each class for each of `processes` committing processes
+ * (cfg->arena_bytes is ignored). The one sizing rule `helios run` and
+ * `helios bench` share. 0, HL_EINVAL (bad cfg) or HL_EFULL (past
+ * HL_ARENA_BYTES_MAX). */
+int hl_arena_bytes_for(const hl_config *cfg, unsigned processes,
+		       uint64_t content_bytes, uint64_t *out);
 
 /* Formats msg like snprintf; for checkers. Always returns HL_ECORRUPT. */
 int hl_check_fail(char *msg, size_t msg_len, const char *fmt, ...)

@@ -206,11 +206,66 @@ void hl_arena_heartbeat(hl_arena *a)
 				      memory_order_relaxed);
 }
 
+/* ---- reading slots: the one place their words are decoded -------------- */
+
+/* relaxed: statistics; nothing is read through a counter (invariant 3: they
+ * only grow, so a sum read while others count is a moment's lower bound) */
+static void load_counters(const struct hl_slot *s, uint64_t c[HL_CTR_COUNT])
+{
+	for (int k = 0; k < HL_CTR_COUNT; k++)
+		c[k] = atomic_load_explicit(&s->ctr[k], memory_order_relaxed);
+}
+
+void hl_slots_sum(const hl_arena *a, uint64_t sum[HL_CTR_COUNT])
+{
+	memset(sum, 0, HL_CTR_COUNT * sizeof sum[0]);
+	for (uint32_t i = 0; i < hl_slot_count(a); i++) {
+		uint64_t c[HL_CTR_COUNT];
+		load_counters(hl_slot_at(a, i), c);
+		for (int k = 0; k < HL_CTR_COUNT; k++)
+			sum[k] += c[k];
+	}
+}
+
+pid_t hl_slot_pid(const hl_arena *a, uint32_t i)
+{
+	/* acquire: pairs with the claim CAS, so a caller that goes on to read
+	 * the slot's fields sees the ones its owner wrote before claiming */
+	uint64_t w = atomic_load_explicit(&hl_slot_at(a, i)->owner,
+					  memory_order_acquire);
+	return (pid_t)HL_OWNER_PID(w);
+}
+
+int hl_slot_find(const hl_arena *a, pid_t pid, uint32_t from)
+{
+	for (uint32_t i = from; pid > 0 && i < hl_slot_count(a); i++)
+		if (hl_slot_pid(a, i) == pid)
+			return (int)i;
+	return -1;
+}
+
+uint64_t hl_slot_heartbeat_age_ns(const hl_arena *a, uint32_t i, uint64_t now_ns)
+{
+	uint64_t beat = atomic_load_explicit(&hl_slot_at(a, i)->heartbeat_ns,
+					     memory_order_relaxed);
+	return now_ns > beat ? now_ns - beat : 0;
+}
+
+unsigned hl_slots_reclaim_dead(hl_arena *a, pid_t pid)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; i < hl_slot_count(a); i++) {
+		pid_t p = hl_slot_pid(a, i);
+		if (p != 0 && (pid == 0 || p == pid))
+			n += hl_slot_reclaim_if_dead(a, i);
+	}
+	return n;
+}
+
 static void copy_counters(const struct hl_slot *s, hl_process_info *out)
 {
 	uint64_t c[HL_CTR_COUNT];
-	for (int k = 0; k < HL_CTR_COUNT; k++)
-		c[k] = atomic_load_explicit(&s->ctr[k], memory_order_relaxed);
+	load_counters(s, c);
 	out->commits = c[HL_CTR_COMMITS];
 	out->restores = c[HL_CTR_RESTORES];
 	out->hashed_bytes = c[HL_CTR_HASHED_BYTES];
@@ -224,7 +279,7 @@ int hl_arena_process(hl_arena *a, uint32_t i, hl_process_info *out)
 {
 	if (!a || !out)
 		return HL_EINVAL;
-	if (i >= a->hdr->max_processes)
+	if (i >= hl_slot_count(a))
 		return HL_ERANGE;
 	const struct hl_slot *s = hl_slot_at(a, i);
 	memset(out, 0, sizeof *out);
@@ -237,8 +292,6 @@ int hl_arena_process(hl_arena *a, uint32_t i, hl_process_info *out)
 	out->role = s->role;
 	out->worker = s->worker;
 	out->numa_node = s->numa_node;
-	uint64_t beat = atomic_load_explicit(&s->heartbeat_ns, memory_order_relaxed);
-	uint64_t now = hl_now_ns();
-	out->heartbeat_age_ns = now > beat ? now - beat : 0;
+	out->heartbeat_age_ns = hl_slot_heartbeat_age_ns(a, i, hl_now_ns());
 	return 0;
 }

@@ -282,15 +282,15 @@ Test(hist, sums_saturate_instead_of_wrapping)
 
 Test(names, workloads_and_ops)
 {
-	cr_assert_str_eq(hl_bench_workload_name(HL_BW_W1), "w1");
-	cr_assert_str_eq(hl_bench_workload_name(HL_BW_W2), "w2");
-	cr_assert_str_eq(hl_bench_workload_name(HL_BW_MIXED), "mixed");
-	for (int w = 0; w < HL_BW_COUNT; w++)
-		cr_assert_eq(hl_bench_workload_parse(hl_bench_workload_name(w)), w);
-	cr_assert_eq(hl_bench_workload_parse("W2"), HL_BW_W2);
-	cr_assert_eq(hl_bench_workload_parse("w3"), -1);
-	cr_assert_eq(hl_bench_workload_parse(""), -1);
-	cr_assert_eq(hl_bench_workload_parse(NULL), -1);
+	cr_assert_str_eq(hl_workload_name(HL_WORKLOAD_W1), "w1");
+	cr_assert_str_eq(hl_workload_name(HL_WORKLOAD_W2), "w2");
+	cr_assert_str_eq(hl_workload_name(HL_WORKLOAD_MIXED), "mixed");
+	for (int w = 0; w < HL_WORKLOAD_COUNT; w++)
+		cr_assert_eq(hl_workload_parse(hl_workload_name(w)), w);
+	cr_assert_eq(hl_workload_parse("W2"), HL_WORKLOAD_W2);
+	cr_assert_eq(hl_workload_parse("w3"), -1);
+	cr_assert_eq(hl_workload_parse(""), -1);
+	cr_assert_eq(hl_workload_parse(NULL), -1);
 	cr_assert_str_eq(hl_bench_op_name(HL_OP_COMMIT), "commit");
 	cr_assert_str_eq(hl_bench_op_name(HL_OP_RESTORE), "restore");
 	cr_assert_str_eq(hl_bench_op_name(HL_OP_FORK), "fork");
@@ -312,7 +312,7 @@ static void fill_hist(struct hl_hist *h, uint64_t base, uint64_t n)
 		hl_hist_add(h, i % 10 < 6 ? base : base + base * 29 * (i % 97) / 96);
 }
 
-static void add_run(struct hl_bench_report *r, enum hl_bench_workload w,
+static void add_run(struct hl_bench_report *r, enum hl_workload w,
 		    unsigned workers, double ops_per_s, uint64_t commit_ns,
 		    uint64_t restore_ns)
 {
@@ -325,7 +325,7 @@ static void add_run(struct hl_bench_report *r, enum hl_bench_workload w,
 		hl_hist_init(&run->op[op]);
 	fill_hist(&run->op[HL_OP_COMMIT], commit_ns, 1000 * workers);
 	fill_hist(&run->op[HL_OP_RESTORE], restore_ns, 1000 * workers);
-	if (w == HL_BW_W2)
+	if (w == HL_WORKLOAD_W2)
 		fill_hist(&run->op[HL_OP_DIFF], 1500, 500);
 	for (unsigned op = 0; op < HL_OP_COUNT; op++) {
 		run->count[op] = run->op[op].count;
@@ -342,7 +342,7 @@ static void add_run(struct hl_bench_report *r, enum hl_bench_workload w,
 }
 
 static void add_peer(struct hl_bench_report *r, const char *name,
-		     enum hl_bench_workload w, uint64_t commit_ns, uint64_t restore_ns)
+		     enum hl_workload w, uint64_t commit_ns, uint64_t restore_ns)
 {
 	struct hl_bench_peer_row *p = &r->peers[r->peer_count++];
 	memset(p, 0, sizeof *p);
@@ -357,7 +357,7 @@ static void add_peer(struct hl_bench_report *r, const char *name,
 }
 
 static void add_skipped(struct hl_bench_report *r, const char *name,
-			enum hl_bench_workload w, bool failed, const char *why)
+			enum hl_workload w, bool failed, const char *why)
 {
 	struct hl_bench_peer_row *p = &r->peers[r->peer_count++];
 	memset(p, 0, sizeof *p);
@@ -377,15 +377,15 @@ static struct hl_bench_report *synthetic(void)
 	snprintf(r->machine, sizeof r->machine, "%s", MACHINE);
 	r->cpus = 4;
 	r->numa_nodes = 1;
-	add_run(r, HL_BW_W1, 1, 1.0e6, 1000, 250);
-	add_run(r, HL_BW_W1, 2, 1.86e6, 1100, 260);
-	add_run(r, HL_BW_W1, 8, 1.4e6, 3000, 700);
-	add_run(r, HL_BW_W2, 1, 2.0e5, 3000, 280);
-	add_peer(r, "lmdb", HL_BW_W1, 6000, 1000);  /* ~6x and ~4x slower */
-	add_peer(r, "lmdb", HL_BW_W2, 1500, 140);   /* ~2x faster */
-	add_skipped(r, "rocksdb", HL_BW_W1, false, ROCKS_WHY);
-	add_skipped(r, "rocksdb", HL_BW_W2, false, ROCKS_WHY);
-	add_skipped(r, "redis", HL_BW_W1, true, "redis-server exited \x01 \xff\xfe early");
+	add_run(r, HL_WORKLOAD_W1, 1, 1.0e6, 1000, 250);
+	add_run(r, HL_WORKLOAD_W1, 2, 1.86e6, 1100, 260);
+	add_run(r, HL_WORKLOAD_W1, 8, 1.4e6, 3000, 700);
+	add_run(r, HL_WORKLOAD_W2, 1, 2.0e5, 3000, 280);
+	add_peer(r, "lmdb", HL_WORKLOAD_W1, 6000, 1000);  /* ~6x and ~4x slower */
+	add_peer(r, "lmdb", HL_WORKLOAD_W2, 1500, 140);   /* ~2x faster */
+	add_skipped(r, "rocksdb", HL_WORKLOAD_W1, false, ROCKS_WHY);
+	add_skipped(r, "rocksdb", HL_WORKLOAD_W2, false, ROCKS_WHY);
+	add_skipped(r, "redis", HL_WORKLOAD_W1, true, "redis-server exited \x01 \xff\xfe early");
 	return r;
 }
 

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "coordinator.h"
+#include "kit.h"
 
 TestSuite(placement);
 

@@ -114,7 +114,7 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 		return rc == 1 ? found(cx, *off, im) : rc;
 	}
 	*off = mine;
-	uint64_t bytes = a->hdr->class_bytes[im->cls];
+	uint64_t bytes = hl_heap_class_bytes(a, im->cls);
 	cx->info.new_nodes++;
 	cx->info.new_bytes += bytes;
 	hl_ctr_add(a, HL_CTR_NODES, 1);

@@ -24,10 +24,6 @@
 
 #include "workers.h"
 
-static struct hl_ref_slot *ref_table(const hl_arena *a)
-{
-	return hl_at(a, a->hdr->regions[HL_REGION_REFS].off);
-}
 
 static int check_name(const char *name, size_t *len)
 {
@@ -74,8 +70,8 @@ static int find_slot(hl_arena *a, const char *name, bool create,
 	if (rc)
 		return rc;
 	uint64_t hash = hl_hash64(name, len, HL_SEED_REF);
-	uint32_t cap = a->hdr->refs_capacity;
-	struct hl_ref_slot *t = ref_table(a);
+	uint32_t cap = hl_refs_capacity(a);
+	struct hl_ref_slot *t = hl_refs_table(a);
 	uint64_t mine = 0;
 	unsigned cls = 0;
 	for (uint32_t probe = 0, p = (uint32_t)(hash % cap); probe < cap;

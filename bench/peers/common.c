@@ -108,8 +108,8 @@ int hl_peer_state_init(struct hl_peer_state *ps, const struct hl_peer_workload *
 	bool whole = writes_whole_chunks(w->write_bytes);
 	if (whole && w->state_bytes % w->write_bytes != 0)
 		goto out_inval;
-	if ((w->workload == HL_BW_W1 && whole) || (w->workload == HL_BW_W2 && !whole) ||
-	    (w->workload != HL_BW_W1 && w->workload != HL_BW_W2))
+	if ((w->workload == HL_WORKLOAD_W1 && whole) || (w->workload == HL_WORKLOAD_W2 && !whole) ||
+	    (w->workload != HL_WORKLOAD_W1 && w->workload != HL_WORKLOAD_W2))
 		goto out_inval;
 
 	void *bytes;

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "workloads.h"
 
 #define HL_GAME_SQUARES 16u  /* blocks a move may set */
 #define HL_GAME_VALUES 2u    /* patterns a block may take */
@@ -46,17 +46,6 @@ struct game {
 	unsigned char *expect; /* one block */
 	unsigned char *got;
 };
-
-int hl_workload_parse(const char *name)
-{
-	if (!name)
-		return -1;
-	if (!strcmp(name, "w1"))
-		return HL_WORKLOAD_W1;
-	if (!strcmp(name, "w2"))
-		return HL_WORKLOAD_W2;
-	return -1;
-}
 
 const char *hl_workload_describe(enum hl_workload w)
 {
@@ -152,8 +141,8 @@ static int game_init(struct game *g, enum hl_workload w, unsigned index,
 {
 	memset(g, 0, sizeof *g);
 	g->kind = w;
-	g->state_bytes = w == HL_WORKLOAD_W1 ? 4096 : 1u << 20;
-	g->block_bytes = w == HL_WORKLOAD_W1 ? 64 : 4096;
+	g->state_bytes = hl_workload_shape(w)->state_bytes;
+	g->block_bytes = hl_workload_shape(w)->write_bytes;
 	g->rng = (seed ^ (0x2545f4914f6cdd1dull * (index + 1))) | 1;
 	g->expect = malloc(g->block_bytes);
 	g->got = malloc(g->block_bytes);
@@ -182,6 +171,8 @@ int hl_workload_run(hl_arena *a, enum hl_workload w, unsigned index,
 {
 	struct game g;
 	hl_state *s = NULL;
+	if (!hl_workload_playable(w))
+		return HL_EINVAL;
 	int rc = game_init(&g, w, index, seed);
 	if (!rc)
 		rc = hl_state_new(a, &s);
