@@ -31,7 +31,8 @@
  *
  * insert and remove through a read-only handle answer HL_EROFS.
  *
- * Invariants (hl_index_check verifies 2 to 5, and of 6 the node's kind):
+ * Invariants (hl_index_check verifies 2 to 5, and of 6 that the node is
+ * well formed by hl_node_get's rules):
  *
  *   1. An entry word changes only EMPTY -> live (insert) and live ->
  *      TOMBSTONE (remove). It never becomes EMPTY again and a tombstone never
@@ -445,11 +446,13 @@ static int check_entry(const hl_arena *a, uint64_t b, unsigned s, uint64_t e,
 				     " %#" PRIx64 " has home bucket %" PRIu64
 				     ", outside the probe window", b, s, off,
 				     p.home);
-	if (n->kind < HL_NODE_LEAF || n->kind > HL_NODE_ROOT)
+	enum hl_node_fault f = hl_node_fault(a, off, HL_NODE_KIND_ANY,
+					     HL_NODE_LEVEL_ANY);
+	if (f != HL_NODE_OK)
 		return hl_check_fail(msg, msg_len,
 				     "index: node %#" PRIx64 " (bucket %" PRIu64
-				     " entry %u) has kind %u", off, b, s,
-				     (unsigned)n->kind);
+				     " entry %u, kind %u): %s", off, b, s,
+				     (unsigned)n->kind, hl_node_fault_str(f));
 	return check_reachable(&p, (uint32_t)dist * HL_BUCKET_ENTRIES + s, msg,
 			       msg_len);
 }

@@ -76,10 +76,112 @@ static inline bool hl_heap_contains(const hl_arena *a, uint64_t off,
 	       off - h->off <= h->bytes - len;
 }
 
+/* The node at off, unchecked: for a node this process has just allocated
+ * or one hl_node_get has validated. Everything else goes through
+ * hl_node_get. */
 static inline struct hl_node *hl_node_at(const hl_arena *a, uint64_t off)
 {
 	return (struct hl_node *)hl_at(a, off);
 }
+
+/* ---- validated node reads (node.c) ----------------------------------------
+ *
+ * The one door by which a reader follows an offset it took from shared
+ * memory (an index entry, a child offset, a ref) into a node: bounds, kind,
+ * level, count and the exact payload length that kind and count carry, all
+ * from one table (hl_node_rule). A node whose header passes but whose
+ * payload is short or long never reaches a reader, who would otherwise copy
+ * chunk_bytes, or count children, past its end. A new kind of node is one
+ * more row in the table.
+ */
+#define HL_NODE_KIND_ANY 0u    /* hl_node_get: whatever kind it is */
+#define HL_NODE_LEVEL_ANY 0xffu /* hl_node_get: at whatever level */
+
+enum hl_node_fault {
+	HL_NODE_OK = 0,
+	HL_NODE_F_OUTSIDE,   /* its header is not inside the heap, or unaligned */
+	HL_NODE_F_KIND,      /* no such kind, or not the kind asked for */
+	HL_NODE_F_LEVEL,     /* level outside its kind's range, or not the asked one */
+	HL_NODE_F_COUNT,     /* count outside its kind's range */
+	HL_NODE_F_PAYLOAD,   /* payload length is not what its kind and count carry */
+	HL_NODE_F_AUX,       /* a root's state size is 0 or past HL_STATE_BYTES_MAX */
+	HL_NODE_F_PAST_HEAP, /* its payload runs past the heap */
+};
+
+enum hl_payload_rule {
+	HL_PAYLOAD_CHUNK = 1, /* exactly the arena's chunk_bytes */
+	HL_PAYLOAD_CHILDREN,  /* one uint64_t child offset per count */
+	HL_PAYLOAD_FIXED,     /* exactly fixed_bytes */
+};
+
+struct hl_node_rule {
+	uint8_t level_min, level_max;
+	uint16_t count_min, count_max;
+	uint8_t payload;      /* enum hl_payload_rule */
+	uint32_t fixed_bytes; /* HL_PAYLOAD_FIXED */
+	bool aux_is_size;     /* aux holds the state's size (roots) */
+};
+
+/* The rule of kind, or NULL for a kind that does not exist. */
+static inline const struct hl_node_rule *hl_node_rule(unsigned kind)
+{
+	static const struct hl_node_rule rules[] = {
+		[HL_NODE_LEAF] = {0, 0, 0, 0, HL_PAYLOAD_CHUNK, 0, false},
+		[HL_NODE_INNER] = {1, HL_LEVELS_MAX - 1, 1, HL_FANOUT,
+				   HL_PAYLOAD_CHILDREN, 0, false},
+		[HL_NODE_ROOT] = {0, HL_LEVELS_MAX - 1, 1, 1, HL_PAYLOAD_FIXED,
+				  sizeof(struct hl_root_payload), true},
+	};
+	return kind >= HL_NODE_LEAF && kind < sizeof rules / sizeof rules[0]
+		       ? &rules[kind] : NULL;
+}
+
+/* What is wrong with the node at off, read as kind at level (either may be
+ * _ANY), or HL_NODE_OK. Reads only its header; a handful of compares. */
+static inline enum hl_node_fault hl_node_fault(const hl_arena *a, uint64_t off,
+					       unsigned kind, unsigned level)
+{
+	if (!hl_heap_contains(a, off, sizeof(struct hl_node)))
+		return HL_NODE_F_OUTSIDE;
+	const struct hl_node *n = hl_node_at(a, off);
+	const struct hl_node_rule *r = hl_node_rule(n->kind);
+	if (!r || (kind != HL_NODE_KIND_ANY && n->kind != kind))
+		return HL_NODE_F_KIND;
+	if (n->level < r->level_min || n->level > r->level_max ||
+	    (level != HL_NODE_LEVEL_ANY && n->level != level))
+		return HL_NODE_F_LEVEL;
+	if (n->count < r->count_min || n->count > r->count_max)
+		return HL_NODE_F_COUNT;
+	uint64_t want = r->payload == HL_PAYLOAD_CHUNK ? a->chunk_bytes
+			: r->payload == HL_PAYLOAD_CHILDREN
+				? hl_inner_payload_bytes(n->count)
+				: r->fixed_bytes;
+	if (n->payload_bytes != want)
+		return HL_NODE_F_PAYLOAD;
+	if (r->aux_is_size && (n->aux == 0 || n->aux > HL_STATE_BYTES_MAX))
+		return HL_NODE_F_AUX;
+	if (!hl_heap_contains(a, off, sizeof *n + want))
+		return HL_NODE_F_PAST_HEAP;
+	return HL_NODE_OK;
+}
+
+/* The node at off if it is a well-formed node of that kind and level
+ * (either may be _ANY), else NULL. */
+static inline const struct hl_node *hl_node_get(const hl_arena *a, uint64_t off,
+						unsigned kind, unsigned level)
+{
+	return hl_node_fault(a, off, kind, level) == HL_NODE_OK ? hl_node_at(a, off)
+								: NULL;
+}
+
+/* The kind of node found one level down from level: a leaf at 0. */
+static inline unsigned hl_node_kind_at(unsigned level)
+{
+	return level == 0 ? HL_NODE_LEAF : HL_NODE_INNER;
+}
+
+/* "payload length is not what its kind and count carry", for checkers. */
+const char *hl_node_fault_str(enum hl_node_fault f);
 
 /* ---- overflow-checked size arithmetic ---------------------------------- */
 
