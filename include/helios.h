@@ -7,8 +7,9 @@
  * An *arena* is one shared mapping (POSIX shm under /dev/shm, or a file you
  * name) that many processes attach to. Inside it live immutable,
  * content-addressed *nodes* found through a lock-free hash index: leaves hold
- * fixed-size chunks of state bytes, inner nodes hold their children's hashes,
- * and a root node records a state's length. A snapshot is named by its root's
+ * fixed-size chunks of state bytes, inner nodes hold their children's
+ * offsets (and their own hash covers the children's hashes), and a root
+ * node records a state's length. A snapshot is named by its root's
  * 128-bit hash, an hl_id; equal content always gets the equal id, in any
  * process, whatever order of writes produced it.
  *

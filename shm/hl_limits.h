@@ -14,9 +14,10 @@
 #define HL_CHUNK_BYTES_MAX (1u << 20)
 #define HL_CHUNK_BYTES_DEFAULT 4096u
 
-/* FORMAT: children per inner node. 16 keeps an inner node in 7 cache lines
- * (16 hashes + 16 offsets + header) and a 1 MiB state of 4 KiB chunks two
- * levels deep, so a one-chunk commit rehashes 2 x 256 bytes of hashes. */
+/* FORMAT: children per inner node. 16 keeps a full inner node at 160 bytes
+ * (a 32-byte header and 16 child offsets: two and a half cache lines) and a
+ * 1 MiB state of 4 KiB chunks two levels deep, so a one-chunk commit
+ * rehashes 2 x 256 bytes of child hashes (read from the children). */
 #define HL_FANOUT 16u
 #define HL_FANOUT_SHIFT 4u
 
@@ -26,7 +27,8 @@
 #define HL_LEVELS_MAX 16u
 
 /* Arena size: 1 MiB (room for the metadata and a few slabs) to 16 TiB (index
- * entries store offsets in 64-byte units in 40 bits = 64 TiB). */
+ * entries store offsets in HL_HEAP_ALIGN = 32-byte units in 40 bits, which
+ * reach 32 TiB; the limit keeps a factor of two in hand). */
 #define HL_ARENA_BYTES_MIN (1ull << 20)
 #define HL_ARENA_BYTES_MAX (1ull << 44)
 #define HL_ARENA_BYTES_DEFAULT (1ull << 30)

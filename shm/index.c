@@ -69,8 +69,9 @@
  *     reason: we then read the winner's node.
  *   - the tombstone CAS in remove is a release: pairs with the same acquire
  *     loads, so whoever sees the tombstone sees what the remover did
- *     before (the collector's bookkeeping). Freeing the node is ordered by
- *     the epoch protocol, not by this CAS.
+ *     before (the collector's bookkeeping). Freeing the node is to be
+ *     ordered by the collector's epoch protocol (the slot's reserved epoch
+ *     word, layout.h), not by this CAS.
  *   - hl_index_used loads relaxed: it reads no node and is a statistic.
  *
  * A garbage entry (a corrupt or hostile arena) never makes us read outside
@@ -80,8 +81,9 @@
  * What the index does not do:
  *   - protect a node it hands out from being freed: an entry may be
  *     tombstoned just after a lookup read it. Callers that may race with the
- *     collector hold a reclamation epoch (slots.c); the index itself never
- *     frees anything.
+ *     collector will hold a reclamation epoch in their process slot (the
+ *     word layout.h reserves for it; the collector is not built yet, so
+ *     today nothing is ever freed); the index itself never frees anything.
  *   - reclaim tombstones. Turning one back into EMPTY would cut off every
  *     key probed past it (invariant 3) and reopen the duplicate race above,
  *     so each remove costs its window one entry until the table is rebuilt

@@ -199,11 +199,18 @@ enum hl_slot_state {
 	HL_SLOT_LIVE = 1,
 };
 
+/* What a slot's process is. The same values are public as hl_process_role
+ * (helios.h), which hl_arena_process reports unconverted: the asserts below
+ * keep the two in step. */
 enum hl_slot_role {
 	HL_ROLE_PROCESS = 0,     /* any attached process */
 	HL_ROLE_WORKER = 1,      /* a worker spawned by a coordinator */
 	HL_ROLE_COORDINATOR = 2, /* the `helios run` that owns the arena */
 };
+_Static_assert((int)HL_ROLE_PROCESS == (int)HL_PROCESS_ROLE_PLAIN, "roles agree");
+_Static_assert((int)HL_ROLE_WORKER == (int)HL_PROCESS_ROLE_WORKER, "roles agree");
+_Static_assert((int)HL_ROLE_COORDINATOR == (int)HL_PROCESS_ROLE_COORDINATOR,
+	       "roles agree");
 
 enum hl_counter {
 	HL_CTR_COMMITS = 0,

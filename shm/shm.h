@@ -297,8 +297,9 @@ int hl_index_lookup(const hl_arena *a, hl_id h, uint64_t *off);
  * complete) if no node with hash h is present. Returns 0 when it inserted,
  * 1 when a node with hash h was there first (*winner gets its offset; the
  * caller still owns off), HL_EFULL when the probe window has no empty entry
- * (nothing changed), HL_EROFS for a read-only handle. The publishing CAS is a release: it pairs with the
- * acquire load in look-ups, so a reader that finds the entry sees the node.
+ * (nothing changed), HL_EROFS for a read-only handle. The publishing CAS is
+ * a release: it pairs with the acquire load in look-ups, so a reader that
+ * finds the entry sees the node.
  */
 int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner);
 /* Replaces the entry for (h, off) with a tombstone: 0 or HL_ENOENT. For the

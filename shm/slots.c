@@ -23,10 +23,10 @@
  *     was recorded for (start_pid, start_gen) is the current owner word;
  *     all three are written before state goes LIVE (release). Every claim
  *     and takeover bumps the generation, so a reaper's slot reads as in
- *     transition even when the reaper's pid is the dead owner's, recycled. Otherwise the slot is in transition - a
- *     claim still filling it in, or a reaper that has taken it over and not
- *     yet released it - and its owner counts as dead only if its pid no
- *     longer exists. (The kill suite caught a reaper being judged dead by
+ *     transition even when the reaper's pid is the dead owner's, recycled.
+ *     Otherwise the slot is in transition - a claim still filling it in, or
+ *     a reaper that has taken it over and not yet released it - and its
+ *     owner counts as dead only if its pid no longer exists. (The kill suite caught a reaper being judged dead by
  *     the previous owner's start time and robbed mid-reclaim.)
  *  3. Counters are never reset: a new owner counts on top, so sums over
  *     slots never go backwards. Slab cursors are emptied when an owner
