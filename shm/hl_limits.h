@@ -97,6 +97,21 @@
  * poll this long before answering HL_EBUSY. */
 #define HL_ATTACH_WAIT_NS (200ull * 1000 * 1000)
 
+/* FORMAT: edges of one search record. The count lives in a node's u16;
+ * 1024 covers every common game's branching (Go 19x19: 362), and a record
+ * must also fit one heap class: the arena's largest bounds it further. */
+#define HL_MCTS_EDGES_MAX 1024u
+/* FORMAT: records on one selected path: a search deeper than this stops
+ * there and evaluates (a 7x6 Connect Four game is at most 42 plies). */
+#define HL_MCTS_DEPTH_MAX ((unsigned)HL_MCTS_PATH_MAX) /* helios.h: 96 */
+/* FORMAT: paths one process may hold in flight at once (batch select).
+ * Each slot's in-flight table is rows x depth entries of 8 B: 12 KiB, so
+ * 768 KiB of metadata for the default 64 slots. */
+#define HL_MCTS_INFLIGHT_ROWS ((unsigned)HL_MCTS_INFLIGHT_MAX) /* helios.h: 16 */
+/* Release after a death waits this many rounds (1 ms apart) for a live
+ * process to finish adding or removing a loss on the same edge. */
+#define HL_INFLIGHT_SETTLE_ROUNDS 1000u
+
 /* Names of shm arenas (the file path form is bounded by PATH_MAX). */
 #define HL_ARENA_NAME_MAX 200u
 

@@ -12,6 +12,8 @@
  *     subtree, otherwise a node inside the heap, one level down; a root's
  *     child carries the hash the root records, an inner node's children
  *     the hashes its own hash was computed from.
+ *  4. A search record's key is its position's id salted with its search's,
+ *     its position is a snapshot and its edges link records of its search.
  * Cost: O(index capacity + bytes stored): it rehashes every leaf.
  */
 #include "shm.h"
@@ -75,6 +77,40 @@ static int check_root(const hl_arena *a, const struct hl_node *n, char *msg,
 	return 0;
 }
 
+/* A search record's key is its position's id salted with its search's, and
+ * its edges link only to records of the same search. Its statistics move
+ * under a running search; their ranges are checked, not their values. */
+static int check_search(const hl_arena *a, const struct hl_node *n, char *msg,
+			size_t len)
+{
+	const struct hl_search_payload *p = (const void *)n->payload;
+	const struct hl_search_edge *e = (const void *)(p + 1);
+	uint64_t off = hl_off(a, n);
+	const struct hl_node *pos =
+		hl_node_get(a, p->pos_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY);
+	if (!pos)
+		return hl_check_fail(msg, len, "search record @%llu: position @%llu "
+				     "is not a snapshot", (unsigned long long)off,
+				     (unsigned long long)p->pos_off);
+	if (!hl_id_eq(hl_hash_search(pos->hash, n->aux), n->hash))
+		return hl_check_fail(msg, len, "search record @%llu: key mismatch",
+				     (unsigned long long)off);
+	for (unsigned i = 0; i < n->count; i++) {
+		uint64_t link = atomic_load_explicit(&e[i].link, memory_order_acquire);
+		uint64_t child = (link & HL_LINK_CHILD_MASK) * HL_HEAP_ALIGN;
+		const struct hl_node *c;
+		if (child == 0)
+			continue;
+		c = hl_node_get(a, child, HL_NODE_SEARCH, 0);
+		if (!c || c->aux != n->aux)
+			return hl_check_fail(msg, len, "search record @%llu: edge %u "
+					     "links @%llu, not a record of its search",
+					     (unsigned long long)off, i,
+					     (unsigned long long)child);
+	}
+	return 0;
+}
+
 static int check_node(const hl_arena *a, uint64_t off, char *msg, size_t len)
 {
 	enum hl_node_fault f = hl_node_fault(a, off, HL_NODE_KIND_ANY,
@@ -93,6 +129,8 @@ static int check_node(const hl_arena *a, uint64_t off, char *msg, size_t len)
 		return check_inner(a, n, msg, len);
 	case HL_NODE_ROOT:
 		return check_root(a, n, msg, len);
+	case HL_NODE_SEARCH:
+		return check_search(a, n, msg, len);
 	default:
 		return hl_check_fail(msg, len, "node @%llu: unknown kind %u",
 				     (unsigned long long)off, n->kind);

@@ -110,27 +110,30 @@ enum hl_node_fault {
 
 enum hl_payload_rule {
 	HL_PAYLOAD_CHUNK = 1, /* exactly the arena's chunk_bytes */
-	HL_PAYLOAD_CHILDREN,  /* one uint64_t child offset per count */
-	HL_PAYLOAD_FIXED,     /* exactly fixed_bytes */
+	HL_PAYLOAD_LINEAR,    /* fixed_bytes + per_count_bytes x count */
 };
 
 struct hl_node_rule {
 	uint8_t level_min, level_max;
 	uint16_t count_min, count_max;
-	uint8_t payload;      /* enum hl_payload_rule */
-	uint32_t fixed_bytes; /* HL_PAYLOAD_FIXED */
-	bool aux_is_size;     /* aux holds the state's size (roots) */
+	uint8_t payload;          /* enum hl_payload_rule */
+	uint32_t fixed_bytes;     /* HL_PAYLOAD_LINEAR */
+	uint32_t per_count_bytes; /* HL_PAYLOAD_LINEAR */
+	bool aux_is_size;         /* aux holds the state's size (roots) */
 };
 
 /* The rule of kind, or NULL for a kind that does not exist. */
 static inline const struct hl_node_rule *hl_node_rule(unsigned kind)
 {
 	static const struct hl_node_rule rules[] = {
-		[HL_NODE_LEAF] = {0, 0, 0, 0, HL_PAYLOAD_CHUNK, 0, false},
+		[HL_NODE_LEAF] = {0, 0, 0, 0, HL_PAYLOAD_CHUNK, 0, 0, false},
 		[HL_NODE_INNER] = {1, HL_LEVELS_MAX - 1, 1, HL_FANOUT,
-				   HL_PAYLOAD_CHILDREN, 0, false},
-		[HL_NODE_ROOT] = {0, HL_LEVELS_MAX - 1, 1, 1, HL_PAYLOAD_FIXED,
-				  sizeof(struct hl_root_payload), true},
+				   HL_PAYLOAD_LINEAR, 0, sizeof(uint64_t), false},
+		[HL_NODE_ROOT] = {0, HL_LEVELS_MAX - 1, 1, 1, HL_PAYLOAD_LINEAR,
+				  sizeof(struct hl_root_payload), 0, true},
+		[HL_NODE_SEARCH] = {0, 0, 0, HL_MCTS_EDGES_MAX, HL_PAYLOAD_LINEAR,
+				    sizeof(struct hl_search_payload),
+				    sizeof(struct hl_search_edge), false},
 	};
 	return kind >= HL_NODE_LEAF && kind < sizeof rules / sizeof rules[0]
 		       ? &rules[kind] : NULL;
@@ -152,10 +155,9 @@ static inline enum hl_node_fault hl_node_fault(const hl_arena *a, uint64_t off,
 		return HL_NODE_F_LEVEL;
 	if (n->count < r->count_min || n->count > r->count_max)
 		return HL_NODE_F_COUNT;
-	uint64_t want = r->payload == HL_PAYLOAD_CHUNK ? a->chunk_bytes
-			: r->payload == HL_PAYLOAD_CHILDREN
-				? hl_inner_payload_bytes(n->count)
-				: r->fixed_bytes;
+	uint64_t want = r->payload == HL_PAYLOAD_CHUNK
+				? a->chunk_bytes
+				: r->fixed_bytes + (uint64_t)r->per_count_bytes * n->count;
 	if (n->payload_bytes != want)
 		return HL_NODE_F_PAYLOAD;
 	if (r->aux_is_size && (n->aux == 0 || n->aux > HL_STATE_BYTES_MAX))
@@ -252,6 +254,14 @@ unsigned hl_slots_reclaim_dead(hl_arena *a, pid_t pid);
 /* Every slot's counters summed (enum hl_counter), relaxed: a moment's
  * lower bound while others count, exact when the arena is quiet. */
 void hl_slots_sum(const hl_arena *a, uint64_t sum[HL_CTR_COUNT]);
+/* The search counters, likewise (enum hl_search_counter). */
+void hl_slots_sum_search(const hl_arena *a, uint64_t sum[HL_SCTR_COUNT]);
+static inline void hl_sctr_add(hl_arena *a, enum hl_search_counter c, uint64_t n)
+{
+	_Atomic uint64_t *p = &a->slot->sctr[c];
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 /* Single-writer counter add (owner only): relaxed load + store, no RMW. */
 static inline void hl_ctr_add(hl_arena *a, enum hl_counter c, uint64_t n)
 {
@@ -271,11 +281,38 @@ static inline uint32_t hl_refs_capacity(const hl_arena *a)
 	return a->hdr->refs_capacity;
 }
 
+/* ---- virtual losses in flight (inflight.c) ---------------------------------
+ *
+ * Each process records in its slot's table every virtual loss it holds, so
+ * that the losses of one that dies are released exactly (inflight.c's
+ * design notes). Rows are paths, private to the process; entry i of a row
+ * is the i-th edge of that path.
+ */
+
+/* Adds one virtual loss on edge `edge` of record rec_off (its stat word
+ * stat), recorded as entry (row, i) of this process's table. 0, or
+ * HL_EBUSY when the edge holds HL_EDGE_VLOSS_MAX already (nothing held). */
+int hl_inflight_add(hl_arena *a, unsigned row, unsigned i, uint64_t rec_off,
+		    unsigned edge, _Atomic uint64_t *stat);
+/* Takes entry (row, i)'s loss off its edge, adding one visit with it when
+ * `visit`, in one atomic step; the entry becomes empty. */
+void hl_inflight_remove(hl_arena *a, unsigned row, unsigned i,
+			_Atomic uint64_t *stat, bool visit);
+/* Releases every loss slot's table holds, by recounting each edge it names
+ * from the other tables, and empties the table. For a slot whose owner is
+ * dead (the caller has taken it over) or is closing. Returns the edges
+ * recounted. */
+unsigned hl_inflight_release(hl_arena *a, uint32_t slot);
+/* Entries in slot's table that are not empty (losses held or in motion). */
+unsigned hl_inflight_held(const hl_arena *a, uint32_t slot);
+
 /* ---- node hashing (hash.c) ------------------------------------------------ */
 
 hl_id hl_hash_leaf(const void *chunk, size_t len);
 hl_id hl_hash_inner(unsigned level, const hl_id *child_hashes, unsigned count);
 hl_id hl_hash_root(uint64_t state_bytes, unsigned height, hl_id top_hash);
+/* The key of position `pos`'s search record in the search salted `salt`. */
+hl_id hl_hash_search(hl_id pos, uint64_t salt);
 /* XXH3-64 of plain bytes (header checksum, ref names). */
 uint64_t hl_hash64(const void *p, size_t len, uint64_t seed);
 /* Checks every node reachable from the index: header well formed for its

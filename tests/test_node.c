@@ -200,7 +200,7 @@ Test(node, wrong_kind_or_level_is_refused)
 	struct hl_node *leaf =
 		hl_node_at(f.a, root_payload(f.a, f.one_root)->top_off);
 	uint64_t off = hl_off(f.a, leaf);
-	leaf->kind = 4;
+	leaf->kind = 200;
 	cr_assert_eq(hl_node_fault(f.a, off, HL_NODE_KIND_ANY, HL_NODE_LEVEL_ANY),
 		     HL_NODE_F_KIND);
 	assert_reads_refused(f.a, f.one);
@@ -265,15 +265,15 @@ Test(node, well_formed_nodes_pass_with_their_kind_only)
 Test(node, rule_table_covers_every_kind)
 {
 	cr_assert_null(hl_node_rule(0));
-	cr_assert_null(hl_node_rule(HL_NODE_ROOT + 1));
+	cr_assert_null(hl_node_rule(HL_NODE_SEARCH + 1));
 	cr_assert_null(hl_node_rule(255));
-	for (unsigned k = HL_NODE_LEAF; k <= HL_NODE_ROOT; k++) {
+	for (unsigned k = HL_NODE_LEAF; k <= HL_NODE_SEARCH; k++) {
 		const struct hl_node_rule *r = hl_node_rule(k);
 		cr_assert_not_null(r, "kind %u has no rule", k);
 		cr_assert_leq(r->level_min, r->level_max);
 		cr_assert_lt(r->level_max, HL_LEVELS_MAX);
 		cr_assert_leq(r->count_min, r->count_max);
-		cr_assert(r->payload >= HL_PAYLOAD_CHUNK && r->payload <= HL_PAYLOAD_FIXED);
+		cr_assert(r->payload >= HL_PAYLOAD_CHUNK && r->payload <= HL_PAYLOAD_LINEAR);
 	}
 	for (int f = HL_NODE_OK; f <= HL_NODE_F_PAST_HEAP; f++)
 		cr_assert_str_neq(hl_node_fault_str(f), "unknown fault");
