@@ -29,6 +29,8 @@
  *     results for the side asked about.
  */
 #include <criterion/criterion.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -362,10 +364,13 @@ Test(connect4, decode_refuses_bad_encodings)
 	/* O to move... X has four with 4 vs 4 stones: X did not move last */
 	uint64_t o4b = CELL(4, 0) | CELL(5, 0) | CELL(6, 0) | CELL(0, 1);
 	cr_assert_eq(dec(x4, x4 | o4b), HL_ECORRUPT, "four for the side to move");
-	/* X with two separate fours (rows 0 and 2 of cols 0-3) and O filling
-	 * row 1 and one more: no single last stone makes both */
-	uint64_t x8 = x4 | CELL(0, 2) | CELL(1, 2) | CELL(2, 2) | CELL(3, 2);
-	uint64_t o7 = o4 | CELL(4, 0) | CELL(5, 0) | CELL(6, 0);
+	/* X with two separate fours (columns 1 and 7, rows 0-3), O on columns
+	 * 2-4 without one: no single last stone made both */
+	uint64_t x8 = 0, o7 = CELL(3, 0);
+	for (int r = 0; r < 4; r++)
+		x8 |= CELL(0, r) | CELL(6, r);
+	for (int r = 0; r < 3; r++)
+		o7 |= CELL(1, r) | CELL(2, r);
 	cr_assert_eq(dec(x8, x8 | o7), HL_ECORRUPT, "two disjoint fours");
 }
 
@@ -402,6 +407,266 @@ Test(connect4, decode_never_crashes_on_random_or_flipped_bytes)
 		cr_assert_eq((unsigned)__builtin_popcountll(p.mask), p.plies);
 	}
 	cr_assert_gt(accepted, 0, "some flipped encodings are positions too");
+}
+
+/* ---- 4. counting positions: OEIS A212693 ------------------------------------ */
+
+#define COUNT_PLIES 8
+static const uint64_t a212693[COUNT_PLIES + 1] = {1, 7, 49, 238, 1120, 4263,
+						  16422, 54859, 184275};
+
+#define COUNT_PROCS 4
+#define COUNT_IDS_MAX 400000u /* per process; all 261234 positions fit */
+
+/* Shared with the children: a start line, each child's report, and the
+ * ids of the positions whose commit added nodes to the arena. */
+struct count_page {
+	_Atomic uint32_t attached;
+	struct child_report rep[COUNT_PROCS];
+	_Atomic uint64_t n_ids[COUNT_PROCS];
+	uint64_t commits[COUNT_PROCS];
+};
+
+struct count_ctx {
+	struct count_page *page;
+	hl_id *ids[COUNT_PROCS];
+};
+
+struct count_walk {
+	hl_state *s;
+	hl_id *ids;
+	uint64_t n_ids, commits;
+	unsigned order[7];
+};
+
+/* Commits p; expands it only if this commit added nodes (the empty board
+ * excepted: every process expands it, each in its own column order, so
+ * they fan out over different subtrees instead of all stopping behind
+ * whoever committed it first). Some process adds each position's root
+ * node, and that one expands it, so every position up to COUNT_PLIES is
+ * reached; two processes racing on one position may both add a node and
+ * both expand it, which the parent's union of ids absorbs. */
+static int count_dfs(struct count_walk *w, const struct hl_c4_pos *p)
+{
+	uint8_t e[HL_C4_ENC_BYTES];
+	hl_commit_info info;
+	hl_id id;
+	hl_c4_encode(p, e);
+	int rc = hl_state_write(w->s, 0, e, sizeof e);
+	if (!rc)
+		rc = hl_commit(w->s, &id, &info);
+	if (rc)
+		return rc;
+	w->commits++;
+	if (info.new_nodes) {
+		if (w->n_ids >= COUNT_IDS_MAX)
+			return HL_EFULL;
+		w->ids[w->n_ids++] = id;
+	} else if (p->plies > 0) {
+		return 0; /* its creator expands it */
+	}
+	if (p->plies == COUNT_PLIES)
+		return 0;
+	unsigned legal = hl_c4_legal(p); /* 0 once the last move won */
+	for (unsigned i = 0; i < 7; i++)
+		if (legal >> w->order[i] & 1) {
+			struct hl_c4_pos q = *p;
+			hl_c4_play(&q, w->order[i]);
+			if ((rc = count_dfs(w, &q)))
+				return rc;
+		}
+	return 0;
+}
+
+static int count_child(const char *name, void *vctx, int idx)
+{
+	struct count_ctx *cx = vctx;
+	struct count_page *pg = cx->page;
+	struct child_report *rep = &pg->rep[idx];
+	struct count_walk w = {.ids = cx->ids[idx]};
+	hl_arena *a;
+	int rc = hl_arena_attach(name, 0, &a);
+	if (rc)
+		CHILD_FAIL(rep, 1, rc);
+	if ((rc = hl_state_new(a, &w.s)) || (rc = hl_state_resize(w.s, HL_C4_ENC_BYTES)))
+		CHILD_FAIL(rep, 2, rc);
+	for (unsigned i = 0; i < 7; i++) /* each process its own order */
+		w.order[i] = (idx & 1) ? (7 - 1 - i + 2 * (unsigned)idx) % 7
+				       : (i + 2 * (unsigned)idx) % 7;
+	atomic_fetch_add(&pg->attached, 1);
+	uint64_t deadline = tu_now_ns() + 30ull * 1000000000;
+	while (atomic_load(&pg->attached) < COUNT_PROCS && tu_now_ns() < deadline)
+		sched_yield();
+	struct hl_c4_pos root;
+	hl_c4_init(&root);
+	if ((rc = count_dfs(&w, &root)))
+		CHILD_FAIL(rep, 3, rc);
+	pg->commits[idx] = w.commits;
+	atomic_store(&pg->n_ids[idx], w.n_ids);
+	hl_state_free(w.s);
+	hl_arena_close(a);
+	return 0;
+}
+
+/* A set of ids: open addressing on the id's low word (ids are XXH3
+ * hashes); the zero id (the empty state) never occurs here. */
+struct id_set {
+	hl_id *slot;
+	uint64_t mask, n;
+};
+
+static bool id_set_add(struct id_set *set, hl_id id)
+{
+	for (uint64_t i = id.lo & set->mask;; i = (i + 1) & set->mask) {
+		if (hl_id_eq(set->slot[i], id))
+			return false;
+		if (hl_id_is_zero(set->slot[i])) {
+			set->slot[i] = id;
+			set->n++;
+			return true;
+		}
+	}
+}
+
+/* The nodes one new position adds to the arena (its leaf and root). */
+static uint64_t nodes_per_position(hl_arena *a, hl_state *s)
+{
+	struct hl_c4_pos p = parsed("444444555"); /* 9 plies: never counted */
+	uint8_t e[HL_C4_ENC_BYTES];
+	hl_stats before, after;
+	hl_id id;
+	hl_c4_encode(&p, e);
+	cr_assert_eq(hl_arena_stats(a, &before), 0);
+	cr_assert_eq(hl_state_write(s, 0, e, sizeof e), 0);
+	cr_assert_eq(hl_commit(s, &id, NULL), 0);
+	cr_assert_eq(hl_arena_stats(a, &after), 0);
+	return after.nodes - before.nodes;
+}
+
+Test(connect4, a212693_by_processes_committing_into_one_arena, .timeout = 120)
+{
+	hl_config cfg;
+	tu_config_small(&cfg, 256ull << 20, 64);
+	cfg.index_capacity = 1u << 21;
+	const char *name = tu_arena_name(SUITE);
+	hl_arena *a = tu_arena_create_cfg(name, &cfg);
+	struct count_ctx cx = {.page = tu_shared_map(sizeof *cx.page)};
+	size_t ids_bytes = COUNT_IDS_MAX * sizeof(hl_id);
+	for (int i = 0; i < COUNT_PROCS; i++)
+		cx.ids[i] = tu_shared_map(ids_bytes);
+	pid_t pid[COUNT_PROCS];
+	for (int i = 0; i < COUNT_PROCS; i++)
+		pid[i] = spawn(count_child, name, &cx, i);
+	for (int i = 0; i < COUNT_PROCS; i++)
+		reap_ok(pid[i], "counting child", i, &cx.page->rep[i]);
+
+	/* the union of what the children added, each id restored and decoded */
+	struct id_set set = {.slot = calloc(1u << 20, sizeof(hl_id)),
+			     .mask = (1u << 20) - 1};
+	cr_assert_not_null(set.slot);
+	uint64_t found[COUNT_PLIES + 1] = {0}, reported = 0, commits = 0;
+	int workers_adding = 0;
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	for (int i = 0; i < COUNT_PROCS; i++) {
+		uint64_t n = atomic_load(&cx.page->n_ids[i]);
+		reported += n;
+		commits += cx.page->commits[i];
+		workers_adding += n > 0;
+		cr_log_info("child %d: %llu commits, %llu positions added", i,
+			    (unsigned long long)cx.page->commits[i], (unsigned long long)n);
+		for (uint64_t k = 0; k < n; k++) {
+			if (!id_set_add(&set, cx.ids[i][k]))
+				continue;
+			uint8_t e[HL_C4_ENC_BYTES];
+			struct hl_c4_pos p;
+			cr_assert_eq(hl_restore(s, cx.ids[i][k]), 0);
+			cr_assert_eq(hl_state_size(s), (uint64_t)HL_C4_ENC_BYTES);
+			cr_assert_eq(hl_state_read(s, 0, e, sizeof e), 0);
+			cr_assert_eq(hl_c4_decode(e, sizeof e, &p), 0, "a committed position decodes");
+			cr_assert_leq(p.plies, COUNT_PLIES);
+			found[p.plies]++;
+		}
+	}
+	for (int n = 0; n <= COUNT_PLIES; n++)
+		cr_expect_eq(found[n], a212693[n], "after %d plies: %llu distinct positions, A212693 says %llu",
+			     n, (unsigned long long)found[n], (unsigned long long)a212693[n]);
+	cr_assert_geq(workers_adding, 2, "the processes shared the work");
+	/* the arena holds exactly these positions: nothing else, no copies */
+	hl_stats st;
+	cr_assert_eq(hl_arena_stats(a, &st), 0);
+	uint64_t k = nodes_per_position(a, s);
+	cr_assert_eq(st.nodes, k * set.n, "%llu nodes for %llu positions of %llu nodes each",
+		     (unsigned long long)st.nodes, (unsigned long long)set.n,
+		     (unsigned long long)k);
+	cr_log_info("%llu positions, %llu reported (races), %llu commits",
+		    (unsigned long long)set.n, (unsigned long long)reported,
+		    (unsigned long long)commits);
+	tu_assert_arena_ok(a, "after the count");
+	free(set.slot);
+	hl_state_free(s);
+	for (int i = 0; i < COUNT_PROCS; i++)
+		tu_shared_unmap(cx.ids[i], ids_bytes);
+	tu_shared_unmap(cx.page, sizeof *cx.page);
+	hl_arena_close(a);
+}
+
+/* The same count with the test solver's board and a plain hash set of its
+ * keys, level by level: no engine, no bitboards. */
+struct key_set {
+	struct c4s_key *slot;
+	bool *used;
+	uint64_t mask;
+};
+
+static bool key_set_add(struct key_set *set, struct c4s_key k)
+{
+	for (uint64_t i = c4s_key_hash(k) & set->mask;; i = (i + 1) & set->mask) {
+		if (!set->used[i]) {
+			set->used[i] = true;
+			set->slot[i] = k;
+			return true;
+		}
+		if (set->slot[i].first == k.first && set->slot[i].second == k.second)
+			return false;
+	}
+}
+
+Test(connect4, a212693_by_an_independent_count)
+{
+	const uint64_t cap = 1u << 19, max_level = 200000;
+	struct key_set set = {.slot = calloc(cap, sizeof(struct c4s_key)),
+			      .used = calloc(cap, 1), .mask = cap - 1};
+	struct c4s_board *level = malloc(max_level * sizeof *level);
+	struct c4s_board *next = malloc(max_level * sizeof *next);
+	cr_assert(set.slot && set.used && level && next);
+	uint64_t n = 1, n_next;
+	c4s_init(&level[0]);
+	cr_assert_eq(n, a212693[0]);
+	for (int ply = 1; ply <= COUNT_PLIES; ply++, n = n_next) {
+		memset(set.used, 0, cap); /* positions of one ply only meet their own */
+		n_next = 0;
+		for (uint64_t i = 0; i < n; i++)
+			for (int c = 0; c < 7; c++) {
+				if (!c4s_can_play(&level[i], c))
+					continue;
+				struct c4s_board b = level[i];
+				c4s_play(&b, c);
+				if (!key_set_add(&set, c4s_key_of(&b)))
+					continue;
+				cr_assert_lt(n_next, max_level);
+				next[n_next++] = b;
+			}
+		cr_expect_eq(n_next, a212693[ply], "after %d plies: %llu, A212693 says %llu",
+			     ply, (unsigned long long)n_next, (unsigned long long)a212693[ply]);
+		struct c4s_board *t = level;
+		level = next;
+		next = t;
+	}
+	free(set.slot);
+	free(set.used);
+	free(level);
+	free(next);
 }
 
 /* ---- 5. values and rollouts ----------------------------------------------- */
