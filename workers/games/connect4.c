@@ -21,9 +21,19 @@
  *    or all 42 cells are full (HL_C4_DRAW). A position whose last mover
  *    won has no legal moves, so search and rollouts never play past it.
  *
- * Bytes from outside (hl_c4_decode, hl_c4_parse, hl_c4_play_checked) are
- * validated and refused with an error; the unchecked hl_c4_play is for
- * moves the caller took from hl_c4_legal.
+ * Invariants (connect4.h's, as the code here keeps them):
+ *  1. cur and mask never have a bit outside the 42 cells: hl_c4_play adds
+ *     only drop_cell(), which is inside its column's six rows, and only to
+ *     a column whose top row is empty.
+ *  2. cur is a subset of mask, and plies == popcount(mask): play flips cur
+ *     within the old mask and adds one cell to mask and one to plies.
+ *  3. Nothing is played past the end: hl_c4_legal is 0 once the game is
+ *     won or drawn, hl_c4_play_checked and hl_c4_parse refuse the move,
+ *     and a rollout stops there. So the side to move never has four.
+ *  4. Bytes from outside (hl_c4_decode, hl_c4_parse, hl_c4_play_checked)
+ *     are validated and refused with an error, never trusted; the
+ *     unchecked hl_c4_play is for moves the caller took from hl_c4_legal
+ *     (a full column there is a programmer error: hl_assert).
  */
 #include <string.h>
 
