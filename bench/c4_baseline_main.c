@@ -3,15 +3,16 @@
  * MCTS (c4_baseline.c) on its own, to run by hand:
  *
  *   helios-c4-baseline [--position MOVES] [--playouts P] [--duration S]
- *                      [--seed N] [--json]
+ *                      [--seed N] [--json] [--check]
  *
  * It searches from MOVES (columns 1-7, "4453"; default the empty board)
  * until P playouts (default 200000 when no --duration is given) or S
  * seconds, whichever comes first, and prints the playouts, their rate, the
  * root's visit distribution, best move, value, principal variation, nodes
- * and bytes per node; with --json one JSON object instead. Exit status 0,
- * 1 if the search fails, 2 for a bad command line (a bad position names
- * the bad move).
+ * and bytes per node; with --json one JSON object instead. --check then
+ * verifies the whole search graph (hl_c4_baseline_check; CI runs it).
+ * Exit status 0, 1 if the search or the check fails, 2 for a bad command
+ * line (a bad position names the bad move).
  */
 #include <errno.h>
 #include <math.h>
@@ -27,6 +28,7 @@ struct args {
 	double seconds;
 	uint64_t seed;
 	int json;
+	int check;
 };
 
 static int usage(const char *why, const char *what)
@@ -35,7 +37,7 @@ static int usage(const char *why, const char *what)
 		fprintf(stderr, "helios-c4-baseline: %s%s%s\n", why, what ? ": " : "",
 			what ? what : "");
 	fprintf(stderr, "usage: helios-c4-baseline [--position MOVES] [--playouts P] "
-			"[--duration SECONDS] [--seed N] [--json]\n");
+			"[--duration SECONDS] [--seed N] [--json] [--check]\n");
 	return 2;
 }
 
@@ -70,12 +72,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 	*a = (struct args){.position = "", .seed = 1};
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(o, "--json")) {
-			a->json = 1;
+		if (!strcmp(o, "--json") || !strcmp(o, "--check")) {
+			*(o[2] == 'j' ? &a->json : &a->check) = 1;
 			continue;
 		}
 		if (!strcmp(o, "--help") || !strcmp(o, "-h"))
 			return usage(NULL, NULL), 1;
+		if (strcmp(o, "--position") && strcmp(o, "--playouts") &&
+		    strcmp(o, "--duration") && strcmp(o, "--seed"))
+			return usage("unknown option", o);
 		if (!v)
 			return usage("missing value for", o);
 		i++;
@@ -87,11 +92,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		} else if (!strcmp(o, "--duration")) {
 			if (parse_seconds(v, &a->seconds))
 				return usage("--duration wants positive seconds", v);
-		} else if (!strcmp(o, "--seed")) {
-			if (parse_u64(v, &a->seed))
-				return usage("--seed wants a non-negative integer", v);
-		} else {
-			return usage("unknown option", o);
+		} else if (parse_u64(v, &a->seed)) { /* --seed */
+			return usage("--seed wants a non-negative integer", v);
 		}
 	}
 	if (!a->playouts && !(a->seconds > 0))
@@ -156,15 +158,31 @@ int main(int argc, char **argv)
 	}
 	if (hl_c4_status(&p) != HL_C4_ONGOING)
 		return usage("the game is already over at", a.position);
+	struct hl_c4_baseline_opts o = {.seed = a.seed};
 	struct hl_c4_baseline_result r;
-	rc = hl_c4_baseline_search(&p, a.playouts, a.seconds, a.seed, &r);
-	if (rc) {
-		fprintf(stderr, "helios-c4-baseline: search failed: %s\n", hl_strerror(rc));
-		return 1;
-	}
+	struct hl_c4_baseline *b;
+	char msg[256] = "";
+	if ((rc = hl_c4_baseline_new(&p, &o, &b)))
+		goto out_fail;
+	if ((rc = hl_c4_baseline_run(b, a.playouts, a.seconds)))
+		goto out_free;
+	hl_c4_baseline_result(b, &r);
+	if (a.check && (rc = hl_c4_baseline_check(b, msg, sizeof msg)))
+		goto out_free;
+	hl_c4_baseline_free(b);
 	if (a.json)
 		print_json(&a, &r);
 	else
 		print_text(&a, &p, &r);
+	if (a.check)
+		fprintf(stderr, "helios-c4-baseline: graph check passed (%llu nodes)\n",
+			(unsigned long long)r.nodes);
 	return 0;
+out_free:
+	hl_c4_baseline_free(b);
+out_fail:
+	fprintf(stderr, "helios-c4-baseline: %s: %s%s%s\n",
+		a.check && msg[0] ? "graph check failed" : "search failed",
+		hl_strerror(rc), msg[0] ? ": " : "", msg);
+	return 1;
 }
