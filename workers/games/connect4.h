@@ -35,6 +35,11 @@
  *     before it got the move), and if the side that just moved has one, it
  *     runs through a stone that could have been its last move (a top stone
  *     of its colour without which it has no four).
+ *
+ * These are what every function here relies on, and what decode checks.
+ * They do not prove that a legal game reaches the position (an X stone on
+ * top of every column when O moved last, say, passes them): that takes a
+ * search, and nothing here needs it.
  */
 #ifndef HL_WORKERS_GAMES_CONNECT4_H
 #define HL_WORKERS_GAMES_CONNECT4_H
