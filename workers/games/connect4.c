@@ -375,25 +375,28 @@ uint32_t hl_c4_rng_below(struct hl_c4_rng *r, uint32_t n)
 	return (uint32_t)((x * n) >> 32);
 }
 
-/* The k-th (from 0) set bit of cols, which has more than k. */
-static unsigned nth_col(unsigned cols, unsigned k)
-{
-	while (k--)
-		cols &= cols - 1;
-	return (unsigned)__builtin_ctz(cols);
-}
-
+/* Each move is a uniformly random open column: draw one of the seven and
+ * draw again while it is full (rejection sampling is uniform over the
+ * open ones, and cheaper than counting them while most columns are open:
+ * 1 + full / open draws on average). */
 int hl_c4_rollout(const struct hl_c4_pos *start, struct hl_c4_rng *r,
 		  enum hl_c4_side pov)
 {
-	struct hl_c4_pos p = *start;
+	uint64_t cur = start->cur, mask = start->mask;
+	uint32_t plies = start->plies;
 	for (;;) {
-		if (hl_c4_last_won(&p)) /* the side that just moved won */
-			return hl_c4_side_to_move(&p) == pov ? -1 : 1;
-		if (p.plies >= HL_C4_CELLS)
+		if (has_four(cur ^ mask)) { /* the side that just moved won */
+			enum hl_c4_side mover = (plies & 1) ? HL_C4_FIRST : HL_C4_SECOND;
+			return mover == pov ? 1 : -1;
+		}
+		if (plies >= HL_C4_CELLS)
 			return 0;
-		unsigned open = hl_c4_open_cols(&p);
-		unsigned k = hl_c4_rng_below(r, (uint32_t)__builtin_popcount(open));
-		hl_c4_play(&p, nth_col(open, k));
+		unsigned c;
+		do
+			c = hl_c4_rng_below(r, HL_C4_COLS);
+		while (mask & col_top(c));
+		cur ^= mask;
+		mask |= drop_cell(mask, c);
+		plies++;
 	}
 }
