@@ -63,6 +63,11 @@ struct bnode {
 };
 _Static_assert(sizeof(struct bnode) == 96, "a node is 96 bytes");
 _Static_assert(offsetof(struct bnode, edge_n) == 32, "counts after values");
+/* Sizes never overflow: the node array is at most 768 MiB, the table
+ * (at most twice the nodes, a power of two) 64 MiB of uint32. */
+_Static_assert(HL_C4_BASELINE_NODES_MAX * sizeof(struct bnode) < (1ull << 31) &&
+		       HL_C4_BASELINE_NODES_MAX <= 0xffffffffull / 2,
+	       "node and table sizes fit size_t and uint32 indices");
 
 struct hl_c4_baseline {
 	struct hl_c4_pos root;
@@ -115,7 +120,7 @@ static int nodes_grow(struct hl_c4_baseline *b)
 	uint64_t cap = b->cap_nodes * 2;
 	if (cap > b->max_nodes)
 		cap = b->max_nodes;
-	struct bnode *n = realloc(b->nodes, cap * sizeof *n); /* cap <= 2^23 */
+	struct bnode *n = realloc(b->nodes, cap * sizeof *n); /* see the asserts */
 	if (!n)
 		return HL_ENOMEM;
 	b->nodes = n;

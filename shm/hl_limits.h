@@ -98,6 +98,6 @@
  * it on a small machine; past it the search goes on without expanding.
  * Visit counts are 32-bit, so a search stops at 2^32 - 2 playouts. */
 #define HL_C4_BASELINE_NODES_MAX (1ull << 23)
-#define HL_C4_BASELINE_PLAYOUTS_MAX (UINT32_MAX - 1ull)
+#define HL_C4_BASELINE_PLAYOUTS_MAX 0xfffffffeull
 
 #endif /* HL_SHM_LIMITS_H */

@@ -53,6 +53,8 @@ _Static_assert(BOARD_CELLS >> (HL_C4_COLS * HL_C4_COL_BITS) == 0,
 	       "the board fits in bits 0..48");
 _Static_assert(HL_C4_COLS * HL_C4_COL_BITS <= 56,
 	       "the mask fits in the encoding's 7 bytes");
+_Static_assert(HL_C4_ENC_BYTES == 8 + 7 + 1, "stones, mask, tag");
+_Static_assert(HL_C4_STRING_BYTES == 6 * 8 + 1, "six lines of 7 + newline, NUL");
 
 static inline uint64_t col_cells(unsigned col)
 {
