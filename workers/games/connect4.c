@@ -43,7 +43,6 @@
 /* Bit (7 * col + row). */
 #define BOTTOM_ROW 0x0040810204081ull  /* row 0 of every column */
 #define BOARD_CELLS (BOTTOM_ROW * 0x3f) /* rows 0..5 of every column */
-#define TOP_ROW (BOTTOM_ROW << (HL_C4_ROWS - 1))
 
 _Static_assert(BOTTOM_ROW == ((1ull << 0) | (1ull << 7) | (1ull << 14) |
 			      (1ull << 21) | (1ull << 28) | (1ull << 35) |
