@@ -26,7 +26,9 @@
  *
  * A playout: from the root, while the node is expanded and not terminal,
  * take the edge of highest UCT score (unvisited edges first, a random one
- * of them), q(edge) = -q(child), score = q(edge) + c sqrt(ln visits / n);
+ * of them), q(edge) = -q(child), score = q(edge) + c sqrt(ln visits / n),
+ * or with PUCT q(edge) + c P sqrt(visits) / (1 + n), P = 1 / legal moves
+ * and q(edge) = the node's own q while n = 0 (first-play urgency);
  * link the child, creating and evaluating it if it is new; then walk back
  * up adding 1 to each edge's count and recomputing each q. When the node
  * limit is reached (or memory runs out), the leaf's parent is evaluated
@@ -77,6 +79,7 @@ struct hl_c4_baseline {
 	uint64_t table_mask;
 	struct hl_c4_rng rng;
 	double uct_c;
+	enum hl_c4_baseline_rule rule;
 	uint64_t playouts;
 	double elapsed_s;
 	int full;
@@ -186,9 +189,33 @@ static void recompute(struct hl_c4_baseline *b, struct bnode *n)
 	n->q = sum / n->visits;
 }
 
-/* UCT over the legal edges of an expanded, unfinished node. */
+/* PUCT with uniform priors; ties (all edges unvisited, at first) go to
+ * the first best from a random column on, so no column is favoured. */
+static unsigned select_puct(struct hl_c4_baseline *b, const struct bnode *n)
+{
+	double prior = 1.0 / __builtin_popcount(n->legal);
+	double u = b->uct_c * prior * sqrt((double)n->visits), best = -INFINITY;
+	unsigned pick = 0, start = hl_c4_rng_below(&b->rng, HL_C4_COLS);
+	for (unsigned i = 0; i < HL_C4_COLS; i++) {
+		unsigned c = (start + i) % HL_C4_COLS;
+		if (!(n->legal >> c & 1))
+			continue;
+		uint32_t e = n->edge_n[c];
+		double q = e ? -b->nodes[n->child[c] - 1].q : n->q;
+		double s = q + u / (1 + e);
+		if (s > best) {
+			best = s;
+			pick = c;
+		}
+	}
+	return pick;
+}
+
+/* UCT (or PUCT) over the legal edges of an expanded, unfinished node. */
 static unsigned select_edge(struct hl_c4_baseline *b, const struct bnode *n)
 {
+	if (b->rule == HL_C4_BASELINE_PUCT)
+		return select_puct(b, n);
 	unsigned unvisited = 0;
 	for (unsigned c = 0; c < HL_C4_COLS; c++)
 		if ((n->legal >> c & 1) && !n->edge_n[c])
@@ -288,11 +315,16 @@ int hl_c4_baseline_new(const struct hl_c4_pos *root,
 	if (!root || !out || !pos_valid(root))
 		return HL_EINVAL;
 	struct hl_c4_baseline_opts o = opts ? *opts : (struct hl_c4_baseline_opts){0};
+	if (o.rule != HL_C4_BASELINE_UCT && o.rule != HL_C4_BASELINE_PUCT)
+		return HL_EINVAL;
 	struct hl_c4_baseline *b = calloc(1, sizeof *b);
 	if (!b)
 		return HL_ENOMEM;
 	b->root = *root;
-	b->uct_c = o.uct_c > 0 ? o.uct_c : HL_C4_BASELINE_UCT_C;
+	b->rule = o.rule;
+	b->uct_c = o.uct_c > 0 ? o.uct_c
+		 : o.rule == HL_C4_BASELINE_PUCT ? HL_C4_BASELINE_PUCT_C
+						 : HL_C4_BASELINE_UCT_C;
 	b->max_nodes = o.max_nodes && o.max_nodes < HL_C4_BASELINE_NODES_MAX
 			       ? o.max_nodes : HL_C4_BASELINE_NODES_MAX;
 	b->cap_nodes = b->max_nodes < TABLE_MIN / 2 ? b->max_nodes : TABLE_MIN / 2;

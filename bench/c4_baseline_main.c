@@ -3,13 +3,14 @@
  * MCTS (c4_baseline.c) on its own, to run by hand:
  *
  *   helios-c4-baseline [--position MOVES] [--playouts P] [--duration S]
- *                      [--seed N] [--json] [--check]
+ *                      [--seed N] [--puct] [--json] [--check]
  *
  * It searches from MOVES (columns 1-7, "4453"; default the empty board)
  * until P playouts (default 200000 when no --duration is given) or S
  * seconds, whichever comes first, and prints the playouts, their rate, the
  * root's visit distribution, best move, value, principal variation, nodes
- * and bytes per node; with --json one JSON object instead. --check then
+ * and bytes per node; with --json one JSON object instead. Selection is
+ * UCT, or PUCT with uniform priors with --puct. --check then
  * verifies the whole search graph (hl_c4_baseline_check; CI runs it).
  * Exit status 0, 1 if the search or the check fails, 2 for a bad command
  * line (a bad position names the bad move).
@@ -29,6 +30,7 @@ struct args {
 	uint64_t seed;
 	int json;
 	int check;
+	int puct;
 };
 
 static int usage(const char *why, const char *what)
@@ -37,7 +39,7 @@ static int usage(const char *why, const char *what)
 		fprintf(stderr, "helios-c4-baseline: %s%s%s\n", why, what ? ": " : "",
 			what ? what : "");
 	fprintf(stderr, "usage: helios-c4-baseline [--position MOVES] [--playouts P] "
-			"[--duration SECONDS] [--seed N] [--json] [--check]\n");
+			"[--duration SECONDS] [--seed N] [--puct] [--json] [--check]\n");
 	return 2;
 }
 
@@ -72,8 +74,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	*a = (struct args){.position = "", .seed = 1};
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(o, "--json") || !strcmp(o, "--check")) {
-			*(o[2] == 'j' ? &a->json : &a->check) = 1;
+		if (!strcmp(o, "--json") || !strcmp(o, "--check") || !strcmp(o, "--puct")) {
+			*(o[2] == 'j' ? &a->json : o[2] == 'c' ? &a->check : &a->puct) = 1;
 			continue;
 		}
 		if (!strcmp(o, "--help") || !strcmp(o, "-h"))
@@ -106,9 +108,10 @@ static void print_text(const struct args *a, const struct hl_c4_pos *p,
 {
 	char board[HL_C4_STRING_BYTES];
 	hl_c4_to_string(p, board);
-	printf("helios-c4-baseline: position \"%s\" (%s to move), one process, "
+	printf("helios-c4-baseline: position \"%s\" (%s to move), %s, one process, "
 	       "private memory\n%s", a->position,
-	       hl_c4_side_to_move(p) == HL_C4_FIRST ? "X" : "O", board);
+	       hl_c4_side_to_move(p) == HL_C4_FIRST ? "X" : "O",
+	       a->puct ? "PUCT" : "UCT", board);
 	printf("  playouts  %llu in %.2f s: %.1fk playouts/s\n",
 	       (unsigned long long)r->playouts, r->elapsed_s, r->playouts_per_s / 1e3);
 	printf("  best move %d   value %+.3f (side to move)\n", r->best_move, r->value);
@@ -128,11 +131,12 @@ static void print_text(const struct args *a, const struct hl_c4_pos *p,
 
 static void print_json(const struct args *a, const struct hl_c4_baseline_result *r)
 {
-	printf("{\"game\": \"connect4\", \"engine\": \"baseline\", \"position\": \"%s\", "
+	printf("{\"game\": \"connect4\", \"engine\": \"baseline\", \"rule\": \"%s\", "
+	       "\"position\": \"%s\", "
 	       "\"workers\": 1, \"seed\": %llu, \"playouts\": %llu, \"elapsed_s\": %.3f, "
 	       "\"playouts_per_s\": %.0f, \"best_move\": %d, \"value\": %.4f, "
 	       "\"visits\": [",
-	       a->position, (unsigned long long)a->seed, (unsigned long long)r->playouts,
+	       a->puct ? "puct" : "uct", a->position, (unsigned long long)a->seed, (unsigned long long)r->playouts,
 	       r->elapsed_s, r->playouts_per_s, r->best_move, r->value);
 	for (int c = 0; c < HL_C4_COLS; c++)
 		printf("%s%llu", c ? ", " : "", (unsigned long long)r->visits[c]);
@@ -158,7 +162,10 @@ int main(int argc, char **argv)
 	}
 	if (hl_c4_status(&p) != HL_C4_ONGOING)
 		return usage("the game is already over at", a.position);
-	struct hl_c4_baseline_opts o = {.seed = a.seed};
+	struct hl_c4_baseline_opts o = {
+		.seed = a.seed,
+		.rule = a.puct ? HL_C4_BASELINE_PUCT : HL_C4_BASELINE_UCT,
+	};
 	struct hl_c4_baseline_result r;
 	struct hl_c4_baseline *b;
 	char msg[256] = "";

@@ -6,7 +6,8 @@
  *  1. Its graph is consistent after any run (hl_c4_baseline_check: visits
  *     add up over edges, edges link the right positions, the root's visits
  *     are 1 + the playouts), also when the node limit stops its growth.
- *  2. It plays: a win in one, a forced block, from the empty board the
+ *  2. It plays, with UCT and with PUCT: a win in one, a forced block, a
+ *     lost position seen as lost, from the empty board the
  *     centre column (which perfect play says is the only winning move),
  *     and on random late positions with exactly one winning move (by the
  *     test solver) that move.
@@ -29,6 +30,26 @@ static struct hl_c4_pos pos(const char *moves)
 	cr_assert_eq(hl_c4_parse(moves, &p, NULL), 0, "\"%s\"", moves);
 	return p;
 }
+
+/* hl_c4_baseline_search with a selection rule. */
+static int search_rule(const struct hl_c4_pos *p, uint64_t playouts,
+		       uint64_t seed, enum hl_c4_baseline_rule rule,
+		       struct hl_c4_baseline_result *r)
+{
+	struct hl_c4_baseline_opts o = {.seed = seed, .rule = rule};
+	struct hl_c4_baseline *b;
+	int rc = hl_c4_baseline_new(p, &o, &b);
+	if (rc)
+		return rc;
+	if (!(rc = hl_c4_baseline_run(b, playouts, 0)))
+		hl_c4_baseline_result(b, r);
+	hl_c4_baseline_free(b);
+	return rc;
+}
+
+static const enum hl_c4_baseline_rule rules[2] = {HL_C4_BASELINE_UCT,
+						  HL_C4_BASELINE_PUCT};
+static const char *const rule_names[2] = {"UCT", "PUCT"};
 
 static void run_checked(const char *moves, uint64_t playouts,
 			const struct hl_c4_baseline_opts *o,
@@ -61,9 +82,9 @@ Test(c4_baseline, graph_is_consistent_after_a_run)
 {
 	struct hl_c4_baseline_result r;
 	const char *starts[] = {"", "4453", "444444", "34435526"};
-	for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
-		struct hl_c4_baseline_opts o = {.seed = i};
-		run_checked(starts[i], 20000, &o, &r);
+	for (size_t i = 0; i < 2 * sizeof starts / sizeof *starts; i++) {
+		struct hl_c4_baseline_opts o = {.seed = i, .rule = rules[i & 1]};
+		run_checked(starts[i / 2], 20000, &o, &r);
 		cr_assert_lt(r.nodes, 20001u, "at most one node per playout");
 		cr_assert_gt(r.bytes_per_node, 96.0);
 		cr_assert_eq(r.pv[0], '0' + r.best_move, "pv starts with the best move");
@@ -88,39 +109,47 @@ Test(c4_baseline, node_limit_stops_growth_not_the_search)
 
 Test(c4_baseline, wins_in_one_and_blocks)
 {
-	for (uint64_t seed = 1; seed <= 5; seed++) {
+	for (uint64_t seed = 1; seed <= 10; seed++) {
 		struct hl_c4_baseline_result r;
+		enum hl_c4_baseline_rule rule = rules[seed & 1];
+		const char *name = rule_names[seed & 1];
 		struct hl_c4_pos p = pos("121212"); /* X wins in column 1 */
-		cr_assert_eq(hl_c4_baseline_search(&p, 3000, 0, seed, &r), 0);
-		cr_assert_eq(r.best_move, 1, "seed %llu: win in one", (unsigned long long)seed);
+		cr_assert_eq(search_rule(&p, 3000, seed, rule, &r), 0);
+		cr_assert_eq(r.best_move, 1, "%s seed %llu: win in one", name,
+			     (unsigned long long)seed);
 		cr_assert_gt(r.value, 0.5, "a win in one is worth nearly 1: %f", r.value);
 		p = pos("12121"); /* O must block column 1 */
-		cr_assert_eq(hl_c4_baseline_search(&p, 20000, 0, seed, &r), 0);
-		cr_assert_eq(r.best_move, 1, "seed %llu: forced block", (unsigned long long)seed);
+		cr_assert_eq(search_rule(&p, 20000, seed, rule, &r), 0);
+		cr_assert_eq(r.best_move, 1, "%s seed %llu: forced block", name,
+			     (unsigned long long)seed);
 		p = pos("33445"); /* X on 3-5 of row 0 threatens 2 and 6 */
-		cr_assert_eq(hl_c4_baseline_search(&p, 20000, 0, seed, &r), 0);
-		cr_assert_lt(r.value, -0.5, "two threats: lost, %f", r.value);
+		cr_assert_eq(search_rule(&p, 20000, seed, rule, &r), 0);
+		cr_assert_lt(r.value, -0.5, "%s: two threats: lost, %f", name, r.value);
 	}
 }
 
 Test(c4_baseline, prefers_the_centre_from_the_empty_board, .timeout = 60)
 {
-	struct hl_c4_baseline_result r;
-	struct hl_c4_pos p = pos("");
-	cr_assert_eq(hl_c4_baseline_search(&p, 200000, 0, 42, &r), 0);
-	uint64_t sum = 0;
-	for (int c = 0; c < HL_C4_COLS; c++)
-		sum += r.visits[c];
-	cr_assert_eq(r.best_move, 4, "best move %d", r.best_move);
-	cr_assert_gt(r.visits[3], sum / 2, "centre share %llu of %llu",
-		     (unsigned long long)r.visits[3], (unsigned long long)sum);
-	cr_assert(r.value > 0 && r.value < 0.5, "first player ahead a little: %f", r.value);
+	for (int i = 0; i < 2; i++) {
+		struct hl_c4_baseline_result r;
+		struct hl_c4_pos p = pos("");
+		cr_assert_eq(search_rule(&p, 200000, 42, rules[i], &r), 0);
+		uint64_t sum = 0;
+		for (int c = 0; c < HL_C4_COLS; c++)
+			sum += r.visits[c];
+		cr_assert_eq(r.best_move, 4, "%s: best move %d", rule_names[i], r.best_move);
+		cr_assert_gt(r.visits[3], sum / 2, "%s: centre share %llu of %llu",
+			     rule_names[i], (unsigned long long)r.visits[3],
+			     (unsigned long long)sum);
+		cr_assert(r.value > 0 && r.value < 0.5, "%s: first player ahead a little: %f",
+			  rule_names[i], r.value);
+	}
 }
 
 /* Random positions with 12 empty cells that the test solver says the side
  * to move wins by exactly one column, not at once: the search finds it.
- * (Measured before: 100 of 100 such positions at 20000 playouts, for 8,
- * 10 and 12 empty cells.) */
+ * (Measured before: 100 of 100 such positions at 20000 playouts with
+ * 8, 10 and 12 empty cells for UCT, 10 and 12 for PUCT.) */
 Test(c4_baseline, finds_the_only_winning_move_late_in_the_game, .timeout = 60)
 {
 	struct c4s_solver s;
@@ -153,12 +182,15 @@ Test(c4_baseline, finds_the_only_winning_move_late_in_the_game, .timeout = 60)
 			}
 		if (__builtin_popcount(wins) != 1 || moves < 3)
 			continue;
-		struct hl_c4_baseline_result res;
-		cr_assert_eq(hl_c4_baseline_search(&p, 20000, 0, (uint64_t)done, &res), 0);
-		cr_assert(wins >> (res.best_move - 1) & 1,
-			  "position %d: best move %d, the only win is column %d", done,
-			  res.best_move, __builtin_ctz(wins) + 1);
-		cr_assert_gt(res.value, 0.0, "position %d: a won position", done);
+		for (int i = 0; i < 2; i++) {
+			struct hl_c4_baseline_result res;
+			cr_assert_eq(search_rule(&p, 20000, (uint64_t)done, rules[i], &res), 0);
+			cr_assert(wins >> (res.best_move - 1) & 1,
+				  "%s position %d: best move %d, the only win is column %d",
+				  rule_names[i], done, res.best_move, __builtin_ctz(wins) + 1);
+			cr_assert_gt(res.value, 0.0, "%s position %d: a won position",
+				     rule_names[i], done);
+		}
 		done++;
 	}
 	c4s_solver_free(&s);
@@ -196,6 +228,8 @@ Test(c4_baseline, bad_arguments_are_errors)
 	bad = (struct hl_c4_pos){.cur = 0, .mask = 1, .plies = 5};
 	cr_assert_eq(hl_c4_baseline_search(&bad, 10, 0, 1, &r), HL_EINVAL, "wrong plies");
 	cr_assert_eq(hl_c4_baseline_new(&p, NULL, NULL), HL_EINVAL);
+	struct hl_c4_baseline_opts o = {.rule = (enum hl_c4_baseline_rule)2};
+	cr_assert_eq(hl_c4_baseline_new(&p, &o, &b), HL_EINVAL, "no such rule");
 	cr_assert_eq(hl_c4_baseline_new(&p, NULL, &b), 0);
 	cr_assert_eq(hl_c4_baseline_run(b, 0, -1), HL_EINVAL);
 	cr_assert_eq(hl_c4_baseline_check(NULL, NULL, 0), HL_EINVAL);
