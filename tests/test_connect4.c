@@ -131,7 +131,8 @@ Test(connect4, full_column_and_forced_block)
 	struct hl_c4_pos q = p;
 	cr_assert_eq(hl_c4_play_checked(&q, 0), HL_ERANGE);
 	cr_assert_eq(hl_c4_play_checked(&q, 7), HL_EINVAL);
-	cr_assert_eq(memcmp(&q, &p, sizeof p), 0, "unchanged on an error");
+	cr_assert(q.cur == p.cur && q.mask == p.mask && q.plies == p.plies,
+		  "unchanged on an error");
 	cr_assert_eq(hl_c4_play_checked(&q, 1), 0);
 	cr_assert_eq(q.plies, 7u);
 }
