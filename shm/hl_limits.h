@@ -115,4 +115,12 @@
 /* Names of shm arenas (the file path form is bounded by PATH_MAX). */
 #define HL_ARENA_NAME_MAX 200u
 
+/* The private-memory Connect Four baseline (bench/c4_baseline.c): 2^23
+ * nodes of 96 B (768 MiB, plus a 64 MiB hash table) hold a search of tens
+ * of millions of playouts while leaving room for the shared arena beside
+ * it on a small machine; past it the search goes on without expanding.
+ * Visit counts are 32-bit, so a search stops at 2^32 - 2 playouts. */
+#define HL_C4_BASELINE_NODES_MAX (1ull << 23)
+#define HL_C4_BASELINE_PLAYOUTS_MAX 0xfffffffeull
+
 #endif /* HL_SHM_LIMITS_H */
