@@ -488,6 +488,13 @@ int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 	return 0;
 }
 
+uint64_t hl_mcts_playouts(const hl_arena *a)
+{
+	uint64_t c[HL_SCTR_COUNT];
+	hl_slots_sum_search(a, c);
+	return c[HL_SCTR_PLAYOUTS];
+}
+
 int hl_mcts_stats_get(hl_arena *a, hl_mcts_stats *out)
 {
 	if (!a || !out)

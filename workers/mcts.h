@@ -117,6 +117,10 @@ hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec);
 uint64_t hl_mcts_visits(const hl_arena *a, uint64_t rec, unsigned *in_flight);
 /* The proven result of a record (enum hl_mcts_result). */
 uint32_t hl_mcts_rec_result(const hl_arena *a, uint64_t rec);
+/* Backups completed in the arena, all searches: one pass over the slots'
+ * counters (hl_mcts_stats_get also counts the losses in flight, a scan of
+ * every in-flight table). */
+uint64_t hl_mcts_playouts(const hl_arena *a);
 /* A value seen from the other player when the search alternates. */
 static inline double hl_mcts_flip(const hl_mcts *s, double v)
 {

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "c4_search.h"
+#include "../mcts.h"
 
 void hl_c4_search_config(hl_mcts_config *cfg)
 {
@@ -150,8 +151,7 @@ static int playout(struct worker *w, bool *root_proven)
 
 static bool budget_spent(hl_arena *a, uint64_t playouts)
 {
-	hl_mcts_stats ms;
-	return playouts && hl_mcts_stats_get(a, &ms) == 0 && ms.playouts >= playouts;
+	return playouts && hl_mcts_playouts(a) >= playouts;
 }
 
 int hl_c4_search_work(hl_arena *a, uint64_t playouts, uint64_t seed,
