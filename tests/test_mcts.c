@@ -575,3 +575,120 @@ Test(mcts, bad_calls_are_refused)
 	cr_assert_eq(hl_mcts_backup(t.m, &p, 0.5), HL_EINVAL, "backed up twice");
 	close_search(&t);
 }
+
+/* ---- a user's evaluator: the AlphaZero-style loop ------------------------- */
+
+/* The "network": priors and a value as pure functions of the position, so
+ * every process that evaluates a position gets the same answer and the test
+ * can check what the graph stored. */
+static void fake_network(uint64_t s, unsigned n, float *priors, double *value)
+{
+	float sum = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t h = (uint32_t)(s * 2654435761u) ^ (i * 40503u);
+		priors[i] = 1.0f + (float)(h % 7);
+		sum += priors[i];
+	}
+	for (unsigned i = 0; i < n; i++)
+		priors[i] /= sum;
+	*value = (double)((int)(s % 201) - 100) / 100.0;
+}
+
+/* One process: `rounds` of (select K leaves, evaluate them as one batch,
+ * expand each with the network's priors, back each up). */
+static int evaluator_loop(const char *arena, unsigned rounds, unsigned k)
+{
+	hl_arena *a;
+	hl_state *st;
+	hl_mcts *m;
+	if (hl_arena_attach(arena, 0, &a) || hl_state_new(a, &st) ||
+	    hl_state_resize(st, sizeof(struct pos)) ||
+	    hl_mcts_open(a, "az", (hl_id){0, 0}, NULL, &m))
+		return 2;
+	hl_mcts_path *p = calloc(k, sizeof *p);
+	for (unsigned r = 0; r < rounds; r++) {
+		unsigned got;
+		if (hl_mcts_select_batch(m, p, k, &got) || got != k)
+			return 3;
+		double value[HL_MCTS_INFLIGHT_MAX];
+		for (unsigned i = 0; i < got; i++) { /* the batch goes to the net */
+			value[i] = p[i].value;
+			if (p[i].leaf == HL_MCTS_LEAF_KNOWN)
+				continue;
+			uint64_t s = leaf_state(&wide, 0, &p[i]);
+			uint32_t mv[16];
+			unsigned n = wide.moves(s, mv);
+			float pri[16];
+			fake_network(s, n, pri, &value[i]);
+			hl_mcts_move moves[16];
+			for (unsigned j = 0; j < n; j++)
+				moves[j] = (hl_mcts_move){mv[j], pri[j], {0, 0}};
+			struct pos ps = {s, 0};
+			hl_id id;
+			if (hl_state_write(st, 0, &ps, sizeof ps) || hl_commit(st, &id, NULL))
+				return 4;
+			uint32_t res = n ? HL_MCTS_ONGOING : wide.result(s);
+			int rc = hl_mcts_expand(m, &p[i], id, moves, n, res);
+			if (rc != 0)
+				return 5;
+			if (!n)
+				value[i] = res == HL_MCTS_WIN ? 1 : res == HL_MCTS_LOSS ? -1 : 0;
+		}
+		for (unsigned i = 0; i < got; i++)
+			if (hl_mcts_backup(m, &p[i], value[i]))
+				return 6;
+	}
+	free(p);
+	hl_mcts_close(m);
+	hl_state_free(st);
+	hl_arena_close(a);
+	return 0;
+}
+
+Test(mcts, an_alphazero_style_evaluator_from_two_processes)
+{
+	struct setup t;
+	g_wide_depth = 8;
+	open_search(&t, 0, "az", 64u << 20, NULL);
+	/* the root evaluated first, by the network: a batch selected before
+	 * it has a record would be all root leaves, and only one of them can
+	 * be its evaluation */
+	hl_mcts_path first;
+	hl_mcts_move rm[10];
+	float rp[10];
+	double rv;
+	fake_network(0, 10, rp, &rv);
+	for (unsigned j = 0; j < 10; j++)
+		rm[j] = (hl_mcts_move){j, rp[j], {0, 0}};
+	cr_assert_eq(hl_mcts_select(t.m, &first), 0);
+	cr_assert_eq(hl_mcts_expand(t.m, &first, t.root_id, rm, 10, HL_MCTS_ONGOING), 0);
+	cr_assert_eq(hl_mcts_backup(t.m, &first, rv), 0);
+	enum { KIDS = 2, ROUNDS = 300, K = 8 };
+	pid_t kid[KIDS];
+	for (int i = 0; i < KIDS; i++)
+		if ((kid[i] = tu_fork()) == 0)
+			_exit(evaluator_loop(t.name, ROUNDS, K));
+	for (int i = 0; i < KIDS; i++) {
+		int status;
+		cr_assert_eq(waitpid(kid[i], &status, 0), kid[i]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "evaluator %d: status %#x", i, status);
+	}
+	check_graph(t.m, t.a, 1 + KIDS * ROUNDS * K);
+	/* the priors the network gave are the priors the graph holds */
+	hl_mcts_child c[16];
+	unsigned n;
+	cr_assert_eq(hl_mcts_children(t.m, t.root_id, c, 16, &n), 0);
+	cr_assert_eq(n, 10);
+	float pri[16];
+	double v;
+	fake_network(0, 10, pri, &v);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_float_eq(c[i].prior, pri[i], 1.0 / 65535 + 1e-6,
+				   "edge %u: prior %f, the network said %f", i,
+				   c[i].prior, pri[i]);
+	/* and every move of the root was tried by one process or the other */
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_gt(c[i].visits, 0, "move %u never visited", i);
+	close_search(&t);
+}

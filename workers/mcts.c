@@ -297,8 +297,6 @@ static int publish_record(hl_mcts *s, hl_id pos, const hl_mcts_move *moves,
 {
 	hl_arena *a = s->a;
 	hl_id key = hl_hash_search(pos, s->salt);
-	if ((*rec = hl_mcts_find(s, pos)) != 0)
-		return 0;
 	uint64_t pos_off;
 	int rc = hl_index_lookup(a, pos, &pos_off);
 	if (rc || !hl_node_get(a, pos_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY))
@@ -314,11 +312,13 @@ static int publish_record(hl_mcts *s, hl_id pos, const hl_mcts_move *moves,
 		return 1;
 	}
 	fill_record(s, off, key, pos_off, moves, n, result);
+	/* no look-up first: the insert finds a record already there (a
+	 * transposition, or another expander of this leaf) and names it */
 	uint64_t winner;
 	rc = hl_index_insert(a, key, off, &winner);
 	if (rc != 0) {
 		hl_heap_free(a, (unsigned)cls, off);
-		if (rc == 1 && (*rec = hl_mcts_find(s, pos)) != 0)
+		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0)
 			return 0; /* another expander won: use theirs */
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return rc == HL_EFULL || rc == 1 ? 1 : rc;
