@@ -51,7 +51,7 @@ static const char usage_text[] =
 	"                    [--ops N | --duration SECONDS] [--peers all|none|LIST]\n"
 	"                    [--seed N] [--size BYTES] [--numa auto|off]\n"
 	"                    [--json FILE|-] [--csv FILE|-] [--plot FILE.svg]\n"
-	"                    [--quiet] [--help]\n"
+	"                    [--game connect4|none] [--quiet] [--help]\n"
 	"\n"
 	"  --workload   w1 (4 KiB state, 64 B writes), w2 (1 MiB, 4 KiB chunks),\n"
 	"               mixed (64 KiB: commit/restore/fork/diff), all (default)\n"
@@ -66,6 +66,8 @@ static const char usage_text[] =
 	"  --json, --csv  also write the report as JSON / CSV ('-': stdout, and\n"
 	"               the table goes to stderr)\n"
 	"  --plot       an SVG of the scaling curve and latency distributions\n"
+	"  --game       connect4 (default): shared-search playouts at each worker\n"
+	"               count beside a private-memory baseline; none\n"
 	"  --quiet      no progress lines\n"
 	"Exit status: 0; 1 if a worker, a self-check or a peer failed; 2 usage.\n";
 
@@ -122,7 +124,7 @@ static int parse_peers(struct opts *o, const char *arg)
 enum {
 	OPT_WORKLOAD = 256, OPT_WORKERS, OPT_OPS, OPT_DURATION, OPT_PEERS,
 	OPT_SEED, OPT_SIZE, OPT_NUMA, OPT_JSON, OPT_CSV, OPT_PLOT, OPT_QUIET,
-	OPT_HELP,
+	OPT_HELP, OPT_GAME,
 };
 
 static const struct option long_opts[] = {
@@ -139,6 +141,7 @@ static const struct option long_opts[] = {
 	{"plot", required_argument, 0, OPT_PLOT},
 	{"quiet", no_argument, 0, OPT_QUIET},
 	{"help", no_argument, 0, OPT_HELP},
+	{"game", required_argument, 0, OPT_GAME},
 	{0, 0, 0, 0},
 };
 
@@ -184,6 +187,11 @@ static int parse_one(struct opts *o, int opt, const char *arg, bool *duration_se
 	case OPT_CSV: o->csv = arg; return 0;
 	case OPT_PLOT: o->plot = arg; return 0;
 	case OPT_QUIET: o->quiet = true; return 0;
+	case OPT_GAME:
+		if (strcmp(arg, "connect4") && strcmp(arg, "none"))
+			return usage("--game takes connect4 or none", arg);
+		o->game = !strcmp(arg, "connect4");
+		return 0;
 	case OPT_HELP:
 		fputs(usage_text, stdout);
 		return -1;
@@ -205,6 +213,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		o->peer[i] = true;
 	o->seed = 1;
 	o->numa = HL_NUMA_AUTO;
+	o->game = true;
 	bool duration_set = false;
 	optind = 1;
 	opterr = 1;
@@ -406,6 +415,8 @@ int hl_bench_main(int argc, char **argv)
 
 	int sweep = run_sweep(&o, worker_argv, rep, nt);
 	bool ok = sweep == 0;
+	if (sweep >= 0 && !hl_bench_interrupted && o.game)
+		ok &= hl_harness_run_games(&o, exe, rep);
 	if (sweep >= 0 && !hl_bench_interrupted)
 		ok &= hl_harness_run_peers(&o, rep, nt);
 	if (hl_bench_interrupted) {

@@ -216,6 +216,22 @@ struct hl_bench_peer_row {
 	struct hl_peer_result r;
 };
 
+/* Connect Four playouts (harness_game.c): one row per worker count of the
+ * sweep, and one for the private-memory baseline (workers 0). */
+struct hl_bench_game_row {
+	unsigned workers;      /* 0: the baseline, one process, private memory */
+	bool failed;
+	bool no_room;          /* the graph filled its memory during the run */
+	double seconds;
+	uint64_t playouts;
+	double playouts_per_s;
+	uint64_t nodes;
+	double bytes_per_node; /* shared: record + position snapshot */
+	int best_move;         /* column 1..7 from the empty board */
+	double centre_share;   /* root visits on column 4 / all root visits */
+};
+
+#define HL_BENCH_GAME_ROWS_MAX 17u
 #define HL_BENCH_RUNS_MAX 64u
 #define HL_BENCH_PEER_ROWS_MAX 16u
 
@@ -228,6 +244,8 @@ struct hl_bench_report {
 	unsigned run_count;
 	struct hl_bench_peer_row peers[HL_BENCH_PEER_ROWS_MAX];
 	unsigned peer_count;
+	struct hl_bench_game_row games[HL_BENCH_GAME_ROWS_MAX];
+	unsigned game_count;
 };
 
 /* Shared by report.c and plot.c: the runs and peer rows in use (counts
@@ -240,6 +258,12 @@ const struct hl_bench_run *hl_report_find_run(const struct hl_bench_report *r,
 					      unsigned workers);
 unsigned hl_report_runs_of(const struct hl_bench_report *r,
 			   enum hl_workload w, unsigned idx[]);
+
+/* The Connect Four rows (report_game.c): a table section, and the "games"
+ * array of the JSON report. */
+struct hl_json;
+void hl_report_games_table(FILE *out, const struct hl_bench_report *r);
+void hl_report_games_json(struct hl_json *j, const struct hl_bench_report *r);
 
 /* Fills r->machine, cpus, numa_nodes, date. */
 void hl_bench_describe_machine(struct hl_bench_report *r);
@@ -267,5 +291,8 @@ int hl_bench_main(int argc, char **argv);
  * HELIOS_ARENA, HELIOS_WORKER and HELIOS_BENCH_RESULTS (the results file)
  * in its environment. */
 int hl_bench_worker_main(int argc, char **argv);
+/* Hidden subcommand of a Connect Four bench worker (`helios-bench
+ * worker-game`, harness_game.c's step 2). */
+int hl_bench_game_worker_main(int argc, char **argv);
 
 #endif /* HL_BENCH_H */

@@ -35,6 +35,7 @@ struct opts {
 	int numa;
 	const char *json, *csv, *plot;
 	bool quiet;
+	bool game;             /* Connect Four playouts (--game connect4) */
 };
 
 /* What the report's notes say about how the numbers were made. */
@@ -65,5 +66,11 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
  * failed; true when all ran or were skipped. */
 bool hl_harness_run_peers(const struct opts *o, struct hl_bench_report *rep,
 			  struct notes *nt);
+
+/* Connect Four playouts at each worker count, then the private-memory
+ * baseline (harness_game.c); exe is this program, for the workers. False
+ * when a run failed or the harness was interrupted. */
+bool hl_harness_run_games(const struct opts *o, char *exe,
+			  struct hl_bench_report *rep);
 
 #endif

@@ -594,6 +594,7 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 		table_scaling(out, r);
 		table_memory(out, r);
 	}
+	hl_report_games_table(out, r);
 	table_peers(out, r);
 	return ferror(out) ? HL_EIO : 0;
 }
@@ -754,6 +755,7 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
 		json_peer(&j, r, &r->peers[i]);
 	hl_json_close(&j);
+	hl_report_games_json(&j, r);
 	hl_json_close(&j);
 	return hl_json_end(&j);
 }

@@ -260,6 +260,14 @@ static const char every_workload_check[] =
 	"want = {(w, n) for w in need for n in (1, 2)}\n"
 	"assert seen == want, sorted(seen ^ want)\n"
 	"assert r['peers'] == [], r['peers']\n"
+	"g = {x['workers']: x for x in r['games']}\n"
+	"assert sorted(g) == [0, 1, 2], sorted(g)\n"
+	"assert g[0]['system'] == 'baseline' and g[1]['system'] == 'helios'\n"
+	"for x in g.values():\n"
+	"    assert not x['failed'] and x['playouts'] > 0, x\n"
+	"    assert 1 <= x['best_move'] <= 7 and x['nodes'] > 0, x\n"
+	"    assert 0 <= x['centre_share'] <= 1, x\n"
+	"assert g[1]['ratio'] is not None and g[1]['target'] == 0.7\n"
 	"rows = list(csv.DictReader(open(sys.argv[2])))\n"
 	"assert len(rows) >= 12, len(rows)\n"
 	"assert all(x['system'] == 'helios' and int(x['count']) > 0 for x in rows)\n";
@@ -291,7 +299,7 @@ Test(bench_run, duration_run)
 	const char *json = tb_file("json");
 	struct tb_run r;
 	const char *args[] = {"--workload", "mixed", "--workers", "1",
-			      "--duration", "0.3", "--peers", "none", "--json",
+			      "--duration", "0.3", "--peers", "none", "--game", "none", "--json",
 			      json, NULL};
 	int code = tb_bench(&r, 100, args);
 	cr_assert_eq(code, 0, "exit %d; stderr:\n%s", code, tb_read(r.err));
@@ -313,7 +321,7 @@ Test(bench_run, peer_row)
 	const char *json = tb_file("json");
 	struct tb_run r;
 	const char *args[] = {"--workload", "w1", "--workers", "1", "--ops",
-			      "300", "--peers", "lmdb", "--json", json,
+			      "300", "--peers", "lmdb", "--game", "none", "--json", json,
 			      "--quiet", NULL};
 	int code = tb_bench(&r, 100, args);
 	cr_assert_eq(code, 0, "exit %d; stderr:\n%s", code, tb_read(r.err));
@@ -377,7 +385,7 @@ Test(bench_run, arena_too_small)
 {
 	struct tb_run r;
 	const char *args[] = {"--workload", "w2", "--workers", "2", "--ops",
-			      "300", "--size", "8M", "--peers", "none",
+			      "300", "--size", "8M", "--peers", "none", "--game", "none",
 			      "--quiet", NULL};
 	int code = tb_bench(&r, 60, args);
 	const char *err = tb_read(r.err);
@@ -392,7 +400,7 @@ Test(bench_run, worker_fails)
 	/* 24 MiB holds a few thousand 4 KiB commits, not 200000 */
 	struct tb_run r;
 	const char *args[] = {"--workload", "w1", "--workers", "1", "--ops",
-			      "200000", "--size", "24M", "--peers", "none",
+			      "200000", "--size", "24M", "--peers", "none", "--game", "none",
 			      "--quiet", NULL};
 	int code = tb_bench(&r, 100, args);
 	const char *err = tb_read(r.err);
@@ -410,7 +418,7 @@ Test(bench_run, interrupted)
 	 * signal comes right after the start line */
 	struct tb_run r;
 	const char *args[] = {"--workload", "w2", "--workers", "1", "--duration",
-			      "30", "--size", "1G", "--peers", "none", NULL};
+			      "30", "--size", "1G", "--peers", "none", "--game", "none", NULL};
 	tb_start(&r, args);
 	uint64_t deadline = tb_now_ns() + 60ull * 1000000000ull;
 	while (!strstr(tb_read(r.err), "[w2 x1] go")) {
