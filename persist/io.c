@@ -37,11 +37,16 @@
  *              all completed; with pwrite, fdatasync(2). Two round trips,
  *              and the linked writes run one after another.
  *
- * The default is DSYNC: a WAL batch is one write, so DSYNC is one device
- * command (or write + flush) where the linked form always pays a second
- * request, and bench/wal_speed.c measured it as fast or faster on this
- * machine's virtio disk (its numbers are in the report of that change).
- * FDATASYNC stays for devices where FUA is emulated slowly and for batches
+ * The default is DSYNC: a WAL batch is one write, so DSYNC is one request
+ * to the file system (which sends the data with FUA, or the data then one
+ * cache flush) where the linked form always pays a second request and a
+ * second completion. bench/wal_speed.c on this machine (virtio disk with a
+ * volatile write cache and no FUA, ext4; 2026-12-01, medians of 3-5 runs):
+ * a one-record flush took 79-86 us with io_uring + RWF_DSYNC against
+ * 93-105 us with the linked IORING_OP_FSYNC, and 256 KiB flushes ran at
+ * 1238-1424 MB/s against 1220-1256 MB/s. (One run under heavy load from
+ * other jobs had DSYNC flushes at 4 ms; rerun helios-wal-speed on the
+ * target disk before trusting either default.) FDATASYNC stays for devices where FUA is emulated slowly and for batches
  * of many writes (checkpoints), where one flush beats one per write. When
  * pwritev2 refuses RWF_DSYNC (EOPNOTSUPP/ENOSYS/EINVAL) the PWRITE backend
  * uses fdatasync instead and reports it; io_uring has taken RWF_DSYNC
