@@ -135,6 +135,7 @@ int hl_io_errno_rc(int err)
 	case ENOSPC: case EDQUOT: return HL_EFULL;
 	case EACCES: case EPERM: return HL_EACCES;
 	case ENOENT: return HL_ENOENT;
+	case EEXIST: return HL_EEXIST;
 	case ENOMEM: return HL_ENOMEM;
 	default: return HL_EIO;
 	}

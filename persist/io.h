@@ -6,7 +6,8 @@
  * HL_IO_BATCH_WRITES_MAX buffers, each written at its file offset, and the
  * whole batch made durable. hl_io_submit starts a batch and returns; the
  * caller goes on filling its next buffer (group commit) and learns of the
- * batch's end from hl_io_poll. See io.c for the design.
+ * batch's end from hl_io_poll. See io.c for the design. A handle belongs
+ * to one thread at a time.
  *
  * Errors: HL_EINVAL (arguments, misaligned direct buffers), HL_ENOMEM,
  * HL_EACCES, HL_ENOENT, HL_EBUSY (a batch is already in flight), HL_EFULL
@@ -120,8 +121,8 @@ void hl_io_close(struct hl_io *io);
 void *hl_io_buf_alloc(uint64_t bytes);
 void hl_io_buf_free(void *p);
 
-/* Maps an errno to HL_EFULL (ENOSPC, EDQUOT), HL_EACCES, HL_ENOENT or
- * HL_EIO. */
+/* Maps an errno to HL_EFULL (ENOSPC, EDQUOT), HL_EACCES, HL_ENOENT,
+ * HL_EEXIST, HL_ENOMEM or HL_EIO. */
 int hl_io_errno_rc(int err);
 
 #endif

@@ -60,7 +60,15 @@
  * Opening an existing WAL scans it and positions pos at the scanned end.
  * If that end is inside a block (a torn tail: the flush that wrote it
  * never completed, so nothing there was acknowledged), the valid part of
- * that block is loaded into fill and rewritten by the next flush.
+ * that block is loaded into fill, sealed and rewritten before open
+ * returns: the caller replayed those records and may build on them, so
+ * they must not depend on a later flush that a second power loss could
+ * tear (test_persist_io's torn-tail test failed before this).
+ *
+ * Recycling (hl_wal_create on an existing file) writes the new header in
+ * place. If that write is torn the file's header fails its crc and the
+ * old generation is gone with it; the persister checkpoints before it
+ * recycles, so by then nothing in the old generation is needed.
  *
  * Single-threaded: one persister owns a WAL handle. No memory orders.
  */
@@ -514,8 +522,9 @@ static void position_at(struct hl_wal *w, const unsigned char *log,
 			const struct hl_wal_scan_result *res)
 {
 	uint64_t end = res->end_lsn - w->info.start_lsn;
-	w->pos = w->durable = w->flight_end = end;
+	w->pos = end;
 	w->fill_base = end / HL_WAL_BLOCK_BYTES * HL_WAL_BLOCK_BYTES;
+	w->durable = w->flight_end = w->fill_base; /* the tail block: rewritten */
 	memcpy(w->buf[0], log + w->fill_base, end - w->fill_base);
 	w->last_crc = res->last_crc;
 }
@@ -553,6 +562,13 @@ int hl_wal_open(const char *path, const struct hl_wal_config *cfg,
 	w->log_bytes = w->info.file_bytes - HL_WAL_HDR_BYTES;
 	position_at(w, m + HL_WAL_HDR_BYTES, res);
 	munmap((void *)m, len);
+	/* A torn tail: seal and rewrite its block now, so that what the
+	 * caller just replayed is durable before it builds on it. */
+	rc = w->pos % HL_WAL_BLOCK_BYTES ? hl_wal_flush(w) : 0;
+	if (rc) {
+		hl_wal_close(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 out_unmap:
