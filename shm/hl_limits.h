@@ -119,4 +119,21 @@
 /* Fresh salts drawn when a new generation's salt equals the old one. */
 #define HL_WAL_SALT_TRIES 8u
 
+/* ---- the MPSC ring (shm/ring_mpsc.c) ------------------------------------ */
+
+/* FORMAT: a ring's unit: one cache line, so records of different producers
+ * never share a line; a record pays at most 63 bytes of rounding. */
+#define HL_RING_UNIT_BYTES 64u
+/* Units of a ring: at least 16 (room for a pad and a record), at most 2^30
+ * (64 GiB of data, far past any persist ring). */
+#define HL_RING_UNITS_MIN 16ull
+#define HL_RING_UNITS_MAX (1ull << 30)
+/* FORMAT: a record's units fit the descriptor's 20-bit field (64 MiB). */
+#define HL_RING_RECORD_UNITS_MAX ((1u << 20) - 1)
+/* FORMAT: owner ids fit the descriptor's 10 bits: one per process slot. */
+#define HL_RING_OWNERS_MAX HL_PROCESSES_MAX
+/* Lost claiming races before a reserve answers HL_EBUSY: each loss means
+ * another producer made progress, so this bounds only unfairness. */
+#define HL_RING_RESERVE_TRIES 256u
+
 #endif /* HL_SHM_LIMITS_H */
