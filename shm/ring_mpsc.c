@@ -47,16 +47,18 @@
  * Reserve: read tail t; if t + span > head + data size, HL_EFULL. CAS the
  * descriptor of unit t/64 mod N from FREE(lap(t)) to CLAIMED, then CAS tail
  * from t to t + span. Anyone who finds the descriptor at tail already
- * claimed for this lap helps by doing that tail CAS itself, so a producer
- * that dies between its two CASes stops nobody (the Michael-Scott queue's
+ * claimed for this lap helps by doing that tail CAS itself, and so does
+ * the consumer when it frees the record, so a producer that dies between
+ * its two CASes stops nobody, even alone (the Michael-Scott queue's
  * helping step). Commit writes the payload, then COMMITTED.
  *
  * Consume at head h: the descriptor of h's unit for lap(h) is
  *   FREE(lap(h))        nothing there yet: stop
  *   CLAIMED(lap(h))     being written: stop, unless dead(owner) says the
  *                       producer is dead: then CAS to SKIP and skip it
- *   COMMITTED / SKIP    deliver (COMMITTED) and free: every unit of the
- *                       record to FREE(lap + 1), the first unit last, then
+ *   COMMITTED / SKIP    deliver (COMMITTED) and free: tail moved past
+ *                       the record if nobody did, every unit of the record
+ *                       to FREE(lap + 1), the first unit last, then
  *                       head += span
  *   FREE(lap(h) + 1)    consumed by a consumer that died before moving
  *                       head: head += the units it records
@@ -321,12 +323,17 @@ int hl_ring_mpsc_push(void *base, uint32_t owner, const void *payload,
 
 /* ---- the consumer ----------------------------------------------------------- */
 
-/* Frees the record of `units` at head h: the other units first, the first
+/* Frees the record of `units` at head h. First tail is moved past it if
+ * its producer died between its claiming CAS and its tail CAS with nobody
+ * to help (else head would pass tail and every later reserve would read a
+ * tail whose unit is already freed for the next lap: a wedge, which
+ * test_ring_mpsc's two-CAS test showed). Then the other units, the first
  * unit last (it tells a restarted consumer the span), then head. */
 static void release(struct ring *r, uint64_t h, uint64_t units)
 {
 	uint64_t i = unit_of(r, h);
 	uint32_t next = lap_of(r, h) + 1;
+	help_tail(r, h, d_make(D_FREE, 0, units, 0));
 	for (uint64_t k = 1; k < units; k++)
 		atomic_store_explicit(&r->desc[i + k], d_make(D_FREE, 0, 0, next),
 				      memory_order_release);
