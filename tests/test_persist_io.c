@@ -455,3 +455,67 @@ Test(persist_io, records_recovered_from_a_torn_tail_survive_the_next_power_loss)
 		pu_dir_remove();
 	}
 }
+
+/* Group commit: records appended while a flush is in flight wait for the
+ * next one, and that one flush covers all of them. */
+static void run_group_commit(enum hl_io_backend be)
+{
+	pu_dir_make();
+	const char *p = pu_path("wal");
+	struct hl_io_config io;
+	hl_io_config_init(&io);
+	io.backend = be;
+	struct hl_wal *w = wal_with(p, &io);
+	uint64_t first_end;
+	cr_assert_eq(pu_append(w, 0, NULL), 0);
+	cr_assert_eq(hl_wal_flush_begin(w), 0);      /* batch 2: record 0 */
+	first_end = hl_wal_end_lsn(w);
+	for (uint64_t i = 1; i < 100; i++)            /* while it is in flight */
+		cr_assert_eq(pu_append(w, i, NULL), 0);
+	cr_assert_lt(hl_wal_durable_lsn(w), first_end, "not seen complete yet");
+	cr_assert_eq(hl_wal_poll(w, true), 0);
+	cr_assert_eq(hl_wal_durable_lsn(w), first_end,
+		     "the first flush covers only what was there when it began");
+	cr_assert_eq(hl_wal_flush(w), 0);            /* batch 3: records 1-99 */
+	cr_assert_eq(hl_wal_durable_lsn(w), hl_wal_end_lsn(w));
+	struct hl_io_stats st;
+	hl_wal_io_stats(w, &st);
+	cr_assert_eq(st.batches, 3u, "header, record 0, then one flush for 99");
+	hl_wal_close(w);
+	cr_assert_eq(scan_from(p, 0), 100);
+}
+
+Test(persist_io, group_commit_one_flush_covers_what_arrived_meanwhile_uring)
+{
+	run_group_commit(HL_IO_BACKEND_URING);
+}
+
+Test(persist_io, group_commit_one_flush_covers_what_arrived_meanwhile_pwrite)
+{
+	run_group_commit(HL_IO_BACKEND_PWRITE);
+}
+
+/* The file is preallocated and zero-filled at creation: appending and
+ * flushing changes neither its size nor its allocation. */
+Test(persist_io, appends_change_no_file_metadata)
+{
+	pu_dir_make();
+	const char *p = pu_path("wal");
+	struct hl_io_config io;
+	hl_io_config_init(&io);
+	struct hl_wal *w = wal_with(p, &io);
+	struct stat before, after;
+	cr_assert_eq(stat(p, &before), 0);
+	cr_assert_eq(before.st_size, (off_t)FILE_BYTES);
+	cr_assert_geq((uint64_t)before.st_blocks * 512, FILE_BYTES, "allocated");
+	for (uint64_t i = 0; i < 500; i++) {
+		cr_assert_eq(pu_append(w, i, NULL), 0);
+		if (i % 25 == 24)
+			cr_assert_eq(hl_wal_flush(w), 0);
+	}
+	cr_assert_eq(hl_wal_flush(w), 0);
+	cr_assert_eq(stat(p, &after), 0);
+	cr_assert_eq(after.st_size, before.st_size);
+	cr_assert_eq(after.st_blocks, before.st_blocks);
+	hl_wal_close(w);
+}
