@@ -37,17 +37,21 @@
  *              all completed; with pwrite, fdatasync(2). Two round trips,
  *              and the linked writes run one after another.
  *
- * The default is DSYNC: a WAL batch is one write, so DSYNC is one request
- * to the file system (which sends the data with FUA, or the data then one
- * cache flush) where the linked form always pays a second request and a
- * second completion. bench/wal_speed.c on this machine (virtio disk with a
- * volatile write cache and no FUA, ext4; 2026-12-01, medians of 3-5 runs):
- * a one-record flush took 79-86 us with io_uring + RWF_DSYNC against
- * 93-105 us with the linked IORING_OP_FSYNC, and 256 KiB flushes ran at
- * 1238-1424 MB/s against 1220-1256 MB/s. (One run under heavy load from
- * other jobs had DSYNC flushes at 4 ms; rerun helios-wal-speed on the
- * target disk before trusting either default.) FDATASYNC stays for devices where FUA is emulated slowly and for batches
- * of many writes (checkpoints), where one flush beats one per write. When
+ * The default is FDATASYNC, from bench/wal_speed.c on this machine
+ * (virtio disk, volatile write cache, no FUA, ext4; 2026-12-01, medians of
+ * 3-5 runs interleaved across backends). On a quiet machine the two are
+ * within 10%: a one-record flush took 72-86 us with RWF_DSYNC and 73-105
+ * us with the linked fsync, 256 KiB flushes ran at 1.24-1.61 GB/s either
+ * way. With the CPUs saturated by other processes (load average 7-9 on 2
+ * cores) - which is the persister's normal life, beside workers that keep
+ * every core busy - io_uring with the linked IORING_OP_FSYNC kept its
+ * one-record flush at 74-95 us p50 in all three such runs, while RWF_DSYNC
+ * writes (io_uring or pwritev2) and pwrite + fdatasync went to 0.8-4 ms.
+ * (Likely cause: without FUA, a DSYNC direct write's flush runs from the
+ * direct-I/O completion workqueue, which waits behind the busy CPUs; we
+ * did not trace it.) DSYNC stays selectable: on a device with real FUA it
+ * saves the second request. FDATASYNC also suits checkpoints'
+ * many-write batches, where one flush beats one per write. When
  * pwritev2 refuses RWF_DSYNC (EOPNOTSUPP/ENOSYS/EINVAL) the PWRITE backend
  * uses fdatasync instead and reports it; io_uring has taken RWF_DSYNC
  * since it exists (5.1), so it needs no such probe.
@@ -277,8 +281,8 @@ int hl_io_open(const char *path, unsigned flags, uint64_t prealloc_bytes,
 	if (cfg)
 		io->cfg = *cfg;
 	io->readonly = flags & HL_IO_RDONLY;
-	io->st.sync = io->cfg.sync == HL_IO_SYNC_FDATASYNC ? HL_IO_SYNC_FDATASYNC
-							    : HL_IO_SYNC_DSYNC;
+	io->st.sync = io->cfg.sync == HL_IO_SYNC_DSYNC ? HL_IO_SYNC_DSYNC
+							: HL_IO_SYNC_FDATASYNC;
 	rc = open_file(io, path, flags);
 	if (rc)
 		goto out_free;

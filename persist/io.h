@@ -39,7 +39,7 @@ enum hl_io_direct {
 };
 
 enum hl_io_sync {
-	HL_IO_SYNC_AUTO = 0,    /* HL_IO_SYNC_DSYNC (io.c says why) */
+	HL_IO_SYNC_AUTO = 0,    /* HL_IO_SYNC_FDATASYNC (io.c says why) */
 	HL_IO_SYNC_DSYNC,       /* RWF_DSYNC on every write */
 	HL_IO_SYNC_FDATASYNC,   /* writes, then one datasync after them
 				   (io_uring: IORING_OP_FSYNC linked) */
