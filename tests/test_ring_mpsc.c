@@ -338,3 +338,32 @@ Test(ring_mpsc, a_producer_dead_between_its_two_cas_stops_nobody)
 	cr_assert_eq(s.bad, 0, "%s", s.why);
 	munmap(ring, bytes);
 }
+
+/* A consumer that died after freeing a record's units but before moving
+ * head (made by hand: consume, then put head back; the head word is at
+ * byte 128 of the region). The next consumer neither delivers the record
+ * again nor stalls on it. */
+Test(ring_mpsc, a_consumer_dead_before_moving_head_is_taken_over)
+{
+	uint64_t bytes;
+	unsigned char *ring = region(64 * 64, &bytes);
+	struct seen s = {0};
+	unsigned char b[512];
+	for (uint32_t seq = 0; seq < 3; seq++) {
+		rec_fill(b, 0, seq);
+		cr_assert_eq(hl_ring_mpsc_push(ring, 0, b, rec_len(seq)), 0);
+	}
+	uint64_t h0;
+	memcpy(&h0, ring + 128, 8);
+	cr_assert_eq(hl_ring_mpsc_consume(ring, check, &s, NULL, NULL, 1), 1);
+	memcpy(ring + 128, &h0, 8);            /* died before the head store */
+	cr_assert_eq(hl_ring_mpsc_consume(ring, check, &s, NULL, NULL, 10), 2,
+		     "records 1 and 2, not record 0 again");
+	cr_assert_eq(s.bad, 0, "%s", s.why);
+	cr_assert_eq(s.total, 3);
+	cr_assert_eq(hl_ring_mpsc_used(ring), 0);
+	rec_fill(b, 0, 3);
+	cr_assert_eq(hl_ring_mpsc_push(ring, 0, b, rec_len(3)), 0);
+	cr_assert_eq(hl_ring_mpsc_consume(ring, check, &s, NULL, NULL, 10), 1);
+	munmap(ring, bytes);
+}
