@@ -232,17 +232,19 @@ static void setup_backend(struct hl_io *io)
 	report_fallback(io, HL_IO_FELL_BACK_URING, msg);
 }
 
-/* Reserves and zero-fills [0, bytes): fallocate alone leaves unwritten
- * extents whose first write is a metadata change (ext4, XFS journal the
- * conversion); writing zeros once makes every later write a pure data
- * write (PostgreSQL's wal_init_zero). */
+/* Reserves and zero-fills the file from its end up to bytes, keeping what
+ * is there (a WAL cut short keeps its valid prefix). fallocate alone
+ * leaves unwritten extents whose first write is a metadata change (ext4,
+ * XFS journal the conversion); writing zeros once makes every later write
+ * a pure data write (PostgreSQL's wal_init_zero). */
 static int preallocate(struct hl_io *io, uint64_t bytes)
 {
 	struct stat st;
 	if (fstat(io->fd, &st) != 0)
 		return hl_io_errno_rc(errno);
-	uint64_t from = (uint64_t)st.st_size / HL_IO_ALIGN * HL_IO_ALIGN;
-	if (from >= bytes)
+	uint64_t size = (uint64_t)st.st_size;
+	uint64_t from = size / HL_IO_ALIGN * HL_IO_ALIGN;
+	if (size >= bytes)
 		return 0; /* already there: a recycled file keeps its blocks */
 	if (fallocate(io->fd, 0, (off_t)from, (off_t)(bytes - from)) != 0 &&
 	    errno != EOPNOTSUPP)
@@ -250,8 +252,12 @@ static int preallocate(struct hl_io *io, uint64_t bytes)
 	void *zero = hl_io_buf_alloc(ZERO_FILL_BYTES);
 	if (!zero)
 		return HL_ENOMEM;
-	int rc = 0;
+	/* The first chunk starts with the file's last, partial block: read
+	 * it so that writing the chunk keeps its bytes. */
+	int rc = from < size ? hl_io_pread(io, zero, HL_IO_ALIGN, from) : 0;
 	for (uint64_t off = from; off < bytes && !rc; off += ZERO_FILL_BYTES) {
+		if (off > from)
+			memset(zero, 0, HL_IO_ALIGN);
 		uint64_t len = bytes - off < ZERO_FILL_BYTES ? bytes - off
 							     : ZERO_FILL_BYTES;
 		ssize_t w = pwrite(io->fd, zero, len, (off_t)off);

@@ -550,18 +550,18 @@ int hl_wal_open(const char *path, const struct hl_wal_config *cfg,
 	rc = hl_wal_header_parse(m, len, &w->info);
 	if (!rc && w->info.geometry != cfg->geometry)
 		rc = HL_EMISMATCH;
-	if (!rc && w->info.file_bytes > len)
-		rc = HL_ECORRUPT; /* truncated below its preallocation */
 	if (!rc)
 		rc = hl_wal_scan_buf(m, len, &w->info, fn, ctx, res);
-	if (rc)
-		goto out_unmap;
-	rc = hl_io_open(path, 0, 0, &cfg->io, &w->io);
 	if (rc)
 		goto out_unmap;
 	w->log_bytes = w->info.file_bytes - HL_WAL_HDR_BYTES;
 	position_at(w, m + HL_WAL_HDR_BYTES, res);
 	munmap((void *)m, len);
+	/* A file cut short (copied, truncated) keeps its valid prefix and
+	 * gets its preallocation back. */
+	rc = hl_io_open(path, 0, w->info.file_bytes, &cfg->io, &w->io);
+	if (rc)
+		goto out_free;
 	/* A torn tail: seal and rewrite its block now, so that what the
 	 * caller just replayed is durable before it builds on it. */
 	rc = w->pos % HL_WAL_BLOCK_BYTES ? hl_wal_flush(w) : 0;

@@ -403,3 +403,29 @@ Test(wal, bad_arguments_are_rejected)
 	cr_assert_eq(hl_wal_create(pu_path("w2"), &cfg, &w), HL_EINVAL);
 	cr_assert_neq(access(pu_path("w2"), F_OK), 0, "nothing left behind");
 }
+
+Test(wal, a_file_cut_short_reopens_with_its_valid_prefix_and_size)
+{
+	pu_dir_make();
+	const char *p = pu_path("wal");
+	struct rec r[60];
+	struct hl_wal *w = wal_new(p, FILE_BYTES);
+	append_run(w, 0, 60, 6, r);
+	hl_wal_close(w);
+	uint64_t cut = r[40].lsn - (1ull << 20) + HL_WAL_HDR_BYTES + 10;
+	cr_assert_eq(truncate(p, (off_t)cut), 0);
+
+	struct hl_wal_config cfg;
+	struct pu_seen seen = {0};
+	pu_wal_config(&cfg, 0);
+	cr_assert_eq(hl_wal_open(p, &cfg, pu_check_record, &seen, NULL, &w), 0);
+	cr_assert_eq(seen.bad, 0, "%s", seen.why);
+	cr_assert_eq(seen.count, 40, "records 0-39 are whole below the cut");
+	append_run(w, 40, 20, 0, NULL);
+	hl_wal_close(w);
+	struct stat st;
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(st.st_size, (off_t)FILE_BYTES, "preallocated again");
+	struct hl_wal_scan_result res;
+	cr_assert_eq(scan_count(p, &res), 60);
+}
