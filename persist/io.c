@@ -20,8 +20,11 @@
  *           old kernels ENOSYS) or when configured.
  *
  * and, independently, O_DIRECT (no page-cache copy, no writeback later) or
- * buffered writes when the file system refuses O_DIRECT at open (EINVAL:
- * tmpfs before Linux 6.6, some FUSE and network file systems).
+ * buffered writes when the file system refuses O_DIRECT: at open (EINVAL:
+ * tmpfs before Linux 6.6, some FUSE and network file systems), or by
+ * failing the first direct write with EINVAL, which is then done again
+ * buffered on a reopened descriptor (drop_direct; only before any batch
+ * completed, so a later EINVAL is an error like any other).
  *
  * Durability (hl_io_stats.sync). O_DIRECT alone bypasses the page cache but
  * not the device's volatile write cache, so every batch ends with a
@@ -121,6 +124,7 @@ struct batch {
 struct hl_io {
 	int fd;
 	bool readonly;
+	char *path;              /* to reopen without O_DIRECT */
 	struct hl_io_config cfg;
 	struct hl_io_stats st;
 	struct io_uring ring;
@@ -214,6 +218,31 @@ static int open_file(struct hl_io *io, const char *path, unsigned flags)
 	return 0;
 }
 
+/* Some file systems take O_DIRECT at open and refuse the writes (EINVAL).
+ * Before anything was written through it, reopen the file buffered and
+ * go on (reported once). Returns true if it did. */
+static bool drop_direct(struct hl_io *io, int err)
+{
+	if (err != EINVAL || !io->st.direct || io->st.batches)
+		return false;
+	int fd = open(io->path, (io->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(io->fd);
+	io->fd = fd;
+	io->st.direct = false;
+	report_fallback(io, HL_IO_FELL_BACK_DIRECT, "O_DIRECT write refused "
+			"(EINVAL): buffered writes + datasync");
+	return true;
+}
+
+/* EINVAL for a direct write the fault layer refuses, else 0. */
+static int fault_direct_write(const struct hl_io *io)
+{
+	return io->st.direct && io->cfg.fault &&
+	       hl_iofault_refuses_direct_writes(io->cfg.fault) ? EINVAL : 0;
+}
+
 static void setup_backend(struct hl_io *io)
 {
 	io->st.backend = HL_IO_BACKEND_PWRITE;
@@ -260,7 +289,11 @@ static int preallocate(struct hl_io *io, uint64_t bytes)
 			memset(zero, 0, HL_IO_ALIGN);
 		uint64_t len = bytes - off < ZERO_FILL_BYTES ? bytes - off
 							     : ZERO_FILL_BYTES;
-		ssize_t w = pwrite(io->fd, zero, len, (off_t)off);
+		int err = fault_direct_write(io);
+		ssize_t w = err ? (errno = err, -1)
+				: pwrite(io->fd, zero, len, (off_t)off);
+		if (w < 0 && drop_direct(io, errno))
+			w = pwrite(io->fd, zero, len, (off_t)off);
 		if (w < 0)
 			rc = hl_io_errno_rc(errno);
 		else if ((uint64_t)w != len)
@@ -287,6 +320,11 @@ int hl_io_open(const char *path, unsigned flags, uint64_t prealloc_bytes,
 	if (cfg)
 		io->cfg = *cfg;
 	io->readonly = flags & HL_IO_RDONLY;
+	io->path = strdup(path);
+	if (!io->path) {
+		free(io);
+		return HL_ENOMEM;
+	}
 	io->st.sync = io->cfg.sync == HL_IO_SYNC_DSYNC ? HL_IO_SYNC_DSYNC
 							: HL_IO_SYNC_FDATASYNC;
 	rc = open_file(io, path, flags);
@@ -305,6 +343,7 @@ out_close:
 	if (flags & HL_IO_CREATE)
 		unlink(path);
 out_free:
+	free(io->path);
 	free(io);
 	return rc;
 }
@@ -480,8 +519,10 @@ static int fault_check(struct hl_io *io)
 	if (!f)
 		return 0;
 	for (unsigned i = 0; i < b->n; i++) {
-		int err = hl_iofault_on_write(f, io->fd, b->w[i].buf,
-					      b->w[i].len, b->w[i].off);
+		int err = fault_direct_write(io);
+		if (!err)
+			err = hl_iofault_on_write(f, io->fd, b->w[i].buf,
+						  b->w[i].len, b->w[i].off);
 		if (err)
 			return err;
 	}
@@ -526,6 +567,20 @@ bool hl_io_in_flight(const struct hl_io *io)
 	return io && io->b.state == BATCH_IN_FLIGHT;
 }
 
+/* The batch again, from its start, on the buffered file. */
+static void redo_buffered(struct hl_io *io)
+{
+	struct batch *b = &io->b;
+	b->rc = b->err = 0;
+	b->finish_sync = false;
+	memset(b->done, 0, sizeof b->done);
+	int err = finish_batch_sync(io);
+	if (err) {
+		b->rc = hl_io_errno_rc(err);
+		b->err = err;
+	}
+}
+
 static void account(struct hl_io *io)
 {
 	struct batch *b = &io->b;
@@ -557,6 +612,8 @@ int hl_io_poll(struct hl_io *io, bool wait)
 	}
 	if (b->pending)
 		return HL_EBUSY; /* an error seen, other CQEs still owed */
+	if (b->rc && drop_direct(io, b->err))
+		redo_buffered(io);
 	b->state = BATCH_IDLE;
 	if (b->rc)
 		return fail(io, b->err ? b->err : EIO);
@@ -616,5 +673,6 @@ void hl_io_close(struct hl_io *io)
 	if (io->ring_ok)
 		io_uring_queue_exit(&io->ring);
 	close(io->fd);
+	free(io->path);
 	free(io);
 }

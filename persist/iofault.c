@@ -94,6 +94,11 @@ bool hl_iofault_refuses_direct(const struct hl_iofault *f)
 	return f->cfg.refuse_direct;
 }
 
+bool hl_iofault_refuses_direct_writes(const struct hl_iofault *f)
+{
+	return f->cfg.refuse_direct_writes;
+}
+
 /* Saves the write's new bytes and the bytes it replaces. A record that
  * cannot be made (no memory) is a test failure, not a silent gap: it fails
  * the write with ENOMEM. */

@@ -6,8 +6,9 @@
  *
  *   - fail the Nth write or the Nth flush (1-based, counted over the
  *     layer's life) with an errno (ENOSPC, EIO, ...), once;
- *   - make the engine believe io_uring or O_DIRECT is refused, so the
- *     fallbacks run on a machine that has both;
+ *   - make the engine believe io_uring or O_DIRECT is refused (O_DIRECT
+ *     at open, or at the first write), so the fallbacks run on a machine
+ *     that has both;
  *   - record every write since the last flush the engine saw complete, with
  *     the bytes it overwrote, and on hl_iofault_crash leave the file as a
  *     power loss could: each of those writes kept whole, dropped, or torn
@@ -31,7 +32,8 @@ struct hl_iofault_config {
 	uint64_t flush_fail_at;   /* 0: never */
 	int flush_errno;
 	bool refuse_uring;
-	bool refuse_direct;
+	bool refuse_direct;       /* at open */
+	bool refuse_direct_writes; /* open takes O_DIRECT, writes get EINVAL */
 	bool record;              /* keep what a crash may tear */
 };
 
@@ -58,6 +60,7 @@ int hl_iofault_crash(struct hl_iofault *f, const char *path, uint64_t seed,
 
 bool hl_iofault_refuses_uring(const struct hl_iofault *f);
 bool hl_iofault_refuses_direct(const struct hl_iofault *f);
+bool hl_iofault_refuses_direct_writes(const struct hl_iofault *f);
 /* Before a write: 0 to go on, or the errno to fail it with. fd is the
  * engine's, read to save the bytes the write replaces. */
 int hl_iofault_on_write(struct hl_iofault *f, int fd, const void *buf,

@@ -525,3 +525,60 @@ Test(persist_io, appends_change_no_file_metadata)
 	cr_assert_eq(after.st_blocks, before.st_blocks);
 	hl_wal_close(w);
 }
+
+/* A file system that takes O_DIRECT at open but refuses the writes
+ * (EINVAL): the first write falls back to buffered, reported once, and
+ * nothing is lost - neither the preallocation nor any record. */
+static void run_direct_writes_refused(enum hl_io_backend be)
+{
+	pu_dir_make();
+	const char *p = pu_path("wal");
+	struct hl_iofault_config fc = { .refuse_direct_writes = true };
+	struct hl_iofault *f;
+	cr_assert_eq(hl_iofault_new(&fc, &f), 0);
+	struct hl_io_config io;
+	struct reports rep = {0};
+	hl_io_config_init(&io);
+	io.backend = be;
+	io.fault = f;
+	io.report = on_report;
+	io.report_ctx = &rep;
+	struct hl_wal *w = wal_with(p, &io);
+	for (uint64_t i = 0; i < 30; i++) {
+		cr_assert_eq(pu_append(w, i, NULL), 0);
+		cr_assert_eq(hl_wal_flush(w), 0);
+	}
+	struct hl_io_stats st;
+	hl_wal_io_stats(w, &st);
+	hl_wal_close(w);
+	cr_assert_not(st.direct);
+	cr_assert_eq(st.fallbacks, HL_IO_FELL_BACK_DIRECT);
+	cr_assert_eq(rep.calls, 1);
+	cr_assert_not_null(strstr(st.fallback_msg, "O_DIRECT write refused"),
+			   "%s", st.fallback_msg);
+	cr_assert_eq(scan_from(p, 0), 30);
+
+	/* Reopened: the open takes O_DIRECT again, the tail-less log needs
+	 * no write, and the first flush falls back again. */
+	struct hl_wal_config cfg;
+	pu_wal_config(&cfg, 0);
+	cfg.io = io;
+	rep.calls = 0;
+	cr_assert_eq(hl_wal_open(p, &cfg, NULL, NULL, NULL, &w), 0);
+	cr_assert_eq(pu_append(w, 30, NULL), 0);
+	cr_assert_eq(hl_wal_flush(w), 0);
+	hl_wal_close(w);
+	cr_assert_eq(rep.calls, 1);
+	cr_assert_eq(scan_from(p, 0), 31);
+	hl_iofault_free(f);
+}
+
+Test(persist_io, o_direct_writes_refused_fall_back_to_buffered_uring)
+{
+	run_direct_writes_refused(HL_IO_BACKEND_URING);
+}
+
+Test(persist_io, o_direct_writes_refused_fall_back_to_buffered_pwrite)
+{
+	run_direct_writes_refused(HL_IO_BACKEND_PWRITE);
+}
