@@ -253,16 +253,15 @@ static bool all_zero(const unsigned char *p, size_t n)
 	return true;
 }
 
-/* Checks the record whose header is at log offset x (header known to be in
- * the image); returns HL_WAL_STOP_END for a valid one, with its length. */
+/* Checks the record whose header is at log offset x (the header is in the
+ * image and not all zero); returns HL_WAL_STOP_END for a valid one, with
+ * its length, else the check that failed. */
 static enum hl_wal_stop record_check(const unsigned char *log, uint64_t x,
 				     uint64_t log_len,
 				     const struct hl_wal_info *info,
 				     uint32_t prev, uint32_t *len_out)
 {
 	const unsigned char *h = log + x;
-	if (all_zero(h, HL_WAL_REC_HDR_BYTES))
-		return HL_WAL_STOP_END;       /* never written */
 	if (ld64(h + R_SALT) != info->salt)
 		return HL_WAL_STOP_SALT;
 	if (ld64(h + R_LSN) != info->start_lsn + x)

@@ -141,7 +141,8 @@ int hl_wal_scan_buf(const void *buf, size_t len, struct hl_wal_info *info,
 		    struct hl_wal_scan_result *res);
 
 /* Reads the WAL at path without changing it (recovery checks, `helios
- * check`): as hl_wal_scan_buf, plus HL_ENOENT, HL_EMISMATCH (geometry). */
+ * check`): as hl_wal_scan_buf, plus HL_ENOENT, HL_EMISMATCH (geometry).
+ * The file is mapped: nobody may shrink it during the scan. */
 int hl_wal_scan_file(const char *path, uint64_t geometry,
 		     struct hl_wal_info *info, hl_wal_record_fn *fn, void *ctx,
 		     struct hl_wal_scan_result *res);
@@ -156,9 +157,13 @@ int hl_wal_scan_file(const char *path, uint64_t geometry,
 int hl_wal_create(const char *path, const struct hl_wal_config *cfg,
 		  struct hl_wal **out);
 
-/* Opens an existing WAL for appending: checks the header (HL_ECORRUPT,
- * HL_EVERSION, HL_EMISMATCH for another geometry), replays every valid
- * record to fn (may be NULL), and positions appends just past them. */
+/* Opens an existing WAL for appending (one opener at a time; the file is
+ * mapped for the scan): checks the header (HL_ECORRUPT, HL_EVERSION,
+ * HL_EMISMATCH for another geometry), replays every valid record to fn
+ * (may be NULL), and positions appends just past them. A torn tail is
+ * sealed and rewritten before it returns, so every record replayed is
+ * durable (or the write's error is returned); a file cut short gets its
+ * preallocation back. */
 int hl_wal_open(const char *path, const struct hl_wal_config *cfg,
 		hl_wal_record_fn *fn, void *ctx,
 		struct hl_wal_scan_result *res, struct hl_wal **out);
