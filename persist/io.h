@@ -88,8 +88,8 @@ void hl_io_config_init(struct hl_io_config *cfg);
 
 /* Opens (or with HL_IO_CREATE creates) path. prealloc_bytes > 0 reserves
  * and zero-fills the file up to that size (durably; bytes already there
- * are kept) so that later
- * writes below it change no file metadata; HL_EFULL if the disk is full. */
+ * are kept) so that later writes below it change no file metadata;
+ * HL_EFULL if the disk is full. */
 int hl_io_open(const char *path, unsigned flags, uint64_t prealloc_bytes,
 	       const struct hl_io_config *cfg, struct hl_io **out);
 
