@@ -48,12 +48,12 @@
  * way. With the CPUs saturated by other processes (load average 7-9 on 2
  * cores) - which is the persister's normal life, beside workers that keep
  * every core busy - io_uring with the linked IORING_OP_FSYNC kept its
- * one-record flush at 74-95 us p50 in all three such runs, while RWF_DSYNC
- * writes (io_uring or pwritev2) and pwrite + fdatasync went to 0.8-4 ms.
- * (Likely cause: without FUA, a DSYNC direct write's flush runs from the
- * direct-I/O completion workqueue, which waits behind the busy CPUs; we
- * did not trace it.) DSYNC stays selectable: on a device with real FUA it
- * saves the second request. FDATASYNC also suits checkpoints'
+ * one-record flush at 74-95 us p50 in all four such runs, while RWF_DSYNC
+ * writes (io_uring or pwritev2), pwrite + fdatasync and buffered writes
+ * went to 0.8-4 ms p50, most often 4.0 ms exactly (one scheduler tick at
+ * HZ=250: something on those paths sleeps a tick; we did not trace what).
+ * DSYNC stays selectable: on a device with real FUA it saves the second
+ * request. FDATASYNC also suits checkpoints'
  * many-write batches, where one flush beats one per write. When
  * pwritev2 refuses RWF_DSYNC (EOPNOTSUPP/ENOSYS/EINVAL) the PWRITE backend
  * uses fdatasync instead and reports it; io_uring has taken RWF_DSYNC
