@@ -123,4 +123,48 @@
 #define HL_C4_BASELINE_NODES_MAX (1ull << 23)
 #define HL_C4_BASELINE_PLAYOUTS_MAX 0xfffffffeull
 
+/* ---- persistence (persist/) ---------------------------------------------- */
+
+/* O_DIRECT alignment of buffers, lengths and offsets: 4 KiB, the page size
+ * and the logical block size of every current SSD (512 B devices accept it
+ * too), so one rule fits all devices. */
+#define HL_IO_ALIGN 4096u
+/* Buffers in one I/O batch: a WAL flush writes one (two across a
+ * generation's end); checkpoints write runs of dirty pages. 64 keeps the
+ * io_uring submission queue at 128 entries. */
+#define HL_IO_BATCH_WRITES_MAX 64u
+/* FORMAT: the WAL's block (and header block) size, HL_IO_ALIGN. */
+#define HL_WAL_BLOCK_BYTES 4096u
+/* FORMAT: a record's payload: a leaf of the largest chunk (1 MiB) with its
+ * node header and room for the persister's framing, four times over. */
+#define HL_WAL_PAYLOAD_BYTES_MAX (4u << 20)
+/* A WAL file: at least the header and 16 blocks, at most 1 TiB (LSNs are
+ * 64-bit byte positions and never wrap in practice). */
+#define HL_WAL_FILE_BYTES_MIN (17ull * HL_WAL_BLOCK_BYTES)
+#define HL_WAL_FILE_BYTES_MAX (1ull << 40)
+/* Each of the WAL's two append buffers holds at least one largest record
+ * plus the block it may start in; 64 MiB at most (group commit past that
+ * only adds latency). */
+#define HL_WAL_BUFFER_BYTES_MIN (HL_WAL_PAYLOAD_BYTES_MAX + 2u * HL_WAL_BLOCK_BYTES)
+#define HL_WAL_BUFFER_BYTES_MAX (64u << 20)
+/* Fresh salts drawn when a new generation's salt equals the old one. */
+#define HL_WAL_SALT_TRIES 8u
+
+/* ---- the MPSC ring (shm/ring_mpsc.c) ------------------------------------ */
+
+/* FORMAT: a ring's unit: one cache line, so records of different producers
+ * never share a line; a record pays at most 63 bytes of rounding. */
+#define HL_RING_UNIT_BYTES 64u
+/* Units of a ring: at least 16 (room for a pad and a record), at most 2^30
+ * (64 GiB of data, far past any persist ring). */
+#define HL_RING_UNITS_MIN 16ull
+#define HL_RING_UNITS_MAX (1ull << 30)
+/* FORMAT: a record's units fit the descriptor's 20-bit field (64 MiB). */
+#define HL_RING_RECORD_UNITS_MAX ((1u << 20) - 1)
+/* FORMAT: owner ids fit the descriptor's 10 bits: one per process slot. */
+#define HL_RING_OWNERS_MAX HL_PROCESSES_MAX
+/* Lost claiming races before a reserve answers HL_EBUSY: each loss means
+ * another producer made progress, so this bounds only unfairness. */
+#define HL_RING_RESERVE_TRIES 256u
+
 #endif /* HL_SHM_LIMITS_H */
