@@ -41,13 +41,18 @@ enum hl_exit {
 /* One line "helios: <what>: <why>" on stderr. */
 void hl_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Command-line values (args.c): the whole string or false. */
-/* A decimal count <= max. */
+/* A decimal count <= max: digits only (no sign, no space). */
 bool hl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Bytes: "4096", "64k", "512M", "2G", "1T", optionally "KiB"/"GB"-style
  * suffixes; false on overflow. */
 bool hl_parse_size(const char *s, uint64_t *out);
-/* Seconds, fractional, 0 <= value <= max. */
+/* Seconds, fractional ("2", "0.5"), 0 <= value <= max. */
 bool hl_parse_seconds(const char *s, double max, double *out);
+/* A comma list of decimal counts, each min..max ("1,2,4"): 0 with *n of
+ * them in out[0..cap), HL_EINVAL for a bad or empty item ("1,,2"),
+ * HL_ERANGE for more than cap. */
+int hl_parse_u64_list(const char *s, uint64_t min, uint64_t max,
+		      uint64_t *out, unsigned cap, unsigned *n);
 
 /* "helios: <cmd>: <why>: <what>" (the line only when why is set), then the
  * usage text, on stderr; returns HL_EXIT_USAGE. */
