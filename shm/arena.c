@@ -20,14 +20,33 @@
  *     metadata pages are first touched after their NUMA policy is set.
  *  4. The shm object is created with O_EXCL and mode 0600 (cfg.mode), so a
  *     name is never created twice nor readable by other users by default.
+ *  5. An arena is a regular file (a shm object is one, on tmpfs). The name
+ *     is opened with O_NONBLOCK, so a FIFO or device planted at it cannot
+ *     block the open, and fstat must then show a regular file, else
+ *     HL_EFTYPE: nothing else is ever waited on, sized or mapped.
+ *  6. Creation refuses an arena its file system cannot hold (HL_ENOSPC):
+ *     a page touched past the room left is SIGBUS in whichever process
+ *     touches it first, long after creation said yes. Without --prefault
+ *     the check is the file system's free space (fstatvfs), since the heap
+ *     pages must stay untouched until each slab's NUMA binding (invariant
+ *     3) and fallocate would place them all now; with --prefault every
+ *     page is placed at creation anyway, so posix_fallocate reserves them
+ *     for good before the first touch (after the interleave policy, which
+ *     tmpfs applies to fallocated pages too).
+ *  7. The coordinator lock is an exclusive flock on the arena file
+ *     (hl_arena_lock): atomic, held by one open file description, and
+ *     dropped by the kernel when its holder dies, so a SIGKILLed
+ *     coordinator never leaves a stale lock and no header word changes.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,16 +89,36 @@ static bool valid_shm_name(const char *name)
 	return true;
 }
 
-/* Opens the arena file; returns an fd or a negative HL_E*. */
+static int open_errno(int err)
+{
+	switch (err) {
+	case ENOENT: return HL_ENOENT;
+	case EEXIST: return HL_EEXIST;
+	case EACCES:
+	case EPERM: return HL_EACCES;
+	case EINVAL:
+	case ENAMETOOLONG: return HL_EINVAL;
+	case EISDIR:
+	case ENXIO:
+	case ENODEV:
+	case ELOOP: return HL_EFTYPE; /* a directory, a FIFO or device, or a
+				       * symlink where shm_open takes none */
+	default: return HL_EIO;
+	}
+}
+
+/* Opens the arena file; returns an fd or a negative HL_E*. Never blocks,
+ * and never returns an fd of anything but a regular file (invariant 5). */
 static int open_arena_file(const char *name, int oflags, mode_t mode)
 {
 	if (!name)
 		return HL_EINVAL;
 	int fd;
+	oflags |= O_NONBLOCK | O_CLOEXEC;
 	if (is_path_name(name)) {
 		if (strnlen(name, 4096) >= 4096)
 			return HL_EINVAL;
-		fd = open(name, oflags | O_CLOEXEC, mode);
+		fd = open(name, oflags, mode);
 	} else {
 		if (!valid_shm_name(name))
 			return HL_EINVAL;
@@ -87,17 +126,18 @@ static int open_arena_file(const char *name, int oflags, mode_t mode)
 		snprintf(shm_name, sizeof shm_name, "/helios.%s", name);
 		fd = shm_open(shm_name, oflags, mode);
 	}
-	if (fd >= 0)
-		return fd;
-	switch (errno) {
-	case ENOENT: return HL_ENOENT;
-	case EEXIST: return HL_EEXIST;
-	case EACCES:
-	case EPERM: return HL_EACCES;
-	case EINVAL:
-	case ENAMETOOLONG: return HL_EINVAL;
-	default: return HL_EIO;
+	if (fd < 0)
+		return open_errno(errno);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return HL_EIO;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return HL_EFTYPE;
+	}
+	return fd;
 }
 
 int hl_arena_unlink(const char *name)
@@ -476,6 +516,9 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 	}
 	a->base = p;
 	a->bytes = (uint64_t)st.st_size;
+	a->file_dev = (uint64_t)st.st_dev;
+	a->file_ino = (uint64_t)st.st_ino;
+	a->file_uid = (uint32_t)st.st_uid;
 	a->hdr = p;
 	a->flags = flags;
 	rc = validate_header(a->hdr, a->bytes);
@@ -505,6 +548,67 @@ int hl_arena_attach(const char *name, unsigned flags, hl_arena **out)
 	return rc;
 }
 
+int hl_arena_lock(const char *name, int *fd_out, struct stat *st)
+{
+	if (!fd_out || !st)
+		return HL_EINVAL;
+	int fd = open_arena_file(name, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) { /* invariant 7 */
+		int rc = errno == EWOULDBLOCK ? HL_EBUSY : HL_EIO;
+		close(fd);
+		return rc;
+	}
+	if (fstat(fd, st) != 0) {
+		close(fd);
+		return HL_EIO;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* The directory an arena's file lives in: /dev/shm, or the path's own. */
+static int arena_dir(const char *name, char *dir, size_t len)
+{
+	if (!name)
+		return HL_EINVAL;
+	if (!is_path_name(name)) {
+		if (!valid_shm_name(name))
+			return HL_EINVAL;
+		snprintf(dir, len, "/dev/shm");
+		return 0;
+	}
+	const char *slash = strrchr(name, '/');
+	size_t n = slash == name ? 1 : (size_t)(slash - name);
+	if (n >= len)
+		return HL_EINVAL;
+	memcpy(dir, name, n);
+	dir[n] = '\0';
+	return 0;
+}
+
+static uint64_t vfs_free_bytes(const struct statvfs *v)
+{
+	uint64_t free_bytes;
+	if (hl_mul_overflows((uint64_t)v->f_bavail, (uint64_t)v->f_frsize,
+			     &free_bytes))
+		return UINT64_MAX;
+	return free_bytes;
+}
+
+int hl_arena_fs_free(const char *name, uint64_t *free_bytes)
+{
+	char dir[4096];
+	struct statvfs v;
+	if (!free_bytes || arena_dir(name, dir, sizeof dir))
+		return HL_EINVAL;
+	if (statvfs(dir, &v) != 0)
+		return HL_EIO;
+	*free_bytes = v.f_blocks ? vfs_free_bytes(&v) : UINT64_MAX;
+	return 0;
+}
+
 /* Writes the header of a fresh, zero-filled, mapped arena and publishes it
  * by storing the magic last (invariant 1). */
 static void publish_header(struct hl_arena_hdr *mapped,
@@ -525,6 +629,10 @@ static int prefault(unsigned char *base, uint64_t bytes)
 {
 	if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0)
 		return 0;
+	/* EFAULT: a page could not be backed (what a touch would take as
+	 * SIGBUS): the file system ran out of room after reserve_room */
+	if (errno == EFAULT)
+		return HL_ENOSPC;
 	if (errno != EINVAL)
 		return errno == ENOMEM ? HL_ENOMEM : HL_EIO;
 	/* kernels before 5.14: touch each page; it is zero, write it back */
@@ -534,19 +642,50 @@ static int prefault(unsigned char *base, uint64_t bytes)
 	return 0;
 }
 
+/* Invariant 6, without --prefault: the room the file system has left.
+ * A file system that reports no size (f_blocks 0: an unlimited tmpfs)
+ * has room. */
+static int check_room(int fd, uint64_t bytes)
+{
+	struct statvfs v;
+	if (fstatvfs(fd, &v) != 0)
+		return HL_EIO;
+	if (v.f_blocks && vfs_free_bytes(&v) < bytes)
+		return HL_ENOSPC;
+	return 0;
+}
+
+/* Invariant 6, with --prefault: every page reserved before any is touched.
+ * A file system without fallocate falls back to the free-space check. */
+static int reserve_room(int fd, uint64_t bytes)
+{
+	int err = posix_fallocate(fd, 0, (off_t)bytes);
+	if (err == 0)
+		return 0;
+	if (err == ENOSPC || err == EFBIG)
+		return HL_ENOSPC;
+	if (err == EOPNOTSUPP || err == EINVAL)
+		return check_room(fd, bytes);
+	return err == EINTR ? HL_EBUSY : HL_EIO;
+}
+
 static int init_new_arena(int fd, const hl_config *c,
 			  const struct hl_arena_hdr *h)
 {
 	if (ftruncate(fd, (off_t)c->arena_bytes) != 0)
 		return errno == EFBIG || errno == EINVAL ? HL_EINVAL : HL_EIO;
+	int rc = c->prefault ? 0 : check_room(fd, c->arena_bytes);
+	if (rc)
+		return rc;
 	void *p = mmap(NULL, c->arena_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       fd, 0);
 	if (p == MAP_FAILED)
 		return HL_EIO;
-	int rc = 0;
 	if (c->numa == HL_NUMA_AUTO) /* invariant 3: before first touch */
 		rc = hl_numa_interleave(p, c->prefault ? c->arena_bytes
 						       : h->regions[HL_REGION_HEAP].off);
+	if (!rc && c->prefault)
+		rc = reserve_room(fd, c->arena_bytes);
 	if (!rc && c->prefault)
 		rc = prefault(p, c->arena_bytes);
 	if (!rc)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "helios.h"
@@ -46,6 +47,10 @@ struct hl_arena {
 	hl_id zero_hash[HL_LEVELS_MAX]; /* hash of a full all-zero subtree */
 	const unsigned char *zero_chunk; /* chunk_bytes of zeros, private */
 	char name[HL_ARENA_NAME_MAX + 16];
+	/* the file mapped, as fstat saw it at attach (hl_arena_lock's caller
+	 * checks its lock is on this very file; owner checks read file_uid) */
+	uint64_t file_dev, file_ino;
+	uint32_t file_uid;
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -288,6 +293,25 @@ static inline int hl_arena_writable(const hl_arena *a)
  * HL_ARENA_BYTES_MAX). */
 int hl_arena_bytes_for(const hl_config *cfg, unsigned processes,
 		       uint64_t content_bytes, uint64_t *out);
+
+/* The uid that created the arena (its header), for owner checks. */
+static inline uint32_t hl_arena_creator_uid(const hl_arena *a)
+{
+	return a->hdr->creator_uid;
+}
+
+/* Opens arena `name` as attach would (regular files only, never blocking)
+ * and takes the coordinator lock: an exclusive flock, without waiting
+ * (arena.c invariant 7). 0 with *fd holding the lock until it is closed
+ * (or the process dies), HL_EBUSY when another open file holds it, or
+ * attach's open errors (HL_ENOENT, HL_EFTYPE, HL_EACCES, ...). *st gets
+ * the file's fstat (owner, inode). */
+int hl_arena_lock(const char *name, int *fd, struct stat *st);
+
+/* Bytes free (to an unprivileged user) on the file system that holds arena
+ * `name` or would hold it (/dev/shm, or the directory of a path). 0,
+ * HL_EINVAL (bad name) or HL_EIO. */
+int hl_arena_fs_free(const char *name, uint64_t *free_bytes);
 
 /* Formats msg like snprintf; for checkers. Always returns HL_ECORRUPT. */
 int hl_check_fail(char *msg, size_t msg_len, const char *fmt, ...)
