@@ -107,6 +107,15 @@ static int open_errno(int err)
 	}
 }
 
+bool hl_arena_name_valid(const char *name)
+{
+	if (!name)
+		return false;
+	if (is_path_name(name))
+		return strnlen(name, 4096) < 4096;
+	return valid_shm_name(name);
+}
+
 /* Opens the arena file; returns an fd or a negative HL_E*. Never blocks,
  * and never returns an fd of anything but a regular file (invariant 5). */
 static int open_arena_file(const char *name, int oflags, mode_t mode)

@@ -300,6 +300,18 @@ static inline uint32_t hl_arena_creator_uid(const hl_arena *a)
 	return a->hdr->creator_uid;
 }
 
+/* Whether name is one hl_arena_create could take: a shm name (letters,
+ * digits, '.', '_', '-'; not starting with '.') or a path. */
+bool hl_arena_name_valid(const char *name);
+
+/* Whether the handle maps the file st describes (a lock taken on a name
+ * is on the file attached, not on one swapped in between). */
+static inline bool hl_arena_same_file(const hl_arena *a, const struct stat *st)
+{
+	return a->file_dev == (uint64_t)st->st_dev &&
+	       a->file_ino == (uint64_t)st->st_ino;
+}
+
 /* Opens arena `name` as attach would (regular files only, never blocking)
  * and takes the coordinator lock: an exclusive flock, without waiting
  * (arena.c invariant 7). 0 with *fd holding the lock until it is closed

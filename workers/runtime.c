@@ -10,6 +10,8 @@
  *      worker index HELIOS_WORKER in the slot (hl_worker_attach_env).
  *   3. Run the workload until the flag is set or it fails.
  *   4. Close the handle: the slot and the unused slab tails go back.
+ *   5. Exit 0, HL_WORKER_EXIT_FULL if the arena was full (so the
+ *      coordinator does not restart it into the same full arena), else 1.
  * A worker killed anywhere leaves its slot to the coordinator's reclaim.
  */
 #include <signal.h>
@@ -40,9 +42,9 @@ int hl_worker_run_builtin(enum hl_workload w, uint64_t seed)
 		fprintf(stderr, "helios: worker-builtin: cannot attach "
 			"(HELIOS_ARENA=%s): %s\n", name ? name : "unset",
 			hl_strerror(rc));
-		return 1;
+		return rc == HL_EFULL ? HL_WORKER_EXIT_FULL : 1;
 	}
 	rc = hl_workload_run(a, w, index, seed, &stop_requested);
 	hl_arena_close(a);
-	return rc ? 1 : 0;
+	return rc == HL_EFULL ? HL_WORKER_EXIT_FULL : rc ? 1 : 0;
 }
