@@ -18,8 +18,9 @@
  *     is a valid empty one (empty slots, refs, index entries and slab map),
  *     so creation writes nothing but the header and touches no other page:
  *     metadata pages are first touched after their NUMA policy is set.
- *  4. The shm object is created with O_EXCL and mode 0600 (cfg.mode), so a
- *     name is never created twice nor readable by other users by default.
+ *  4. The shm object is created exclusively (linkat or O_EXCL, invariant
+ *     8) with mode 0600 (cfg.mode), so a name is never created twice nor
+ *     readable by other users by default.
  *  5. An arena is a regular file (a shm object is one, on tmpfs). The name
  *     is opened with O_NONBLOCK, so a FIFO or device planted at it cannot
  *     block the open, and fstat must then show a regular file, else
@@ -37,6 +38,15 @@
  *     (hl_arena_lock): atomic, held by one open file description, and
  *     dropped by the kernel when its holder dies, so a SIGKILLed
  *     coordinator never leaves a stale lock and no header word changes.
+ *  8. A name appears complete or not at all: the file is made unnamed
+ *     (O_TMPFILE in the arena's directory, /dev/shm for shm names), sized,
+ *     reserved, prefaulted and given its header, and only then linked at
+ *     its name (linkat: EEXIST if taken, so creation stays exclusive). A
+ *     creator killed anywhere before the link leaves nothing behind - not
+ *     a 6 GiB half-prefaulted object in /dev/shm - and nobody attaches to
+ *     a half-made arena. File systems without O_TMPFILE fall back to an
+ *     O_EXCL create at the name (unlinked on failure; an attacher meanwhile
+ *     sees an empty or magic-less file: HL_EBUSY, invariant 1).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -703,6 +713,68 @@ static int init_new_arena(int fd, const hl_config *c,
 	return rc;
 }
 
+/* The path of arena name's file: /dev/shm/helios.NAME, or the path. */
+static int arena_file_path(const char *name, char *path, size_t len)
+{
+	if (!hl_arena_name_valid(name))
+		return HL_EINVAL;
+	int n = is_path_name(name) ? snprintf(path, len, "%s", name)
+				   : snprintf(path, len, "/dev/shm/helios.%s", name);
+	return n > 0 && (size_t)n < len ? 0 : HL_EINVAL;
+}
+
+/* Invariant 8: an unnamed file in the arena's directory. -1 in *fd with 0
+ * returned: this file system has no O_TMPFILE (use the named create). */
+static int open_unnamed(const char *name, mode_t mode, int *fd)
+{
+	char dir[4096];
+	int rc = arena_dir(name, dir, sizeof dir);
+	if (rc)
+		return rc;
+	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	if (*fd >= 0)
+		return 0;
+	if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+		return 0; /* *fd is -1 */
+	return open_errno(errno);
+}
+
+/* Invariant 8: names the complete arena; HL_EEXIST if the name was taken
+ * meanwhile. */
+static int link_arena(int fd, const char *name)
+{
+	char proc[64], path[4096 + 32];
+	int rc = arena_file_path(name, path, sizeof path);
+	if (rc)
+		return rc;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	return open_errno(errno);
+}
+
+/* The arena's file, unnamed where the file system allows (*named false),
+ * else created at its name. A name already present is HL_EEXIST at once,
+ * before seconds of prefaulting are spent on a file that cannot be linked. */
+static int open_new_file(const char *name, mode_t mode, bool *named)
+{
+	char path[4096 + 32];
+	struct stat st;
+	int rc = arena_file_path(name, path, sizeof path);
+	if (rc)
+		return rc;
+	if (lstat(path, &st) == 0)
+		return HL_EEXIST;
+	int fd = -1;
+	rc = open_unnamed(name, mode, &fd);
+	if (rc)
+		return rc;
+	*named = fd < 0;
+	if (fd < 0)
+		fd = open_arena_file(name, O_RDWR | O_CREAT | O_EXCL, mode);
+	return fd;
+}
+
 int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
 {
 	hl_config def;
@@ -727,28 +799,36 @@ int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
 	h->created_ns = (uint64_t)time(NULL) * 1000000000ull;
 	h->hdr_checksum = header_checksum(h);
 
-	int fd = open_arena_file(name, O_RDWR | O_CREAT | O_EXCL, c.mode);
+	bool named = false;
+	int fd = open_new_file(name, c.mode, &named);
 	if (fd < 0) {
 		rc = fd;
 		goto out_free;
 	}
 	if (fchmod(fd, c.mode) != 0) { /* the umask must not widen or narrow */
 		rc = HL_EIO;
-		goto out_unlink;
+		goto out_close;
 	}
 	rc = init_new_arena(fd, &c, h);
 	if (rc)
-		goto out_unlink;
+		goto out_close;
+	if (!named) {
+		rc = link_arena(fd, name); /* invariant 8 */
+		if (rc)
+			goto out_close;
+		named = true;
+	}
 	rc = map_and_validate(fd, name, 0, out);
 	if (rc)
-		goto out_unlink;
+		goto out_close;
 	close(fd);
 	free(h);
 	return 0;
 
-out_unlink:
+out_close:
 	close(fd);
-	hl_arena_unlink(name);
+	if (named) /* ours: made at the name, or linked there */
+		hl_arena_unlink(name);
 out_free:
 	free(h);
 	return rc;
