@@ -194,9 +194,16 @@ static int make_arena(struct run *r)
 	hl_config cfg;
 	run_config(o, r->n, &cfg);
 	cfg.arena_bytes = r->arena_bytes;
-	int rc = hl_arena_create(r->arena, &cfg, &r->a);
+	/* a stop signal ends even a prefault of many GiB promptly, and a
+	 * SIGKILL during it leaves no arena (shm/arena.c invariant 8) */
+	int rc = hl_arena_create_stoppable(r->arena, &cfg, &hl_bench_interrupted,
+					   &r->a);
 	char size[16];
 	hl_fmt_bytes(size, sizeof size, r->arena_bytes);
+	if (rc && hl_bench_interrupted) {
+		r->a = NULL;
+		return rc;
+	}
 	if (rc) {
 		hl_say("bench: %s: cannot create a %s arena: %s%s", r->tag, size,
 		       hl_strerror(rc), rc == HL_EINVAL ? " (--size too small?)" : "");

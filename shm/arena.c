@@ -640,10 +640,10 @@ static void publish_header(struct hl_arena_hdr *mapped,
 			      memory_order_release);
 }
 
-/* Allocates and zeroes every page of the arena now - heap, index, slots
- * and all - so no commit ever takes a first-touch fault (on a VM one can
- * cost tens of microseconds while the host backs the page). The arena is
- * still all zero afterwards: what it holds is unchanged. */
+/* Allocates and zeroes every page of [base, base+bytes) now - heap,
+ * index, slots and all - so no commit ever takes a first-touch fault (on
+ * a VM one can cost tens of microseconds while the host backs the page).
+ * The arena is still all zero afterwards: what it holds is unchanged. */
 static int prefault(unsigned char *base, uint64_t bytes)
 {
 	if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0)
@@ -654,9 +654,10 @@ static int prefault(unsigned char *base, uint64_t bytes)
 		return HL_ENOSPC;
 	if (errno != EINVAL)
 		return errno == ENOMEM ? HL_ENOMEM : HL_EIO;
-	/* kernels before 5.14: touch each page; it is zero, write it back */
+	/* kernels before 5.14: touch each page; it is zero, write it back
+	 * (the header is not published yet: its magic is still 0) */
 	volatile unsigned char *p = base;
-	for (uint64_t at = HL_PAGE_BYTES; at < bytes; at += HL_PAGE_BYTES)
+	for (uint64_t at = 0; at < bytes; at += HL_PAGE_BYTES)
 		p[at] = 0;
 	return 0;
 }
@@ -674,22 +675,48 @@ static int check_room(int fd, uint64_t bytes)
 	return 0;
 }
 
-/* Invariant 6, with --prefault: every page reserved before any is touched.
- * A file system without fallocate falls back to the free-space check. */
-static int reserve_room(int fd, uint64_t bytes)
+/* Invariant 6, with --prefault: the pages of [at, at+len) reserved before
+ * any is touched. A file system without fallocate falls back to the
+ * free-space check for everything from at on, once (*reserve = false). */
+static int reserve_room(int fd, uint64_t at, uint64_t len, uint64_t bytes,
+			bool *reserve)
 {
-	int err = posix_fallocate(fd, 0, (off_t)bytes);
+	int err = posix_fallocate(fd, (off_t)at, (off_t)len);
 	if (err == 0)
 		return 0;
 	if (err == ENOSPC || err == EFBIG)
 		return HL_ENOSPC;
-	if (err == EOPNOTSUPP || err == EINVAL)
-		return check_room(fd, bytes);
+	if (err == EOPNOTSUPP || err == EINVAL) {
+		*reserve = false;
+		return check_room(fd, bytes - at);
+	}
 	return err == EINTR ? HL_EBUSY : HL_EIO;
 }
 
+/* --prefault: reserve and populate piece by piece, so that a caller's stop
+ * request (*stop nonzero, from its signal handler) ends a creation of many
+ * GiB within one piece (HL_PREFAULT_STEP_BYTES) with HL_EBUSY. */
+static int prefault_arena(int fd, unsigned char *base, uint64_t bytes,
+			  const volatile sig_atomic_t *stop)
+{
+	bool reserve = true;
+	for (uint64_t at = 0; at < bytes; at += HL_PREFAULT_STEP_BYTES) {
+		uint64_t len = bytes - at < HL_PREFAULT_STEP_BYTES
+				       ? bytes - at : HL_PREFAULT_STEP_BYTES;
+		if (stop && *stop)
+			return HL_EBUSY;
+		int rc = reserve ? reserve_room(fd, at, len, bytes, &reserve) : 0;
+		if (!rc)
+			rc = prefault(base + at, len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int init_new_arena(int fd, const hl_config *c,
-			  const struct hl_arena_hdr *h)
+			  const struct hl_arena_hdr *h,
+			  const volatile sig_atomic_t *stop)
 {
 	if (ftruncate(fd, (off_t)c->arena_bytes) != 0)
 		return errno == EFBIG || errno == EINVAL ? HL_EINVAL : HL_EIO;
@@ -704,9 +731,7 @@ static int init_new_arena(int fd, const hl_config *c,
 		rc = hl_numa_interleave(p, c->prefault ? c->arena_bytes
 						       : h->regions[HL_REGION_HEAP].off);
 	if (!rc && c->prefault)
-		rc = reserve_room(fd, c->arena_bytes);
-	if (!rc && c->prefault)
-		rc = prefault(p, c->arena_bytes);
+		rc = prefault_arena(fd, p, c->arena_bytes, stop);
 	if (!rc)
 		publish_header(p, h);
 	munmap(p, c->arena_bytes);
@@ -777,6 +802,12 @@ static int open_new_file(const char *name, mode_t mode, bool *named)
 
 int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
 {
+	return hl_arena_create_stoppable(name, cfg, NULL, out);
+}
+
+int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
+			      const volatile sig_atomic_t *stop, hl_arena **out)
+{
 	hl_config def;
 	if (!cfg) {
 		hl_config_init(&def);
@@ -809,7 +840,7 @@ int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
 		rc = HL_EIO;
 		goto out_close;
 	}
-	rc = init_new_arena(fd, &c, h);
+	rc = init_new_arena(fd, &c, h, stop);
 	if (rc)
 		goto out_close;
 	if (!named) {

@@ -9,6 +9,7 @@
 #ifndef HL_SHM_SHM_H
 #define HL_SHM_SHM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -299,6 +300,12 @@ static inline uint32_t hl_arena_creator_uid(const hl_arena *a)
 {
 	return a->hdr->creator_uid;
 }
+
+/* hl_arena_create whose prefault (cfg->prefault) gives up with HL_EBUSY,
+ * leaving nothing behind, within HL_PREFAULT_STEP_BYTES of *stop becoming
+ * nonzero (a flag the caller's signal handler sets); stop may be NULL. */
+int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
+			      const volatile sig_atomic_t *stop, hl_arena **out);
 
 /* Whether name is one hl_arena_create could take: a shm name (letters,
  * digits, '.', '_', '-'; not starting with '.') or a path. */
