@@ -209,8 +209,10 @@ static int lock(const struct run_opts *o, struct run_arena *ra, struct stat *st)
 static int check_owner(const struct run_opts *o, const char *shown,
 		       uid_t file_uid, uid_t creator_uid)
 {
+	/* files are owned by the effective uid that made them, and the
+	 * header records the real one (arena.c): compare like with like */
 	uid_t me = geteuid();
-	if (o->trust_owner || (file_uid == me && creator_uid == me))
+	if (o->trust_owner || (file_uid == me && creator_uid == getuid()))
 		return 0;
 	char who[96];
 	owner_name(file_uid != me ? file_uid : creator_uid, who, sizeof who);
