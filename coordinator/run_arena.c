@@ -76,6 +76,18 @@ static void arena_path(const char *name, char *buf, size_t len)
 		snprintf(buf, len, "/dev/shm/helios.%s", name);
 }
 
+/* The owner of arena name's file, named into buf; false if unknown. */
+static bool owner_of(const char *name, char *buf, size_t len)
+{
+	char path[300];
+	struct stat st;
+	arena_path(name, path, sizeof path);
+	if (stat(path, &st) != 0)
+		return false;
+	owner_name(st.st_uid, buf, len);
+	return true;
+}
+
 static void draw_default_name(struct run_opts *o)
 {
 	uint32_t r;
@@ -193,6 +205,9 @@ static int lock(const struct run_opts *o, struct run_arena *ra, struct stat *st)
 	else if (rc == HL_EFTYPE)
 		hl_say("run: %s is not an arena (not a regular file or shm "
 		       "object): pick another --arena", shown);
+	else if (rc == HL_EACCES && owner_of(o->arena, path, sizeof path))
+		hl_say("run: arena %s belongs to %s and this user may not open "
+		       "it: pick another --arena", shown, path);
 	else if (rc) {
 		arena_path(o->arena, path, sizeof path);
 		hl_fmt_name(shown, sizeof shown, path);
