@@ -195,7 +195,7 @@ static int make_arena(struct run *r)
 	run_config(o, r->n, &cfg);
 	cfg.arena_bytes = r->arena_bytes;
 	/* a stop signal ends even a prefault of many GiB promptly, and a
-	 * SIGKILL during it leaves no arena (shm/arena.c invariant 8) */
+	 * SIGKILL during it leaves no arena (shm/arena_file.c invariant 3) */
 	int rc = hl_arena_create_stoppable(r->arena, &cfg, &hl_bench_interrupted,
 					   &r->a);
 	char size[16];

@@ -24,7 +24,7 @@
  * Invariants:
  *  1. Exactly one coordinator holds an arena: the flock is the only way to
  *     become its coordinator, taken without waiting, kept until exit, and
- *     dropped by the kernel when its holder dies (shm/arena.c invariant 7),
+ *     dropped by the kernel when its holder dies (shm/arena_file.c invariant 5),
  *     so a SIGKILLed coordinator never blocks the next run. Two runs
  *     started together on one kept arena: one locks, the other is refused.
  *  2. Nothing from another user is trusted silently: the owner checks run

@@ -307,6 +307,25 @@ static inline uint32_t hl_arena_creator_uid(const hl_arena *a)
 int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
 			      const volatile sig_atomic_t *stop, hl_arena **out);
 
+/* ---- the arena's file (arena_file.c) --------------------------------------- */
+
+/* Opens arena name's file: an fd of a regular file (never blocking on what
+ * is at the name), or a negative HL_E* (HL_EFTYPE: not a regular file). */
+int hl_arena_file_open(const char *name, int oflags, mode_t mode);
+/* The file of a new arena: unnamed (O_TMPFILE; *named false, link it with
+ * hl_arena_file_link once complete), or created at the name (*named true)
+ * where the file system has no O_TMPFILE. HL_EEXIST if the name is taken. */
+int hl_arena_file_new(const char *name, mode_t mode, bool *named);
+/* Names a complete unnamed arena file: 0, HL_EEXIST (taken meanwhile), ... */
+int hl_arena_file_link(int fd, const char *name);
+/* HL_ENOSPC if the file system of fd has less than bytes free. */
+int hl_arena_file_check_room(int fd, uint64_t bytes);
+/* Reserves [at, at+len) of fd's file (posix_fallocate): 0 or HL_ENOSPC.
+ * Where the file system cannot, checks free room for bytes - at once and
+ * sets *reserve false. */
+int hl_arena_file_reserve(int fd, uint64_t at, uint64_t len, uint64_t bytes,
+			  bool *reserve);
+
 /* Whether name is one hl_arena_create could take: a shm name (letters,
  * digits, '.', '_', '-'; not starting with '.') or a path. */
 bool hl_arena_name_valid(const char *name);
@@ -321,7 +340,7 @@ static inline bool hl_arena_same_file(const hl_arena *a, const struct stat *st)
 
 /* Opens arena `name` as attach would (regular files only, never blocking)
  * and takes the coordinator lock: an exclusive flock, without waiting
- * (arena.c invariant 7). 0 with *fd holding the lock until it is closed
+ * (arena_file.c invariant 5). 0 with *fd holding the lock until it is closed
  * (or the process dies), HL_EBUSY when another open file holds it, or
  * attach's open errors (HL_ENOENT, HL_EFTYPE, HL_EACCES, ...). *st gets
  * the file's fstat (owner, inode). */

@@ -1,6 +1,6 @@
 /*
  * test_arena_file.c - what sits at an arena's name, and the file system
- * under it (shm/arena.c invariants 5 to 7):
+ * under it (shm/arena_file.c, whose invariants 1 to 5 these pin):
  *
  *  1. Only a regular file or shm object is an arena: a FIFO, a device or a
  *     directory at the name answers HL_EFTYPE at once, for attach in both
@@ -236,7 +236,7 @@ Test(arena_file, lock_dies_with_its_holder)
 	hl_arena_close(a);
 }
 
-/* ---- 4. a name appears complete or not at all (arena.c invariant 8) ------ */
+/* ---- 4. a name appears complete or not at all (invariant 3) --------------- */
 
 /* A creator SIGKILLed while it prefaults a large arena leaves no file at
  * the name (the review found a 6 GB one in /dev/shm after killing `helios

@@ -127,8 +127,8 @@ Test(cli, signal_during_arena_creation)
 	struct tc_proc p;
 	tc_start(&p, NULL, "run", "--arena", name, "--size", "1G", "--prefault",
 		 "--workers", "1", "--workload", "w1", "--numa", "off", NULL);
-	/* the name appears only once the arena is complete (arena.c
-	 * invariant 8): signal a moment in, while it is being made */
+	/* the name appears only once the arena is complete (arena_file.c
+	 * invariant 3): signal a moment in, while it is being made */
 	tu_sleep_us(100 * 1000);
 	cr_assert(tc_running(&p), "helios ended\n%s", tc_stderr(&p));
 	cr_assert_eq(kill(p.pid, SIGTERM), 0);
