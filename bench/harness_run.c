@@ -204,6 +204,15 @@ static int make_arena(struct run *r)
 		r->a = NULL;
 		return rc;
 	}
+	uint64_t free_bytes = 0;
+	if (rc == HL_ENOSPC && hl_arena_fs_free(r->arena, &free_bytes) == 0) {
+		char avail[16];
+		hl_fmt_bytes(avail, sizeof avail, free_bytes);
+		hl_say("bench: %s: a %s arena does not fit /dev/shm: %s free "
+		       "(--size)", r->tag, size, avail);
+		r->a = NULL;
+		return rc;
+	}
 	if (rc) {
 		hl_say("bench: %s: cannot create a %s arena: %s%s", r->tag, size,
 		       hl_strerror(rc), rc == HL_EINVAL ? " (--size too small?)" : "");
@@ -521,6 +530,7 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	r.sup.argv = worker_argv;
 	r.sup.restart = false;
 	r.sup.hang_timeout_ns = HANG_NS;
+	r.sup.grace_ns = STOP_GRACE_NS; /* the watchdog's, if we die */
 	place_workers(&r);
 	for (unsigned i = 0; i < n; i++)
 		if (hl_sup_spawn(&r.sup, i))
