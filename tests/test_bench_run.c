@@ -456,7 +456,10 @@ Test(bench_run, interrupted_while_prefaulting)
 	double took = (double)(tb_now_ns() - t0) / 1e9;
 	cr_assert_eq(code, 1, "exit %d; stderr:\n%s", code, tb_read(r.err));
 	cr_assert(strstr(tb_read(r.err), "interrupted"), "%s", tb_read(r.err));
-	cr_assert_lt(took, 2.0, "SIGTERM while prefaulting took %.1f s", took);
+	/* a 256 MiB piece and freeing what was placed: well under a second
+	 * on a quiet box; the whole 4 GiB prefault it waited for before took
+	 * 11 s on a 2-core VM. 5 s leaves room for a loaded one. */
+	cr_assert_lt(took, 5.0, "SIGTERM while prefaulting took %.1f s", took);
 	tb_assert_clean(r.pid);
 }
 
