@@ -572,7 +572,7 @@ Test(cli, signal_while_spawning_takes_effect_at_once)
 	const char *out = tc_stdout(&p);
 	const char *line = strstr(out, "stopped after");
 	cr_assert_not_null(line, "%s", out);
-	cr_assert_lt(took, 6, "SIGINT during spawning took %.1f s to stop the "
+	cr_assert_lt(took, 8, "SIGINT during spawning took %.1f s to stop the "
 		     "run:\n%s", took, out);
 	tc_assert_has(out, "(SIGINT)", "stdout");
 }
