@@ -174,6 +174,12 @@ struct run {
 	struct hl_sup sup;
 };
 
+static bool interrupted(void *arg)
+{
+	(void)arg;
+	return hl_bench_interrupted != 0;
+}
+
 static int make_arena(struct run *r)
 {
 	const struct opts *o = r->o;
@@ -196,8 +202,8 @@ static int make_arena(struct run *r)
 	cfg.arena_bytes = r->arena_bytes;
 	/* a stop signal ends even a prefault of many GiB promptly, and a
 	 * SIGKILL during it leaves no arena (shm/arena_file.c invariant 3) */
-	int rc = hl_arena_create_stoppable(r->arena, &cfg, &hl_bench_interrupted,
-					   &r->a);
+	struct hl_create_stop stop = {.asked = interrupted};
+	int rc = hl_arena_create_stoppable(r->arena, &cfg, &stop, &r->a);
 	char size[16];
 	hl_fmt_bytes(size, sizeof size, r->arena_bytes);
 	if (rc && hl_bench_interrupted) {

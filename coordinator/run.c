@@ -451,18 +451,25 @@ static int run(struct run_opts *o, char **argv)
 {
 	/* Stop signals are blocked before the arena is made and stay blocked
 	 * until exit: one arriving during creation (seconds with --prefault)
-	 * must not kill us halfway (a half-made arena answers HL_EBUSY to
-	 * every later run), nor one pending when a restored mask unblocked it
-	 * kill us before the unlink below. The signalfd sees them all. */
+	 * must not kill us halfway, nor one pending when a restored mask
+	 * unblocked it kill us before the unlink below. The signalfd sees
+	 * them all; during a --prefault creation the engine looks at it
+	 * between pieces and gives up, leaving no arena (run_arena.c). */
 	int sfd = signals_open();
 	if (sfd < 0) {
 		hl_say("run: cannot set up signals: %s", strerror(errno));
 		return HL_EXIT_FAILED;
 	}
-	struct run_arena ra;
-	if (hl_run_arena_open(o, &ra)) {
+	struct run_arena ra = {.stop_fd = sfd};
+	int rc = hl_run_arena_open(o, &ra);
+	if (rc) {
+		struct pollfd pending = {.fd = sfd, .events = POLLIN};
+		bool stopped = rc == HL_EBUSY && poll(&pending, 1, 0) == 1;
+		if (stopped) /* a clean stop: the unfinished arena is gone */
+			printf("helios run: stopped while its arena was being made "
+			       "(%s)\n", signal_reason(sfd));
 		close(sfd);
-		return HL_EXIT_FAILED;
+		return stopped ? HL_EXIT_OK : HL_EXIT_FAILED;
 	}
 	struct hl_sup sup = {.a = ra.a, .arena_name = o->arena, .argv = argv,
 			     .restart = o->restart, .max_restarts = o->max_restarts,

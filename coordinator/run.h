@@ -31,10 +31,13 @@ struct run_arena {
 	hl_arena *a;
 	int lock_fd;         /* holds the flock (hl_arena_lock); -1: none */
 	bool created;        /* by this run (else a kept arena reused) */
+	int stop_fd;         /* the caller's signalfd: a signal pending ends
+			      * a --prefault creation (HL_EBUSY); -1: none */
 };
 
 /* Creates the arena, or reuses a kept one (run_arena.c's design comment);
- * says why on stderr when it cannot. 0 or an HL_E* code. */
+ * says why on stderr when it cannot. 0 or an HL_E* code; HL_EBUSY without a
+ * word when a stop signal (ra->stop_fd) ended the creation. */
 int hl_run_arena_open(struct run_opts *o, struct run_arena *ra);
 /* Closes the handle, unlinks the arena unless kept, drops the lock. */
 void hl_run_arena_close(const struct run_opts *o, struct run_arena *ra);

@@ -37,6 +37,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,22 +127,36 @@ static void say_no_room(const struct run_opts *o, const char *shown)
 	       avail);
 }
 
+/* A stop signal waits on the run's signalfd (not consumed: the event loop
+ * reads it to name the signal). */
+static bool signal_pending(void *arg)
+{
+	struct pollfd p = {.fd = *(const int *)arg, .events = POLLIN};
+	return poll(&p, 1, 0) == 1;
+}
+
 /* Creates the arena; for a default name, draws another while the name is
- * taken (never reusing one). HL_EEXIST: a named arena exists. */
-static int create(struct run_opts *o, hl_arena **a)
+ * taken (never reusing one). HL_EEXIST: a named arena exists. HL_EBUSY,
+ * silently: a stop signal ended a --prefault creation (nothing is left). */
+static int create(struct run_opts *o, struct run_arena *ra)
 {
 	hl_config cfg;
 	config_of(o, &cfg);
+	struct hl_create_stop stop = {.asked = signal_pending, .arg = &ra->stop_fd};
 	int rc = HL_EEXIST;
 	for (unsigned t = 0; t < HL_RUN_NAME_TRIES && rc == HL_EEXIST; t++) {
 		if (o->arena_default)
 			draw_default_name(o);
-		rc = hl_arena_create(o->arena, &cfg, a);
+		rc = hl_arena_create_stoppable(o->arena, &cfg,
+					       ra->stop_fd >= 0 ? &stop : NULL,
+					       &ra->a);
 		if (!o->arena_default)
 			break;
 	}
 	char shown[96];
 	hl_fmt_name(shown, sizeof shown, o->arena);
+	if (rc == HL_EBUSY && ra->stop_fd >= 0 && signal_pending(&ra->stop_fd))
+		return rc;
 	if (rc == HL_ENOSPC)
 		say_no_room(o, shown);
 	else if (rc == HL_EEXIST && o->arena_default)
@@ -363,10 +378,10 @@ static void release(const struct run_opts *o, struct run_arena *ra,
 
 int hl_run_arena_open(struct run_opts *o, struct run_arena *ra)
 {
-	ra->a = NULL;
+	ra->a = NULL; /* stop_fd is the caller's */
 	ra->lock_fd = -1;
 	ra->created = false;
-	int rc = create(o, &ra->a);
+	int rc = create(o, ra);
 	if (rc == 0) {
 		ra->created = true;
 		struct stat st;

@@ -473,16 +473,17 @@ static int prefault(unsigned char *base, uint64_t bytes)
 }
 
 /* --prefault: reserve and populate piece by piece, so that a caller's stop
- * request (*stop nonzero, from its signal handler) ends a creation of many
- * GiB within one piece (HL_PREFAULT_STEP_BYTES) with HL_EBUSY. */
+ * request (stop->asked answering true: a flag its signal handler set, a
+ * signalfd with a signal pending) ends a creation of many GiB within one
+ * piece (HL_PREFAULT_STEP_BYTES) with HL_EBUSY. */
 static int prefault_arena(int fd, unsigned char *base, uint64_t bytes,
-			  const volatile sig_atomic_t *stop)
+			  const struct hl_create_stop *stop)
 {
 	bool reserve = true;
 	for (uint64_t at = 0; at < bytes; at += HL_PREFAULT_STEP_BYTES) {
 		uint64_t len = bytes - at < HL_PREFAULT_STEP_BYTES
 				       ? bytes - at : HL_PREFAULT_STEP_BYTES;
-		if (stop && *stop)
+		if (stop && stop->asked(stop->arg))
 			return HL_EBUSY;
 		int rc = reserve ? hl_arena_file_reserve(fd, at, len, bytes, &reserve) : 0;
 		if (!rc)
@@ -495,7 +496,7 @@ static int prefault_arena(int fd, unsigned char *base, uint64_t bytes,
 
 static int init_new_arena(int fd, const hl_config *c,
 			  const struct hl_arena_hdr *h,
-			  const volatile sig_atomic_t *stop)
+			  const struct hl_create_stop *stop)
 {
 	if (ftruncate(fd, (off_t)c->arena_bytes) != 0)
 		return errno == EFBIG || errno == EINVAL ? HL_EINVAL : HL_EIO;
@@ -523,7 +524,7 @@ int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
 }
 
 int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
-			      const volatile sig_atomic_t *stop, hl_arena **out)
+			      const struct hl_create_stop *stop, hl_arena **out)
 {
 	hl_config def;
 	if (!cfg) {

@@ -9,7 +9,6 @@
 #ifndef HL_SHM_SHM_H
 #define HL_SHM_SHM_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -301,11 +300,17 @@ static inline uint32_t hl_arena_creator_uid(const hl_arena *a)
 	return a->hdr->creator_uid;
 }
 
+/* A caller's way to end a long creation: asked(arg) is true once it wants
+ * to stop (a flag its signal handler set, a signalfd with a signal). */
+struct hl_create_stop {
+	bool (*asked)(void *arg);
+	void *arg;
+};
 /* hl_arena_create whose prefault (cfg->prefault) gives up with HL_EBUSY,
- * leaving nothing behind, within HL_PREFAULT_STEP_BYTES of *stop becoming
- * nonzero (a flag the caller's signal handler sets); stop may be NULL. */
+ * leaving nothing behind, within HL_PREFAULT_STEP_BYTES of stop->asked
+ * turning true; stop may be NULL. */
 int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
-			      const volatile sig_atomic_t *stop, hl_arena **out);
+			      const struct hl_create_stop *stop, hl_arena **out);
 
 /* ---- the arena's file (arena_file.c) --------------------------------------- */
 

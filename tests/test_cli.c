@@ -141,6 +141,31 @@ Test(cli, signal_during_arena_creation)
 		     "is left behind: attach says %s", hl_strerror(rc));
 }
 
+/* A stop signal while a large arena is prefaulted ends the run within a
+ * piece of the prefault, not after all of it (seconds per GiB on a small
+ * VM), and leaves nothing. */
+Test(cli, signal_while_prefaulting_stops_at_once)
+{
+	const char *name = tu_arena_name(SUITE);
+	struct tc_proc p;
+	tc_start(&p, NULL, "run", "--arena", name, "--size", "4G", "--prefault",
+		 "--workers", "1", "--workload", "w1", "--numa", "off", NULL);
+	tu_sleep_us(300 * 1000);
+	cr_assert(tc_running(&p), "helios ended\n%s", tc_stderr(&p));
+	if (strstr(tc_stdout(&p), "helios run: arena"))
+		cr_skip_test("4 GiB prefaulted within 300 ms: not tested");
+	uint64_t t0 = tu_now_ns();
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	tc_expect_exit(&p, 30, 0);
+	double took = (double)(p.end_ns - t0) / 1e9;
+	cr_assert_lt(took, 4, "SIGTERM while prefaulting took %.1f s", took);
+	tc_assert_has(tc_stdout(&p), "stopped while its arena was being made "
+		      "(SIGTERM)", "stdout");
+	hl_arena *a;
+	cr_assert_eq(hl_arena_attach(name, HL_RDONLY, &a), HL_ENOENT,
+		     "the unfinished arena was left");
+}
+
 /* ---- 2. errors and reuse --------------------------------------------------- */
 
 Test(cli, errors_usage)
