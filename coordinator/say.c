@@ -96,6 +96,18 @@ static size_t printable_piece(const unsigned char *p, size_t n, char piece[8])
 	return 1;
 }
 
+/* Bytes the printable form of p[0..n) takes. */
+static size_t printable_len(const unsigned char *p, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n;) {
+		char piece[8];
+		i += printable_piece(p + i, n - i, piece);
+		total += strlen(piece);
+	}
+	return total;
+}
+
 const char *hl_fmt_name(char *buf, size_t len, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -105,13 +117,13 @@ const char *hl_fmt_name(char *buf, size_t len, const char *s)
 			buf[0] = '\0';
 		return buf;
 	}
+	/* all of it, or as many whole pieces as leave room for "..." */
+	size_t room = printable_len(p, n) < len ? len - 1 : len - 4;
 	for (size_t i = 0; i < n;) {
 		char piece[8];
 		size_t k = printable_piece(p + i, n - i, piece);
 		size_t m = strlen(piece);
-		bool last = i + k == n;
-		/* room for this piece and, unless it is the last, "..." */
-		if (at + m + (last ? 0 : 3) + 1 > len) {
+		if (at + m > room) {
 			memcpy(buf + at, "...", 4);
 			return buf;
 		}
