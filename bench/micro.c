@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kit.h" /* the JSON writer (helios_json) */
 #include "micro.h"
 
 /* ---- the machine ------------------------------------------------------------ */
@@ -119,22 +120,6 @@ static const char *fmt_rate(char *buf, size_t n, double r)
 
 static bool g_missed;
 
-/* Prints a JSON string literal (the CPU model comes from the machine). */
-static void json_str(const char *v)
-{
-	putchar('"');
-	for (; *v; v++) {
-		unsigned char c = (unsigned char)*v;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static void print_row(struct series *s)
 {
 	struct summary r = series_summarize(s);
@@ -149,23 +134,90 @@ static void print_row(struct series *s)
 	       verdict[0] ? 15 : 0, s->target_text, verdict);
 }
 
-static void json_row(struct series *s, bool *first)
+static void json_row(struct hl_json *j, struct series *s)
 {
 	struct summary r = series_summarize(s);
 	if (!r.pass)
 		g_missed = true;
-	printf("%s\n    {\"workload\": \"%s\", \"op\": \"%s\", \"n\": %" PRIu64
-	       ", \"p50_ns\": %" PRIu64 ", \"p90_ns\": %" PRIu64
-	       ", \"p99_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
-	       ", \"ops_per_s\": %.0f",
-	       *first ? "" : ",", s->workload,
-	       s->key, s->n, r.p50, r.p90,
-	       r.p99, r.max, r.ops_per_s);
-	if (s->target_ns)
-		printf(", \"target_p50_ns\": %.0f, \"pass\": %s", s->target_ns,
-		       r.pass ? "true" : "false");
-	printf("}");
-	*first = false;
+	hl_json_open(j, NULL, '{');
+	hl_json_str(j, "workload", s->workload, SIZE_MAX);
+	hl_json_str(j, "op", s->key, SIZE_MAX);
+	hl_json_u64(j, "n", s->n);
+	hl_json_u64(j, "p50_ns", r.p50);
+	hl_json_u64(j, "p90_ns", r.p90);
+	hl_json_u64(j, "p99_ns", r.p99);
+	hl_json_u64(j, "max_ns", r.max);
+	hl_json_fixed(j, "ops_per_s", r.ops_per_s, 0);
+	if (s->target_ns) {
+		hl_json_fixed(j, "target_p50_ns", s->target_ns, 0);
+		hl_json_bool(j, "pass", r.pass);
+	}
+	hl_json_close(j);
+}
+
+/* The whole run as one JSON object on stdout. */
+static void print_json(const struct options *o, const struct machine *m,
+		       struct w1_result *w1, struct w2_result *w2)
+{
+	struct hl_json j;
+	char version[32];
+	snprintf(version, sizeof version, "%d.%d.%d", HL_VERSION_MAJOR,
+		 HL_VERSION_MINOR, HL_VERSION_PATCH);
+	hl_json_begin(&j, stdout, true);
+	hl_json_open(&j, NULL, '{');
+	hl_json_str(&j, "bench", "helios-bench-micro", SIZE_MAX);
+	hl_json_str(&j, "version", version, SIZE_MAX);
+	hl_json_open(&j, "machine", '{');
+	hl_json_u64(&j, "cpus", (uint64_t)m->cpus);
+	hl_json_str(&j, "model", m->model, sizeof m->model);
+	hl_json_str(&j, "kernel", m->kernel, sizeof m->kernel);
+	hl_json_close(&j);
+	hl_json_u64(&j, "timer_overhead_ns", g_timer_ns);
+	hl_json_bool(&j, "prefault", o->prefault);
+	hl_json_str(&j, "numa", o->numa == HL_NUMA_OFF ? "off" : "auto", SIZE_MAX);
+	hl_json_u64(&j, "seed", o->seed);
+	hl_json_u64(&j, "chunk_bytes", o->chunk_bytes);
+	hl_json_open(&j, "results", '[');
+	if (o->run_w1) {
+		json_row(&j, &w1->commit);
+		json_row(&j, &w1->commit_only);
+		json_row(&j, &w1->restore);
+		json_row(&j, &w1->restore_hot);
+	}
+	if (o->run_w2) {
+		json_row(&j, &w2->commit);
+		json_row(&j, &w2->commit_only);
+		json_row(&j, &w2->restore);
+		json_row(&j, &w2->restore_hot);
+		json_row(&j, &w2->diff);
+	}
+	hl_json_close(&j);
+	if (o->run_w2) {
+		hl_json_open(&j, "w2_space", '{');
+		hl_json_u64(&j, "commits", w2->space_commits);
+		hl_json_u64(&j, "stored_bytes", w2->space_stored);
+		hl_json_u64(&j, "heap_used_bytes", w2->space_heap_used);
+		hl_json_u64(&j, "unique_bytes", w2->space_unique);
+		if (w2->space_commits) {
+			double ratio = (double)w2->space_stored / (double)w2->space_unique;
+			hl_json_fixed(&j, "ratio", ratio, 4);
+			hl_json_num(&j, "target_ratio", 1.1);
+			hl_json_bool(&j, "pass", ratio <= 1.1);
+			g_missed |= ratio > 1.1;
+		}
+		hl_json_u64(&j, "end_commits", w2->end_commits);
+		hl_json_u64(&j, "end_stored_bytes", w2->end_stored);
+		hl_json_u64(&j, "end_unique_bytes", w2->end_unique);
+		hl_json_close(&j);
+	}
+	hl_json_open(&j, "verified", '{');
+	hl_json_u64(&j, "w1_restores", w1->checked_restores);
+	hl_json_u64(&j, "w2_restores", w2->checked_restores);
+	hl_json_u64(&j, "w2_full_state_checks", w2->full_checks);
+	hl_json_u64(&j, "w2_diffs", w2->checked_diffs);
+	hl_json_close(&j);
+	hl_json_close(&j);
+	hl_json_end(&j);
 }
 
 static void print_space(const char *when, uint64_t commits, uint64_t stored,
@@ -334,54 +386,7 @@ int main(int argc, char **argv)
 		w2_run(&o, &w2);
 
 	if (o.json) {
-		bool first = true;
-		printf("{\n  \"bench\": \"helios-bench-micro\", \"version\": \"%d.%d.%d\",\n"
-		       "  \"machine\": {\"cpus\": %ld, \"model\": ",
-		       HL_VERSION_MAJOR, HL_VERSION_MINOR, HL_VERSION_PATCH, m.cpus);
-		json_str(m.model);
-		printf(", \"kernel\": ");
-		json_str(m.kernel);
-		printf("},\n  \"timer_overhead_ns\": %" PRIu64 ", \"prefault\": %s,"
-		       " \"numa\": \"%s\", \"seed\": %" PRIu64
-		       ", \"chunk_bytes\": %u,\n  \"results\": [",
-		       g_timer_ns, o.prefault ? "true" : "false",
-		       o.numa == HL_NUMA_OFF ? "off" : "auto", o.seed, o.chunk_bytes);
-		if (o.run_w1) {
-			json_row(&w1.commit, &first);
-			json_row(&w1.commit_only, &first);
-			json_row(&w1.restore, &first);
-			json_row(&w1.restore_hot, &first);
-		}
-		if (o.run_w2) {
-			json_row(&w2.commit, &first);
-			json_row(&w2.commit_only, &first);
-			json_row(&w2.restore, &first);
-			json_row(&w2.restore_hot, &first);
-			json_row(&w2.diff, &first);
-		}
-		printf("\n  ]");
-		if (o.run_w2) {
-			printf(",\n  \"w2_space\": {\"commits\": %" PRIu64
-			       ", \"stored_bytes\": %" PRIu64
-			       ", \"heap_used_bytes\": %" PRIu64
-			       ", \"unique_bytes\": %" PRIu64,
-			       w2.space_commits, w2.space_stored,
-			       w2.space_heap_used, w2.space_unique);
-			if (w2.space_commits) {
-				double ratio = (double)w2.space_stored / (double)w2.space_unique;
-				printf(", \"ratio\": %.4f, \"target_ratio\": 1.1, \"pass\": %s",
-				       ratio, ratio <= 1.1 ? "true" : "false");
-				g_missed |= ratio > 1.1;
-			}
-			printf(", \"end_commits\": %" PRIu64 ", \"end_stored_bytes\": %" PRIu64
-			       ", \"end_unique_bytes\": %" PRIu64 "}",
-			       w2.end_commits, w2.end_stored, w2.end_unique);
-		}
-		printf(",\n  \"verified\": {\"w1_restores\": %" PRIu64
-		       ", \"w2_restores\": %" PRIu64 ", \"w2_full_state_checks\": %" PRIu64
-		       ", \"w2_diffs\": %" PRIu64 "}\n}\n",
-		       w1.checked_restores, w2.checked_restores, w2.full_checks,
-		       w2.checked_diffs);
+		print_json(&o, &m, &w1, &w2);
 	} else {
 		print_header(&o, &m, &w1, &w2);
 		if (o.run_w1) {

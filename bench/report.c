@@ -600,218 +600,162 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-/* A JSON string of at most max bytes of s (invariant 6). */
-static void json_str(FILE *out, const char *s, size_t max)
+/* A pass verdict: true/false, or null where the target does not apply. */
+static void json_pass(struct hl_json *j, const char *key, bool applies, bool pass)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	size_t n = strnlen((const char *)p, max);
-	fputc('"', out);
-	for (size_t i = 0; i < n;) {
-		unsigned char c = p[i];
-		if (c == '"' || c == '\\') {
-			fprintf(out, "\\%c", c);
-		} else if (c == '\n') {
-			fputs("\\n", out);
-		} else if (c == '\t') {
-			fputs("\\t", out);
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(out, "\\u%04x", c);
-		} else if (c >= 0x80) {
-			size_t len = hl_utf8_len(p + i, n - i);
-			if (!len) {
-				fputs("\\ufffd", out);
-				i++;
-				continue;
-			}
-			fwrite(p + i, 1, len, out);
-			i += len;
-			continue;
-		} else {
-			fputc(c, out);
-		}
-		i++;
-	}
-	fputc('"', out);
-}
-
-/* A number; null when it does not apply (NAN) or cannot be one (inf). */
-static void json_num(FILE *out, double v)
-{
-	if (isfinite(v))
-		fprintf(out, "%.10g", v);
+	if (applies)
+		hl_json_bool(j, key, pass);
 	else
-		fputs("null", out);
+		hl_json_null(j, key);
 }
 
-static void json_pass(FILE *out, bool applies, bool pass)
-{
-	fputs(applies ? (pass ? "true" : "false") : "null", out);
-}
-
-static void json_hist(FILE *out, const struct hl_hist *h, double rate)
+/* The members of a latency histogram (inside an object the caller opened). */
+static void json_hist(struct hl_json *j, const struct hl_hist *h, double rate)
 {
 	bool any = h->count != 0;
-	fprintf(out, "{\"count\": %" PRIu64 ", \"ops_per_s\": ", h->count);
-	json_num(out, rate);
-	fprintf(out, ", \"p50_ns\": %" PRIu64 ", \"p90_ns\": %" PRIu64
-		     ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64
-		     ", \"max_ns\": %" PRIu64 ", \"min_ns\": %" PRIu64
-		     ", \"mean_ns\": ",
-		hl_hist_percentile(h, 50), hl_hist_percentile(h, 90),
-		hl_hist_percentile(h, 99), hl_hist_percentile(h, 99.9),
-		any ? h->max_ns : 0, any ? h->min_ns : 0);
-	json_num(out, hl_hist_mean_ns(h));
+	hl_json_u64(j, "count", h->count);
+	hl_json_num(j, "ops_per_s", rate);
+	hl_json_u64(j, "p50_ns", hl_hist_percentile(h, 50));
+	hl_json_u64(j, "p90_ns", hl_hist_percentile(h, 90));
+	hl_json_u64(j, "p99_ns", hl_hist_percentile(h, 99));
+	hl_json_u64(j, "p999_ns", hl_hist_percentile(h, 99.9));
+	hl_json_u64(j, "max_ns", any ? h->max_ns : 0);
+	hl_json_u64(j, "min_ns", any ? h->min_ns : 0);
+	hl_json_num(j, "mean_ns", hl_hist_mean_ns(h));
 }
 
-static void json_run_op(FILE *out, const struct hl_bench_run *run,
+static void json_run_op(struct hl_json *j, const struct hl_bench_run *run,
 			enum hl_bench_op op)
 {
 	uint64_t t = latency_target(run, op);
-	fprintf(out, "\"%s\": ", hl_bench_op_name(op));
-	json_hist(out, &run->op[op], op_rate(run, op));
-	fputs(", \"p50_target_ns\": ", out);
+	hl_json_open(j, hl_bench_op_name(op), '{');
+	json_hist(j, &run->op[op], op_rate(run, op));
 	if (t)
-		fprintf(out, "%" PRIu64, t);
+		hl_json_u64(j, "p50_target_ns", t);
 	else
-		fputs("null", out);
-	fputs(", \"p50_pass\": ", out);
-	json_pass(out, t != 0, hl_hist_percentile(&run->op[op], 50) <= t);
-	fputs("}", out);
+		hl_json_null(j, "p50_target_ns");
+	json_pass(j, "p50_pass", t != 0, hl_hist_percentile(&run->op[op], 50) <= t);
+	hl_json_close(j);
 }
 
-static void json_run_totals(FILE *out, const struct hl_bench_run *run)
+static void json_run_totals(struct hl_json *j, const struct hl_bench_run *run)
 {
-	fputs("{\"workload\": ", out);
-	json_str(out, hl_workload_name(run->workload), 16);
-	fprintf(out, ", \"workers\": %u, \"seconds\": ", run->workers);
-	json_num(out, run->seconds);
-	fprintf(out, ", \"ops\": %" PRIu64 ", \"ops_per_s\": ", run->ops);
-	json_num(out, run->ops_per_s);
-	fputs(", \"commits_per_s\": ", out);
-	json_num(out, run->commits_per_s);
-	fprintf(out, ", \"verified\": %" PRIu64 ",\n     \"unique_bytes\": %" PRIu64
-		     ", \"stored_bytes\": %" PRIu64 ", \"dedup_bytes\": %" PRIu64
-		     ", \"heap_used_bytes\": %" PRIu64 ", \"nodes\": %" PRIu64,
-		run->verified, run->unique_bytes, run->stored_bytes,
-		run->dedup_bytes, run->heap_used_bytes, run->nodes);
+	hl_json_str(j, "workload", hl_workload_name(run->workload), 16);
+	hl_json_u64(j, "workers", run->workers);
+	hl_json_num(j, "seconds", run->seconds);
+	hl_json_u64(j, "ops", run->ops);
+	hl_json_num(j, "ops_per_s", run->ops_per_s);
+	hl_json_num(j, "commits_per_s", run->commits_per_s);
+	hl_json_u64(j, "verified", run->verified);
+	hl_json_u64(j, "unique_bytes", run->unique_bytes);
+	hl_json_u64(j, "stored_bytes", run->stored_bytes);
+	hl_json_u64(j, "dedup_bytes", run->dedup_bytes);
+	hl_json_u64(j, "heap_used_bytes", run->heap_used_bytes);
+	hl_json_u64(j, "nodes", run->nodes);
 }
 
-static void json_run(FILE *out, const struct hl_bench_report *r,
+static void json_run(struct hl_json *j, const struct hl_bench_report *r,
 		     const struct hl_bench_run *run)
 {
-	json_run_totals(out, run);
 	double spu = stored_per_unique(run), st = stored_target(run);
 	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
-	fputs(",\n     \"dedup_ratio\": ", out);
-	json_num(out, dedup_fraction(run));
-	fputs(", \"stored_per_unique\": ", out);
-	json_num(out, spu);
-	fputs(", \"stored_per_unique_target\": ", out);
-	json_num(out, st);
-	fputs(", \"stored_per_unique_pass\": ", out);
-	json_pass(out, isfinite(st) && isfinite(spu), spu <= st);
-	fputs(",\n     \"scaling_ratio\": ", out);
-	json_num(out, x);
-	fputs(", \"scaling_target\": ", out);
-	json_num(out, t);
-	fputs(", \"scaling_pass\": ", out);
-	json_pass(out, isfinite(t) && isfinite(x), x >= t);
-	fputs(",\n     \"per_op\": {", out);
-	for (unsigned op = 0; op < HL_OP_COUNT; op++) {
-		fputs(op ? ",\n       " : "\n       ", out);
-		json_run_op(out, run, op);
-	}
-	fputs("}}", out);
+	hl_json_open(j, NULL, '{');
+	json_run_totals(j, run);
+	hl_json_num(j, "dedup_ratio", dedup_fraction(run));
+	hl_json_num(j, "stored_per_unique", spu);
+	hl_json_num(j, "stored_per_unique_target", st);
+	json_pass(j, "stored_per_unique_pass", isfinite(st) && isfinite(spu),
+		  spu <= st);
+	hl_json_num(j, "scaling_ratio", x);
+	hl_json_num(j, "scaling_target", t);
+	json_pass(j, "scaling_pass", isfinite(t) && isfinite(x), x >= t);
+	hl_json_open(j, "per_op", '{');
+	for (unsigned op = 0; op < HL_OP_COUNT; op++)
+		json_run_op(j, run, op);
+	hl_json_close(j);
+	hl_json_close(j);
 }
 
-static void json_scaling(FILE *out, const struct hl_bench_report *r,
+static void json_scaling(struct hl_json *j, const struct hl_bench_report *r,
 			 const struct hl_bench_run *run)
 {
 	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
-	fputs("{\"workload\": ", out);
-	json_str(out, hl_workload_name(run->workload), 16);
-	fprintf(out, ", \"workers\": %u, \"ops_per_s\": ", run->workers);
-	json_num(out, run->ops_per_s);
-	fputs(", \"commits_per_s\": ", out);
-	json_num(out, run->commits_per_s);
-	fputs(", \"ratio\": ", out);
-	json_num(out, x);
-	fputs(", \"target\": ", out);
-	json_num(out, t);
-	fputs(", \"pass\": ", out);
-	json_pass(out, isfinite(t) && isfinite(x), x >= t);
-	fputs("}", out);
+	hl_json_open(j, NULL, '{');
+	hl_json_str(j, "workload", hl_workload_name(run->workload), 16);
+	hl_json_u64(j, "workers", run->workers);
+	hl_json_num(j, "ops_per_s", run->ops_per_s);
+	hl_json_num(j, "commits_per_s", run->commits_per_s);
+	hl_json_num(j, "ratio", x);
+	hl_json_num(j, "target", t);
+	json_pass(j, "pass", isfinite(t) && isfinite(x), x >= t);
+	hl_json_close(j);
 }
 
-static void json_peer_op(FILE *out, const struct hl_bench_peer_row *p,
-			 enum hl_bench_op op)
+static void json_peer_op(struct hl_json *j, const char *key,
+			 const struct hl_bench_peer_row *p, enum hl_bench_op op)
 {
 	if (!peer_measured(p)) {
-		fputs("null", out);
+		hl_json_null(j, key);
 		return;
 	}
-	json_hist(out, peer_hist(p, op), peer_op_rate(&p->r, peer_hist(p, op)));
-	fputs("}", out);
+	hl_json_open(j, key, '{');
+	json_hist(j, peer_hist(p, op), peer_op_rate(&p->r, peer_hist(p, op)));
+	hl_json_close(j);
 }
 
-static void json_peer(FILE *out, const struct hl_bench_report *r,
+static void json_peer(struct hl_json *j, const struct hl_bench_report *r,
 		      const struct hl_bench_peer_row *p)
 {
-	fputs("{\"peer\": ", out);
-	json_str(out, p->peer, 64);
-	fputs(", \"workload\": ", out);
-	json_str(out, hl_workload_name(p->workload), 16);
-	fprintf(out, ", \"skipped\": %s, \"failed\": %s, \"why\": ",
-		p->skipped ? "true" : "false", p->failed ? "true" : "false");
-	json_str(out, p->why, sizeof p->why);
-	fputs(",\n     \"config\": ", out);
-	json_str(out, p->r.config, sizeof p->r.config);
 	bool m = peer_measured(p);
-	fprintf(out, ", \"ops\": %" PRIu64 ", \"verified\": %" PRIu64 ", \"seconds\": ",
-		m ? p->r.ops : 0, m ? p->r.verified : 0);
-	json_num(out, m ? p->r.seconds : 0);
-	fputs(",\n     \"commit\": ", out);
-	json_peer_op(out, p, HL_OP_COMMIT);
-	fputs(",\n     \"restore\": ", out);
-	json_peer_op(out, p, HL_OP_RESTORE);
-	fputs(",\n     \"commit_vs_helios\": ", out);
-	json_num(out, peer_ratio(r, p, HL_OP_COMMIT));
-	fputs(", \"restore_vs_helios\": ", out);
-	json_num(out, peer_ratio(r, p, HL_OP_RESTORE));
-	fputs("}", out);
+	hl_json_open(j, NULL, '{');
+	hl_json_str(j, "peer", p->peer, 64);
+	hl_json_str(j, "workload", hl_workload_name(p->workload), 16);
+	hl_json_bool(j, "skipped", p->skipped);
+	hl_json_bool(j, "failed", p->failed);
+	hl_json_str(j, "why", p->why, sizeof p->why);
+	hl_json_str(j, "config", p->r.config, sizeof p->r.config);
+	hl_json_u64(j, "ops", m ? p->r.ops : 0);
+	hl_json_u64(j, "verified", m ? p->r.verified : 0);
+	hl_json_num(j, "seconds", m ? p->r.seconds : 0);
+	json_peer_op(j, "commit", p, HL_OP_COMMIT);
+	json_peer_op(j, "restore", p, HL_OP_RESTORE);
+	hl_json_num(j, "commit_vs_helios", peer_ratio(r, p, HL_OP_COMMIT));
+	hl_json_num(j, "restore_vs_helios", peer_ratio(r, p, HL_OP_RESTORE));
+	hl_json_close(j);
 }
 
-static void json_header(FILE *out, const struct hl_bench_report *r)
+static void json_header(struct hl_json *j, const struct hl_bench_report *r)
 {
-	fputs("{\"schema\": \"helios-bench/1\",\n \"date\": ", out);
-	json_str(out, r->date, sizeof r->date);
-	fputs(",\n \"command\": ", out);
-	json_str(out, r->command, sizeof r->command);
-	fputs(",\n \"machine\": {\"description\": ", out);
-	json_str(out, r->machine, sizeof r->machine);
-	fprintf(out, ", \"cpus\": %u, \"numa_nodes\": %u}", r->cpus, r->numa_nodes);
+	hl_json_str(j, "schema", "helios-bench/1", SIZE_MAX);
+	hl_json_str(j, "date", r->date, sizeof r->date);
+	hl_json_str(j, "command", r->command, sizeof r->command);
+	hl_json_open(j, "machine", '{');
+	hl_json_str(j, "description", r->machine, sizeof r->machine);
+	hl_json_u64(j, "cpus", r->cpus);
+	hl_json_u64(j, "numa_nodes", r->numa_nodes);
+	hl_json_close(j);
 }
 
 int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 {
-	json_header(out, r);
-	fputs(",\n \"runs\": [", out);
-	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
-		fputs(i ? ",\n    " : "\n    ", out);
-		json_run(out, r, &r->runs[i]);
-	}
-	fputs("],\n \"scaling\": [", out);
-	for (unsigned i = 0; i < hl_report_run_count(r); i++) {
-		fputs(i ? ",\n    " : "\n    ", out);
-		json_scaling(out, r, &r->runs[i]);
-	}
-	fputs("],\n \"peers\": [", out);
-	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
-		fputs(i ? ",\n    " : "\n    ", out);
-		json_peer(out, r, &r->peers[i]);
-	}
-	fputs("]}\n", out);
-	return ferror(out) ? HL_EIO : 0;
+	struct hl_json j;
+	hl_json_begin(&j, out, true);
+	hl_json_open(&j, NULL, '{');
+	json_header(&j, r);
+	hl_json_open(&j, "runs", '[');
+	for (unsigned i = 0; i < hl_report_run_count(r); i++)
+		json_run(&j, r, &r->runs[i]);
+	hl_json_close(&j);
+	hl_json_open(&j, "scaling", '[');
+	for (unsigned i = 0; i < hl_report_run_count(r); i++)
+		json_scaling(&j, r, &r->runs[i]);
+	hl_json_close(&j);
+	hl_json_open(&j, "peers", '[');
+	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
+		json_peer(&j, r, &r->peers[i]);
+	hl_json_close(&j);
+	hl_json_close(&j);
+	return hl_json_end(&j);
 }
 
 /* ---- CSV ------------------------------------------------------------------------------ */

@@ -20,4 +20,27 @@ int hl_cmd_worker_builtin(int argc, char **argv);
  * program (bench_exec.c). */
 int hl_cmd_bench(int argc, char **argv);
 
+/* ---- game searches (game.c) ------------------------------------------------ */
+
+struct hl_c4_pos;
+
+/* One run of a game search, for its summary. */
+struct hl_game_run {
+	const char *position;  /* the move string searched from */
+	unsigned workers;
+	double elapsed_s;
+	uint64_t playouts;     /* this run's */
+};
+
+/* --game NAME --position MOVES into the root: 0, or HL_EXIT_USAGE after
+ * saying which move is bad ("bad move '8' at 3"). */
+int hl_game_parse(const char *game, const char *position, struct hl_c4_pos *out);
+/* Creates the search on arena a from root: 0 or an HL_E* code (said). */
+int hl_game_prepare(hl_arena *a, const struct hl_c4_pos *root);
+/* One progress line: playouts, rate, nodes, best move, value, proof. */
+void hl_game_progress(hl_arena *a, double elapsed_s, double rate, FILE *out);
+/* The summary: text, or one JSON object (game.c draws it). 0 or HL_E*. */
+int hl_game_report(hl_arena *a, const struct hl_game_run *g, bool json,
+		   FILE *out);
+
 #endif /* HL_COORDINATOR_H */

@@ -4,7 +4,9 @@
  * `helios-bench` both link, and nothing else does:
  *
  *   say.c        one-line messages, usage errors, numbers and bytes for
- *                people, UTF-8 and JSON text for programs
+ *                people, the one UTF-8 check
+ *   json.c       the one JSON writer (its own small library, helios_json,
+ *                so helios-bench-micro links it without libhelios)
  *   args.c       command-line values ("2G", "0.5", "64"), the same in
  *                every subcommand
  *   placement.c  spreading workers over NUMA nodes, packages and cores
@@ -68,10 +70,47 @@ void hl_fmt_count(char *buf, size_t len, double n);
  * (>= 8). A name from the command line or an arena never reaches a
  * terminal raw. Returns buf. */
 const char *hl_fmt_name(char *buf, size_t len, const char *s);
-/* Length of the valid multi-byte UTF-8 sequence at p, or 0 (say.c). */
+/* Length (2..4) of the valid multi-byte UTF-8 sequence at p (n bytes
+ * available), or 0: RFC 3629, no overlong forms, no surrogates, nothing
+ * above U+10FFFF. The one UTF-8 check (say.c). */
 size_t hl_utf8_len(const unsigned char *p, size_t n);
 /* Percentage of committed node bytes that were found already stored. */
 double hl_dedup_ratio(uint64_t dedup_bytes, uint64_t stored_bytes);
+
+/* ---- JSON text (json.c) ----------------------------------------------------
+ *
+ * The one JSON writer: it places the commas and escapes every string, so
+ * the output always parses (json.c's invariants). Members of objects take a
+ * key; array elements and the top value take NULL. Strings are bounded by
+ * `max` bytes (SIZE_MAX for a NUL-terminated one of ours).
+ */
+#define HL_JSON_DEPTH_MAX 16
+
+struct hl_json {
+	FILE *f;
+	bool pretty;             /* one member a line, indented */
+	int depth;
+	bool first[HL_JSON_DEPTH_MAX]; /* no member written yet at that depth */
+	char close[HL_JSON_DEPTH_MAX]; /* '}' or ']' */
+};
+
+void hl_json_begin(struct hl_json *j, FILE *f, bool pretty);
+void hl_json_open(struct hl_json *j, const char *key, char bracket);
+void hl_json_close(struct hl_json *j);
+/* The separator and key of the next member, for a value written by hand. */
+void hl_json_key(struct hl_json *j, const char *key);
+void hl_json_u64(struct hl_json *j, const char *key, uint64_t v);
+/* %.10g; null when v is not finite (NAN: "does not apply"). */
+void hl_json_num(struct hl_json *j, const char *key, double v);
+/* A fixed number of decimals (percentages); null when not finite. */
+void hl_json_fixed(struct hl_json *j, const char *key, double v, int decimals);
+void hl_json_str(struct hl_json *j, const char *key, const char *s, size_t max);
+void hl_json_bool(struct hl_json *j, const char *key, bool v);
+void hl_json_null(struct hl_json *j, const char *key);
+/* Ends the top value with a newline: 0, or HL_EIO when the stream failed. */
+int hl_json_end(struct hl_json *j);
+/* A JSON string literal of at most max bytes of s (NULL: ""). */
+void hl_json_string(FILE *f, const char *s, size_t max);
 
 /* ---- placement (placement.c) -----------------------------------------------
  *

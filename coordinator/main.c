@@ -22,13 +22,20 @@ static const char usage_text[] =
 int hl_cmd_worker_builtin(int argc, char **argv)
 {
 	int workload = -1;
-	uint64_t seed = 1;
+	uint64_t seed = 1, playouts = 0;
+	const char *game = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--workload"))
 			workload = hl_workload_parse(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seed"))
 			seed = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--game"))
+			game = argv[i + 1];
+		else if (!strcmp(argv[i], "--playouts"))
+			playouts = strtoull(argv[i + 1], NULL, 10);
 	}
+	if (game && !strcmp(game, "connect4"))
+		return hl_worker_run_game(playouts, seed);
 	if (!hl_workload_playable(workload)) {
 		hl_say("worker-builtin: --workload w1|w2 is required");
 		return HL_EXIT_USAGE;

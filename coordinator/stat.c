@@ -48,10 +48,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <getopt.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,75 +87,69 @@ struct stat_report {
 
 /* ---- the command line ----------------------------------------------------- */
 
-static int usage_error(const char *what, const char *arg)
+static int usage(const char *why, const char *what)
 {
-	if (arg)
-		hl_say("stat: %s '%s'", what, arg);
-	else
-		hl_say("stat: %s", what);
-	fputs(STAT_USAGE, stderr);
-	return HL_EXIT_USAGE;
+	return hl_usage("stat", STAT_USAGE, why, what);
 }
 
-static int parse_interval(const char *text, struct timespec *out)
-{
-	if (!text || !*text)
-		return -1;
-	char *end;
-	errno = 0;
-	double s = strtod(text, &end);
-	if (errno || *end || !isfinite(s) || s < STAT_WATCH_MIN_S ||
-	    s > STAT_WATCH_MAX_S)
-		return -1;
-	out->tv_sec = (time_t)s;
-	out->tv_nsec = (long)((s - (double)out->tv_sec) * 1e9);
-	return 0;
-}
+enum { OPT_JSON = 256, OPT_WATCH, OPT_HELP };
 
-/* --watch S or --watch=S; *i advances past a separate value. */
-static int parse_watch(int argc, char **argv, int *i, struct stat_opts *o)
+static const struct option long_opts[] = {
+	{"json", no_argument, 0, OPT_JSON},
+	{"watch", required_argument, 0, OPT_WATCH},
+	{"help", no_argument, 0, OPT_HELP},
+	{0, 0, 0, 0},
+};
+
+/* --watch's seconds into o->interval; 0 or the exit code. */
+static int parse_watch(const char *text, struct stat_opts *o)
 {
-	const char *arg = argv[*i];
-	const char *v = NULL;
-	if (arg[7] == '=')
-		v = arg + 8;
-	else if (*i + 1 < argc)
-		v = argv[++*i];
-	if (!v)
-		return usage_error("--watch needs SECONDS", NULL);
-	if (parse_interval(v, &o->interval))
-		return usage_error("--watch takes seconds from 0.01 to 86400, not", v);
+	double s;
+	if (!hl_parse_seconds(text, STAT_WATCH_MAX_S, &s) || s < STAT_WATCH_MIN_S)
+		return usage("--watch takes seconds from 0.01 to 86400", text);
+	o->interval.tv_sec = (time_t)s;
+	o->interval.tv_nsec = (long)((s - (double)o->interval.tv_sec) * 1e9);
 	o->watch = true;
 	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct stat_opts *o)
 {
-	bool options_done = false;
 	memset(o, 0, sizeof *o);
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		bool is_option = !options_done && arg[0] == '-' && arg[1];
-		if (!is_option) {
+	optind = 1;
+	opterr = 1;
+	int opt, rc;
+	/* "-" first: the NAME comes back as an argument of its own (1), so
+	 * options may follow it ("helios stat NAME --json") */
+	while ((opt = getopt_long(argc, argv, "-h", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 1:
 			if (o->name)
-				return usage_error("unexpected argument", arg);
-			o->name = arg;
-		} else if (!strcmp(arg, "--")) {
-			options_done = true;
-		} else if (!strcmp(arg, "--json")) {
+				return usage("unexpected argument", optarg);
+			o->name = optarg;
+			break;
+		case OPT_JSON:
 			o->json = true;
-		} else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			break;
+		case OPT_WATCH:
+			if ((rc = parse_watch(optarg, o)) != 0)
+				return rc;
+			break;
+		case 'h':
+		case OPT_HELP:
 			o->help = true;
-		} else if (!strncmp(arg, "--watch", 7) &&
-			   (arg[7] == '\0' || arg[7] == '=')) {
-			if (parse_watch(argc, argv, &i, o))
-				return HL_EXIT_USAGE;
-		} else {
-			return usage_error("unknown option", arg);
+			break;
+		default:
+			return usage(NULL, NULL); /* getopt said what */
 		}
 	}
+	for (; optind < argc; optind++) { /* after "--": names only */
+		if (o->name)
+			return usage("unexpected argument", argv[optind]);
+		o->name = argv[optind];
+	}
 	if (!o->help && !o->name)
-		return usage_error("missing arena NAME", NULL);
+		return usage("missing arena NAME", NULL);
 	return 0;
 }
 
@@ -388,190 +382,75 @@ static void print_text(FILE *f, const char *name, const struct stat_report *r,
 
 /* ---- the JSON report ------------------------------------------------------ */
 
-/* A JSON writer that places the commas: one "first member" flag per open
- * object or array. Reports nest two deep; 8 levels is room to grow. */
-struct json {
-	FILE *f;
-	int depth;
-	bool first[8];
-};
-
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if it is not one
- * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s)
+static void json_totals(struct hl_json *j, const hl_stats *st)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		lo = s[0] == 0xe0 ? 0xa0 : lo;
-		hi = s[0] == 0xed ? 0x9f : hi;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		lo = s[0] == 0xf0 ? 0x90 : lo;
-		hi = s[0] == 0xf4 ? 0x8f : hi;
-	} else {
-		return 0;
-	}
-	if (s[1] < lo || s[1] > hi)
-		return 0; /* also stops at the NUL */
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
+	hl_json_open(j, "totals", '{');
+	hl_json_u64(j, "nodes", st->nodes);
+	hl_json_u64(j, "stored_bytes", st->stored_bytes);
+	hl_json_u64(j, "dedup_bytes", st->dedup_bytes);
+	hl_json_fixed(j, "dedup_ratio_percent", dedup_percent(st), 2);
+	hl_json_u64(j, "commits", st->commits);
+	hl_json_u64(j, "restores", st->restores);
+	hl_json_u64(j, "hashed_bytes", st->hashed_bytes);
+	hl_json_u64(j, "dedup_hits", st->dedup_hits);
+	hl_json_u64(j, "index_used", st->index_used);
+	hl_json_u64(j, "index_capacity", st->index_capacity);
+	hl_json_fixed(j, "index_load_percent",
+		      percent(st->index_used, st->index_capacity), 2);
+	hl_json_u64(j, "heap_used_bytes", st->heap_used_bytes);
+	hl_json_u64(j, "heap_bytes", st->heap_bytes);
+	hl_json_fixed(j, "heap_used_percent",
+		      percent(st->heap_used_bytes, st->heap_bytes), 2);
+	hl_json_u64(j, "refs", st->refs);
+	hl_json_u64(j, "refs_capacity", st->refs_capacity);
+	hl_json_u64(j, "processes", st->processes);
+	hl_json_u64(j, "processes_dead", st->processes_dead);
+	hl_json_close(j);
 }
 
-static void json_char(FILE *f, unsigned char c)
-{
-	switch (c) {
-	case '"': fputs("\\\"", f); return;
-	case '\\': fputs("\\\\", f); return;
-	case '\b': fputs("\\b", f); return;
-	case '\f': fputs("\\f", f); return;
-	case '\n': fputs("\\n", f); return;
-	case '\r': fputs("\\r", f); return;
-	case '\t': fputs("\\t", f); return;
-	}
-	if (c < 0x20 || c == 0x7f)
-		fprintf(f, "\\u%04x", c);
-	else
-		fputc(c, f);
-}
-
-/* A string literal; bytes that are not UTF-8 (a path name may hold any)
- * become U+FFFD, so the output is always valid JSON text. */
-static void json_string(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	fputc('"', f);
-	while (*s) {
-		size_t n = utf8_len(s);
-		if (n == 0) {
-			fputs("\\ufffd", f);
-			s++;
-		} else if (n == 1) {
-			json_char(f, *s++);
-		} else {
-			fwrite(s, 1, n, f);
-			s += n;
-		}
-	}
-	fputc('"', f);
-}
-
-static void json_key(struct json *j, const char *key)
-{
-	if (!j->first[j->depth])
-		fputc(',', j->f);
-	j->first[j->depth] = false;
-	if (key) {
-		json_string(j->f, key);
-		fputc(':', j->f);
-	}
-}
-
-static void json_open(struct json *j, const char *key, char bracket)
-{
-	json_key(j, key);
-	fputc(bracket, j->f);
-	j->first[++j->depth] = true;
-}
-
-static void json_close(struct json *j, char bracket)
-{
-	fputc(bracket, j->f);
-	j->depth--;
-}
-
-static void json_u64(struct json *j, const char *key, uint64_t v)
-{
-	json_key(j, key);
-	fprintf(j->f, "%" PRIu64, v);
-}
-
-static void json_pct(struct json *j, const char *key, double v)
-{
-	json_key(j, key);
-	fprintf(j->f, "%.2f", v); /* finite: percent() never divides by 0 */
-}
-
-static void json_str(struct json *j, const char *key, const char *v)
-{
-	json_key(j, key);
-	json_string(j->f, v);
-}
-
-static void json_totals(struct json *j, const hl_stats *st)
-{
-	json_open(j, "totals", '{');
-	json_u64(j, "nodes", st->nodes);
-	json_u64(j, "stored_bytes", st->stored_bytes);
-	json_u64(j, "dedup_bytes", st->dedup_bytes);
-	json_pct(j, "dedup_ratio_percent", dedup_percent(st));
-	json_u64(j, "commits", st->commits);
-	json_u64(j, "restores", st->restores);
-	json_u64(j, "hashed_bytes", st->hashed_bytes);
-	json_u64(j, "dedup_hits", st->dedup_hits);
-	json_u64(j, "index_used", st->index_used);
-	json_u64(j, "index_capacity", st->index_capacity);
-	json_pct(j, "index_load_percent", percent(st->index_used, st->index_capacity));
-	json_u64(j, "heap_used_bytes", st->heap_used_bytes);
-	json_u64(j, "heap_bytes", st->heap_bytes);
-	json_pct(j, "heap_used_percent", percent(st->heap_used_bytes, st->heap_bytes));
-	json_u64(j, "refs", st->refs);
-	json_u64(j, "refs_capacity", st->refs_capacity);
-	json_u64(j, "processes", st->processes);
-	json_u64(j, "processes_dead", st->processes_dead);
-	json_close(j, '}');
-}
-
-static void json_row(struct json *j, const struct stat_row *row)
+static void json_row(struct hl_json *j, const struct stat_row *row)
 {
 	const hl_process_info *p = &row->info;
-	json_open(j, NULL, '{');
-	json_u64(j, "slot", row->slot);
-	json_u64(j, "pid", p->pid);
-	json_str(j, "state", state_name(p->state));
-	json_str(j, "role", role_name(p->role));
-	json_key(j, "worker"); /* the index for workers, null for the others */
-	if (p->role == HL_PROCESS_ROLE_WORKER)
-		fprintf(j->f, "%" PRIu32, p->worker);
+	hl_json_open(j, NULL, '{');
+	hl_json_u64(j, "slot", row->slot);
+	hl_json_u64(j, "pid", p->pid);
+	hl_json_str(j, "state", state_name(p->state), SIZE_MAX);
+	hl_json_str(j, "role", role_name(p->role), SIZE_MAX);
+	if (p->role == HL_PROCESS_ROLE_WORKER) /* the index; null for others */
+		hl_json_u64(j, "worker", p->worker);
 	else
-		fputs("null", j->f);
-	json_u64(j, "numa_node", p->numa_node);
-	json_u64(j, "heartbeat_age_ns", p->heartbeat_age_ns);
-	json_u64(j, "commits", p->commits);
-	json_u64(j, "restores", p->restores);
-	json_u64(j, "nodes", p->nodes);
-	json_u64(j, "stored_bytes", p->stored_bytes);
-	json_u64(j, "hashed_bytes", p->hashed_bytes);
-	json_u64(j, "dedup_hits", p->dedup_hits);
-	json_u64(j, "dedup_bytes", p->dedup_bytes);
-	json_close(j, '}');
+		hl_json_null(j, "worker");
+	hl_json_u64(j, "numa_node", p->numa_node);
+	hl_json_u64(j, "heartbeat_age_ns", p->heartbeat_age_ns);
+	hl_json_u64(j, "commits", p->commits);
+	hl_json_u64(j, "restores", p->restores);
+	hl_json_u64(j, "nodes", p->nodes);
+	hl_json_u64(j, "stored_bytes", p->stored_bytes);
+	hl_json_u64(j, "hashed_bytes", p->hashed_bytes);
+	hl_json_u64(j, "dedup_hits", p->dedup_hits);
+	hl_json_u64(j, "dedup_bytes", p->dedup_bytes);
+	hl_json_close(j);
 }
 
 /* One object on one line, so that --watch --json is JSON Lines. */
 static void print_json(FILE *f, const char *name, const struct stat_report *r)
 {
-	struct json j = {.f = f, .depth = 0, .first = {true}};
-	json_open(&j, NULL, '{');
-	json_str(&j, "arena", name);
-	json_u64(&j, "time_unix_ms", (uint64_t)r->at.tv_sec * 1000 +
+	struct hl_json j;
+	hl_json_begin(&j, f, false);
+	hl_json_open(&j, NULL, '{');
+	hl_json_str(&j, "arena", name, SIZE_MAX);
+	hl_json_u64(&j, "time_unix_ms", (uint64_t)r->at.tv_sec * 1000 +
 				     (uint64_t)r->at.tv_nsec / 1000000);
-	json_u64(&j, "arena_bytes", r->st.arena_bytes);
-	json_u64(&j, "chunk_bytes", r->st.chunk_bytes);
-	json_u64(&j, "max_processes", r->st.max_processes);
+	hl_json_u64(&j, "arena_bytes", r->st.arena_bytes);
+	hl_json_u64(&j, "chunk_bytes", r->st.chunk_bytes);
+	hl_json_u64(&j, "max_processes", r->st.max_processes);
 	json_totals(&j, &r->st);
-	json_open(&j, "processes", '[');
+	hl_json_open(&j, "processes", '[');
 	for (uint32_t i = 0; i < r->rows_count; i++)
 		json_row(&j, &r->rows[i]);
-	json_close(&j, ']');
-	json_close(&j, '}');
-	fputc('\n', f);
+	hl_json_close(&j);
+	hl_json_close(&j);
+	hl_json_end(&j);
 }
 
 /* ---- one report, and watching --------------------------------------------- */

@@ -7,8 +7,9 @@
  * An *arena* is one shared mapping (POSIX shm under /dev/shm, or a file you
  * name) that many processes attach to. Inside it live immutable,
  * content-addressed *nodes* found through a lock-free hash index: leaves hold
- * fixed-size chunks of state bytes, inner nodes hold their children's hashes,
- * and a root node records a state's length. A snapshot is named by its root's
+ * fixed-size chunks of state bytes, inner nodes hold their children's
+ * offsets (and their own hash covers the children's hashes), and a root
+ * node records a state's length. A snapshot is named by its root's
  * 128-bit hash, an hl_id; equal content always gets the equal id, in any
  * process, whatever order of writes produced it.
  *
@@ -320,6 +321,205 @@ int hl_ref_get(hl_arena *a, const char *name, hl_id *out);
  * set holds the zero id). HL_EBUSY when it held something else; *expected
  * then receives the current id. */
 int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired);
+
+/* ---- the shared MCTS search graph ----------------------------------------
+ *
+ * Many processes grow one search graph in the arena, without locks. A
+ * *search* is named; its root is a snapshot (the position searched from),
+ * published as the ref "mcts/<name>", so several searches share an arena
+ * and a monitor finds one by name. Each position the search reaches has
+ * one *record* (found through the index by the position's id, so
+ * transpositions share it): its own evaluation, its value Q, proofs, and
+ * an edge per move (action, prior, visits, virtual losses, the child's
+ * record once linked). A record's visit count N is its own evaluations
+ * plus its edges' visits.
+ *
+ * One playout, from any process:
+ *
+ *   hl_mcts_select(s, &p)        walk from the root by PUCT or UCT, adding
+ *                                a virtual loss on every edge taken
+ *   switch (p.leaf):
+ *   HL_MCTS_LEAF_NEW / _ROOT:    commit the leaf position (p.parent played
+ *                                with p.action[p.depth - 1], or the root),
+ *                                evaluate it (rollout, or a network in
+ *                                another process), then
+ *                                hl_mcts_expand(s, &p, id, moves, n, result)
+ *   HL_MCTS_LEAF_KNOWN:          nothing to evaluate (proven, terminal)
+ *   hl_mcts_backup(s, &p, value) visits and values up the path, losses off
+ *
+ * Values are in [-1, 1] from the view of the player to move at the
+ * position they belong to; with `alternating` (the default) a child's value
+ * is negated for its parent. Backup follows the graph-search formulation: a
+ * record's Q is recomputed from its own evaluation and its children's Q
+ * weighted by edge visits, so it is sound under transpositions and
+ * idempotent under concurrent updates (workers/mcts.c). Proofs
+ * (MCTS-Solver) are re-derived from the children on every backup.
+ *
+ * A handle is used by one thread at a time, like its arena handle; each
+ * process (or thread with its own arena handle) opens its own. Read-only
+ * arena handles may open a search and read it; select, expand and backup
+ * then answer HL_EROFS.
+ */
+
+#define HL_MCTS_PATH_MAX 96    /* moves on one selected path */
+#define HL_MCTS_NAME_MAX 58    /* bytes of a search's name */
+
+typedef struct hl_mcts hl_mcts;
+
+enum hl_mcts_policy {
+	HL_MCTS_PUCT = 0, /* AlphaZero's: Q + c * P * sqrt(N) / (1 + n) */
+	HL_MCTS_UCT = 1,  /* UCB1: Q + c * sqrt(ln N / n); unvisited first */
+};
+
+/* Proven or terminal results, from the view of the player to move. */
+enum hl_mcts_result {
+	HL_MCTS_ONGOING = 0,
+	HL_MCTS_WIN = 1,
+	HL_MCTS_LOSS = 2,
+	HL_MCTS_DRAW = 3,
+};
+
+typedef struct hl_mcts_config {
+	uint32_t policy;      /* enum hl_mcts_policy; default PUCT */
+	uint32_t alternating; /* 1 (default): players alternate every move */
+	double c_explore;     /* default 1.5 for PUCT, 1.4 for UCT */
+	double fpu_reduction; /* an edge never visited is valued at the parent's
+			       * Q minus this (PUCT; default 0.2) */
+} hl_mcts_config;
+
+void hl_mcts_config_init(hl_mcts_config *cfg);
+
+/*
+ * Opens search `name` on arena a. With a non-zero root (a snapshot of
+ * this arena) the search is created if new (HL_EEXIST if it exists with
+ * another root: hl_mcts_set_root moves it); with a zero root it must
+ * exist (HL_ENOENT). cfg may be NULL (defaults); it is this handle's, and
+ * every process of one search should use the same. Errors: HL_EINVAL (a
+ * name of 1..HL_MCTS_NAME_MAX bytes), HL_ENOENT, HL_EEXIST, HL_ENOMEM,
+ * HL_EFULL (no ref free), HL_EROFS (creating through a read-only handle).
+ */
+int hl_mcts_open(hl_arena *a, const char *name, hl_id root,
+		 const hl_mcts_config *cfg, hl_mcts **out);
+/* Abandons the paths still in flight (their losses come off, nothing is
+ * visited) and frees the handle. NULL is a no-op. */
+void hl_mcts_close(hl_mcts *s);
+/* The search's root position. */
+hl_id hl_mcts_root(const hl_mcts *s);
+
+typedef struct hl_mcts_path {
+	uint32_t leaf;     /* HL_MCTS_LEAF_* */
+	uint32_t depth;    /* moves from the root to the leaf */
+	uint32_t action[HL_MCTS_PATH_MAX]; /* the moves, root first */
+	hl_id parent;      /* NEW: the position the last move is played from */
+	hl_id leaf_id;     /* KNOWN and ROOT: the leaf's position */
+	double value;      /* KNOWN: the value backup will use (leaf's view) */
+	uint32_t result;   /* KNOWN: enum hl_mcts_result, ONGOING if not proven */
+	/* private to the library */
+	uint32_t row_;
+	uint64_t rec_[HL_MCTS_PATH_MAX];
+	uint16_t edge_[HL_MCTS_PATH_MAX];
+	uint8_t held_[HL_MCTS_PATH_MAX];
+	uint64_t leaf_rec_;
+} hl_mcts_path;
+
+enum hl_mcts_leaf {
+	HL_MCTS_LEAF_NEW = 1,   /* an edge whose child is not in the graph */
+	HL_MCTS_LEAF_ROOT = 2,  /* the root itself is not in the graph yet */
+	HL_MCTS_LEAF_KNOWN = 3, /* in the graph with nothing to evaluate:
+				 * proven, terminal, or HL_MCTS_PATH_MAX deep */
+};
+
+/*
+ * Selects one path from the root to a leaf (see above), holding a virtual
+ * loss on each edge until hl_mcts_backup or hl_mcts_abandon. Cost: one
+ * record and its children's values read per level. Errors: HL_EBUSY (the
+ * handle has HL_MCTS_INFLIGHT_MAX paths in flight: back some up first),
+ * HL_EROFS, HL_ECORRUPT (a damaged record: nothing held).
+ */
+int hl_mcts_select(hl_mcts *s, hl_mcts_path *p);
+/* Up to k paths at once, for batched evaluation: virtual losses keep them
+ * on different leaves where the graph allows. *got paths are filled (k at
+ * most HL_MCTS_INFLIGHT_MAX); 0 or the first error (paths already
+ * selected stay selected). */
+int hl_mcts_select_batch(hl_mcts *s, hl_mcts_path *paths, unsigned k,
+			 unsigned *got);
+#define HL_MCTS_INFLIGHT_MAX 16
+
+typedef struct hl_mcts_move {
+	uint32_t action;   /* the game's move, < 2^24 */
+	float prior;       /* policy prior in [0, 1] (UCT ignores it) */
+	hl_id child;       /* the child position if committed, else zero */
+} hl_mcts_move;
+
+/*
+ * Publishes the leaf of a NEW or ROOT path: `leaf` is the position's id
+ * (committed in this arena), moves[0..n) its moves with their priors, and
+ * result its exact result if it is terminal (then n is 0). One expander
+ * wins: a process that finds the record already published (a race, or a
+ * transposition reached another way) links to it and its own evaluation is
+ * not used. Readers see a record with all its edges or none. Returns 0, 1
+ * when the arena has no room for the record (the search goes on with
+ * statistics only: back up as usual), or HL_EINVAL (bad path, n, result,
+ * or more moves than this arena's largest object holds), HL_ENOENT (leaf
+ * is no snapshot here), HL_EROFS.
+ */
+int hl_mcts_expand(hl_mcts *s, hl_mcts_path *p, hl_id leaf,
+		   const hl_mcts_move *moves, unsigned n, uint32_t result);
+/* Backs up `value` (the leaf's own evaluation, from its mover's view;
+ * ignored for KNOWN leaves and records already evaluated) along the path:
+ * one visit per edge, losses off, values and proofs recomputed. 0 or
+ * HL_EINVAL (a path not in flight). */
+int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value);
+/* Drops a selected path without visiting: its losses come off. */
+void hl_mcts_abandon(hl_mcts *s, hl_mcts_path *p);
+
+/* ---- reading a search (any process, read-only ones too) ---------------- */
+
+typedef struct hl_mcts_node {
+	hl_id id;          /* the position */
+	uint64_t visits;   /* N: own evaluations + edge visits */
+	double value;      /* Q, for the player to move here */
+	uint32_t result;   /* enum hl_mcts_result: proven or terminal */
+	uint32_t terminal; /* 1: no moves */
+	uint32_t edges;
+	uint32_t in_flight; /* virtual losses held on its edges */
+} hl_mcts_node;
+
+typedef struct hl_mcts_child {
+	uint32_t action;
+	float prior;
+	uint64_t visits;   /* the edge's */
+	double value;      /* the child's Q from the *parent's* mover's view;
+			    * NAN when the child is not in the graph */
+	uint32_t result;   /* the child's proof from the parent's view:
+			    * HL_MCTS_WIN means this move wins */
+	uint32_t in_flight;
+	hl_id child;       /* zero when not linked yet */
+} hl_mcts_child;
+
+/* Position pos's record: HL_ENOENT when it is not in the graph. */
+int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out);
+/* Its edges, in the order they were expanded: *n of them (at most cap are
+ * written). HL_ENOENT when pos is not in the graph. */
+int hl_mcts_children(hl_mcts *s, hl_id pos, hl_mcts_child *out, unsigned cap,
+		     unsigned *n);
+/* The move to play from pos: a proven win if any; else the most visited
+ * move that is not a proven loss (ties: higher value). HL_ENOENT when pos
+ * is not in the graph or has no moves. */
+int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out);
+/* The principal variation from the root: best moves while the child is in
+ * the graph, at most cap. */
+int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n);
+
+typedef struct hl_mcts_stats {
+	uint64_t records;      /* records published, all searches of the arena */
+	uint64_t record_bytes; /* their heap bytes */
+	uint64_t playouts;     /* backups completed */
+	uint64_t no_room;      /* expansions refused for want of room */
+	uint64_t in_flight;    /* virtual losses held now, all processes */
+} hl_mcts_stats;
+
+int hl_mcts_stats_get(hl_arena *a, hl_mcts_stats *out);
 
 #ifdef __cplusplus
 }

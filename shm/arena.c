@@ -148,20 +148,24 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 		   (uint64_t)c->refs_capacity * sizeof(struct hl_ref_slot));
 	at = place(h, HL_REGION_INDEX, at,
 		   h->index_buckets * sizeof(struct hl_bucket));
-	if (at >= c->arena_bytes)
+	/* the in-flight tables go last, at the arena's end, so the heap
+	 * keeps its alignment and its place between the slab map and them */
+	uint64_t inflight = (uint64_t)c->max_processes * HL_INFLIGHT_TABLE_BYTES;
+	if (at >= c->arena_bytes || inflight >= c->arena_bytes - at)
 		return HL_EINVAL;
-	uint64_t slabs = (c->arena_bytes - at) / h->slab_bytes;
+	uint64_t top = c->arena_bytes - inflight;
+	uint64_t slabs = (top - at) / h->slab_bytes;
 	at = place(h, HL_REGION_SLABMAP, at, slabs);
-	if (at >= c->arena_bytes)
+	if (at >= top)
 		return HL_EINVAL;
 	uint64_t heap_off = hl_align_up(at, heap_alignment(h));
-	slabs = heap_off < c->arena_bytes
-			? (c->arena_bytes - heap_off) / h->slab_bytes
-			: 0;
+	slabs = heap_off < top ? (top - heap_off) / h->slab_bytes : 0;
 	if (slabs < HL_HEAP_SLABS_MIN)
 		return HL_EINVAL;
 	h->regions[HL_REGION_HEAP].off = heap_off;
 	h->regions[HL_REGION_HEAP].bytes = slabs * h->slab_bytes;
+	h->regions[HL_REGION_INFLIGHT].off = top;
+	h->regions[HL_REGION_INFLIGHT].bytes = inflight;
 	return 0;
 }
 
@@ -230,7 +234,9 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 		       h->index_buckets * sizeof(struct hl_bucket) &&
 	       heap->off % heap_alignment(h) == 0 &&
 	       heap->bytes % h->slab_bytes == 0 &&
-	       h->regions[HL_REGION_SLABMAP].bytes >= heap->bytes / h->slab_bytes;
+	       h->regions[HL_REGION_SLABMAP].bytes >= heap->bytes / h->slab_bytes &&
+	       h->regions[HL_REGION_INFLIGHT].bytes >=
+		       (uint64_t)h->max_processes * HL_INFLIGHT_TABLE_BYTES;
 }
 
 static bool classes_sane(const struct hl_arena_hdr *h)

@@ -9,6 +9,8 @@
  *
  * Inputs are hashed in their little-endian memory form (layout.h forbids
  * other byte orders), so ids are the same in every process and on disk.
+ * A search record's key hashes its position's id with the search's salt
+ * under a seed of its own, so it is never any snapshot's id.
  * XXH_INLINE_ALL lets the compiler inline XXH3 into these three functions:
  * the leaf hash is most of a commit's cost.
  */
@@ -42,6 +44,17 @@ hl_id hl_hash_root(uint64_t state_bytes, unsigned height, hl_id top_hash)
 	} in = {state_bytes, height, top_hash};
 	_Static_assert(sizeof in == 32, "root hash input has no padding");
 	return from_xxh(XXH3_128bits_withSeed(&in, sizeof in, HL_SEED_ROOT));
+}
+
+hl_id hl_hash_search(hl_id pos, uint64_t salt)
+{
+	struct {
+		hl_id pos;
+		uint64_t salt;
+		uint64_t zero;
+	} in = {pos, salt, 0};
+	_Static_assert(sizeof in == 32, "search key input has no padding");
+	return from_xxh(XXH3_128bits_withSeed(&in, sizeof in, HL_SEED_SEARCH));
 }
 
 uint64_t hl_hash64(const void *p, size_t len, uint64_t seed)

@@ -14,9 +14,10 @@
 #define HL_CHUNK_BYTES_MAX (1u << 20)
 #define HL_CHUNK_BYTES_DEFAULT 4096u
 
-/* FORMAT: children per inner node. 16 keeps an inner node in 7 cache lines
- * (16 hashes + 16 offsets + header) and a 1 MiB state of 4 KiB chunks two
- * levels deep, so a one-chunk commit rehashes 2 x 256 bytes of hashes. */
+/* FORMAT: children per inner node. 16 keeps a full inner node at 160 bytes
+ * (a 32-byte header and 16 child offsets: two and a half cache lines) and a
+ * 1 MiB state of 4 KiB chunks two levels deep, so a one-chunk commit
+ * rehashes 2 x 256 bytes of child hashes (read from the children). */
 #define HL_FANOUT 16u
 #define HL_FANOUT_SHIFT 4u
 
@@ -26,7 +27,8 @@
 #define HL_LEVELS_MAX 16u
 
 /* Arena size: 1 MiB (room for the metadata and a few slabs) to 16 TiB (index
- * entries store offsets in 64-byte units in 40 bits = 64 TiB). */
+ * entries store offsets in HL_HEAP_ALIGN = 32-byte units in 40 bits, which
+ * reach 32 TiB; the limit keeps a factor of two in hand). */
 #define HL_ARENA_BYTES_MIN (1ull << 20)
 #define HL_ARENA_BYTES_MAX (1ull << 44)
 #define HL_ARENA_BYTES_DEFAULT (1ull << 30)
@@ -95,6 +97,21 @@
  * poll this long before answering HL_EBUSY. */
 #define HL_ATTACH_WAIT_NS (200ull * 1000 * 1000)
 
+/* FORMAT: edges of one search record. The count lives in a node's u16;
+ * 1024 covers every common game's branching (Go 19x19: 362), and a record
+ * must also fit one heap class: the arena's largest bounds it further. */
+#define HL_MCTS_EDGES_MAX 1024u
+/* FORMAT: records on one selected path: a search deeper than this stops
+ * there and evaluates (a 7x6 Connect Four game is at most 42 plies). */
+#define HL_MCTS_DEPTH_MAX ((unsigned)HL_MCTS_PATH_MAX) /* helios.h: 96 */
+/* FORMAT: paths one process may hold in flight at once (batch select).
+ * Each slot's in-flight table is rows x depth entries of 8 B: 12 KiB, so
+ * 768 KiB of metadata for the default 64 slots. */
+#define HL_MCTS_INFLIGHT_ROWS ((unsigned)HL_MCTS_INFLIGHT_MAX) /* helios.h: 16 */
+/* Release after a death waits this many rounds (1 ms apart) for a live
+ * process to finish adding or removing a loss on the same edge. */
+#define HL_INFLIGHT_SETTLE_ROUNDS 1000u
+
 /* A prefaulted arena is reserved and populated in pieces of this size, so a
  * stop request ends a creation of many GiB (about 1 s per GiB on a small
  * VM) within a piece: 256 MiB is a tenth to a quarter of a second, and few
@@ -103,5 +120,13 @@
 
 /* Names of shm arenas (the file path form is bounded by PATH_MAX). */
 #define HL_ARENA_NAME_MAX 200u
+
+/* The private-memory Connect Four baseline (bench/c4_baseline.c): 2^23
+ * nodes of 96 B (768 MiB, plus a 64 MiB hash table) hold a search of tens
+ * of millions of playouts while leaving room for the shared arena beside
+ * it on a small machine; past it the search goes on without expanding.
+ * Visit counts are 32-bit, so a search stops at 2^32 - 2 playouts. */
+#define HL_C4_BASELINE_NODES_MAX (1ull << 23)
+#define HL_C4_BASELINE_PLAYOUTS_MAX 0xfffffffeull
 
 #endif /* HL_SHM_LIMITS_H */

@@ -31,7 +31,8 @@
  *
  * insert and remove through a read-only handle answer HL_EROFS.
  *
- * Invariants (hl_index_check verifies 2 to 5, and of 6 the node's kind):
+ * Invariants (hl_index_check verifies 2 to 5, and of 6 that the node is
+ * well formed by hl_node_get's rules):
  *
  *   1. An entry word changes only EMPTY -> live (insert) and live ->
  *      TOMBSTONE (remove). It never becomes EMPTY again and a tombstone never
@@ -68,8 +69,9 @@
  *     reason: we then read the winner's node.
  *   - the tombstone CAS in remove is a release: pairs with the same acquire
  *     loads, so whoever sees the tombstone sees what the remover did
- *     before (the collector's bookkeeping). Freeing the node is ordered by
- *     the epoch protocol, not by this CAS.
+ *     before (the collector's bookkeeping). Freeing the node is to be
+ *     ordered by the collector's epoch protocol (the slot's reserved epoch
+ *     word, layout.h), not by this CAS.
  *   - hl_index_used loads relaxed: it reads no node and is a statistic.
  *
  * A garbage entry (a corrupt or hostile arena) never makes us read outside
@@ -79,8 +81,9 @@
  * What the index does not do:
  *   - protect a node it hands out from being freed: an entry may be
  *     tombstoned just after a lookup read it. Callers that may race with the
- *     collector hold a reclamation epoch (slots.c); the index itself never
- *     frees anything.
+ *     collector will hold a reclamation epoch in their process slot (the
+ *     word layout.h reserves for it; the collector is not built yet, so
+ *     today nothing is ever freed); the index itself never frees anything.
  *   - reclaim tombstones. Turning one back into EMPTY would cut off every
  *     key probed past it (invariant 3) and reopen the duplicate race above,
  *     so each remove costs its window one entry until the table is rebuilt
@@ -445,11 +448,13 @@ static int check_entry(const hl_arena *a, uint64_t b, unsigned s, uint64_t e,
 				     " %#" PRIx64 " has home bucket %" PRIu64
 				     ", outside the probe window", b, s, off,
 				     p.home);
-	if (n->kind < HL_NODE_LEAF || n->kind > HL_NODE_ROOT)
+	enum hl_node_fault f = hl_node_fault(a, off, HL_NODE_KIND_ANY,
+					     HL_NODE_LEVEL_ANY);
+	if (f != HL_NODE_OK)
 		return hl_check_fail(msg, msg_len,
 				     "index: node %#" PRIx64 " (bucket %" PRIu64
-				     " entry %u) has kind %u", off, b, s,
-				     (unsigned)n->kind);
+				     " entry %u, kind %u): %s", off, b, s,
+				     (unsigned)n->kind, hl_node_fault_str(f));
 	return check_reachable(&p, (uint32_t)dist * HL_BUCKET_ENTRIES + s, msg,
 			       msg_len);
 }

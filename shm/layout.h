@@ -17,6 +17,8 @@
  *                 | struct hl_ref_slot [refs_capacity] 16 B each  |
  *   index.off     +-----------------------------------------------+
  *                 | struct hl_bucket [index_buckets]  64 B each   |
+ *   inflight.off  +-----------------------------------------------+
+ *                 | in-flight tables [max_processes]  12 KiB each |
  *   slabmap.off   +-----------------------------------------------+
  *                 | uint8_t class_of_slab [heap.bytes/slab_bytes] |
  *   heap.off      +-----------------------------------------------+
@@ -68,7 +70,7 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
-#define HL_FORMAT_VERSION 1u
+#define HL_FORMAT_VERSION 2u /* 2: search records, the slot's search line */
 #define HL_FEATURES_KNOWN 0u /* no optional features in version 1 */
 #define HL_PAGE_BYTES 4096u
 #define HL_CACHE_LINE 64u
@@ -81,7 +83,8 @@ enum hl_region_id {
 	HL_REGION_INDEX = 2,
 	HL_REGION_SLABMAP = 3,
 	HL_REGION_HEAP = 4,
-	HL_REGION_COUNT = 5,
+	HL_REGION_INFLIGHT = 5, /* per-slot tables of virtual losses in flight */
+	HL_REGION_COUNT = 6,
 	HL_REGION_TABLE = 8, /* room for the persist ring and others */
 };
 
@@ -188,7 +191,10 @@ _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
  *   56  start_pid u32          60  start_gen u32
  *   64  counters [8] (atomic)  one cache line
  *   128 slab[16] {cur, end}    the owner's bump cursors, per size class
- *   384 end
+ *   384 search counters [4]    (atomic: records published, their bytes,
+ *                              expansions that found no room, playouts
+ *                              backed up), then room for more
+ *   448 end
  *
  * Counters live as long as the slot index, across owners: a slot taken over
  * from a dead process keeps counting on top, so arena-wide sums never go
@@ -199,11 +205,18 @@ enum hl_slot_state {
 	HL_SLOT_LIVE = 1,
 };
 
+/* What a slot's process is. The same values are public as hl_process_role
+ * (helios.h), which hl_arena_process reports unconverted: the asserts below
+ * keep the two in step. */
 enum hl_slot_role {
 	HL_ROLE_PROCESS = 0,     /* any attached process */
 	HL_ROLE_WORKER = 1,      /* a worker spawned by a coordinator */
 	HL_ROLE_COORDINATOR = 2, /* the `helios run` that owns the arena */
 };
+_Static_assert((int)HL_ROLE_PROCESS == (int)HL_PROCESS_ROLE_PLAIN, "roles agree");
+_Static_assert((int)HL_ROLE_WORKER == (int)HL_PROCESS_ROLE_WORKER, "roles agree");
+_Static_assert((int)HL_ROLE_COORDINATOR == (int)HL_PROCESS_ROLE_COORDINATOR,
+	       "roles agree");
 
 enum hl_counter {
 	HL_CTR_COMMITS = 0,
@@ -215,6 +228,15 @@ enum hl_counter {
 	HL_CTR_STORED_BYTES, /* bytes of those nodes */
 	HL_CTR_INDEX_REMOVED,
 	HL_CTR_COUNT,
+};
+
+/* The slot's search counters (sctr), summed like ctr. */
+enum hl_search_counter {
+	HL_SCTR_RECORDS = 0,  /* search records published (index inserts won) */
+	HL_SCTR_RECORD_BYTES, /* their heap bytes */
+	HL_SCTR_NO_ROOM,      /* expansions refused for want of room */
+	HL_SCTR_PLAYOUTS,     /* backups completed */
+	HL_SCTR_COUNT,
 };
 
 #define HL_OWNER_PID(w) ((uint32_t)(w))
@@ -240,6 +262,8 @@ struct hl_slot {
 	uint32_t start_gen; /* start_time was recorded for */
 	alignas(64) _Atomic uint64_t ctr[HL_CTR_COUNT];
 	struct hl_slab_cursor slab[HL_CLASSES_MAX];
+	alignas(64) _Atomic uint64_t sctr[HL_SCTR_COUNT];
+	uint64_t search_reserved[8 - HL_SCTR_COUNT];
 };
 
 _Static_assert(offsetof(struct hl_slot, start_time) == 8, "slot layout");
@@ -252,7 +276,8 @@ _Static_assert(offsetof(struct hl_slot, start_pid) == 56, "slot layout");
 _Static_assert(offsetof(struct hl_slot, start_gen) == 60, "slot layout");
 _Static_assert(offsetof(struct hl_slot, ctr) == 64, "slot layout");
 _Static_assert(offsetof(struct hl_slot, slab) == 128, "slot layout");
-_Static_assert(sizeof(struct hl_slot) == 384, "slot layout");
+_Static_assert(offsetof(struct hl_slot, sctr) == 384, "slot layout");
+_Static_assert(sizeof(struct hl_slot) == 448, "slot layout");
 _Static_assert(sizeof(struct hl_slot) % HL_CACHE_LINE == 0, "slot padded");
 
 /* ---- named refs ------------------------------------------------------------
@@ -308,6 +333,7 @@ enum hl_node_kind {
 	HL_NODE_LEAF = 1,
 	HL_NODE_INNER = 2,
 	HL_NODE_ROOT = 3,
+	HL_NODE_SEARCH = 4, /* a search record (below): mutable statistics */
 };
 
 struct hl_node {
@@ -331,12 +357,106 @@ struct hl_root_payload {
 };
 _Static_assert(sizeof(struct hl_root_payload) == 24, "root payload layout");
 
+/* ---- search records: the shared MCTS graph ---------------------------------
+ *
+ * One record per position per search, a node of kind HL_NODE_SEARCH found
+ * through the index under hl_hash_search(position id, search salt), so the
+ * position's content address is the transposition key and every process
+ * that reaches the position finds the same record. Its header, position,
+ * salt and each edge's action and prior never change once the record is
+ * published (index insert); its statistics words change atomically
+ * (workers/mcts*.c draws who writes what, and when).
+ *
+ *   0   hash        the record's key          16 B
+ *   16  kind 4, level 0, count = edges u16
+ *   20  payload_bytes = 24 + 16 x count
+ *   24  aux         the search's salt (hl_hash64 of its name)
+ *   32  pos_off     u64   the position's snapshot (its root node)
+ *   40  own         atomic u64  [value f32 bits : 32 | count u32 : 32]:
+ *                   the record's own evaluations, a running average
+ *   48  q           atomic u32  f32 bits: the value (for the player to
+ *                   move here) recomputed from own and the children's q
+ *   52  flags       atomic u32  HL_SREC_*
+ *   56  edge[count], 16 B each:
+ *         0  stat   atomic u64  [prior u16 : 16 | vloss u8 : 8 | visits : 40]
+ *         8  link   atomic u64  [action : 24 | child record off/32 : 40]
+ *                   (child 0: not linked yet)
+ *
+ * A record's visit count N is not stored: it is own.count plus the sum of
+ * its edges' visits, so it can never disagree with them, whoever died
+ * half-way through a backup.
+ */
+#define HL_SREC_TERMINAL 0x1u  /* no moves: own holds the exact result */
+#define HL_SREC_WIN 0x2u       /* proven win for the player to move here */
+#define HL_SREC_LOSS 0x4u      /* proven loss for the player to move here */
+#define HL_SREC_DRAW 0x8u      /* proven draw */
+#define HL_SREC_PROVEN (HL_SREC_WIN | HL_SREC_LOSS | HL_SREC_DRAW)
+
+struct hl_search_payload {
+	uint64_t pos_off;
+	_Atomic uint64_t own;
+	_Atomic uint32_t q;
+	_Atomic uint32_t flags;
+	/* struct hl_search_edge edge[count] follows */
+};
+_Static_assert(offsetof(struct hl_search_payload, own) == 8, "record layout");
+_Static_assert(offsetof(struct hl_search_payload, q) == 16, "record layout");
+_Static_assert(offsetof(struct hl_search_payload, flags) == 20, "record layout");
+_Static_assert(sizeof(struct hl_search_payload) == 24, "record layout");
+
+struct hl_search_edge {
+	_Atomic uint64_t stat;
+	_Atomic uint64_t link;
+};
+_Static_assert(sizeof(struct hl_search_edge) == 16, "edge layout");
+
+#define HL_EDGE_VISITS_BITS 40u
+#define HL_EDGE_VISITS_MASK ((1ull << HL_EDGE_VISITS_BITS) - 1)
+#define HL_EDGE_VLOSS_SHIFT 40u
+#define HL_EDGE_VLOSS_ONE (1ull << HL_EDGE_VLOSS_SHIFT)
+#define HL_EDGE_VLOSS_MAX 255u
+#define HL_EDGE_PRIOR_SHIFT 48u
+#define HL_EDGE_PRIOR_ONE 65535u /* prior 1.0 */
+#define HL_LINK_CHILD_BITS 40u
+#define HL_LINK_CHILD_MASK ((1ull << HL_LINK_CHILD_BITS) - 1)
+#define HL_LINK_ACTION_MAX ((1u << 24) - 1)
+
+/* ---- in-flight tables: virtual losses held (shm/inflight.c) ---------------
+ *
+ * Slot i's table, at inflight.off + i x HL_INFLIGHT_TABLE_BYTES: one row
+ * per path the slot's process has in flight, one entry per edge on that
+ * path where it holds a virtual loss. Written only by the slot's owner; read
+ * by whoever releases a dead owner's losses.
+ *
+ *   entry u64:  63          12 11       2 1     0
+ *               +-------------+----------+-------+
+ *               | record/32   | edge idx | state |   0: empty
+ *               +-------------+----------+-------+
+ *   state: 0 empty, 1 adding (the loss may or may not be on the edge),
+ *          2 held (it is), 3 removing (it may or may not be off again)
+ */
+#define HL_INFLIGHT_EMPTY 0u
+#define HL_INFLIGHT_ADDING 1u
+#define HL_INFLIGHT_HELD 2u
+#define HL_INFLIGHT_REMOVING 3u
+#define HL_INFLIGHT_STATE_MASK 3ull
+#define HL_INFLIGHT_EDGE_SHIFT 2u
+#define HL_INFLIGHT_EDGE_BITS 10u
+#define HL_INFLIGHT_REC_SHIFT 12u
+#define HL_INFLIGHT_TABLE_BYTES                                                \
+	((uint64_t)HL_MCTS_INFLIGHT_ROWS * HL_MCTS_DEPTH_MAX * sizeof(uint64_t))
+_Static_assert(HL_MCTS_EDGES_MAX <= (1u << HL_INFLIGHT_EDGE_BITS),
+	       "an edge index fits its entry field");
+_Static_assert(HL_INFLIGHT_TABLE_BYTES % HL_PAGE_BYTES == 0,
+	       "tables are whole pages");
+
 /* Hash seeds: leaves, inner nodes (plus their level) and roots never hash
  * alike, so one kind can never be taken for another. */
 #define HL_SEED_LEAF 0x6c6561662d68656cull  /* "leh-fael" */
 #define HL_SEED_INNER 0x696e6e65722d686cull /* "lh-renni" */
 #define HL_SEED_ROOT 0x726f6f742d68656cull  /* "leh-toor" */
 #define HL_SEED_REF 0x7265662d6e616d65ull
+#define HL_SEED_SEARCH 0x6c682d6863726173ull /* "sarch-hl" */
 
 static inline uint32_t hl_inner_payload_bytes(uint32_t count)
 {

@@ -81,10 +81,114 @@ static inline bool hl_heap_contains(const hl_arena *a, uint64_t off,
 	       off - h->off <= h->bytes - len;
 }
 
+/* The node at off, unchecked: for a node this process has just allocated
+ * or one hl_node_get has validated. Everything else goes through
+ * hl_node_get. */
 static inline struct hl_node *hl_node_at(const hl_arena *a, uint64_t off)
 {
 	return (struct hl_node *)hl_at(a, off);
 }
+
+/* ---- validated node reads (node.c) ----------------------------------------
+ *
+ * The one door by which a reader follows an offset it took from shared
+ * memory (an index entry, a child offset, a ref) into a node: bounds, kind,
+ * level, count and the exact payload length that kind and count carry, all
+ * from one table (hl_node_rule). A node whose header passes but whose
+ * payload is short or long never reaches a reader, who would otherwise copy
+ * chunk_bytes, or count children, past its end. A new kind of node is one
+ * more row in the table.
+ */
+#define HL_NODE_KIND_ANY 0u    /* hl_node_get: whatever kind it is */
+#define HL_NODE_LEVEL_ANY 0xffu /* hl_node_get: at whatever level */
+
+enum hl_node_fault {
+	HL_NODE_OK = 0,
+	HL_NODE_F_OUTSIDE,   /* its header is not inside the heap, or unaligned */
+	HL_NODE_F_KIND,      /* no such kind, or not the kind asked for */
+	HL_NODE_F_LEVEL,     /* level outside its kind's range, or not the asked one */
+	HL_NODE_F_COUNT,     /* count outside its kind's range */
+	HL_NODE_F_PAYLOAD,   /* payload length is not what its kind and count carry */
+	HL_NODE_F_AUX,       /* a root's state size is 0 or past HL_STATE_BYTES_MAX */
+	HL_NODE_F_PAST_HEAP, /* its payload runs past the heap */
+};
+
+enum hl_payload_rule {
+	HL_PAYLOAD_CHUNK = 1, /* exactly the arena's chunk_bytes */
+	HL_PAYLOAD_LINEAR,    /* fixed_bytes + per_count_bytes x count */
+};
+
+struct hl_node_rule {
+	uint8_t level_min, level_max;
+	uint16_t count_min, count_max;
+	uint8_t payload;          /* enum hl_payload_rule */
+	uint32_t fixed_bytes;     /* HL_PAYLOAD_LINEAR */
+	uint32_t per_count_bytes; /* HL_PAYLOAD_LINEAR */
+	bool aux_is_size;         /* aux holds the state's size (roots) */
+};
+
+/* The rule of kind, or NULL for a kind that does not exist. */
+static inline const struct hl_node_rule *hl_node_rule(unsigned kind)
+{
+	static const struct hl_node_rule rules[] = {
+		[HL_NODE_LEAF] = {0, 0, 0, 0, HL_PAYLOAD_CHUNK, 0, 0, false},
+		[HL_NODE_INNER] = {1, HL_LEVELS_MAX - 1, 1, HL_FANOUT,
+				   HL_PAYLOAD_LINEAR, 0, sizeof(uint64_t), false},
+		[HL_NODE_ROOT] = {0, HL_LEVELS_MAX - 1, 1, 1, HL_PAYLOAD_LINEAR,
+				  sizeof(struct hl_root_payload), 0, true},
+		[HL_NODE_SEARCH] = {0, 0, 0, HL_MCTS_EDGES_MAX, HL_PAYLOAD_LINEAR,
+				    sizeof(struct hl_search_payload),
+				    sizeof(struct hl_search_edge), false},
+	};
+	return kind >= HL_NODE_LEAF && kind < sizeof rules / sizeof rules[0]
+		       ? &rules[kind] : NULL;
+}
+
+/* What is wrong with the node at off, read as kind at level (either may be
+ * _ANY), or HL_NODE_OK. Reads only its header; a handful of compares. */
+static inline enum hl_node_fault hl_node_fault(const hl_arena *a, uint64_t off,
+					       unsigned kind, unsigned level)
+{
+	if (!hl_heap_contains(a, off, sizeof(struct hl_node)))
+		return HL_NODE_F_OUTSIDE;
+	const struct hl_node *n = hl_node_at(a, off);
+	const struct hl_node_rule *r = hl_node_rule(n->kind);
+	if (!r || (kind != HL_NODE_KIND_ANY && n->kind != kind))
+		return HL_NODE_F_KIND;
+	if (n->level < r->level_min || n->level > r->level_max ||
+	    (level != HL_NODE_LEVEL_ANY && n->level != level))
+		return HL_NODE_F_LEVEL;
+	if (n->count < r->count_min || n->count > r->count_max)
+		return HL_NODE_F_COUNT;
+	uint64_t want = r->payload == HL_PAYLOAD_CHUNK
+				? a->chunk_bytes
+				: r->fixed_bytes + (uint64_t)r->per_count_bytes * n->count;
+	if (n->payload_bytes != want)
+		return HL_NODE_F_PAYLOAD;
+	if (r->aux_is_size && (n->aux == 0 || n->aux > HL_STATE_BYTES_MAX))
+		return HL_NODE_F_AUX;
+	if (!hl_heap_contains(a, off, sizeof *n + want))
+		return HL_NODE_F_PAST_HEAP;
+	return HL_NODE_OK;
+}
+
+/* The node at off if it is a well-formed node of that kind and level
+ * (either may be _ANY), else NULL. */
+static inline const struct hl_node *hl_node_get(const hl_arena *a, uint64_t off,
+						unsigned kind, unsigned level)
+{
+	return hl_node_fault(a, off, kind, level) == HL_NODE_OK ? hl_node_at(a, off)
+								: NULL;
+}
+
+/* The kind of node found one level down from level: a leaf at 0. */
+static inline unsigned hl_node_kind_at(unsigned level)
+{
+	return level == 0 ? HL_NODE_LEAF : HL_NODE_INNER;
+}
+
+/* "payload length is not what its kind and count carry", for checkers. */
+const char *hl_node_fault_str(enum hl_node_fault f);
 
 /* ---- overflow-checked size arithmetic ---------------------------------- */
 
@@ -155,6 +259,14 @@ unsigned hl_slots_reclaim_dead(hl_arena *a, pid_t pid);
 /* Every slot's counters summed (enum hl_counter), relaxed: a moment's
  * lower bound while others count, exact when the arena is quiet. */
 void hl_slots_sum(const hl_arena *a, uint64_t sum[HL_CTR_COUNT]);
+/* The search counters, likewise (enum hl_search_counter). */
+void hl_slots_sum_search(const hl_arena *a, uint64_t sum[HL_SCTR_COUNT]);
+static inline void hl_sctr_add(hl_arena *a, enum hl_search_counter c, uint64_t n)
+{
+	_Atomic uint64_t *p = &a->slot->sctr[c];
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 /* Single-writer counter add (owner only): relaxed load + store, no RMW. */
 static inline void hl_ctr_add(hl_arena *a, enum hl_counter c, uint64_t n)
 {
@@ -174,11 +286,38 @@ static inline uint32_t hl_refs_capacity(const hl_arena *a)
 	return a->hdr->refs_capacity;
 }
 
+/* ---- virtual losses in flight (inflight.c) ---------------------------------
+ *
+ * Each process records in its slot's table every virtual loss it holds, so
+ * that the losses of one that dies are released exactly (inflight.c's
+ * design notes). Rows are paths, private to the process; entry i of a row
+ * is the i-th edge of that path.
+ */
+
+/* Adds one virtual loss on edge `edge` of record rec_off (its stat word
+ * stat), recorded as entry (row, i) of this process's table. 0, or
+ * HL_EBUSY when the edge holds HL_EDGE_VLOSS_MAX already (nothing held). */
+int hl_inflight_add(hl_arena *a, unsigned row, unsigned i, uint64_t rec_off,
+		    unsigned edge, _Atomic uint64_t *stat);
+/* Takes entry (row, i)'s loss off its edge, adding one visit with it when
+ * `visit`, in one atomic step; the entry becomes empty. */
+void hl_inflight_remove(hl_arena *a, unsigned row, unsigned i,
+			_Atomic uint64_t *stat, bool visit);
+/* Releases every loss slot's table holds, by recounting each edge it names
+ * from the other tables, and empties the table. For a slot whose owner is
+ * dead (the caller has taken it over) or is closing. Returns the edges
+ * recounted. */
+unsigned hl_inflight_release(hl_arena *a, uint32_t slot);
+/* Entries in slot's table that are not empty (losses held or in motion). */
+unsigned hl_inflight_held(const hl_arena *a, uint32_t slot);
+
 /* ---- node hashing (hash.c) ------------------------------------------------ */
 
 hl_id hl_hash_leaf(const void *chunk, size_t len);
 hl_id hl_hash_inner(unsigned level, const hl_id *child_hashes, unsigned count);
 hl_id hl_hash_root(uint64_t state_bytes, unsigned height, hl_id top_hash);
+/* The key of position `pos`'s search record in the search salted `salt`. */
+hl_id hl_hash_search(hl_id pos, uint64_t salt);
 /* XXH3-64 of plain bytes (header checksum, ref names). */
 uint64_t hl_hash64(const void *p, size_t len, uint64_t seed);
 /* Checks every node reachable from the index: header well formed for its
@@ -200,8 +339,9 @@ int hl_index_lookup(const hl_arena *a, hl_id h, uint64_t *off);
  * complete) if no node with hash h is present. Returns 0 when it inserted,
  * 1 when a node with hash h was there first (*winner gets its offset; the
  * caller still owns off), HL_EFULL when the probe window has no empty entry
- * (nothing changed), HL_EROFS for a read-only handle. The publishing CAS is a release: it pairs with the
- * acquire load in look-ups, so a reader that finds the entry sees the node.
+ * (nothing changed), HL_EROFS for a read-only handle. The publishing CAS is
+ * a release: it pairs with the acquire load in look-ups, so a reader that
+ * finds the entry sees the node.
  */
 int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner);
 /* Replaces the entry for (h, off) with a tombstone: 0 or HL_ENOENT. For the

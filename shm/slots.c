@@ -23,15 +23,19 @@
  *     was recorded for (start_pid, start_gen) is the current owner word;
  *     all three are written before state goes LIVE (release). Every claim
  *     and takeover bumps the generation, so a reaper's slot reads as in
- *     transition even when the reaper's pid is the dead owner's, recycled. Otherwise the slot is in transition - a
- *     claim still filling it in, or a reaper that has taken it over and not
- *     yet released it - and its owner counts as dead only if its pid no
- *     longer exists. (The kill suite caught a reaper being judged dead by
+ *     transition even when the reaper's pid is the dead owner's, recycled.
+ *     Otherwise the slot is in transition - a claim still filling it in, or
+ *     a reaper that has taken it over and not yet released it - and its
+ *     owner counts as dead only if its pid no longer exists. (The kill suite caught a reaper being judged dead by
  *     the previous owner's start time and robbed mid-reclaim.)
  *  3. Counters are never reset: a new owner counts on top, so sums over
  *     slots never go backwards. Slab cursors are emptied when an owner
  *     leaves (release, or reclaim after death): the unused tails of its
  *     slabs go back to the heap's free lists for any process to reuse.
+ *  5. A slot's in-flight table (virtual losses its process holds in the
+ *     search graph) is emptied, and those losses recounted off their edges,
+ *     before the slot is free again: by its owner on close, by the reaper
+ *     after a death (inflight.c).
  *  4. A reclaimed process's unpublished allocations (objects it had
  *     allocated but not yet published through the index when it died) are
  *     lost: a bounded leak - in commit, the one node being filled - never
@@ -91,6 +95,7 @@ bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i)
 						     memory_order_relaxed))
 		return false;
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
+	hl_inflight_release(a, i);     /* its virtual losses: invariant 5 */
 	hl_heap_release_cursors(a, s); /* invariant 3 */
 	/* release: pairs with the next owner's acquire claim (invariant 1) */
 	atomic_store_explicit(&s->owner, HL_OWNER_WORD(HL_OWNER_GEN(ours), 0),
@@ -179,6 +184,7 @@ void hl_slot_release(hl_arena *a)
 	uint64_t w = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	if (HL_OWNER_PID(w) != (uint32_t)a->pid)
 		return; /* reclaimed from under us (we looked dead): not ours */
+	hl_inflight_release(a, (uint32_t)a->slot_index); /* invariant 5 */
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
 	hl_heap_release_cursors(a, s); /* invariant 3 */
 	/* release: pairs with the next owner's acquire claim (invariant 1) */
@@ -225,6 +231,15 @@ void hl_slots_sum(const hl_arena *a, uint64_t sum[HL_CTR_COUNT])
 		for (int k = 0; k < HL_CTR_COUNT; k++)
 			sum[k] += c[k];
 	}
+}
+
+void hl_slots_sum_search(const hl_arena *a, uint64_t sum[HL_SCTR_COUNT])
+{
+	memset(sum, 0, HL_SCTR_COUNT * sizeof sum[0]);
+	for (uint32_t i = 0; i < hl_slot_count(a); i++)
+		for (int k = 0; k < HL_SCTR_COUNT; k++)
+			sum[k] += atomic_load_explicit(&hl_slot_at(a, i)->sctr[k],
+						       memory_order_relaxed);
 }
 
 pid_t hl_slot_pid(const hl_arena *a, uint32_t i)

@@ -472,3 +472,88 @@ Test(bench_run, killed_while_prefaulting_leaves_no_arena)
 	tb_group = 0;
 	tb_assert_clean(r.pid);
 }
+
+/* ---- the harness is its own program -----------------------------------------
+ *
+ *  7. `helios` links no benchmark peer (their client libraries live in
+ *     helios-bench), and `helios bench` finds helios-bench beside it or says
+ *     clearly that it is missing (bench_exec.c).
+ */
+
+Test(bench_run, helios_links_no_peer_library)
+{
+	char cmd[PATH_MAX + 32];
+	snprintf(cmd, sizeof cmd, "ldd '%s'", tb_helios());
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char line[512];
+	unsigned libs = 0;
+	while (fgets(line, sizeof line, p)) {
+		libs++;
+		static const char *const peers[] = {"libpq", "liblmdb", "librocksdb",
+						    "libhiredis", "libkrb5", "libldap"};
+		for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
+			cr_assert_null(strstr(line, peers[i]),
+				       "helios links a peer library: %s", line);
+	}
+	cr_assert_eq(pclose(p), 0, "ldd failed");
+	cr_assert_gt(libs, 0);
+}
+
+/* Runs `BIN bench --help` with HELIOS_BENCH set to bench_env (NULL: unset)
+ * and PATH set to path; returns the exit status, stderr in r->err. */
+static int tb_bench_as(const char *bin, const char *bench_env, const char *path,
+		       struct tb_run *r)
+{
+	r->err = tb_file("err");
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int out = open("/dev/null", O_WRONLY);
+		int err = open(r->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(121);
+		if (bench_env)
+			setenv("HELIOS_BENCH", bench_env, 1);
+		else
+			unsetenv("HELIOS_BENCH");
+		setenv("PATH", path, 1);
+		execl(bin, bin, "bench", "--help", (char *)NULL);
+		_exit(122);
+	}
+	r->pid = pid;
+	return tb_wait(r, 30);
+}
+
+Test(bench_run, missing_harness_is_said_clearly)
+{
+	/* a copy of helios alone in a directory, with no helios-bench on PATH */
+	char dir[] = "/tmp/helios-tb-alone-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char bin[PATH_MAX], cmd[2 * PATH_MAX];
+	snprintf(bin, sizeof bin, "%s/helios", dir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tb_helios(), bin);
+	cr_assert_eq(system(cmd), 0);
+	struct tb_run r;
+	int rc = tb_bench_as(bin, NULL, "/usr/bin:/bin", &r);
+	const char *err = tb_read(r.err);
+	unlink(bin);
+	rmdir(dir);
+	cr_assert_eq(rc, 1, "exit %d, stderr: %s", rc, err);
+	cr_assert_not_null(strstr(err, "helios-bench"), "%s", err);
+	cr_assert_not_null(strstr(err, "not installed"), "%s", err);
+	cr_assert_not_null(strstr(err, "meson install"), "%s", err);
+
+	rc = tb_bench_as(tb_helios(), "/nonexistent/helios-bench", "/usr/bin:/bin", &r);
+	err = tb_read(r.err);
+	cr_assert_eq(rc, 1, "exit %d, stderr: %s", rc, err);
+	cr_assert_not_null(strstr(err, "HELIOS_BENCH=/nonexistent/helios-bench"), "%s", err);
+}
+
+Test(bench_run, harness_found_beside_helios_in_the_build_tree)
+{
+	struct tb_run r;
+	int rc = tb_bench_as(tb_helios(), NULL, "/usr/bin:/bin", &r);
+	cr_assert_eq(rc, 0, "stderr: %s", tb_read(r.err));
+}

@@ -75,8 +75,8 @@ static bool image_matches(const struct hl_node *n, const struct node_image *im)
 
 static int found(struct commit *cx, uint64_t off, const struct node_image *im)
 {
-	if (!hl_heap_contains(cx->a, off, sizeof(struct hl_node)) ||
-	    !image_matches(hl_node_at(cx->a, off), im))
+	const struct hl_node *n = hl_node_get(cx->a, off, im->kind, im->level);
+	if (!n || !image_matches(n, im))
 		return HL_ECOLLISION;
 	cx->info.dedup_bytes += im->ident_bytes;
 	hl_ctr_add(cx->a, HL_CTR_DEDUP_HITS, 1);

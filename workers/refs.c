@@ -117,10 +117,9 @@ static int id_at(const hl_arena *a, uint64_t root_off, hl_id *out)
 		*out = (hl_id){0, 0};
 		return 0;
 	}
-	if (!hl_heap_contains(a, root_off, sizeof(struct hl_node)))
-		return HL_ECORRUPT;
-	const struct hl_node *n = hl_node_at(a, root_off);
-	if (n->kind != HL_NODE_ROOT)
+	const struct hl_node *n =
+		hl_node_get(a, root_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY);
+	if (!n)
 		return HL_ECORRUPT;
 	*out = n->hash;
 	return 0;

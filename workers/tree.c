@@ -2,25 +2,14 @@
  * tree.c - reading snapshot trees: from an id to its root, from a node to
  * its children, from a chunk index to its leaf.
  *
- * Every offset read out of shared memory is checked to lie inside the heap
- * and to name a node of the expected kind and level before it is followed
- * (invariant 2 of arena.c, applied to nodes): a corrupt arena yields
- * HL_ECORRUPT / NULL here, never a stray read. The checks are a few compares
- * per level, against a tree at most HL_LEVELS_MAX deep.
+ * Every offset read out of shared memory goes through the validated node
+ * accessor (hl_node_get, shm.h) before it is followed: inside the heap, of
+ * the expected kind and level, with exactly the payload that kind carries.
+ * A corrupt arena yields HL_ECORRUPT / NULL here, never a stray read. The
+ * checks are a few compares per level, against a tree at most
+ * HL_LEVELS_MAX deep.
  */
 #include "workers.h"
-
-static const struct hl_node *node_checked(const hl_arena *a, uint64_t off,
-					  unsigned kind, unsigned level)
-{
-	if (!hl_heap_contains(a, off, sizeof(struct hl_node)))
-		return NULL;
-	const struct hl_node *n = hl_node_at(a, off);
-	if (n->kind != kind || n->level != level ||
-	    !hl_heap_contains(a, off, sizeof *n + (uint64_t)n->payload_bytes))
-		return NULL;
-	return n;
-}
 
 int hl_tree_load(const hl_arena *a, hl_id id, struct hl_tree *t,
 		 uint64_t *root_off)
@@ -34,13 +23,14 @@ int hl_tree_load(const hl_arena *a, hl_id id, struct hl_tree *t,
 	int rc = hl_index_lookup(a, id, &off);
 	if (rc)
 		return rc;
-	const struct hl_node *n = hl_node_at(a, off);
+	const struct hl_node *n =
+		hl_node_get(a, off, HL_NODE_KIND_ANY, HL_NODE_LEVEL_ANY);
+	if (!n)
+		return HL_ECORRUPT;
 	if (n->kind != HL_NODE_ROOT)
 		return HL_ENOENT; /* a leaf's or inner node's hash: no snapshot */
 	const struct hl_root_payload *r = (const void *)n->payload;
-	if (n->payload_bytes != sizeof *r || n->aux == 0 ||
-	    n->aux > HL_STATE_BYTES_MAX ||
-	    n->level != hl_height_of(hl_chunks_of(a, n->aux)))
+	if (n->level != hl_height_of(hl_chunks_of(a, n->aux)))
 		return HL_ECORRUPT;
 	t->size = n->aux;
 	t->chunks = hl_chunks_of(a, n->aux);
@@ -70,7 +60,7 @@ struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
 	}
 	if (p.off == 0)
 		return zero_ref(a, level - 1);
-	const struct hl_node *n = node_checked(a, p.off, HL_NODE_INNER, level);
+	const struct hl_node *n = hl_node_get(a, p.off, HL_NODE_INNER, level);
 	if (!n) {
 		*bad = true;
 		return none;
@@ -80,7 +70,7 @@ struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
 	uint64_t off = ((const uint64_t *)n->payload)[j];
 	if (off == 0)
 		return zero_ref(a, level - 1);
-	if (!hl_heap_contains(a, off, sizeof(struct hl_node))) {
+	if (!hl_node_get(a, off, hl_node_kind_at(level - 1), level - 1)) {
 		*bad = true; /* checked here so hl_nref_hash may read it */
 		return none;
 	}
@@ -111,7 +101,7 @@ const unsigned char *hl_leaf_bytes(const hl_arena *a, struct hl_nref r)
 {
 	if (r.off == 0)
 		return a->zero_chunk;
-	const struct hl_node *n = node_checked(a, r.off, HL_NODE_LEAF, 0);
+	const struct hl_node *n = hl_node_get(a, r.off, HL_NODE_LEAF, 0);
 	return n ? n->payload : NULL;
 }
 
@@ -122,8 +112,7 @@ const unsigned char *hl_tree_leaf(const hl_arena *a, const struct hl_tree *t,
 	for (unsigned level = t->height; level > 0; level--) {
 		if (off == 0)
 			return a->zero_chunk; /* inside a full zero subtree */
-		const struct hl_node *n =
-			node_checked(a, off, HL_NODE_INNER, level);
+		const struct hl_node *n = hl_node_get(a, off, HL_NODE_INNER, level);
 		unsigned j = (unsigned)(k >> (HL_FANOUT_SHIFT * (level - 1))) &
 			     (HL_FANOUT - 1);
 		if (!n || j >= n->count)

@@ -101,5 +101,9 @@ int hl_workload_run(hl_arena *a, enum hl_workload w, unsigned index,
  * or 1 after saying on stderr what failed.
  */
 int hl_worker_run_builtin(enum hl_workload w, uint64_t seed);
+/* The same for a Connect Four search worker (`helios worker-builtin --game
+ * connect4`): playouts on the arena's search until `playouts` are done
+ * between all workers (0: no limit), the root is proven, or a stop signal. */
+int hl_worker_run_game(uint64_t playouts, uint64_t seed);
 
 #endif /* HL_WORKERS_WORKLOADS_H */

@@ -1,0 +1,577 @@
+/*
+ * test_mcts.c - the shared search graph (hl_mcts_*) on small games whose
+ * answers are known exactly, in one process and in several:
+ *
+ *   Nim (take 1..3 from a pile; who takes the last wins): a pile that is a
+ *   multiple of 4 is lost for the player to move, any other is won by
+ *   taking pile % 4. The search must prove exactly that (MCTS-Solver), and
+ *   never prove a wrong result.
+ *   A wide game (branching 10, fixed depth, results by a hash), to check
+ *   virtual loss spreading selectors and the graph's invariants.
+ *
+ * Invariants checked after quiescence, over every record reachable from
+ * the root: N = 1 + the sum of its edges' visits (graph search: one own
+ * evaluation per record), the root's N = the playouts, no virtual loss left
+ * anywhere, and hl_arena_check passes (record keys, links, positions).
+ * Crash: a process killed with paths in flight has its losses released by
+ * the reclaim of its slot, and the others' statistics stay consistent.
+ */
+#include "testutil.h"
+
+#include <sys/wait.h>
+
+#include "shm.h"
+
+TestSuite(mcts, .fini = tu_unlink_all, .timeout = 120);
+
+/* ---- games -------------------------------------------------------------------- */
+
+/* A position is 16 bytes: the game's state word and a generation word
+ * that is always 0 here (so equal states commit to equal ids). */
+struct pos {
+	uint64_t state, zero;
+};
+
+static hl_id commit_pos(hl_state *st, uint64_t state)
+{
+	struct pos p = {state, 0};
+	cr_assert_eq(hl_state_write(st, 0, &p, sizeof p), 0);
+	hl_id id;
+	int rc = hl_commit(st, &id, NULL);
+	cr_assert_eq(rc, 0, "commit: %s", hl_strerror(rc));
+	return id;
+}
+
+struct game {
+	unsigned (*moves)(uint64_t state, uint32_t *out); /* 0: game over */
+	uint64_t (*play)(uint64_t state, uint32_t action);
+	/* for a finished state: the result for the player to move */
+	uint32_t (*result)(uint64_t state);
+};
+
+static unsigned nim_moves(uint64_t pile, uint32_t *out)
+{
+	unsigned n = 0;
+	for (uint32_t take = 1; take <= 3 && take <= pile; take++)
+		out[n++] = take;
+	return n;
+}
+static uint64_t nim_play(uint64_t pile, uint32_t take) { return pile - take; }
+static uint32_t nim_result(uint64_t pile) { (void)pile; return HL_MCTS_LOSS; }
+static const struct game nim = {nim_moves, nim_play, nim_result};
+
+/* wide: state = depth << 32 | path hash; 10 moves until depth g_wide_depth
+ * (4: small enough to be solved; tests that must not see the root proven
+ * raise it); the result at the end is a pure function of the path */
+static uint64_t g_wide_depth = 4;
+static unsigned wide_moves(uint64_t s, uint32_t *out)
+{
+	if ((s >> 32) >= g_wide_depth)
+		return 0;
+	for (uint32_t i = 0; i < 10; i++)
+		out[i] = i;
+	return 10;
+}
+static uint64_t wide_play(uint64_t s, uint32_t a)
+{
+	uint64_t h = (uint32_t)s * 2654435761u + a + 1;
+	return ((s >> 32) + 1) << 32 | (uint32_t)h;
+}
+static uint32_t wide_result(uint64_t s)
+{
+	uint32_t h = (uint32_t)s ^ (uint32_t)s >> 13;
+	return h % 3 == 0 ? HL_MCTS_WIN : h % 3 == 1 ? HL_MCTS_LOSS : HL_MCTS_DRAW;
+}
+static const struct game wide = {wide_moves, wide_play, wide_result};
+
+/* A uniform random rollout: the result for the player to move at s. */
+static double rollout(const struct game *g, uint64_t s, struct tu_rng *r)
+{
+	uint32_t mv[16];
+	double sign = 1;
+	unsigned n;
+	while ((n = g->moves(s, mv)) != 0) {
+		s = g->play(s, mv[tu_rng_below(r, n)]);
+		sign = -sign;
+	}
+	uint32_t res = g->result(s);
+	return sign * (res == HL_MCTS_WIN ? 1 : res == HL_MCTS_LOSS ? -1 : 0);
+}
+
+/* The state at the leaf of a path: replayed from the root. */
+static uint64_t leaf_state(const struct game *g, uint64_t root,
+			   const hl_mcts_path *p)
+{
+	uint64_t s = root;
+	for (uint32_t i = 0; i < p->depth; i++)
+		s = g->play(s, p->action[i]);
+	return s;
+}
+
+/* Evaluates and expands p's leaf (uniform priors); returns the value to
+ * back up. */
+static double evaluate(hl_mcts *m, hl_state *st, const struct game *g,
+		       uint64_t root, hl_mcts_path *p, struct tu_rng *r)
+{
+	if (p->leaf == HL_MCTS_LEAF_KNOWN)
+		return p->value;
+	uint64_t s = leaf_state(g, root, p);
+	uint32_t mv[16];
+	unsigned n = g->moves(s, mv);
+	hl_mcts_move moves[16];
+	for (unsigned i = 0; i < n; i++)
+		moves[i] = (hl_mcts_move){mv[i], 1.0f / (float)n, {0, 0}};
+	struct pos ps = {s, 0};
+	hl_id id;
+	int rc = hl_state_write(st, 0, &ps, sizeof ps);
+	cr_assert_eq(rc, 0);
+	uint32_t result = n ? HL_MCTS_ONGOING : g->result(s);
+	if ((rc = hl_commit(st, &id, NULL)) == HL_EFULL) {
+		/* no room for the position either: statistics only */
+	} else {
+		cr_assert_eq(rc, 0, "commit: %s", hl_strerror(rc));
+		rc = hl_mcts_expand(m, p, id, moves, n, result);
+		cr_assert(rc == 0 || rc == 1, "expand: %s", hl_strerror(rc));
+	}
+	return n ? rollout(g, s, r) : (result == HL_MCTS_WIN ? 1 : result == HL_MCTS_LOSS ? -1 : 0);
+}
+
+/* Whether a backed-up path visited the root: all but a KNOWN root (the
+ * root proven, when a searcher would stop). */
+static bool visits_root(const hl_mcts_path *p)
+{
+	return p->depth > 0 || p->leaf != HL_MCTS_LEAF_KNOWN;
+}
+
+/* Up to `playouts` playouts of search m on game g, stopping when the root
+ * is proven; returns how many visited the root. */
+static uint64_t search(hl_mcts *m, hl_state *st, const struct game *g,
+		       uint64_t root, unsigned playouts, uint64_t seed)
+{
+	struct tu_rng r;
+	uint64_t visited = 0;
+	tu_rng_seed(&r, seed);
+	for (unsigned i = 0; i < playouts; i++) {
+		hl_mcts_path p;
+		int rc = hl_mcts_select(m, &p);
+		cr_assert_eq(rc, 0, "select: %s", hl_strerror(rc));
+		double v = evaluate(m, st, g, root, &p, &r);
+		cr_assert_eq(hl_mcts_backup(m, &p, v), 0);
+		if (!visits_root(&p))
+			break;
+		visited++;
+	}
+	return visited;
+}
+
+struct setup {
+	hl_arena *a;
+	const char *name;
+	hl_state *st;
+	hl_mcts *m;
+	hl_id root_id;
+};
+
+static void open_search(struct setup *t, uint64_t root, const char *search,
+			uint64_t arena_bytes, const hl_mcts_config *cfg)
+{
+	t->a = tu_arena_new("mcts", arena_bytes, 64, &t->name);
+	cr_assert_eq(hl_state_new(t->a, &t->st), 0);
+	cr_assert_eq(hl_state_resize(t->st, sizeof(struct pos)), 0);
+	t->root_id = commit_pos(t->st, root);
+	int rc = hl_mcts_open(t->a, search, t->root_id, cfg, &t->m);
+	cr_assert_eq(rc, 0, "open: %s", hl_strerror(rc));
+}
+
+static void close_search(struct setup *t)
+{
+	hl_mcts_close(t->m);
+	hl_state_free(t->st);
+	hl_arena_close(t->a);
+}
+
+/* ---- invariants ------------------------------------------------------------------ */
+
+struct walk {
+	hl_mcts *m;
+	uint64_t records;
+	hl_id seen[4096];
+	unsigned nseen;
+};
+
+static bool seen_before(struct walk *w, hl_id id)
+{
+	for (unsigned i = 0; i < w->nseen; i++)
+		if (hl_id_eq(w->seen[i], id))
+			return true;
+	if (w->nseen < 4096)
+		w->seen[w->nseen++] = id;
+	return false;
+}
+
+/* Every record below pos: N = 1 + sum of edge visits; nothing in flight. */
+static void check_below(struct walk *w, hl_id pos)
+{
+	if (seen_before(w, pos))
+		return;
+	hl_mcts_node n;
+	cr_assert_eq(hl_mcts_node_info(w->m, pos, &n), 0);
+	w->records++;
+	hl_mcts_child c[16];
+	unsigned k;
+	cr_assert_eq(hl_mcts_children(w->m, pos, c, 16, &k), 0);
+	cr_assert_eq(k, n.edges);
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < k; i++) {
+		sum += c[i].visits;
+		cr_assert_eq(c[i].in_flight, 0, "a virtual loss left on an edge");
+		if (!hl_id_is_zero(c[i].child))
+			check_below(w, c[i].child);
+	}
+	if (!n.terminal)
+		cr_assert_eq(n.visits, 1 + sum, "N %llu != 1 + %llu edge visits",
+			     (unsigned long long)n.visits, (unsigned long long)sum);
+	cr_assert_eq(n.in_flight, 0);
+	cr_assert(n.value >= -1 && n.value <= 1);
+}
+
+static uint64_t check_graph(hl_mcts *m, hl_arena *a, uint64_t playouts)
+{
+	struct walk *w = calloc(1, sizeof *w);
+	w->m = m;
+	hl_mcts_node root;
+	cr_assert_eq(hl_mcts_node_info(m, hl_mcts_root(m), &root), 0);
+	cr_assert_eq(root.visits, playouts, "root N %llu, playouts %llu",
+		     (unsigned long long)root.visits, (unsigned long long)playouts);
+	check_below(w, hl_mcts_root(m));
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+	cr_assert_eq(ms.in_flight, 0);
+	tu_assert_arena_ok(a, "after the search");
+	uint64_t r = w->records;
+	free(w);
+	return r;
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+Test(mcts, nim_is_solved_exactly)
+{
+	for (uint64_t pile = 1; pile <= 13; pile++) {
+		struct setup t;
+		char name[32];
+		snprintf(name, sizeof name, "nim-%llu", (unsigned long long)pile);
+		open_search(&t, pile, name, 16u << 20, NULL);
+		uint64_t visited = search(t.m, t.st, &nim, pile, 3000, pile);
+		hl_mcts_node n;
+		cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &n), 0);
+		uint32_t want = pile % 4 == 0 ? HL_MCTS_LOSS : HL_MCTS_WIN;
+		cr_assert_eq(n.result, want, "pile %llu: proven %u, not %u",
+			     (unsigned long long)pile, n.result, want);
+		hl_mcts_child best;
+		cr_assert_eq(hl_mcts_best(t.m, t.root_id, &best), 0);
+		if (want == HL_MCTS_WIN) {
+			cr_assert_eq(best.action, pile % 4, "pile %llu: took %u",
+				     (unsigned long long)pile, best.action);
+			cr_assert_eq(best.result, HL_MCTS_WIN);
+		}
+		check_graph(t.m, t.a, visited);
+		close_search(&t);
+	}
+}
+
+/* The exact negamax value of a wide position for its mover. */
+static int negamax(uint64_t s)
+{
+	uint32_t mv[16];
+	unsigned n = wide.moves(s, mv);
+	if (n == 0) {
+		uint32_t r = wide.result(s);
+		return r == HL_MCTS_WIN ? 1 : r == HL_MCTS_LOSS ? -1 : 0;
+	}
+	int best = -2;
+	for (unsigned i = 0; i < n; i++) {
+		int v = -negamax(wide.play(s, mv[i]));
+		if (v > best)
+			best = v;
+	}
+	return best;
+}
+
+/* Every proven record below state s agrees with negamax. */
+static unsigned check_proofs(hl_mcts *m, hl_state *st, uint64_t s)
+{
+	hl_mcts_node n;
+	if (hl_mcts_node_info(m, commit_pos(st, s), &n))
+		return 0;
+	unsigned proven = 0;
+	if (n.result != HL_MCTS_ONGOING) {
+		int want = negamax(s);
+		int got = n.result == HL_MCTS_WIN ? 1 : n.result == HL_MCTS_LOSS ? -1 : 0;
+		cr_assert_eq(got, want, "state %#llx proven %d, exact %d",
+			     (unsigned long long)s, got, want);
+		proven++;
+	}
+	uint32_t mv[16];
+	unsigned k = wide.moves(s, mv);
+	for (unsigned i = 0; i < k; i++)
+		proven += check_proofs(m, st, wide.play(s, mv[i]));
+	return proven;
+}
+
+Test(mcts, proofs_agree_with_negamax)
+{
+	g_wide_depth = 4;
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		struct setup t;
+		char name[32];
+		snprintf(name, sizeof name, "wide-proof-%llu", (unsigned long long)seed);
+		open_search(&t, 0, name, 64u << 20, NULL);
+		search(t.m, t.st, &wide, 0, 20000, seed);
+		unsigned proven = check_proofs(t.m, t.st, 0);
+		cr_assert_gt(proven, 100, "only %u proofs to check", proven);
+		close_search(&t);
+	}
+}
+
+Test(mcts, uct_solves_nim_too)
+{
+	hl_mcts_config cfg;
+	hl_mcts_config_init(&cfg);
+	cfg.policy = HL_MCTS_UCT;
+	cfg.c_explore = 1.4;
+	struct setup t;
+	open_search(&t, 11, "nim-uct", 16u << 20, &cfg);
+	search(t.m, t.st, &nim, 11, 3000, 7);
+	hl_mcts_child best;
+	cr_assert_eq(hl_mcts_best(t.m, t.root_id, &best), 0);
+	cr_assert_eq(best.action, 3);
+	cr_assert_eq(best.result, HL_MCTS_WIN);
+	uint32_t pv[16];
+	unsigned n;
+	cr_assert_eq(hl_mcts_pv(t.m, pv, 16, &n), 0);
+	cr_assert_geq(n, 1);
+	cr_assert_eq(pv[0], 3);
+	close_search(&t);
+}
+
+Test(mcts, batch_select_spreads_over_leaves)
+{
+	struct setup t;
+	open_search(&t, 0, "wide-batch", 32u << 20, NULL);
+	search(t.m, t.st, &wide, 0, 1, 1); /* the root record, 10 edges */
+	hl_mcts_path p[10];
+	unsigned got;
+	cr_assert_eq(hl_mcts_select_batch(t.m, p, 10, &got), 0);
+	cr_assert_eq(got, 10);
+	bool taken[10] = {false};
+	for (unsigned i = 0; i < 10; i++) {
+		cr_assert_eq(p[i].leaf, HL_MCTS_LEAF_NEW);
+		cr_assert_eq(p[i].depth, 1);
+		cr_assert(!taken[p[i].action[0]], "two of ten selections on move %u",
+			  p[i].action[0]);
+		taken[p[i].action[0]] = true;
+	}
+	hl_mcts_node root;
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &root), 0);
+	cr_assert_eq(root.in_flight, 10);
+	for (unsigned i = 0; i < 10; i++)
+		hl_mcts_abandon(t.m, &p[i]);
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &root), 0);
+	cr_assert_eq(root.in_flight, 0);
+	cr_assert_eq(root.visits, 1, "abandoned paths visited nothing");
+	close_search(&t);
+}
+
+/* Children: `playouts` playouts each on one search, by name; *visited
+ * gets those that visited the root. */
+static int child_search(const char *arena, const char *name, unsigned playouts,
+			uint64_t seed, _Atomic uint64_t *visited)
+{
+	hl_arena *a;
+	hl_state *st;
+	hl_mcts *m;
+	if (hl_arena_attach(arena, 0, &a) || hl_state_new(a, &st) ||
+	    hl_state_resize(st, sizeof(struct pos)) ||
+	    hl_mcts_open(a, name, (hl_id){0, 0}, NULL, &m))
+		return 2;
+	struct tu_rng r;
+	tu_rng_seed(&r, seed);
+	for (unsigned i = 0; i < playouts; i++) {
+		hl_mcts_path p;
+		if (hl_mcts_select(m, &p))
+			return 3;
+		double v;
+		if (p.leaf == HL_MCTS_LEAF_KNOWN) {
+			v = p.value;
+		} else {
+			uint64_t s = leaf_state(&wide, 0, &p);
+			uint32_t mv[16];
+			unsigned n = wide.moves(s, mv);
+			hl_mcts_move moves[16];
+			for (unsigned j = 0; j < n; j++)
+				moves[j] = (hl_mcts_move){mv[j], 0.1f, {0, 0}};
+			struct pos ps = {s, 0};
+			hl_id id;
+			if (hl_state_write(st, 0, &ps, sizeof ps) || hl_commit(st, &id, NULL))
+				return 4;
+			uint32_t res = n ? HL_MCTS_ONGOING : wide.result(s);
+			int rc = hl_mcts_expand(m, &p, id, moves, n, res);
+			if (rc != 0 && rc != 1)
+				return 5;
+			v = n ? rollout(&wide, s, &r) : (res == HL_MCTS_WIN ? 1 : res == HL_MCTS_LOSS ? -1 : 0);
+		}
+		if (hl_mcts_backup(m, &p, v))
+			return 6;
+		if (visits_root(&p))
+			atomic_fetch_add(visited, 1);
+	}
+	hl_mcts_close(m);
+	hl_state_free(st);
+	hl_arena_close(a);
+	return 0;
+}
+
+Test(mcts, processes_grow_one_graph)
+{
+	struct setup t;
+	open_search(&t, 0, "wide-mp", 64u << 20, NULL);
+	enum { KIDS = 4, EACH = 2500 };
+	g_wide_depth = 8; /* not solved in this budget */
+	_Atomic uint64_t *visited = tu_shared_map(sizeof *visited);
+	pid_t kid[KIDS];
+	for (int k = 0; k < KIDS; k++)
+		if ((kid[k] = tu_fork()) == 0)
+			_exit(child_search(t.name, "wide-mp", EACH, 100 + (uint64_t)k,
+					   visited));
+	for (int k = 0; k < KIDS; k++) {
+		int status;
+		cr_assert_eq(waitpid(kid[k], &status, 0), kid[k]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "child %d: status %d", k, status);
+	}
+	uint64_t n = atomic_load(visited);
+	tu_shared_unmap(visited, sizeof *visited);
+	cr_assert_gt(n, KIDS * EACH / 2);
+	uint64_t records = check_graph(t.m, t.a, n);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(t.a, &ms), 0);
+	cr_assert_eq(ms.playouts, KIDS * EACH);
+	/* one record per position, however many processes reached it */
+	cr_assert_eq(ms.records, records, "records %llu, reachable %llu",
+		     (unsigned long long)ms.records, (unsigned long long)records);
+	close_search(&t);
+}
+
+Test(mcts, a_killed_process_has_its_losses_released)
+{
+	struct setup t;
+	open_search(&t, 0, "wide-kill", 64u << 20, NULL);
+	g_wide_depth = 6;
+	uint64_t visited = search(t.m, t.st, &wide, 0, 200, 3);
+	for (int round = 0; round < 20; round++) {
+		int pipefd[2];
+		cr_assert_eq(pipe(pipefd), 0);
+		pid_t kid = tu_fork();
+		if (kid == 0) {
+			/* select a batch, say so, and wait to be killed */
+			hl_arena *a;
+			hl_mcts *m;
+			hl_mcts_path p[8];
+			unsigned got;
+			if (hl_arena_attach(t.name, 0, &a) ||
+			    hl_mcts_open(a, "wide-kill", (hl_id){0, 0}, NULL, &m) ||
+			    hl_mcts_select_batch(m, p, 8, &got))
+				_exit(2);
+			char c = 'x';
+			if (write(pipefd[1], &c, 1) != 1)
+				_exit(3);
+			pause();
+			_exit(4);
+		}
+		char c;
+		cr_assert_eq(read(pipefd[0], &c, 1), 1);
+		hl_mcts_stats ms;
+		hl_mcts_stats_get(t.a, &ms);
+		cr_assert_gt(ms.in_flight, 0, "the child holds losses");
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		cr_assert_geq(hl_slots_reclaim_dead(t.a, kid), 1);
+		hl_mcts_stats_get(t.a, &ms);
+		cr_assert_eq(ms.in_flight, 0, "round %d: %llu entries left", round,
+			     (unsigned long long)ms.in_flight);
+		visited += search(t.m, t.st, &wide, 0, 50, 10 + (uint64_t)round);
+	}
+	check_graph(t.m, t.a, visited);
+	close_search(&t);
+}
+
+Test(mcts, a_full_arena_goes_on_with_statistics)
+{
+	struct setup t;
+	/* an arena with room for few records: the search must never fail */
+	open_search(&t, 0, "wide-full", 2u << 20, NULL);
+	g_wide_depth = 8;
+	cr_assert_eq(search(t.m, t.st, &wide, 0, 20000, 5), 20000);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(t.a, &ms), 0);
+	cr_assert_gt(ms.no_room, 0, "the arena never filled: make it smaller");
+	cr_assert_eq(ms.playouts, 20000);
+	hl_mcts_node root;
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &root), 0);
+	cr_assert_eq(root.visits, 20000);
+	cr_assert_eq(root.in_flight, 0);
+	close_search(&t);
+}
+
+Test(mcts, read_only_process_reads_the_search)
+{
+	struct setup t;
+	open_search(&t, 6, "nim-ro", 16u << 20, NULL);
+	search(t.m, t.st, &nim, 6, 2000, 9);
+	hl_arena *ro;
+	cr_assert_eq(hl_arena_attach(t.name, HL_RDONLY, &ro), 0);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(ro, "nim-ro", (hl_id){0, 0}, NULL, &m), 0);
+	hl_mcts_child best;
+	cr_assert_eq(hl_mcts_best(m, t.root_id, &best), 0);
+	cr_assert_eq(best.action, 2);
+	hl_mcts_path p;
+	cr_assert_eq(hl_mcts_select(m, &p), HL_EROFS);
+	hl_mcts *none;
+	cr_assert_eq(hl_mcts_open(ro, "nobody", (hl_id){0, 0}, NULL, &none), HL_ENOENT);
+	hl_mcts_close(m);
+	hl_arena_close(ro);
+	close_search(&t);
+}
+
+Test(mcts, bad_calls_are_refused)
+{
+	struct setup t;
+	open_search(&t, 5, "nim-bad", 16u << 20, NULL);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(t.a, "", t.root_id, NULL, &m), HL_EINVAL);
+	char longname[HL_MCTS_NAME_MAX + 2];
+	memset(longname, 'n', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	cr_assert_eq(hl_mcts_open(t.a, longname, t.root_id, NULL, &m), HL_EINVAL);
+	hl_id other = commit_pos(t.st, 7);
+	cr_assert_eq(hl_mcts_open(t.a, "nim-bad", other, NULL, &m), HL_EEXIST);
+	cr_assert_eq(hl_mcts_open(t.a, "never", (hl_id){0, 0}, NULL, &m), HL_ENOENT);
+	hl_id junk = {1, 2};
+	cr_assert_eq(hl_mcts_open(t.a, "junk", junk, NULL, &m), HL_ENOENT);
+	hl_mcts_path p;
+	cr_assert_eq(hl_mcts_select(t.m, &p), 0);
+	cr_assert_eq(p.leaf, HL_MCTS_LEAF_ROOT);
+	hl_mcts_move mv = {1, 0.5f, {0, 0}};
+	/* moves with a result, a result without moves, a wrong root */
+	cr_assert_eq(hl_mcts_expand(t.m, &p, t.root_id, &mv, 1, HL_MCTS_WIN), HL_EINVAL);
+	cr_assert_eq(hl_mcts_expand(t.m, &p, t.root_id, NULL, 0, HL_MCTS_ONGOING), HL_EINVAL);
+	cr_assert_eq(hl_mcts_expand(t.m, &p, other, &mv, 1, HL_MCTS_ONGOING), HL_EINVAL);
+	cr_assert_eq(hl_mcts_expand(t.m, &p, t.root_id, &mv, 1, HL_MCTS_ONGOING), 0);
+	cr_assert_eq(hl_mcts_backup(t.m, &p, 0.5), 0);
+	cr_assert_eq(hl_mcts_backup(t.m, &p, 0.5), HL_EINVAL, "backed up twice");
+	close_search(&t);
+}

@@ -1,0 +1,61 @@
+/*
+ * c4_search.h - Connect Four on the shared search graph: what one search
+ * worker does (select, play the path's moves on bitboards, commit the leaf
+ * position, expand, roll out, back up), and the summary any process reads
+ * from the graph (best move, value, proof, visits per column, principal
+ * variation, memory). `helios run --game connect4` runs N workers of it;
+ * `helios stat --search` and examples/ read the summary.
+ */
+#ifndef HL_WORKERS_GAMES_C4_SEARCH_H
+#define HL_WORKERS_GAMES_C4_SEARCH_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "connect4.h"
+
+/* The search's name in the arena (its root is the ref "mcts/connect4"). */
+#define HL_C4_SEARCH_NAME "connect4"
+/* UCT with the exploration constant the private-memory baseline measured
+ * best (bench/c4_baseline.h: c = 2 sqrt(2) for values in [-1, 1]). */
+#define HL_C4_SEARCH_UCT_C 2.8284271247461903
+/* Playouts a worker runs between looks at the shared total and the stop
+ * flag: the budget is overshot by at most this per worker. */
+#define HL_C4_SEARCH_BATCH 256u
+
+/* The search configuration every process of a Connect Four search uses. */
+void hl_c4_search_config(hl_mcts_config *cfg);
+
+/* Creates (or finds) the search from position `root` on arena a: the root
+ * committed as a snapshot and published as the search's root. */
+int hl_c4_search_create(hl_arena *a, const struct hl_c4_pos *root);
+
+/*
+ * One worker: playouts on the search until *stop, until the arena-wide
+ * playout count reaches `playouts` (0: no limit), or until the root is
+ * proven. Returns 0 or an HL_E* code; *done (may be NULL) gets the
+ * playouts this worker backed up.
+ */
+int hl_c4_search_work(hl_arena *a, uint64_t playouts, uint64_t seed,
+		      volatile sig_atomic_t *stop, uint64_t *done);
+
+/* What the graph says now, from the side to move at the root. */
+struct hl_c4_summary {
+	char position[HL_C4_CELLS + 1]; /* the root's move string, if known */
+	uint64_t playouts;        /* backups completed, all workers */
+	uint64_t root_visits;
+	int best_move;            /* column 1..7; 0 when nothing is known */
+	double value;             /* the root's Q in [-1, 1] */
+	uint32_t proven;          /* enum hl_mcts_result of the root */
+	uint64_t visits[HL_C4_COLS]; /* per column; 0 for full ones */
+	char pv[HL_C4_CELLS + 1]; /* principal variation, columns 1..7 */
+	uint64_t nodes;           /* search records */
+	uint64_t record_bytes;    /* their heap bytes */
+	uint64_t bytes_per_node;  /* record + position snapshot, per record */
+	uint64_t no_room;         /* expansions refused for want of room */
+};
+
+/* Reads the search's summary (any process, read-only ones too). */
+int hl_c4_search_summary(hl_arena *a, struct hl_c4_summary *out);
+
+#endif /* HL_WORKERS_GAMES_C4_SEARCH_H */

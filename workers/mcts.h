@@ -1,0 +1,137 @@
+/*
+ * mcts.h - internals of the shared search graph, shared by mcts.c (handles,
+ * records, expansion, reading) and mcts_walk.c (select, backup, proofs).
+ * The record and edge words are drawn in shm/layout.h; the design of who
+ * writes them, and why that is safe, is at the top of mcts.c.
+ */
+#ifndef HL_WORKERS_MCTS_H
+#define HL_WORKERS_MCTS_H
+
+#include <math.h>
+#include <string.h>
+
+#include "workers.h"
+
+struct hl_mcts {
+	hl_arena *a;
+	hl_mcts_config cfg;
+	char name[HL_MCTS_NAME_MAX + 1];
+	char ref[HL_REF_NAME_MAX + 1]; /* "mcts/<name>" */
+	uint64_t salt;                 /* hl_hash64 of the name */
+	hl_id root;
+	uint64_t root_rec;             /* the root's record once found; 0 */
+	uint32_t rows_used;            /* bit r: in-flight row r is a path's */
+};
+
+/* ---- a record's words ---------------------------------------------------- */
+
+static inline struct hl_search_payload *rec_payload(const hl_arena *a,
+						    uint64_t rec)
+{
+	return (struct hl_search_payload *)hl_node_at(a, rec)->payload;
+}
+
+static inline struct hl_search_edge *rec_edges(const hl_arena *a, uint64_t rec)
+{
+	return (struct hl_search_edge *)(rec_payload(a, rec) + 1);
+}
+
+static inline unsigned rec_count(const hl_arena *a, uint64_t rec)
+{
+	return hl_node_at(a, rec)->count;
+}
+
+/* own: [value f32 : 32 | count : 32] */
+static inline uint32_t own_count(uint64_t own)
+{
+	return (uint32_t)own;
+}
+
+static inline float own_value(uint64_t own)
+{
+	uint32_t bits = (uint32_t)(own >> 32);
+	float v;
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
+static inline uint64_t own_word(float value, uint32_t count)
+{
+	uint32_t bits;
+	memcpy(&bits, &value, sizeof bits);
+	return (uint64_t)bits << 32 | count;
+}
+
+static inline float q_load(const struct hl_search_payload *p)
+{
+	/* relaxed: a value read alone; it is a running average, so any one
+	 * version of it is meaningful by itself (mcts.c, invariant 2) */
+	uint32_t bits = atomic_load_explicit(&p->q, memory_order_relaxed);
+	float v;
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
+static inline void q_store(struct hl_search_payload *p, float v)
+{
+	uint32_t bits;
+	memcpy(&bits, &v, sizeof bits);
+	atomic_store_explicit(&p->q, bits, memory_order_relaxed);
+}
+
+static inline uint64_t stat_visits(uint64_t stat)
+{
+	return stat & HL_EDGE_VISITS_MASK;
+}
+
+static inline unsigned stat_vloss(uint64_t stat)
+{
+	return (unsigned)(stat >> HL_EDGE_VLOSS_SHIFT) & 0xffu;
+}
+
+static inline float stat_prior(uint64_t stat)
+{
+	return (float)(stat >> HL_EDGE_PRIOR_SHIFT) / (float)HL_EDGE_PRIOR_ONE;
+}
+
+static inline uint32_t link_action(uint64_t link)
+{
+	return (uint32_t)(link >> HL_LINK_CHILD_BITS);
+}
+
+static inline uint64_t link_child(uint64_t link)
+{
+	return (link & HL_LINK_CHILD_MASK) * HL_HEAP_ALIGN;
+}
+
+/* The record a link names, validated (shm.h's accessor) and of this
+ * search; 0 when unlinked or not a record of ours. */
+uint64_t hl_mcts_child_rec(const hl_mcts *s, uint64_t link);
+/* Record of position pos in this search: its offset, or 0. */
+uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos);
+/* The root's record, cached once found; 0 while the root has none. */
+uint64_t hl_mcts_root_rec(hl_mcts *s);
+/* The position id of record rec. */
+hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec);
+/* N of record rec: own evaluations plus edge visits. */
+uint64_t hl_mcts_visits(const hl_arena *a, uint64_t rec, unsigned *in_flight);
+/* The proven result of a record (enum hl_mcts_result). */
+uint32_t hl_mcts_rec_result(const hl_arena *a, uint64_t rec);
+/* Backups completed in the arena, all searches: one pass over the slots'
+ * counters (hl_mcts_stats_get also counts the losses in flight, a scan of
+ * every in-flight table). */
+uint64_t hl_mcts_playouts(const hl_arena *a);
+/* A value seen from the other player when the search alternates. */
+static inline double hl_mcts_flip(const hl_mcts *s, double v)
+{
+	return s->cfg.alternating ? -v : v;
+}
+/* A result seen from the other player when the search alternates. */
+static inline uint32_t hl_mcts_flip_result(const hl_mcts *s, uint32_t r)
+{
+	if (!s->cfg.alternating)
+		return r;
+	return r == HL_MCTS_WIN ? HL_MCTS_LOSS : r == HL_MCTS_LOSS ? HL_MCTS_WIN : r;
+}
+
+#endif /* HL_WORKERS_MCTS_H */
