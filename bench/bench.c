@@ -79,21 +79,17 @@ static int usage(const char *why, const char *what)
 
 static int parse_workers(struct opts *o, const char *arg)
 {
-	o->ncounts = 0;
-	char buf[256];
-	if (strlen(arg) >= sizeof buf)
-		return usage("--workers: list too long", NULL);
-	strcpy(buf, arg);
-	char *save = NULL;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		uint64_t v;
-		if (!hl_parse_u64(t, HL_SUP_WORKERS_MAX, &v) || v == 0)
-			return usage("--workers takes a comma list of counts from 1 to 1000", arg);
-		if (o->ncounts == COUNTS_MAX)
-			return usage("--workers: at most 16 counts", arg);
-		o->counts[o->ncounts++] = (unsigned)v;
-	}
-	return o->ncounts ? 0 : usage("--workers takes a comma list of counts", arg);
+	uint64_t v[COUNTS_MAX];
+	unsigned n = 0;
+	int rc = hl_parse_u64_list(arg, 1, HL_SUP_WORKERS_MAX, v, COUNTS_MAX, &n);
+	if (rc == HL_ERANGE)
+		return usage("--workers: at most 16 counts", arg);
+	if (rc)
+		return usage("--workers takes a comma list of counts from 1 to 1000", arg);
+	o->ncounts = n;
+	for (unsigned i = 0; i < n; i++)
+		o->counts[i] = (unsigned)v[i];
+	return 0;
 }
 
 static int parse_peers(struct opts *o, const char *arg)

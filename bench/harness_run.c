@@ -174,6 +174,12 @@ struct run {
 	struct hl_sup sup;
 };
 
+static bool interrupted(void *arg)
+{
+	(void)arg;
+	return hl_bench_interrupted != 0;
+}
+
 static int make_arena(struct run *r)
 {
 	const struct opts *o = r->o;
@@ -194,9 +200,25 @@ static int make_arena(struct run *r)
 	hl_config cfg;
 	run_config(o, r->n, &cfg);
 	cfg.arena_bytes = r->arena_bytes;
-	int rc = hl_arena_create(r->arena, &cfg, &r->a);
+	/* a stop signal ends even a prefault of many GiB promptly, and a
+	 * SIGKILL during it leaves no arena (shm/arena_file.c invariant 3) */
+	struct hl_create_stop stop = {.asked = interrupted};
+	int rc = hl_arena_create_stoppable(r->arena, &cfg, &stop, &r->a);
 	char size[16];
 	hl_fmt_bytes(size, sizeof size, r->arena_bytes);
+	if (rc && hl_bench_interrupted) {
+		r->a = NULL;
+		return rc;
+	}
+	uint64_t free_bytes = 0;
+	if (rc == HL_ENOSPC && hl_arena_fs_free(r->arena, &free_bytes) == 0) {
+		char avail[16];
+		hl_fmt_bytes(avail, sizeof avail, free_bytes);
+		hl_say("bench: %s: a %s arena does not fit /dev/shm: %s free "
+		       "(--size)", r->tag, size, avail);
+		r->a = NULL;
+		return rc;
+	}
 	if (rc) {
 		hl_say("bench: %s: cannot create a %s arena: %s%s", r->tag, size,
 		       hl_strerror(rc), rc == HL_EINVAL ? " (--size too small?)" : "");
@@ -514,6 +536,7 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	r.sup.argv = worker_argv;
 	r.sup.restart = false;
 	r.sup.hang_timeout_ns = HANG_NS;
+	r.sup.grace_ns = STOP_GRACE_NS; /* the watchdog's, if we die */
 	place_workers(&r);
 	for (unsigned i = 0; i < n; i++)
 		if (hl_sup_spawn(&r.sup, i))

@@ -43,13 +43,18 @@ enum hl_exit {
 /* One line "helios: <what>: <why>" on stderr. */
 void hl_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Command-line values (args.c): the whole string or false. */
-/* A decimal count <= max. */
+/* A decimal count <= max: digits only (no sign, no space). */
 bool hl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Bytes: "4096", "64k", "512M", "2G", "1T", optionally "KiB"/"GB"-style
  * suffixes; false on overflow. */
 bool hl_parse_size(const char *s, uint64_t *out);
-/* Seconds, fractional, 0 <= value <= max. */
+/* Seconds, fractional ("2", "0.5"), 0 <= value <= max. */
 bool hl_parse_seconds(const char *s, double max, double *out);
+/* A comma list of decimal counts, each min..max ("1,2,4"): 0 with *n of
+ * them in out[0..cap), HL_EINVAL for a bad or empty item ("1,,2"),
+ * HL_ERANGE for more than cap. */
+int hl_parse_u64_list(const char *s, uint64_t min, uint64_t max,
+		      uint64_t *out, unsigned cap, unsigned *n);
 
 /* "helios: <cmd>: <why>: <what>" (the line only when why is set), then the
  * usage text, on stderr; returns HL_EXIT_USAGE. */
@@ -60,6 +65,11 @@ int hl_usage(const char *cmd, const char *text, const char *why,
 void hl_fmt_bytes(char *buf, size_t len, uint64_t bytes);
 /* "1.23M", "45.6k", "789". */
 void hl_fmt_count(char *buf, size_t len, double n);
+/* s as printable text for a message (say.c): control bytes, DEL and
+ * invalid UTF-8 as \xNN, a backslash as two; cut with "..." to fit len
+ * (>= 8). A name from the command line or an arena never reaches a
+ * terminal raw. Returns buf. */
+const char *hl_fmt_name(char *buf, size_t len, const char *s);
 /* Length (2..4) of the valid multi-byte UTF-8 sequence at p (n bytes
  * available), or 0: RFC 3629, no overlong forms, no surrogates, nothing
  * above U+10FFFF. The one UTF-8 check (say.c). */
@@ -145,6 +155,14 @@ void hl_placement_describe(const struct hl_placement *p, char *buf,
 /* Exit codes a worker child uses for failures before the workload runs. */
 #define HL_WORKER_EXIT_EXEC 127  /* its command could not be executed */
 #define HL_WORKER_EXIT_ORPHAN 126 /* the coordinator died before exec */
+/* A worker (built-in or a user's command) that exits with
+ * HL_WORKER_EXIT_FULL (workloads.h, 125) found the arena full (HL_EFULL):
+ * it is not restarted, since a restart into the same arena fails the same
+ * way, and the run ends with exit 1 (hl_sup.full counts them). */
+
+/* The grace a worker has between SIGTERM and SIGKILL, when the caller sets
+ * none: used by hl_sup_stop's caller and by the watchdog (supervise.c). */
+#define HL_SUP_GRACE_DEFAULT_NS (5ull * 1000 * 1000 * 1000)
 
 enum hl_worker_state {
 	HL_W_IDLE = 0,
@@ -178,13 +196,21 @@ struct hl_sup {
 	hwloc_topology_t topo;    /* NULL: no pinning */
 	struct hl_placement *place;
 	bool stopping;
+	/* SIGTERM to SIGKILL, also after the coordinator died (the watchdog
+	 * reads it when the first worker is spawned) */
+	uint64_t grace_ns;
+	pid_t watchdog;           /* 0: not started; its pid is the workers'
+				   * process group */
+	int watchdog_fd;          /* write end of its pipe, -1: none */
 	/* what happened, for the summary */
 	unsigned deaths, failed, reclaimed;
+	unsigned full;            /* workers that found the arena full */
 };
 
 int hl_sup_init(struct hl_sup *sup, unsigned n);
 void hl_sup_fini(struct hl_sup *sup);
-/* Starts worker i (fork, pin, exec). 0 or HL_EIO. */
+/* Starts worker i (fork, pin, exec); the first spawn starts the watchdog.
+ * 0 or HL_EIO. */
 int hl_sup_spawn(struct hl_sup *sup, unsigned i);
 /* Reaps worker i if it died: reclaims its slots, decides restart. */
 void hl_sup_reap(struct hl_sup *sup, unsigned i);
@@ -199,5 +225,8 @@ unsigned hl_sup_count(const struct hl_sup *sup, enum hl_worker_state st);
 void hl_sup_signal_all(struct hl_sup *sup, int sig);
 /* SIGTERM, a grace period, SIGKILL; every worker reaped and reclaimed. */
 void hl_sup_stop(struct hl_sup *sup, uint64_t grace_ns);
+/* The CPUs this process may run on (its affinity mask), at least 1: the
+ * default worker count, so a default run never oversubscribes. */
+unsigned hl_sup_cpus(void);
 
 #endif /* HL_COORDINATOR_KIT_H */

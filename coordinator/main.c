@@ -43,18 +43,27 @@ int hl_cmd_worker_builtin(int argc, char **argv)
 	return hl_worker_run_builtin((enum hl_workload)workload, seed);
 }
 
+static const char check_usage[] = "usage: helios check NAME\n";
+
 int hl_cmd_check(int argc, char **argv)
 {
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(check_usage, stdout); /* asked for: exit 0, like stat --help */
+		return HL_EXIT_OK;
+	}
 	if (argc != 2 || argv[1][0] == '-') {
 		if (argc == 3 && !strcmp(argv[1], "--persist"))
 			hl_say("check: --persist: the persister is not built yet");
-		fputs("usage: helios check NAME\n", stderr);
+		fputs(check_usage, stderr);
 		return HL_EXIT_USAGE;
 	}
+	/* names and messages reach the terminal escaped (say.c) */
+	char shown[160], why[600];
+	hl_fmt_name(shown, sizeof shown, argv[1]);
 	hl_arena *a;
 	int rc = hl_arena_attach(argv[1], HL_RDONLY, &a);
 	if (rc) {
-		hl_say("check: %s: %s", argv[1], hl_strerror(rc));
+		hl_say("check: %s: %s", shown, hl_strerror(rc));
 		return HL_EXIT_FAILED;
 	}
 	char msg[512] = "";
@@ -63,10 +72,11 @@ int hl_cmd_check(int argc, char **argv)
 	hl_arena_stats(a, &st);
 	hl_arena_close(a);
 	if (rc) {
-		hl_say("check: %s: %s", argv[1], msg[0] ? msg : hl_strerror(rc));
+		hl_say("check: %s: %s", shown,
+		       hl_fmt_name(why, sizeof why, msg[0] ? msg : hl_strerror(rc)));
 		return HL_EXIT_FAILED;
 	}
-	printf("%s: ok: %llu nodes verified, index and heap consistent\n", argv[1],
+	printf("%s: ok: %llu nodes verified, index and heap consistent\n", shown,
 	       (unsigned long long)st.nodes);
 	return HL_EXIT_OK;
 }

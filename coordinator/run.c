@@ -5,20 +5,25 @@
  *   helios run [--arena NAME] [--size 1G] [--chunk 4096] [--workers N]
  *              [--numa auto|off] [--duration S] [--restart on-failure|never]
  *              [--max-restarts N] [--grace S] [--hang-timeout S] [--keep]
- *              [--prefault] [--seed N] [--quiet]
+ *              [--prefault] [--seed N] [--quiet] [--trust-owner]
  *              (--workload w1|w2 | -- WORKER_COMMAND ARGS...)
  *
  * Life of a run:
- *   1. Parse and check the command line (errors: usage, exit 2).
- *   2. Create the arena; if the name exists, refuse when a live coordinator
- *      holds it, else reuse it (saying whose it was) after reclaiming the
- *      slots of dead processes.
- *   3. Place workers across NUMA nodes and cores (hwloc), spawn them.
+ *   1. Parse and check the command line (errors: usage, exit 2): each bad
+ *      value is named (--size, --chunk, --arena), `--` needs a command.
+ *   2. Create the arena, or reuse a kept one under the coordinator lock
+ *      (run_arena.c: one coordinator per arena, the caller's own arenas
+ *      only, a kept arena's size and chunk unchanged).
+ *   3. Place workers across NUMA nodes and cores (hwloc), spawn them,
+ *      looking at signals, deaths and the deadline between spawns.
  *   4. Event loop: worker deaths arrive on pidfds, SIGINT/SIGTERM on a
- *      signalfd; every second a progress line; restarts by policy.
+ *      signalfd; every second a progress line; restarts by policy, except
+ *      for a worker that found the arena full.
  *   5. On a signal, the duration, or when every worker has ended: stop the
- *      workers (SIGTERM, grace, SIGKILL), print the summary, unlink the
- *      arena unless --keep. Exit 0, or 1 if any worker failed for good.
+ *      workers (SIGTERM, grace, SIGKILL), print the summary of this run's
+ *      counts, say which part of the arena is full if one was, unlink the
+ *      arena unless --keep. Exit 0, or 1 if any worker failed for good or
+ *      found the arena full.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,32 +35,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "coordinator.h"
+#include "run.h"
 #include "shm.h"
-
-struct run_opts {
-	const char *arena;
-	char arena_buf[64];
-	uint64_t size;
-	uint32_t chunk;
-	unsigned workers;
-	int numa;
-	double duration_s; /* 0: until a signal */
-	bool restart;
-	unsigned max_restarts;
-	double grace_s, hang_s;
-	bool keep, prefault, quiet;
-	uint64_t seed;
-	int workload;      /* enum hl_workload; -1: a user command */
-	char **command;    /* after -- */
-};
 
 static const char usage_text[] =
 	"usage: helios run [--arena NAME] [--size 1G] [--chunk 4096] [--workers N]\n"
 	"                  [--numa auto|off] [--duration SECONDS]\n"
 	"                  [--restart on-failure|never] [--max-restarts N]\n"
 	"                  [--grace SECONDS] [--hang-timeout SECONDS] [--keep]\n"
-	"                  [--prefault] [--seed N] [--quiet]\n"
+	"                  [--prefault] [--seed N] [--quiet] [--trust-owner]\n"
 	"                  (--workload w1|w2 | -- WORKER_COMMAND [ARGS...])\n";
 
 static int usage(const char *why, const char *what)
@@ -67,7 +55,7 @@ enum {
 	OPT_ARENA = 256, OPT_SIZE, OPT_CHUNK, OPT_WORKERS, OPT_NUMA,
 	OPT_DURATION, OPT_RESTART, OPT_MAX_RESTARTS, OPT_GRACE, OPT_HANG,
 	OPT_KEEP, OPT_PREFAULT, OPT_SEED, OPT_QUIET, OPT_WORKLOAD, OPT_GAME,
-	OPT_PERSIST, OPT_DURABILITY, OPT_HELP,
+	OPT_PERSIST, OPT_DURABILITY, OPT_TRUST_OWNER, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -89,6 +77,7 @@ static const struct option long_opts[] = {
 	{"game", required_argument, 0, OPT_GAME},
 	{"persist", required_argument, 0, OPT_PERSIST},
 	{"durability", required_argument, 0, OPT_DURABILITY},
+	{"trust-owner", no_argument, 0, OPT_TRUST_OWNER},
 	{"help", no_argument, 0, OPT_HELP},
 	{0, 0, 0, 0},
 };
@@ -96,12 +85,13 @@ static const struct option long_opts[] = {
 static void opts_default(struct run_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	snprintf(o->arena_buf, sizeof o->arena_buf, "helios-run-%d", (int)getpid());
-	o->arena = o->arena_buf;
-	o->size = 1ull << 30;
-	o->chunk = 4096;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	o->workers = cpus > 0 ? (unsigned)cpus : 1;
+	o->arena_default = true; /* named when created (run_arena.c) */
+	o->arena = "helios-run-*";
+	o->size = HL_ARENA_BYTES_DEFAULT;
+	o->chunk = HL_CHUNK_BYTES_DEFAULT;
+	o->workers = hl_sup_cpus(); /* one per CPU we may use: no oversubscription */
+	if (o->workers > HL_SUP_WORKERS_MAX)
+		o->workers = HL_SUP_WORKERS_MAX;
 	o->numa = HL_NUMA_AUTO;
 	o->restart = true;
 	o->max_restarts = 10;
@@ -115,13 +105,30 @@ static void opts_default(struct run_opts *o)
 static int parse_one(struct run_opts *o, int opt, const char *arg)
 {
 	uint64_t v;
+	char name[96];
 	switch (opt) {
-	case OPT_ARENA: o->arena = arg; return 0;
-	case OPT_SIZE: return hl_parse_size(arg, &o->size) ? 0 : usage("bad --size", arg);
+	case OPT_ARENA:
+		if (!hl_arena_name_valid(arg))
+			return usage("bad --arena: a name of letters, digits, '.', "
+				     "'_' and '-' (not starting with '.'), or a path",
+				     hl_fmt_name(name, sizeof name, arg));
+		o->arena = arg;
+		o->arena_default = false;
+		return 0;
+	case OPT_SIZE:
+		if (!hl_parse_size(arg, &o->size))
+			return usage("bad --size", hl_fmt_name(name, sizeof name, arg));
+		if (o->size < HL_ARENA_BYTES_MIN || o->size > HL_ARENA_BYTES_MAX)
+			return usage("--size takes 1M to 16T", arg);
+		o->size_given = true;
+		return 0;
 	case OPT_CHUNK:
-		if (!hl_parse_u64(arg, HL_CHUNK_BYTES_MAX, &v))
-			return usage("bad --chunk", arg);
+		if (!hl_parse_size(arg, &v) || v < HL_CHUNK_BYTES_MIN ||
+		    v > HL_CHUNK_BYTES_MAX || (v & (v - 1)))
+			return usage("--chunk takes a power of two from 64 to 1M",
+				     hl_fmt_name(name, sizeof name, arg));
 		o->chunk = (uint32_t)v;
+		o->chunk_given = true;
 		return 0;
 	case OPT_WORKERS:
 		if (!hl_parse_u64(arg, HL_SUP_WORKERS_MAX, &v) || v == 0)
@@ -152,6 +159,7 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 	case OPT_KEEP: o->keep = true; return 0;
 	case OPT_PREFAULT: o->prefault = true; return 0;
 	case OPT_QUIET: o->quiet = true; return 0;
+	case OPT_TRUST_OWNER: o->trust_owner = true; return 0;
 	case OPT_SEED:
 		if (!hl_parse_u64(arg, UINT64_MAX, &v))
 			return usage("bad --seed", arg);
@@ -191,6 +199,8 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		o->command = &argv[optind];
+	else if (optind > 1 && !strcmp(argv[optind - 1], "--"))
+		return usage("-- needs a worker command after it", NULL);
 	if (o->command && o->workload >= 0)
 		return usage("give --workload or a worker command, not both", NULL);
 	if (!o->command && o->workload < 0)
@@ -245,117 +255,11 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 	return 0;
 }
 
-/* ---- the arena ------------------------------------------------------------ */
-
-/* pid of the live coordinator holding the arena, 0 if none; *dead_pid gets
- * that of a coordinator that died without closing. */
-static pid_t live_coordinator(hl_arena *a, pid_t *dead_pid)
-{
-	*dead_pid = 0;
-	hl_process_info p;
-	for (uint32_t i = 0; hl_arena_process(a, i, &p) != HL_ERANGE; i++) {
-		if (p.role != HL_PROCESS_ROLE_COORDINATOR)
-			continue;
-		if (p.state == HL_PROCESS_LIVE)
-			return (pid_t)p.pid;
-		if (p.state == HL_PROCESS_DEAD)
-			*dead_pid = (pid_t)p.pid;
-	}
-	return 0;
-}
-
-/* The name exists: refuse if a live coordinator has it, else reuse it. */
-static int reuse_arena(const struct run_opts *o, hl_arena **out)
-{
-	hl_arena *ro;
-	int rc = hl_arena_attach(o->arena, HL_RDONLY, &ro);
-	if (rc) {
-		hl_say("run: arena %s exists but cannot be used (%s); remove "
-		       "it (rm /dev/shm/helios.%s) or pick another --arena",
-		       o->arena, hl_strerror(rc), o->arena);
-		return rc;
-	}
-	pid_t dead, live = live_coordinator(ro, &dead);
-	hl_arena_close(ro);
-	if (live) {
-		hl_say("run: arena %s is in use by the coordinator with pid %d",
-		       o->arena, (int)live);
-		return HL_EEXIST;
-	}
-	rc = hl_arena_attach(o->arena, 0, out);
-	if (rc) {
-		hl_say("run: cannot attach to arena %s: %s", o->arena, hl_strerror(rc));
-		return rc;
-	}
-	unsigned freed = hl_slots_reclaim_dead(*out, 0);
-	hl_stats st;
-	hl_arena_stats(*out, &st);
-	if (dead)
-		hl_say("run: recovering arena %s from its dead coordinator "
-		       "(pid %d): %llu nodes kept, %u dead slots reclaimed",
-		       o->arena, (int)dead, (unsigned long long)st.nodes, freed);
-	else
-		hl_say("run: reusing arena %s: %llu nodes kept", o->arena,
-		       (unsigned long long)st.nodes);
-	return 0;
-}
-
-/* Enough heap for every worker to hold a slab of each class it uses, with
- * room to spare: else the run would die of HL_EFULL at once. */
-static int check_room(const struct run_opts *o, hl_arena *a)
-{
-	hl_stats st;
-	hl_config cfg;
-	uint64_t need = 0;
-	unsigned procs = 2 * (o->workers + 1); /* the spare: a round of restarts */
-	hl_arena_stats(a, &st);
-	hl_config_init(&cfg); /* the geometry of the arena we have */
-	cfg.chunk_bytes = st.chunk_bytes;
-	cfg.max_processes = st.max_processes;
-	if (hl_arena_bytes_for(&cfg, procs, 0, &need) == 0 &&
-	    st.arena_bytes >= need && st.max_processes >= o->workers + 1)
-		return 0;
-	hl_say("run: an arena of %llu MiB is too small for %u workers: it needs "
-	       "at least %llu MiB (--size)",
-	       (unsigned long long)(st.arena_bytes >> 20), o->workers,
-	       (unsigned long long)(need >> 20));
-	return HL_EFULL;
-}
-
-static int open_arena(const struct run_opts *o, hl_arena **out, bool *created)
-{
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.arena_bytes = o->size;
-	cfg.chunk_bytes = o->chunk;
-	cfg.max_processes = o->workers + 16 > 64 ? o->workers + 16 : 64;
-	cfg.numa = (uint32_t)o->numa;
-	cfg.prefault = o->prefault;
-	int rc = hl_arena_create(o->arena, &cfg, out);
-	*created = rc == 0;
-	if (rc == HL_EEXIST)
-		rc = reuse_arena(o, out);
-	else if (rc == HL_EINVAL)
-		hl_say("run: cannot create arena %s: --size %llu with --chunk %u "
-		       "is not a valid arena (1 MiB..16 TiB, chunk a power of two "
-		       "from 64 B to 1 MiB) or the name is invalid",
-		       o->arena, (unsigned long long)o->size, o->chunk);
-	else if (rc)
-		hl_say("run: cannot create arena %s: %s", o->arena, hl_strerror(rc));
-	if (!rc && (rc = check_room(o, *out)) != 0) {
-		hl_arena_close(*out);
-		if (*created)
-			hl_arena_unlink(o->arena);
-	}
-	if (!rc)
-		hl_slot_set_role(*out, HL_ROLE_COORDINATOR, 0);
-	return rc;
-}
-
 /* ---- progress and summary ------------------------------------------------- */
 
 struct progress {
 	uint64_t start_ns, last_ns;
+	hl_stats first; /* when this run started: a kept arena has history */
 	hl_stats last;
 };
 
@@ -384,21 +288,36 @@ static void progress_line(const struct run_opts *o, struct hl_sup *sup,
 	p->last_ns = now;
 }
 
+/* This run's share of counters that a kept arena carries over from its
+ * earlier runs: the summary reports what this run did, at this run's rate. */
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
 static void summary(const struct run_opts *o, struct hl_sup *sup,
 		    const struct progress *p, const char *reason)
 {
 	hl_stats st;
 	hl_arena_stats(sup->a, &st);
 	double secs = (double)(hl_now_ns() - p->start_ns) / 1e9;
-	char c[16], cr[16], r[16], rr[16], n[16], stored[16], heap[16], total[16];
-	hl_fmt_count(c, sizeof c, (double)st.commits);
-	hl_fmt_count(cr, sizeof cr, (double)st.commits / secs);
-	hl_fmt_count(r, sizeof r, (double)st.restores);
-	hl_fmt_count(rr, sizeof rr, (double)st.restores / secs);
-	hl_fmt_count(n, sizeof n, (double)st.nodes);
-	hl_fmt_bytes(stored, sizeof stored, st.stored_bytes);
+	uint64_t commits = since(st.commits, p->first.commits);
+	uint64_t restores = since(st.restores, p->first.restores);
+	uint64_t nodes = since(st.nodes, p->first.nodes);
+	uint64_t stored_now = since(st.stored_bytes, p->first.stored_bytes);
+	uint64_t dedup_now = since(st.dedup_bytes, p->first.dedup_bytes);
+	char c[16], cr[16], r[16], rr[16], n[16], all[16], stored[16], heap[16],
+		total[16], shown[96];
+	hl_fmt_count(c, sizeof c, (double)commits);
+	hl_fmt_count(cr, sizeof cr, (double)commits / secs);
+	hl_fmt_count(r, sizeof r, (double)restores);
+	hl_fmt_count(rr, sizeof rr, (double)restores / secs);
+	hl_fmt_count(n, sizeof n, (double)nodes);
+	hl_fmt_count(all, sizeof all, (double)st.nodes);
+	hl_fmt_bytes(stored, sizeof stored, stored_now);
 	hl_fmt_bytes(heap, sizeof heap, st.heap_used_bytes);
 	hl_fmt_bytes(total, sizeof total, st.heap_bytes);
+	hl_fmt_name(shown, sizeof shown, o->arena);
 	unsigned restarts = 0;
 	for (unsigned i = 0; i < sup->n; i++)
 		restarts += sup->w[i].restarts;
@@ -406,16 +325,16 @@ static void summary(const struct run_opts *o, struct hl_sup *sup,
 	printf("  workers   %u, %u died, %u restarted, %u failed\n", sup->n,
 	       sup->deaths, restarts, sup->failed);
 	printf("  commits   %s (%s/s)   restores %s (%s/s)\n", c, cr, r, rr);
-	printf("  nodes     %s, %s stored, dedup %.1f%%\n", n, stored,
-	       hl_dedup_ratio(st.dedup_bytes, st.stored_bytes));
+	printf("  nodes     %s new, %s stored, dedup %.1f%% (%s in the arena)\n",
+	       n, stored, hl_dedup_ratio(dedup_now, stored_now), all);
 	printf("  heap      %s of %s   index %llu of %llu entries\n", heap, total,
 	       (unsigned long long)st.index_used,
 	       (unsigned long long)st.index_capacity);
 	if (o->keep)
 		printf("  arena     %s kept (attach with hl_arena_attach or "
-		       "helios stat %s)\n", o->arena, o->arena);
+		       "helios stat %s)\n", shown, shown);
 	else
-		printf("  arena     %s unlinked (--keep leaves it)\n", o->arena);
+		printf("  arena     %s unlinked (--keep leaves it)\n", shown);
 	fflush(stdout);
 }
 
@@ -489,16 +408,23 @@ static int ms_until(uint64_t t, uint64_t now)
 static const char *supervise(const struct run_opts *o, struct hl_sup *sup,
 			     int sfd, struct progress *p)
 {
-	struct pollfd pending = {.fd = sfd, .events = POLLIN};
-	if (poll(&pending, 1, 0) == 1)
-		return signal_reason(sfd); /* while the arena was being made */
-	for (unsigned i = 0; i < sup->n; i++)
-		if (hl_sup_spawn(sup, i))
-			return "a worker could not be started";
 	uint64_t deadline = o->duration_s > 0
 				    ? p->start_ns + (uint64_t)(o->duration_s * 1e9)
 				    : UINT64_MAX;
 	uint64_t tick = p->start_ns + 1000000000ull;
+	/* Spawning hundreds of workers on a few cores takes seconds (each new
+	 * worker competes with the coordinator for a core): a stop signal, an
+	 * early death and the deadline are looked at between every two
+	 * spawns, not only once all are running. The first look also sees a
+	 * signal that came while the arena was being made. */
+	for (unsigned i = 0; i < sup->n; i++) {
+		if (hl_sup_wait(sup, sfd, 0))
+			return signal_reason(sfd);
+		if (hl_now_ns() >= deadline)
+			return "duration reached";
+		if (hl_sup_spawn(sup, i))
+			return "a worker could not be started";
+	}
 	for (;;) {
 		if (!hl_sup_count(sup, HL_W_RUNNING) && !hl_sup_count(sup, HL_W_BACKOFF))
 			return "every worker has ended";
@@ -521,51 +447,60 @@ static const char *supervise(const struct run_opts *o, struct hl_sup *sup,
 	}
 }
 
-static int run(const struct run_opts *o, char **argv)
+static int run(struct run_opts *o, char **argv)
 {
 	/* Stop signals are blocked before the arena is made and stay blocked
 	 * until exit: one arriving during creation (seconds with --prefault)
-	 * must not kill us halfway (a half-made arena answers HL_EBUSY to
-	 * every later run), nor one pending when a restored mask unblocked it
-	 * kill us before the unlink below. The signalfd sees them all. */
+	 * must not kill us halfway, nor one pending when a restored mask
+	 * unblocked it kill us before the unlink below. The signalfd sees
+	 * them all; during a --prefault creation the engine looks at it
+	 * between pieces and gives up, leaving no arena (run_arena.c). */
 	int sfd = signals_open();
 	if (sfd < 0) {
 		hl_say("run: cannot set up signals: %s", strerror(errno));
 		return HL_EXIT_FAILED;
 	}
-	hl_arena *a;
-	bool created;
-	if (open_arena(o, &a, &created)) {
+	struct run_arena ra = {.stop_fd = sfd};
+	int rc = hl_run_arena_open(o, &ra);
+	if (rc) {
+		struct pollfd pending = {.fd = sfd, .events = POLLIN};
+		bool stopped = rc == HL_EBUSY && poll(&pending, 1, 0) == 1;
+		if (stopped) /* a clean stop: the unfinished arena is gone */
+			printf("helios run: stopped while its arena was being made "
+			       "(%s)\n", signal_reason(sfd));
 		close(sfd);
-		return HL_EXIT_FAILED;
+		return stopped ? HL_EXIT_OK : HL_EXIT_FAILED;
 	}
-	struct hl_sup sup = {.a = a, .arena_name = o->arena, .argv = argv,
+	struct hl_sup sup = {.a = ra.a, .arena_name = o->arena, .argv = argv,
 			     .restart = o->restart, .max_restarts = o->max_restarts,
 			     .hang_timeout_ns = (uint64_t)(o->hang_s * 1e9)};
 	if (hl_sup_init(&sup, o->workers)) {
 		hl_say("run: cannot set up supervision: %s", strerror(errno));
-		hl_arena_close(a);
-		if (created && !o->keep)
-			hl_arena_unlink(o->arena);
+		hl_run_arena_close(o, &ra);
 		close(sfd);
 		return HL_EXIT_FAILED;
 	}
-	if (!o->quiet)
-		printf("helios run: arena %s, %u workers, %s\n", o->arena, o->workers,
+	sup.grace_ns = (uint64_t)(o->grace_s * 1e9); /* the watchdog's too */
+	if (!o->quiet) {
+		char shown[96];
+		printf("helios run: arena %s, %u workers, %s\n",
+		       hl_fmt_name(shown, sizeof shown, o->arena), o->workers,
 		       o->workload >= 0 ? hl_workload_describe(o->workload) : argv[0]);
+	}
 	place_workers(o, &sup);
 	struct progress p = {.start_ns = hl_now_ns()};
 	p.last_ns = p.start_ns;
-	hl_arena_stats(a, &p.last);
+	hl_arena_stats(ra.a, &p.first);
+	p.last = p.first;
 	const char *reason = supervise(o, &sup, sfd, &p);
-	hl_sup_stop(&sup, (uint64_t)(o->grace_s * 1e9));
+	hl_sup_stop(&sup, sup.grace_ns);
 	summary(o, &sup, &p, reason);
-	int code = sup.failed ? HL_EXIT_FAILED : HL_EXIT_OK;
+	if (sup.full)
+		hl_run_arena_full(o, &ra);
+	int code = sup.failed || sup.full ? HL_EXIT_FAILED : HL_EXIT_OK;
 	place_free(o, &sup);
 	hl_sup_fini(&sup);
-	hl_arena_close(a);
-	if (!o->keep)
-		hl_arena_unlink(o->arena);
+	hl_run_arena_close(o, &ra);
 	close(sfd);
 	return code;
 }

@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kit.h"
 
@@ -74,4 +75,62 @@ size_t hl_utf8_len(const unsigned char *p, size_t n)
 	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return len;
+}
+
+/* One byte or UTF-8 sequence of s as printable text in piece; returns the
+ * bytes of s it stands for. */
+static size_t printable_piece(const unsigned char *p, size_t n, char piece[8])
+{
+	size_t k = p[0] >= 0x80 ? hl_utf8_len(p, n) : 0;
+	if (k) {
+		memcpy(piece, p, k);
+		piece[k] = '\0';
+		return k;
+	}
+	if (p[0] < 0x20 || p[0] >= 0x7f)
+		snprintf(piece, 8, "\\x%02x", p[0]);
+	else if (p[0] == '\\')
+		snprintf(piece, 8, "\\\\");
+	else
+		snprintf(piece, 8, "%c", p[0]);
+	return 1;
+}
+
+/* Bytes the printable form of p[0..n) takes. */
+static size_t printable_len(const unsigned char *p, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n;) {
+		char piece[8];
+		i += printable_piece(p + i, n - i, piece);
+		total += strlen(piece);
+	}
+	return total;
+}
+
+const char *hl_fmt_name(char *buf, size_t len, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), at = 0;
+	if (len < 8) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
+	/* all of it, or as many whole pieces as leave room for "..." */
+	size_t room = printable_len(p, n) < len ? len - 1 : len - 4;
+	for (size_t i = 0; i < n;) {
+		char piece[8];
+		size_t k = printable_piece(p + i, n - i, piece);
+		size_t m = strlen(piece);
+		if (at + m > room) {
+			memcpy(buf + at, "...", 4);
+			return buf;
+		}
+		memcpy(buf + at, piece, m);
+		at += m;
+		i += k;
+	}
+	buf[at] = '\0';
+	return buf;
 }

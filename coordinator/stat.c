@@ -157,7 +157,13 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 
 static int attach_failed(const char *name, int rc)
 {
+	char shown[160];
+	name = hl_fmt_name(shown, sizeof shown, name); /* no raw control bytes */
 	switch (rc) {
+	case HL_EFTYPE:
+		hl_say("stat: %s: not an arena: not a regular file or shm object "
+		       "(%s)", name, hl_strerror(rc));
+		return HL_EXIT_FAILED;
 	case HL_ENOENT:
 		hl_say("stat: no arena named %s", name);
 		return HL_EXIT_FAILED;

@@ -28,10 +28,42 @@
  *  3. Workers are started with the coordinator's signal mask cleared and
  *     PR_SET_PDEATHSIG = SIGTERM, so they stop when the coordinator dies
  *     instead of running orphaned against an arena nobody supervises.
+ *  4. A worker that ignores that SIGTERM still ends: the watchdog (below)
+ *     gives it the grace, then SIGKILL, also when the coordinator is gone.
+ *  5. A worker that exits HL_WORKER_EXIT_FULL found the arena full: it is
+ *     FAILED at once, never restarted into the same full arena (sup->full).
+ *
+ * The watchdog. PR_SET_PDEATHSIG can send only one signal, and a SIGKILL
+ * there would give workers no grace to finish a commit; so the first spawn
+ * forks one small watchdog process that outlives the coordinator:
+ *
+ *   - it leads a process group of its own, and every worker joins it
+ *     (setpgid in both parent and child, whichever runs first); a process
+ *     group's id cannot be reused while its leader lives, so killpg from
+ *     the watchdog reaches this run's workers and nothing else, with no
+ *     pid-reuse race, and needs no list of pids;
+ *   - it blocks on the read end of a pipe whose only writer is the
+ *     coordinator (close-on-exec, closed in every other child). The
+ *     coordinator writes 'q' and closes it when it has reaped every worker
+ *     (hl_sup_fini): the watchdog exits. EOF without 'q' means the
+ *     coordinator died (any signal, SIGKILL included): SIGTERM to the
+ *     group, the grace (sup->grace_ns, copied at fork), then SIGKILL to the
+ *     group - the watchdog's own last act, as it is in the group too.
+ *
+ * Workers outside the coordinator's process group also means the terminal's
+ * Ctrl-C reaches the coordinator alone, which then stops them in order
+ * (SIGTERM, grace, SIGKILL) rather than all at once. A worker command that
+ * leaves the group itself (setsid) leaves the watchdog's reach too; the
+ * PDEATHSIG still reaches it.
+ *
+ * Watchdog states (function making each transition):
+ *   NONE --hl_sup_spawn (first)--> WATCHING --hl_sup_fini ('q', close)--> gone
+ *   WATCHING --coordinator death (EOF)--> TERM sent --grace--> KILL (gone)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +71,12 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kit.h"
 #include "shm.h"
+#include "workloads.h"
 
 #define HL_RESTART_BACKOFF_MIN_NS (100ull * 1000 * 1000)
 #define HL_RESTART_BACKOFF_MAX_NS (5ull * 1000 * 1000 * 1000)
@@ -63,6 +97,8 @@ static _Noreturn void exec_worker(const struct hl_sup *sup, unsigned i,
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(HL_WORKER_EXIT_ORPHAN); /* the coordinator died already */
+	if (sup->watchdog)
+		setpgid(0, sup->watchdog); /* invariant 4 */
 	/* pinned before exec, so the worker's first hl_numa_local_node (at
 	 * attach) already sees its final core and its slabs land on its node */
 	if (sup->topo && sup->place &&
@@ -91,16 +127,83 @@ static int spawn_failed(struct hl_sup *sup, struct hl_worker *w,
 	return HL_EIO;
 }
 
+/* The watchdog's body (the file comment): never returns. */
+static _Noreturn void watchdog_main(int rfd, uint64_t grace_ns)
+{
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL); /* the group's SIGTERM is not for us */
+	close_range(3, (unsigned)rfd - 1, 0);
+	close_range((unsigned)rfd + 1, ~0u, 0);
+	char c = 0;
+	ssize_t n;
+	do
+		n = read(rfd, &c, 1);
+	while ((n < 0 && errno == EINTR) || (n == 1 && c != 'q'));
+	if (n == 1)
+		_exit(0); /* the coordinator reaped its workers */
+	killpg(getpid(), SIGTERM);
+	struct timespec ts = {(time_t)(grace_ns / 1000000000u),
+			      (long)(grace_ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	killpg(getpid(), SIGKILL);
+	_exit(0);
+}
+
+/* Starts the watchdog; without one (fork failed) workers still get the
+ * PDEATHSIG, so this is said and the run goes on. */
+static void watchdog_start(struct hl_sup *sup)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		hl_say("cannot start the workers' watchdog: %s", strerror(errno));
+		return;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		close(p[1]);
+		watchdog_main(p[0], sup->grace_ns);
+	}
+	close(p[0]);
+	if (pid < 0) {
+		hl_say("cannot start the workers' watchdog: %s", strerror(errno));
+		close(p[1]);
+		return;
+	}
+	setpgid(pid, pid); /* whichever of us runs first */
+	sup->watchdog = pid;
+	sup->watchdog_fd = p[1];
+}
+
+static void watchdog_stop(struct hl_sup *sup)
+{
+	if (!sup->watchdog)
+		return;
+	if (write(sup->watchdog_fd, "q", 1) != 1)
+		kill(sup->watchdog, SIGKILL);
+	close(sup->watchdog_fd);
+	waitpid(sup->watchdog, NULL, 0);
+	sup->watchdog = 0;
+	sup->watchdog_fd = -1;
+}
+
 int hl_sup_spawn(struct hl_sup *sup, unsigned i)
 {
 	struct hl_worker *w = &sup->w[i];
 	pid_t parent = getpid();
+	if (!sup->watchdog)
+		watchdog_start(sup);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
 		return spawn_failed(sup, w, "fork", errno);
 	if (pid == 0)
 		exec_worker(sup, i, parent);
+	if (sup->watchdog)
+		setpgid(pid, sup->watchdog); /* whichever of us runs first */
 	w->pidfd = pidfd_open_(pid);
 	if (w->pidfd < 0) {
 		int err = errno;
@@ -122,6 +225,8 @@ static void describe_status(int status, char *buf, size_t len)
 				   ? sigabbrev_np(WTERMSIG(status)) : "?");
 	else if (WEXITSTATUS(status) == HL_WORKER_EXIT_EXEC)
 		snprintf(buf, len, "could not start its command");
+	else if (WEXITSTATUS(status) == HL_WORKER_EXIT_FULL)
+		snprintf(buf, len, "found the arena full");
 	else
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
@@ -139,10 +244,13 @@ static void after_failure(struct hl_sup *sup, struct hl_worker *w,
 			  const char *why, uint64_t now)
 {
 	bool exec_failed = w->last_status_exec;
+	bool full = WIFEXITED(w->last_status) &&
+		    WEXITSTATUS(w->last_status) == HL_WORKER_EXIT_FULL;
 	if (now - w->started_ns >= HL_RESTART_STABLE_NS)
 		w->backoff_level = 0;
-	if (sup->restart && !exec_failed && w->restarts < sup->max_restarts &&
-	    !sup->stopping) {
+	sup->full += full; /* invariant 5 */
+	if (sup->restart && !exec_failed && !full &&
+	    w->restarts < sup->max_restarts && !sup->stopping) {
 		w->backoff_level++;
 		w->state = HL_W_BACKOFF;
 		w->restart_at_ns = now + backoff_ns(w);
@@ -159,6 +267,7 @@ static void after_failure(struct hl_sup *sup, struct hl_worker *w,
 	if (!sup->stopping)
 		hl_say("worker %u (pid %d) %s; %s", w->index, (int)w->pid, why,
 		       exec_failed ? "not restarting: its command cannot run"
+		       : full ? "not restarting: it would find the arena full again"
 		       : sup->restart ? "no restarts left" : "restart policy is never");
 }
 
@@ -298,11 +407,24 @@ int hl_sup_init(struct hl_sup *sup, unsigned n)
 		sup->w[i].index = i;
 		sup->w[i].pidfd = -1;
 	}
+	sup->grace_ns = HL_SUP_GRACE_DEFAULT_NS;
+	sup->watchdog = 0;
+	sup->watchdog_fd = -1;
 	return 0;
 }
 
 void hl_sup_fini(struct hl_sup *sup)
 {
+	watchdog_stop(sup);
 	free(sup->w);
 	sup->w = NULL;
+}
+
+unsigned hl_sup_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }

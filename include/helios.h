@@ -64,6 +64,9 @@ enum hl_error {
 	HL_EIO = -12,        /* a system call failed unexpectedly */
 	HL_EBUSY = -13,      /* the arena is still being created */
 	HL_EMISMATCH = -14,  /* object from another arena */
+	HL_EFTYPE = -15,     /* the arena's name is no regular file or shm object
+			      * (a FIFO, a device, a directory) */
+	HL_ENOSPC = -16,     /* the file system has no room for the arena */
 };
 
 /* Static English name of rc ("HL_EFULL: arena full ..."); never NULL. */

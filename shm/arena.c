@@ -18,16 +18,20 @@
  *     is a valid empty one (empty slots, refs, index entries and slab map),
  *     so creation writes nothing but the header and touches no other page:
  *     metadata pages are first touched after their NUMA policy is set.
- *  4. The shm object is created with O_EXCL and mode 0600 (cfg.mode), so a
- *     name is never created twice nor readable by other users by default.
+ *  4. The file under the arena - its name, opening it (regular files only,
+ *     never blocking), making it exclusively and complete or not at all,
+ *     room for it, the coordinator lock - is arena_file.c, with its own
+ *     invariants.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,80 +49,6 @@ void hl_config_init(hl_config *cfg)
 	cfg->refs_capacity = HL_REFS_DEFAULT;
 	cfg->numa = HL_NUMA_AUTO;
 	cfg->mode = 0600;
-}
-
-/* ---- names ---------------------------------------------------------------- */
-
-static bool is_path_name(const char *name)
-{
-	return strchr(name, '/') != NULL;
-}
-
-static bool valid_shm_name(const char *name)
-{
-	size_t n = strnlen(name, HL_ARENA_NAME_MAX + 1);
-	if (n == 0 || n > HL_ARENA_NAME_MAX || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			  c == '-';
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-/* Opens the arena file; returns an fd or a negative HL_E*. */
-static int open_arena_file(const char *name, int oflags, mode_t mode)
-{
-	if (!name)
-		return HL_EINVAL;
-	int fd;
-	if (is_path_name(name)) {
-		if (strnlen(name, 4096) >= 4096)
-			return HL_EINVAL;
-		fd = open(name, oflags | O_CLOEXEC, mode);
-	} else {
-		if (!valid_shm_name(name))
-			return HL_EINVAL;
-		char shm_name[HL_ARENA_NAME_MAX + 16];
-		snprintf(shm_name, sizeof shm_name, "/helios.%s", name);
-		fd = shm_open(shm_name, oflags, mode);
-	}
-	if (fd >= 0)
-		return fd;
-	switch (errno) {
-	case ENOENT: return HL_ENOENT;
-	case EEXIST: return HL_EEXIST;
-	case EACCES:
-	case EPERM: return HL_EACCES;
-	case EINVAL:
-	case ENAMETOOLONG: return HL_EINVAL;
-	default: return HL_EIO;
-	}
-}
-
-int hl_arena_unlink(const char *name)
-{
-	if (!name)
-		return HL_EINVAL;
-	int rc;
-	if (is_path_name(name)) {
-		rc = unlink(name);
-	} else {
-		if (!valid_shm_name(name))
-			return HL_EINVAL;
-		char shm_name[HL_ARENA_NAME_MAX + 16];
-		snprintf(shm_name, sizeof shm_name, "/helios.%s", name);
-		rc = shm_unlink(shm_name);
-	}
-	if (rc == 0)
-		return 0;
-	return errno == ENOENT ? HL_ENOENT
-	       : (errno == EACCES || errno == EPERM) ? HL_EACCES
-						      : HL_EIO;
 }
 
 /* ---- layout --------------------------------------------------------------- */
@@ -482,6 +412,9 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 	}
 	a->base = p;
 	a->bytes = (uint64_t)st.st_size;
+	a->file_dev = (uint64_t)st.st_dev;
+	a->file_ino = (uint64_t)st.st_ino;
+	a->file_uid = (uint32_t)st.st_uid;
 	a->hdr = p;
 	a->flags = flags;
 	rc = validate_header(a->hdr, a->bytes);
@@ -503,7 +436,7 @@ int hl_arena_attach(const char *name, unsigned flags, hl_arena **out)
 {
 	if (!name || !out || (flags & ~HL_RDONLY))
 		return HL_EINVAL;
-	int fd = open_arena_file(name, (flags & HL_RDONLY) ? O_RDONLY : O_RDWR, 0);
+	int fd = hl_arena_file_open(name, (flags & HL_RDONLY) ? O_RDONLY : O_RDWR, 0);
 	if (fd < 0)
 		return fd;
 	int rc = map_and_validate(fd, name, flags, out);
@@ -523,38 +456,68 @@ static void publish_header(struct hl_arena_hdr *mapped,
 			      memory_order_release);
 }
 
-/* Allocates and zeroes every page of the arena now - heap, index, slots
- * and all - so no commit ever takes a first-touch fault (on a VM one can
- * cost tens of microseconds while the host backs the page). The arena is
- * still all zero afterwards: what it holds is unchanged. */
+/* Allocates and zeroes every page of [base, base+bytes) now - heap,
+ * index, slots and all - so no commit ever takes a first-touch fault (on
+ * a VM one can cost tens of microseconds while the host backs the page).
+ * The arena is still all zero afterwards: what it holds is unchanged. */
 static int prefault(unsigned char *base, uint64_t bytes)
 {
 	if (madvise(base, bytes, MADV_POPULATE_WRITE) == 0)
 		return 0;
+	/* EFAULT: a page could not be backed (what a touch would take as
+	 * SIGBUS): the file system ran out of room after reserve_room */
+	if (errno == EFAULT)
+		return HL_ENOSPC;
 	if (errno != EINVAL)
 		return errno == ENOMEM ? HL_ENOMEM : HL_EIO;
-	/* kernels before 5.14: touch each page; it is zero, write it back */
+	/* kernels before 5.14: touch each page; it is zero, write it back
+	 * (the header is not published yet: its magic is still 0) */
 	volatile unsigned char *p = base;
-	for (uint64_t at = HL_PAGE_BYTES; at < bytes; at += HL_PAGE_BYTES)
+	for (uint64_t at = 0; at < bytes; at += HL_PAGE_BYTES)
 		p[at] = 0;
 	return 0;
 }
 
+/* --prefault: reserve and populate piece by piece, so that a caller's stop
+ * request (stop->asked answering true: a flag its signal handler set, a
+ * signalfd with a signal pending) ends a creation of many GiB within one
+ * piece (HL_PREFAULT_STEP_BYTES) with HL_EBUSY. */
+static int prefault_arena(int fd, unsigned char *base, uint64_t bytes,
+			  const struct hl_create_stop *stop)
+{
+	bool reserve = true;
+	for (uint64_t at = 0; at < bytes; at += HL_PREFAULT_STEP_BYTES) {
+		uint64_t len = bytes - at < HL_PREFAULT_STEP_BYTES
+				       ? bytes - at : HL_PREFAULT_STEP_BYTES;
+		if (stop && stop->asked(stop->arg))
+			return HL_EBUSY;
+		int rc = reserve ? hl_arena_file_reserve(fd, at, len, bytes, &reserve) : 0;
+		if (!rc)
+			rc = prefault(base + at, len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int init_new_arena(int fd, const hl_config *c,
-			  const struct hl_arena_hdr *h)
+			  const struct hl_arena_hdr *h,
+			  const struct hl_create_stop *stop)
 {
 	if (ftruncate(fd, (off_t)c->arena_bytes) != 0)
 		return errno == EFBIG || errno == EINVAL ? HL_EINVAL : HL_EIO;
+	int rc = c->prefault ? 0 : hl_arena_file_check_room(fd, c->arena_bytes);
+	if (rc)
+		return rc;
 	void *p = mmap(NULL, c->arena_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       fd, 0);
 	if (p == MAP_FAILED)
 		return HL_EIO;
-	int rc = 0;
 	if (c->numa == HL_NUMA_AUTO) /* invariant 3: before first touch */
 		rc = hl_numa_interleave(p, c->prefault ? c->arena_bytes
 						       : h->regions[HL_REGION_HEAP].off);
 	if (!rc && c->prefault)
-		rc = prefault(p, c->arena_bytes);
+		rc = prefault_arena(fd, p, c->arena_bytes, stop);
 	if (!rc)
 		publish_header(p, h);
 	munmap(p, c->arena_bytes);
@@ -562,6 +525,12 @@ static int init_new_arena(int fd, const hl_config *c,
 }
 
 int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
+{
+	return hl_arena_create_stoppable(name, cfg, NULL, out);
+}
+
+int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
+			      const struct hl_create_stop *stop, hl_arena **out)
 {
 	hl_config def;
 	if (!cfg) {
@@ -585,28 +554,36 @@ int hl_arena_create(const char *name, const hl_config *cfg, hl_arena **out)
 	h->created_ns = (uint64_t)time(NULL) * 1000000000ull;
 	h->hdr_checksum = header_checksum(h);
 
-	int fd = open_arena_file(name, O_RDWR | O_CREAT | O_EXCL, c.mode);
+	bool named = false;
+	int fd = hl_arena_file_new(name, c.mode, &named);
 	if (fd < 0) {
 		rc = fd;
 		goto out_free;
 	}
 	if (fchmod(fd, c.mode) != 0) { /* the umask must not widen or narrow */
 		rc = HL_EIO;
-		goto out_unlink;
+		goto out_close;
 	}
-	rc = init_new_arena(fd, &c, h);
+	rc = init_new_arena(fd, &c, h, stop);
 	if (rc)
-		goto out_unlink;
+		goto out_close;
+	if (!named) {
+		rc = hl_arena_file_link(fd, name); /* arena_file.c invariant 3 */
+		if (rc)
+			goto out_close;
+		named = true;
+	}
 	rc = map_and_validate(fd, name, 0, out);
 	if (rc)
-		goto out_unlink;
+		goto out_close;
 	close(fd);
 	free(h);
 	return 0;
 
-out_unlink:
+out_close:
 	close(fd);
-	hl_arena_unlink(name);
+	if (named) /* ours: made at the name, or linked there */
+		hl_arena_unlink(name);
 out_free:
 	free(h);
 	return rc;

@@ -26,6 +26,8 @@ const char *hl_strerror(int rc)
 	case HL_EIO: return "HL_EIO: system call failed";
 	case HL_EBUSY: return "HL_EBUSY: busy or changed concurrently";
 	case HL_EMISMATCH: return "HL_EMISMATCH: object of another arena";
+	case HL_EFTYPE: return "HL_EFTYPE: not a regular file or shm object";
+	case HL_ENOSPC: return "HL_ENOSPC: no room on the arena's file system";
 	default: return "unknown Helios error";
 	}
 }

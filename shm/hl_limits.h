@@ -112,6 +112,12 @@
  * process to finish adding or removing a loss on the same edge. */
 #define HL_INFLIGHT_SETTLE_ROUNDS 1000u
 
+/* A prefaulted arena is reserved and populated in pieces of this size, so a
+ * stop request ends a creation of many GiB (about 1 s per GiB on a small
+ * VM) within a piece: 256 MiB is a tenth to a quarter of a second, and few
+ * enough calls not to cost anything measurable. */
+#define HL_PREFAULT_STEP_BYTES (256ull << 20)
+
 /* Names of shm arenas (the file path form is bounded by PATH_MAX). */
 #define HL_ARENA_NAME_MAX 200u
 

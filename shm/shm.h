@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "helios.h"
@@ -46,6 +47,10 @@ struct hl_arena {
 	hl_id zero_hash[HL_LEVELS_MAX]; /* hash of a full all-zero subtree */
 	const unsigned char *zero_chunk; /* chunk_bytes of zeros, private */
 	char name[HL_ARENA_NAME_MAX + 16];
+	/* the file mapped, as fstat saw it at attach (hl_arena_lock's caller
+	 * checks its lock is on this very file; owner checks read file_uid) */
+	uint64_t file_dev, file_ino;
+	uint32_t file_uid;
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -428,6 +433,68 @@ static inline int hl_arena_writable(const hl_arena *a)
  * HL_ARENA_BYTES_MAX). */
 int hl_arena_bytes_for(const hl_config *cfg, unsigned processes,
 		       uint64_t content_bytes, uint64_t *out);
+
+/* The uid that created the arena (its header), for owner checks. */
+static inline uint32_t hl_arena_creator_uid(const hl_arena *a)
+{
+	return a->hdr->creator_uid;
+}
+
+/* A caller's way to end a long creation: asked(arg) is true once it wants
+ * to stop (a flag its signal handler set, a signalfd with a signal). */
+struct hl_create_stop {
+	bool (*asked)(void *arg);
+	void *arg;
+};
+/* hl_arena_create whose prefault (cfg->prefault) gives up with HL_EBUSY,
+ * leaving nothing behind, within HL_PREFAULT_STEP_BYTES of stop->asked
+ * turning true; stop may be NULL. */
+int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
+			      const struct hl_create_stop *stop, hl_arena **out);
+
+/* ---- the arena's file (arena_file.c) --------------------------------------- */
+
+/* Opens arena name's file: an fd of a regular file (never blocking on what
+ * is at the name), or a negative HL_E* (HL_EFTYPE: not a regular file). */
+int hl_arena_file_open(const char *name, int oflags, mode_t mode);
+/* The file of a new arena: unnamed (O_TMPFILE; *named false, link it with
+ * hl_arena_file_link once complete), or created at the name (*named true)
+ * where the file system has no O_TMPFILE. HL_EEXIST if the name is taken. */
+int hl_arena_file_new(const char *name, mode_t mode, bool *named);
+/* Names a complete unnamed arena file: 0, HL_EEXIST (taken meanwhile), ... */
+int hl_arena_file_link(int fd, const char *name);
+/* HL_ENOSPC if the file system of fd has less than bytes free. */
+int hl_arena_file_check_room(int fd, uint64_t bytes);
+/* Reserves [at, at+len) of fd's file (posix_fallocate): 0 or HL_ENOSPC.
+ * Where the file system cannot, checks free room for bytes - at once and
+ * sets *reserve false. */
+int hl_arena_file_reserve(int fd, uint64_t at, uint64_t len, uint64_t bytes,
+			  bool *reserve);
+
+/* Whether name is one hl_arena_create could take: a shm name (letters,
+ * digits, '.', '_', '-'; not starting with '.') or a path. */
+bool hl_arena_name_valid(const char *name);
+
+/* Whether the handle maps the file st describes (a lock taken on a name
+ * is on the file attached, not on one swapped in between). */
+static inline bool hl_arena_same_file(const hl_arena *a, const struct stat *st)
+{
+	return a->file_dev == (uint64_t)st->st_dev &&
+	       a->file_ino == (uint64_t)st->st_ino;
+}
+
+/* Opens arena `name` as attach would (regular files only, never blocking)
+ * and takes the coordinator lock: an exclusive flock, without waiting
+ * (arena_file.c invariant 5). 0 with *fd holding the lock until it is closed
+ * (or the process dies), HL_EBUSY when another open file holds it, or
+ * attach's open errors (HL_ENOENT, HL_EFTYPE, HL_EACCES, ...). *st gets
+ * the file's fstat (owner, inode). */
+int hl_arena_lock(const char *name, int *fd, struct stat *st);
+
+/* Bytes free (to an unprivileged user) on the file system that holds arena
+ * `name` or would hold it (/dev/shm, or the directory of a path). 0,
+ * HL_EINVAL (bad name) or HL_EIO. */
+int hl_arena_fs_free(const char *name, uint64_t *free_bytes);
 
 /* Formats msg like snprintf; for checkers. Always returns HL_ECORRUPT. */
 int hl_check_fail(char *msg, size_t msg_len, const char *fmt, ...)

@@ -660,7 +660,8 @@ Test(args, strerror_names_every_code)
 		{HL_ECORRUPT, "HL_ECORRUPT"}, {HL_ECOLLISION, "HL_ECOLLISION"},
 		{HL_EACCES, "HL_EACCES"},   {HL_EROFS, "HL_EROFS"},
 		{HL_EIO, "HL_EIO"},         {HL_EBUSY, "HL_EBUSY"},
-		{HL_EMISMATCH, "HL_EMISMATCH"},
+		{HL_EMISMATCH, "HL_EMISMATCH"}, {HL_EFTYPE, "HL_EFTYPE"},
+		{HL_ENOSPC, "HL_ENOSPC"},
 	};
 	const unsigned n = sizeof codes / sizeof codes[0];
 	for (unsigned i = 0; i < n; i++) {
@@ -672,7 +673,7 @@ Test(args, strerror_names_every_code)
 			cr_assert_str_neq(s, hl_strerror(codes[j].rc), "%s and %s",
 					  codes[i].name, codes[j].name);
 	}
-	const int unknown[] = {1, -15, -1000, 2147483647, -2147483647 - 1};
+	const int unknown[] = {1, -17, -1000, 2147483647, -2147483647 - 1};
 	for (unsigned i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		const char *s = hl_strerror(unknown[i]);
 		cr_assert_not_null(s);

@@ -15,6 +15,8 @@
  *   3. Run the workload or the search until the flag is set, it ends, or
  *      it fails.
  *   4. Close the handle: the slot and the unused slab tails go back.
+ *   5. Exit 0, HL_WORKER_EXIT_FULL if the arena was full (so the
+ *      coordinator does not restart it into the same full arena), else 1.
  * A worker killed anywhere leaves its slot to the coordinator's reclaim.
  */
 #include <signal.h>
@@ -32,42 +34,50 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-/* Steps 1 and 2: NULL after saying why on stderr. */
-static hl_arena *attach(unsigned *index)
+/* The exit status for what a workload or search returned (step 5). */
+static int exit_status(int rc)
+{
+	return rc == HL_EFULL ? HL_WORKER_EXIT_FULL : rc ? 1 : 0;
+}
+
+/* Steps 1 and 2: 0, or the exit status after saying why on stderr (a full
+ * slot table is HL_WORKER_EXIT_FULL like any other full part). */
+static int attach(hl_arena **a, unsigned *index)
 {
 	struct sigaction sa = {.sa_handler = on_stop};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	hl_arena *a;
-	int rc = hl_worker_attach_env(&a, index);
+	int rc = hl_worker_attach_env(a, index);
 	if (rc) {
 		const char *name = getenv("HELIOS_ARENA");
 		fprintf(stderr, "helios: worker-builtin: cannot attach "
 			"(HELIOS_ARENA=%s): %s\n", name ? name : "unset",
 			hl_strerror(rc));
-		return NULL;
+		return exit_status(rc);
 	}
-	return a;
+	return 0;
 }
 
 int hl_worker_run_builtin(enum hl_workload w, uint64_t seed)
 {
 	unsigned index;
-	hl_arena *a = attach(&index);
-	if (!a)
-		return 1;
+	hl_arena *a;
+	int code = attach(&a, &index);
+	if (code)
+		return code;
 	int rc = hl_workload_run(a, w, index, seed, &stop_requested);
 	hl_arena_close(a);
-	return rc ? 1 : 0;
+	return exit_status(rc);
 }
 
 int hl_worker_run_game(uint64_t playouts, uint64_t seed)
 {
 	unsigned index;
-	hl_arena *a = attach(&index);
-	if (!a)
-		return 1;
+	hl_arena *a;
+	int code = attach(&a, &index);
+	if (code)
+		return code;
 	/* each worker's rollouts differ: the seed mixed with its index */
 	int rc = hl_c4_search_work(a, playouts, seed * 0x9e3779b97f4a7c15ull + index,
 				   &stop_requested, NULL);
@@ -75,5 +85,5 @@ int hl_worker_run_game(uint64_t playouts, uint64_t seed)
 		fprintf(stderr, "helios: worker %u: connect4 search: %s\n", index,
 			hl_strerror(rc));
 	hl_arena_close(a);
-	return rc ? 1 : 0;
+	return exit_status(rc);
 }

@@ -88,11 +88,17 @@ int hl_workload_run(hl_arena *a, enum hl_workload w, unsigned index,
 
 /* ---- the worker runtime (runtime.c) --------------------------------------- */
 
+/* The exit status of a worker that found the arena full (HL_EFULL: its
+ * index, heap, slots or refs): its supervisor does not restart it into the
+ * same arena. 125, beside the shell's 126 and 127. */
+#define HL_WORKER_EXIT_FULL 125
+
 /*
  * The body of a built-in worker process (`helios worker-builtin`): attaches
  * to the arena its coordinator named (HELIOS_ARENA, HELIOS_WORKER), stops
  * cleanly on SIGTERM or SIGINT, runs playable workload w, closes. Returns
- * the process's exit status: 0, or 1 after saying on stderr what failed.
+ * the process's exit status: 0, HL_WORKER_EXIT_FULL when the arena is full,
+ * or 1 after saying on stderr what failed.
  */
 int hl_worker_run_builtin(enum hl_workload w, uint64_t seed);
 /* The same for a Connect Four search worker (`helios worker-builtin --game

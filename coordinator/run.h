@@ -1,0 +1,48 @@
+/*
+ * run.h - what `helios run`'s two files share: its options (parsed in
+ * run.c) and its arena (run_arena.c: create or reuse, owner, lock, room).
+ */
+#ifndef HL_COORDINATOR_RUN_H
+#define HL_COORDINATOR_RUN_H
+
+#include "coordinator.h"
+
+struct run_opts {
+	const char *arena;
+	char arena_buf[64];
+	bool arena_default;  /* no --arena: a fresh random name, never reused */
+	uint64_t size;
+	uint32_t chunk;
+	bool size_given, chunk_given;
+	unsigned workers;
+	int numa;
+	double duration_s;   /* 0: until a signal */
+	bool restart;
+	unsigned max_restarts;
+	double grace_s, hang_s;
+	bool keep, prefault, quiet, trust_owner;
+	uint64_t seed;
+	int workload;        /* enum hl_workload; -1: a user command */
+	char **command;      /* after -- */
+};
+
+/* The run's arena and the coordinator lock on it. */
+struct run_arena {
+	hl_arena *a;
+	int lock_fd;         /* holds the flock (hl_arena_lock); -1: none */
+	bool created;        /* by this run (else a kept arena reused) */
+	int stop_fd;         /* the caller's signalfd: a signal pending ends
+			      * a --prefault creation (HL_EBUSY); -1: none */
+};
+
+/* Creates the arena, or reuses a kept one (run_arena.c's design comment);
+ * says why on stderr when it cannot. 0 or an HL_E* code; HL_EBUSY without a
+ * word when a stop signal (ra->stop_fd) ended the creation. */
+int hl_run_arena_open(struct run_opts *o, struct run_arena *ra);
+/* Closes the handle, unlinks the arena unless kept, drops the lock. */
+void hl_run_arena_close(const struct run_opts *o, struct run_arena *ra);
+/* Says which part of the arena is full and what --size would fit, after
+ * workers found it full (HL_WORKER_EXIT_FULL). */
+void hl_run_arena_full(const struct run_opts *o, const struct run_arena *ra);
+
+#endif /* HL_COORDINATOR_RUN_H */
