@@ -208,7 +208,18 @@ static void baseline_row(const struct opts *o, struct hl_bench_game_row *row)
 	struct hl_c4_baseline_result b;
 	hl_c4_init(&root);
 	memset(row, 0, sizeof *row);
-	if (hl_c4_baseline_search(&root, 0, o->duration_s, o->seed, &b)) {
+	/* the same rule and constant as the shared search (c4_search.h) */
+	struct hl_c4_baseline_opts bo = {.uct_c = HL_C4_SEARCH_UCT_C, .seed = o->seed,
+					 .rule = HL_C4_BASELINE_UCT};
+	struct hl_c4_baseline *base;
+	if (hl_c4_baseline_new(&root, &bo, &base)) {
+		row->failed = true;
+		return;
+	}
+	int rc = hl_c4_baseline_run(base, 0, o->duration_s);
+	hl_c4_baseline_result(base, &b);
+	hl_c4_baseline_free(base);
+	if (rc) {
 		row->failed = true;
 		return;
 	}

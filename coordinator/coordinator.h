@@ -35,8 +35,12 @@ struct hl_game_run {
 /* --game NAME --position MOVES into the root: 0, or HL_EXIT_USAGE after
  * saying which move is bad ("bad move '8' at 3"). */
 int hl_game_parse(const char *game, const char *position, struct hl_c4_pos *out);
-/* Creates the search on arena a from root: 0 or an HL_E* code (said). */
-int hl_game_prepare(hl_arena *a, const struct hl_c4_pos *root);
+/* Creates the search on arena a from root (the move string `position`,
+ * kept in the arena for monitors): 0 or an HL_E* code (said). */
+int hl_game_prepare(hl_arena *a, const struct hl_c4_pos *root,
+		    const char *position);
+/* The move string the arena's search started from ("?" when unknown). */
+void hl_game_position(hl_arena *a, char *out, size_t len);
 /* One progress line: playouts, rate, nodes, best move, value, proof. */
 void hl_game_progress(hl_arena *a, double elapsed_s, double rate, FILE *out);
 /* The summary: text, or one JSON object (game.c draws it). 0 or HL_E*. */

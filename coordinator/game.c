@@ -45,10 +45,52 @@ int hl_game_parse(const char *game, const char *position, struct hl_c4_pos *out)
 	return 0;
 }
 
-int hl_game_prepare(hl_arena *a, const struct hl_c4_pos *root)
+/* The move string a search started from, kept in the arena for monitors
+ * (`helios stat --search`): a snapshot of its bytes, named by this ref. */
+#define POSITION_REF "game/" HL_C4_SEARCH_NAME "/position"
+
+static int position_save(hl_arena *a, const char *position)
+{
+	hl_state *st;
+	hl_id id;
+	int rc = hl_state_new(a, &st);
+	if (rc)
+		return rc;
+	size_t n = strlen(position);
+	if ((rc = hl_state_resize(st, n + 1)) == 0 &&
+	    (rc = hl_state_write(st, 0, position, n + 1)) == 0 &&
+	    (rc = hl_commit(st, &id, NULL)) == 0)
+		rc = hl_ref_set(a, POSITION_REF, id);
+	hl_state_free(st);
+	return rc;
+}
+
+void hl_game_position(hl_arena *a, char *out, size_t len)
+{
+	hl_state *st;
+	hl_id id;
+	snprintf(out, len, "?");
+	if (hl_ref_get(a, POSITION_REF, &id) || hl_state_new(a, &st))
+		return;
+	uint64_t n = 0;
+	if (hl_restore(st, id) == 0 && (n = hl_state_size(st)) > 0 && n <= len &&
+	    hl_state_read(st, 0, out, n) == 0)
+		out[n - 1] = '\0';
+	else
+		snprintf(out, len, "?");
+	hl_state_free(st);
+}
+
+int hl_game_prepare(hl_arena *a, const struct hl_c4_pos *root,
+		    const char *position)
 {
 	int rc = hl_c4_search_create(a, root);
-	if (rc)
+	if (!rc)
+		rc = position_save(a, position);
+	if (rc == HL_EEXIST)
+		hl_say("run: the arena holds a search from another position: "
+		       "pick another --arena");
+	else if (rc)
 		hl_say("run: cannot start the search: %s", hl_strerror(rc));
 	return rc;
 }

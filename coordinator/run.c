@@ -6,7 +6,14 @@
  *              [--numa auto|off] [--duration S] [--restart on-failure|never]
  *              [--max-restarts N] [--grace S] [--hang-timeout S] [--keep]
  *              [--prefault] [--seed N] [--quiet] [--trust-owner]
- *              (--workload w1|w2 | -- WORKER_COMMAND ARGS...)
+ *              (--workload w1|w2 | -- WORKER_COMMAND ARGS...
+ *               | --game connect4 [--position MOVES] [--playouts P] [--json])
+ *
+ * With --game the workers grow one shared search graph from the position
+ * (workers/games/c4_search.c) until --playouts are done between them, the
+ * root is proven, or --duration (default 5 s with no --playouts); the
+ * summary is the search's (game.c), and with --json stdout carries exactly
+ * one JSON object while everything else goes to stderr.
  *
  * Life of a run:
  *   1. Parse and check the command line (errors: usage, exit 2): each bad
@@ -35,6 +42,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "games/connect4.h"
+#include "mcts.h"
 #include "run.h"
 #include "shm.h"
 
@@ -44,7 +53,9 @@ static const char usage_text[] =
 	"                  [--restart on-failure|never] [--max-restarts N]\n"
 	"                  [--grace SECONDS] [--hang-timeout SECONDS] [--keep]\n"
 	"                  [--prefault] [--seed N] [--quiet] [--trust-owner]\n"
-	"                  (--workload w1|w2 | -- WORKER_COMMAND [ARGS...])\n";
+	"                  (--workload w1|w2 | -- WORKER_COMMAND [ARGS...]\n"
+	"                   | --game connect4 [--position MOVES] [--playouts P]\n"
+	"                     [--json])\n";
 
 static int usage(const char *why, const char *what)
 {
@@ -55,7 +66,8 @@ enum {
 	OPT_ARENA = 256, OPT_SIZE, OPT_CHUNK, OPT_WORKERS, OPT_NUMA,
 	OPT_DURATION, OPT_RESTART, OPT_MAX_RESTARTS, OPT_GRACE, OPT_HANG,
 	OPT_KEEP, OPT_PREFAULT, OPT_SEED, OPT_QUIET, OPT_WORKLOAD, OPT_GAME,
-	OPT_PERSIST, OPT_DURABILITY, OPT_TRUST_OWNER, OPT_HELP,
+	OPT_PERSIST, OPT_DURABILITY, OPT_TRUST_OWNER, OPT_HELP, OPT_POSITION,
+	OPT_PLAYOUTS, OPT_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +91,9 @@ static const struct option long_opts[] = {
 	{"durability", required_argument, 0, OPT_DURABILITY},
 	{"trust-owner", no_argument, 0, OPT_TRUST_OWNER},
 	{"help", no_argument, 0, OPT_HELP},
+	{"position", required_argument, 0, OPT_POSITION},
+	{"playouts", required_argument, 0, OPT_PLAYOUTS},
+	{"json", no_argument, 0, OPT_JSON},
 	{0, 0, 0, 0},
 };
 
@@ -141,6 +156,7 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 		o->numa = strcmp(arg, "off") ? HL_NUMA_AUTO : HL_NUMA_OFF;
 		return 0;
 	case OPT_DURATION:
+		o->duration_given = true;
 		return hl_parse_seconds(arg, 1e9, &o->duration_s) ? 0 : usage("bad --duration", arg);
 	case OPT_RESTART:
 		if (strcmp(arg, "on-failure") && strcmp(arg, "never"))
@@ -170,9 +186,16 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 		return hl_workload_playable(o->workload)
 			       ? 0 : usage("--workload takes w1 or w2", arg);
 	case OPT_GAME:
-		hl_say("run: --game %s: games come with the MCTS search graph, "
-		       "not built yet; use --workload w1|w2", arg);
-		return HL_EXIT_USAGE;
+		if (strcmp(arg, "connect4"))
+			return usage("--game takes connect4", arg);
+		o->game = arg;
+		return 0;
+	case OPT_POSITION: o->position = arg; return 0;
+	case OPT_PLAYOUTS:
+		if (!hl_parse_u64(arg, UINT64_MAX, &o->playouts) || o->playouts == 0)
+			return usage("--playouts takes a count of at least 1", arg);
+		return 0;
+	case OPT_JSON: o->json = true; return 0;
 	case OPT_PERSIST:
 	case OPT_DURABILITY:
 		hl_say("run: --persist/--durability: the persister is not built "
@@ -184,6 +207,23 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 	default:
 		return usage(NULL, NULL);
 	}
+}
+
+/* The rest of a --game command line: 0 or the exit code. */
+static int game_opts(struct run_opts *o)
+{
+	if (o->command || o->workload >= 0)
+		return usage("give --game, --workload or a worker command, one", NULL);
+	if (!o->position)
+		o->position = "";
+	int rc = hl_game_parse(o->game, o->position, &o->root);
+	if (rc)
+		return rc;
+	if (!o->playouts && !o->duration_given)
+		o->duration_s = 5; /* neither bound given: a short search */
+	if (!o->chunk_given)
+		o->chunk = HL_CHUNK_BYTES_MIN; /* a position is 16 bytes */
+	return 0;
 }
 
 static int parse_opts(struct run_opts *o, int argc, char **argv)
@@ -203,6 +243,10 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 		return usage("-- needs a worker command after it", NULL);
 	if (o->command && o->workload >= 0)
 		return usage("give --workload or a worker command, not both", NULL);
+	if (o->game)
+		return game_opts(o);
+	if (o->position || o->playouts || o->json)
+		return usage("--position, --playouts and --json go with --game", NULL);
 	if (!o->command && o->workload < 0)
 		o->workload = HL_WORKLOAD_W1; /* the embedded default */
 	return 0;
@@ -233,7 +277,8 @@ static bool command_exists(const char *cmd)
 struct builtin_argv {
 	char exe[PATH_MAX];
 	char seed[32];
-	char *argv[8];
+	char playouts[32];
+	char *argv[10];
 };
 
 /* The argv a built-in worker runs: this very program, re-executed. */
@@ -247,8 +292,17 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 	char **v = b->argv;
 	*v++ = b->exe;
 	*v++ = "worker-builtin";
-	*v++ = "--workload";
-	*v++ = (char *)hl_workload_name(o->workload);
+	if (o->game) {
+		snprintf(b->playouts, sizeof b->playouts, "%llu",
+			 (unsigned long long)o->playouts);
+		*v++ = "--game";
+		*v++ = (char *)o->game;
+		*v++ = "--playouts";
+		*v++ = b->playouts;
+	} else {
+		*v++ = "--workload";
+		*v++ = (char *)hl_workload_name(o->workload);
+	}
 	*v++ = "--seed";
 	*v++ = b->seed;
 	*v = NULL;
@@ -259,15 +313,33 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 
 struct progress {
 	uint64_t start_ns, last_ns;
+	uint64_t playouts_first, playouts_last; /* a game's */
 	hl_stats first; /* when this run started: a kept arena has history */
 	hl_stats last;
 };
+
+/* Where the text for people goes: stderr when stdout carries JSON. */
+static FILE *text_out(const struct run_opts *o)
+{
+	return o->json ? stderr : stdout;
+}
 
 static void progress_line(const struct run_opts *o, struct hl_sup *sup,
 			  struct progress *p, uint64_t now)
 {
 	hl_stats st;
 	hl_arena_heartbeat(sup->a); /* the coordinator is alive too */
+	if (o->game) {
+		uint64_t done = hl_mcts_playouts(sup->a);
+		double dt = (double)(now - p->last_ns) / 1e9;
+		if (!o->quiet)
+			hl_game_progress(sup->a, (double)(now - p->start_ns) / 1e9,
+					 (double)(done - p->playouts_last) / dt,
+					 text_out(o));
+		p->playouts_last = done;
+		p->last_ns = now;
+		return;
+	}
 	if (hl_arena_stats(sup->a, &st))
 		return;
 	double dt = (double)(now - p->last_ns) / 1e9;
@@ -295,9 +367,28 @@ static uint64_t since(uint64_t now, uint64_t then)
 	return now > then ? now - then : 0;
 }
 
+/* A game's summary (game.c), text or JSON. */
+static void game_summary(const struct run_opts *o, struct hl_sup *sup,
+			 const struct progress *p, const char *reason)
+{
+	struct hl_game_run g = {
+		.position = o->position, .workers = sup->n,
+		.elapsed_s = (double)(hl_now_ns() - p->start_ns) / 1e9,
+		.playouts = hl_mcts_playouts(sup->a) - p->playouts_first,
+	};
+	if (!o->quiet)
+		fprintf(text_out(o), "helios run: stopped after %.1f s (%s)\n",
+			g.elapsed_s, reason);
+	hl_game_report(sup->a, &g, o->json, stdout);
+}
+
 static void summary(const struct run_opts *o, struct hl_sup *sup,
 		    const struct progress *p, const char *reason)
 {
+	if (o->game) {
+		game_summary(o, sup, p, reason);
+		return;
+	}
 	hl_stats st;
 	hl_arena_stats(sup->a, &st);
 	double secs = (double)(hl_now_ns() - p->start_ns) / 1e9;
@@ -383,7 +474,7 @@ static void place_workers(const struct run_opts *o, struct hl_sup *sup)
 	for (unsigned i = 0; i < o->workers; i++) {
 		char where[96];
 		hl_placement_describe(&sup->place[i], where, sizeof where);
-		printf("  worker %u -> %s\n", i, where);
+		fprintf(text_out(o), "  worker %u -> %s\n", i, where);
 	}
 }
 
@@ -481,17 +572,28 @@ static int run(struct run_opts *o, char **argv)
 		return HL_EXIT_FAILED;
 	}
 	sup.grace_ns = (uint64_t)(o->grace_s * 1e9); /* the watchdog's too */
+	if (o->game && hl_game_prepare(ra.a, &o->root, o->position)) {
+		hl_sup_fini(&sup);
+		hl_run_arena_close(o, &ra);
+		close(sfd);
+		return HL_EXIT_FAILED;
+	}
 	if (!o->quiet) {
-		char shown[96];
-		printf("helios run: arena %s, %u workers, %s\n",
-		       hl_fmt_name(shown, sizeof shown, o->arena), o->workers,
-		       o->workload >= 0 ? hl_workload_describe(o->workload) : argv[0]);
+		char shown[96], what[160];
+		if (o->game)
+			snprintf(what, sizeof what, "%s search from \"%s\"", o->game,
+				 o->position);
+		fprintf(text_out(o), "helios run: arena %s, %u workers, %s\n",
+			hl_fmt_name(shown, sizeof shown, o->arena), o->workers,
+			o->game ? what
+			: o->workload >= 0 ? hl_workload_describe(o->workload) : argv[0]);
 	}
 	place_workers(o, &sup);
 	struct progress p = {.start_ns = hl_now_ns()};
 	p.last_ns = p.start_ns;
 	hl_arena_stats(ra.a, &p.first);
 	p.last = p.first;
+	p.playouts_first = p.playouts_last = hl_mcts_playouts(ra.a);
 	const char *reason = supervise(o, &sup, sfd, &p);
 	hl_sup_stop(&sup, sup.grace_ns);
 	summary(o, &sup, &p, reason);
@@ -513,7 +615,7 @@ int hl_cmd_run(int argc, char **argv)
 		return rc < 0 ? HL_EXIT_OK : rc;
 	struct builtin_argv b;
 	char **worker_argv = o.command;
-	if (o.workload >= 0) {
+	if (o.workload >= 0 || o.game) {
 		if (builtin_argv(&b, &o)) {
 			hl_say("run: cannot find the helios program itself");
 			return HL_EXIT_FAILED;

@@ -6,6 +6,7 @@
 #define HL_COORDINATOR_RUN_H
 
 #include "coordinator.h"
+#include "games/connect4.h"
 
 struct run_opts {
 	const char *arena;
@@ -24,6 +25,13 @@ struct run_opts {
 	uint64_t seed;
 	int workload;        /* enum hl_workload; -1: a user command */
 	char **command;      /* after -- */
+	/* a game search (--game connect4) */
+	const char *game;    /* NULL: a workload or a command */
+	const char *position; /* the move string searched from ("" default) */
+	uint64_t playouts;   /* 0: until --duration */
+	bool json;           /* the summary as one JSON object on stdout */
+	struct hl_c4_pos root; /* the position, parsed */
+	bool duration_given;
 };
 
 /* The run's arena and the coordinator lock on it. */

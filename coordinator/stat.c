@@ -57,8 +57,12 @@
 #include <unistd.h>
 
 #include "coordinator.h"
+#include "mcts.h"
+#include "shm.h"
 
-#define STAT_USAGE "usage: helios stat NAME [--json] [--watch SECONDS]\n"
+#define STAT_USAGE "usage: helios stat NAME [--json] [--watch SECONDS] [--search]\n" \
+	"  --search  the arena's search instead (helios run --game): best move,\n" \
+	"            value, proof, visits per move, principal variation\n"
 /* Bounds of --watch: faster than 100 Hz no one can read, slower than a
  * day is no longer watching. */
 #define STAT_WATCH_MIN_S 0.01
@@ -68,6 +72,7 @@ struct stat_opts {
 	const char *name;
 	bool json;
 	bool help;
+	bool search;
 	bool watch;
 	struct timespec interval;
 };
@@ -92,12 +97,13 @@ static int usage(const char *why, const char *what)
 	return hl_usage("stat", STAT_USAGE, why, what);
 }
 
-enum { OPT_JSON = 256, OPT_WATCH, OPT_HELP };
+enum { OPT_JSON = 256, OPT_WATCH, OPT_HELP, OPT_SEARCH };
 
 static const struct option long_opts[] = {
 	{"json", no_argument, 0, OPT_JSON},
 	{"watch", required_argument, 0, OPT_WATCH},
 	{"help", no_argument, 0, OPT_HELP},
+	{"search", no_argument, 0, OPT_SEARCH},
 	{0, 0, 0, 0},
 };
 
@@ -134,6 +140,9 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 		case OPT_WATCH:
 			if ((rc = parse_watch(optarg, o)) != 0)
 				return rc;
+			break;
+		case OPT_SEARCH:
+			o->search = true;
 			break;
 		case 'h':
 		case OPT_HELP:
@@ -453,6 +462,43 @@ static void print_json(FILE *f, const char *name, const struct stat_report *r)
 	hl_json_end(&j);
 }
 
+/* ---- the search view (--search) -------------------------------------------- */
+
+static bool stat_search_failed; /* --search on an arena without a search */
+
+/* Workers attached now (slots of role worker held by live processes). */
+static unsigned live_workers(hl_arena *a)
+{
+	hl_process_info p;
+	unsigned n = 0;
+	for (uint32_t i = 0; hl_arena_process(a, i, &p) != HL_ERANGE; i++)
+		n += p.state == HL_PROCESS_LIVE && p.role == HL_PROCESS_ROLE_WORKER;
+	return n;
+}
+
+/* The arena's search summary (game.c). The rate is over the time since
+ * the last report, or a first 250 ms sample; elapsed_s is that window. */
+static void print_search(hl_arena *a, const struct stat_opts *o, unsigned n)
+{
+	static uint64_t last_playouts, last_ns;
+	char position[64];
+	if (n == 0) {
+		last_playouts = hl_mcts_playouts(a);
+		last_ns = hl_now_ns();
+		struct timespec ts = {0, 250 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	uint64_t now = hl_now_ns(), done = hl_mcts_playouts(a);
+	hl_game_position(a, position, sizeof position);
+	struct hl_game_run g = {.position = position, .workers = live_workers(a),
+				.elapsed_s = (double)(now - last_ns) / 1e9,
+				.playouts = done - last_playouts};
+	if (hl_game_report(a, &g, o->json, stdout) && !o->watch)
+		stat_search_failed = true;
+	last_playouts = done;
+	last_ns = now;
+}
+
 /* ---- one report, and watching --------------------------------------------- */
 
 static volatile sig_atomic_t stat_stop;
@@ -471,7 +517,9 @@ static int report_once(hl_arena *a, const struct stat_opts *o,
 		fputs("\033[H\033[2J", stdout); /* cursor home, clear screen */
 	else if (n > 0 && !o->json)
 		fputc('\n', stdout); /* reports apart by one blank line */
-	if (o->json)
+	if (o->search)
+		print_search(a, o, n);
+	else if (o->json)
 		print_json(stdout, o->name, r);
 	else
 		print_text(stdout, o->name, r, o->watch);
@@ -571,6 +619,8 @@ int hl_cmd_stat(int argc, char **argv)
 		goto out_close;
 	}
 	rc = o.watch ? watch(a, &o, &r) : report_once(a, &o, &r, 0);
+	if (stat_search_failed)
+		rc = HL_EXIT_FAILED;
 	free(r.rows);
 out_close:
 	hl_arena_close(a);
