@@ -234,3 +234,80 @@ Test(c4_search, summary_agrees_with_the_graph)
 	for (const char *c = s.pv; *c; c++)
 		cr_assert(*c >= '1' && *c <= '7');
 }
+
+/* ---- crash: workers SIGKILLed mid-search ------------------------------------ */
+
+/* Every record reachable from pos: N = 1 + edge visits, nothing in flight. */
+static void check_consistent(hl_mcts *m, hl_id pos, unsigned depth, uint64_t *records)
+{
+	hl_mcts_node n;
+	if (depth > 42 || hl_mcts_node_info(m, pos, &n))
+		return;
+	(*records)++;
+	cr_assert_eq(n.in_flight, 0, "a virtual loss left at depth %u", depth);
+	hl_mcts_child c[7];
+	unsigned k;
+	cr_assert_eq(hl_mcts_children(m, pos, c, 7, &k), 0);
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < k && i < 7; i++)
+		sum += c[i].visits;
+	if (!n.terminal)
+		cr_assert_eq(n.visits, 1 + sum, "depth %u: N %llu, edges %llu", depth,
+			     (unsigned long long)n.visits, (unsigned long long)sum);
+	if (depth < 6) /* the top of the graph, where the workers meet */
+		for (unsigned i = 0; i < k && i < 7; i++)
+			if (!hl_id_is_zero(c[i].child))
+				check_consistent(m, c[i].child, depth + 1, records);
+}
+
+Test(c4_search, killed_workers_release_their_losses)
+{
+	const char *name;
+	hl_arena *a = new_arena(&name);
+	struct hl_c4_pos root;
+	hl_c4_init(&root);
+	cr_assert_eq(hl_c4_search_create(a, &root), 0);
+	struct hl_c4_rng r;
+	hl_c4_rng_seed(&r, 7);
+	enum { ROUNDS = 25 };
+	for (int round = 0; round < ROUNDS; round++) {
+		/* two workers search with no budget; one is killed at a random
+		 * moment, the other stopped */
+		pid_t kid[2];
+		for (int k = 0; k < 2; k++) {
+			if ((kid[k] = tu_fork()) == 0) {
+				hl_arena *b;
+				volatile sig_atomic_t stop = 0;
+				signal(SIGTERM, SIG_DFL);
+				if (hl_arena_attach(name, 0, &b))
+					_exit(2);
+				_exit(hl_c4_search_work(b, 0, (uint64_t)(round * 2 + k), &stop,
+							NULL) ? 3 : 0);
+			}
+		}
+		tu_sleep_us(5000 + hl_c4_rng_below(&r, 20000));
+		for (int k = 0; k < 2; k++) {
+			kill(kid[k], SIGKILL);
+			waitpid(kid[k], NULL, 0);
+			hl_slots_reclaim_dead(a, kid[k]); /* as the coordinator does */
+		}
+		hl_mcts_stats ms;
+		cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+		cr_assert_eq(ms.in_flight, 0, "round %d: %llu losses left", round,
+			     (unsigned long long)ms.in_flight);
+	}
+	hl_mcts_config cfg;
+	hl_mcts *m;
+	hl_c4_search_config(&cfg);
+	cr_assert_eq(hl_mcts_open(a, HL_C4_SEARCH_NAME, (hl_id){0, 0}, &cfg, &m), 0);
+	uint64_t records = 0;
+	check_consistent(m, hl_mcts_root(m), 0, &records);
+	cr_assert_gt(records, 100);
+	hl_mcts_close(m);
+	/* and the survivors' search goes on: a budgeted run finishes */
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+	run_workers(name, 2, ms.playouts + 5000);
+	tu_assert_arena_ok(a, "after the kills");
+	hl_arena_close(a);
+}

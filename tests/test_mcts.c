@@ -692,3 +692,52 @@ Test(mcts, an_alphazero_style_evaluator_from_two_processes)
 		cr_assert_gt(c[i].visits, 0, "move %u never visited", i);
 	close_search(&t);
 }
+
+Test(mcts, virtual_loss_spreads_processes_over_leaves)
+{
+	struct setup t;
+	g_wide_depth = 8;
+	open_search(&t, 0, "wide-spread", 32u << 20, NULL);
+	search(t.m, t.st, &wide, 0, 1, 1); /* the root record, 10 edges */
+	struct shared {
+		_Atomic int ready;
+		uint32_t action[5];
+	} *sh = tu_shared_map(sizeof *sh);
+	pid_t kid = tu_fork();
+	if (kid == 0) {
+		hl_arena *a;
+		hl_mcts *m;
+		hl_mcts_path p[5];
+		unsigned got;
+		if (hl_arena_attach(t.name, 0, &a) ||
+		    hl_mcts_open(a, "wide-spread", (hl_id){0, 0}, NULL, &m) ||
+		    hl_mcts_select_batch(m, p, 5, &got) || got != 5)
+			_exit(2);
+		for (int i = 0; i < 5; i++)
+			sh->action[i] = p[i].action[0];
+		atomic_store(&sh->ready, 1);
+		pause(); /* holding the five leaves */
+		_exit(0);
+	}
+	uint64_t deadline = tu_now_ns() + 10000000000ull;
+	while (!atomic_load(&sh->ready))
+		cr_assert_lt(tu_now_ns(), deadline, "the other process never selected");
+	hl_mcts_path p[5];
+	unsigned got;
+	cr_assert_eq(hl_mcts_select_batch(t.m, p, 5, &got), 0);
+	unsigned shared = 0;
+	for (int i = 0; i < 5; i++)
+		for (int j = 0; j < 5; j++)
+			shared += p[i].action[0] == sh->action[j];
+	cr_assert_eq(shared, 0, "%u of our leaves are the other process's", shared);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	for (int i = 0; i < 5; i++)
+		hl_mcts_abandon(t.m, &p[i]);
+	cr_assert_geq(hl_slots_reclaim_dead(t.a, kid), 1);
+	hl_mcts_node root;
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &root), 0);
+	cr_assert_eq(root.in_flight, 0);
+	tu_shared_unmap(sh, sizeof *sh);
+	close_search(&t);
+}
