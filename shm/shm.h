@@ -106,8 +106,18 @@ static inline uint64_t hl_pow2_ceil(uint64_t x)
 /* ---- time and process identity (util.c) ---------------------------------- */
 
 uint64_t hl_now_ns(void);             /* CLOCK_MONOTONIC */
-/* Start time of pid in clock ticks since boot (/proc/PID/stat field 22), or
- * 0 when the process does not exist. Tells a live owner from a recycled pid. */
+/* What /proc and kill(2) say of a pid (util.c). RUNNING sets *start_time to
+ * its start time in clock ticks since boot (/proc/PID/stat field 22), which
+ * tells a live owner from a recycled pid; GONE is positive proof that no
+ * thread of the process is left; UNKNOWN (/proc unreadable: EMFILE,
+ * hidepid, another pid namespace) must be taken as alive. */
+enum hl_proc_state {
+	HL_PROC_UNKNOWN = 0,
+	HL_PROC_RUNNING = 1,
+	HL_PROC_GONE = 2,
+};
+enum hl_proc_state hl_proc_identity(pid_t pid, uint64_t *start_time);
+/* The start time when RUNNING, else 0. */
 uint64_t hl_proc_start_time(pid_t pid);
 
 /* ---- process slots (slots.c) ---------------------------------------------- */

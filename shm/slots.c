@@ -36,6 +36,12 @@
  *     allocated but not yet published through the index when it died) are
  *     lost: a bounded leak - in commit, the one node being filled - never
  *     a corrupt node, since nothing refers to them.
+ *  5. An owner is dead only on positive proof (util.c, hl_proc_identity):
+ *     its pid is gone, its whole thread group has exited, or its pid now
+ *     names a process with another start time. A live process whose main
+ *     thread exited (its other threads hold handles) is alive, and so is
+ *     one whose /proc entry cannot be read: two owners of one slot corrupt
+ *     the index, a slot reclaimed late costs nothing.
  */
 #include <errno.h>
 #include <signal.h>
@@ -44,11 +50,6 @@
 #include <unistd.h>
 
 #include "shm.h"
-
-static bool pid_exists(pid_t pid)
-{
-	return kill(pid, 0) == 0 || errno == EPERM;
-}
 
 /* Held, but not (yet) with its own start time recorded: a claim still
  * filling it in, or a reaper between its takeover and its release. */
@@ -65,12 +66,15 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
 	pid_t pid = (pid_t)HL_OWNER_PID(w);
 	if (pid == 0)
 		return false;
-	if (!pid_exists(pid))
+	uint64_t started = 0;
+	switch (hl_proc_identity(pid, &started)) {
+	case HL_PROC_GONE:
 		return true;
-	/* 0: gone since, or a zombie (kill(pid, 0) still succeeds for one) */
-	uint64_t started = hl_proc_start_time(pid);
-	if (started == 0)
-		return true;
+	case HL_PROC_UNKNOWN:
+		return false; /* invariant 5: cannot tell is alive */
+	case HL_PROC_RUNNING:
+		break;
+	}
 	if (in_transition(s, w))
 		return false; /* invariant 2: judged by its pid alone: alive */
 	return started != s->start_time;
@@ -154,9 +158,11 @@ static bool reclaim_dead(hl_arena *a)
  * another had done the reclaiming). Bounded by HL_SLOT_CLAIM_ROUNDS. */
 int hl_slot_claim(hl_arena *a)
 {
-	uint64_t my_start = hl_proc_start_time(a->pid);
-	if (my_start == 0)
-		return HL_EIO; /* /proc is not mounted: liveness can't be told */
+	uint64_t my_start = 0;
+	/* Our own start time is what tells us from a later owner of our pid:
+	 * without it (no /proc, or no fd left to read it) we cannot claim. */
+	if (hl_proc_identity(a->pid, &my_start) != HL_PROC_RUNNING)
+		return HL_EIO;
 	for (unsigned round = 0; round < HL_SLOT_CLAIM_ROUNDS; round++) {
 		if (claim_free_slot(a, my_start))
 			return 0;
