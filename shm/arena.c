@@ -243,6 +243,20 @@ static uint64_t header_checksum(const struct hl_arena_hdr *h)
 
 /* ---- validation ----------------------------------------------------------- */
 
+/* True when region g has room for count elements of elem bytes; the
+ * product is overflow-checked (a header from elsewhere may hold any count:
+ * index_buckets 2^58 made index_buckets * 64 wrap to 0). */
+static bool region_holds(const struct hl_region *g, uint64_t count,
+			 uint64_t elem)
+{
+	uint64_t need;
+	return !hl_mul_overflows(count, elem, &need) && g->bytes >= need;
+}
+
+/* Invariant 2: regions page-aligned, in order and disjoint (each starts at
+ * or past its predecessor's end), inside the file (arena_bytes, checked
+ * against the file's size before this), and each big enough for what the
+ * header says it holds. Every sum and product is overflow-checked. */
 static bool regions_sane(const struct hl_arena_hdr *h)
 {
 	uint64_t at = HL_PAGE_BYTES;
@@ -251,18 +265,20 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 		if (g->off < at || g->off % HL_PAGE_BYTES ||
 		    g->bytes > h->arena_bytes || g->off > h->arena_bytes - g->bytes)
 			return false;
-		at = g->off + g->bytes;
+		at = g->off + g->bytes; /* <= arena_bytes: no overflow */
 	}
 	const struct hl_region *heap = &h->regions[HL_REGION_HEAP];
-	return h->regions[HL_REGION_SLOTS].bytes >=
-		       (uint64_t)h->max_processes * sizeof(struct hl_slot) &&
-	       h->regions[HL_REGION_REFS].bytes >=
-		       (uint64_t)h->refs_capacity * sizeof(struct hl_ref_slot) &&
-	       h->regions[HL_REGION_INDEX].bytes >=
-		       h->index_buckets * sizeof(struct hl_bucket) &&
+	return region_holds(&h->regions[HL_REGION_SLOTS], h->max_processes,
+			    sizeof(struct hl_slot)) &&
+	       region_holds(&h->regions[HL_REGION_REFS], h->refs_capacity,
+			    sizeof(struct hl_ref_slot)) &&
+	       region_holds(&h->regions[HL_REGION_INDEX], h->index_buckets,
+			    sizeof(struct hl_bucket)) &&
 	       heap->off % heap_alignment(h) == 0 &&
 	       heap->bytes % h->slab_bytes == 0 &&
-	       h->regions[HL_REGION_SLABMAP].bytes >= heap->bytes / h->slab_bytes;
+	       heap->bytes / h->slab_bytes >= HL_HEAP_SLABS_MIN &&
+	       region_holds(&h->regions[HL_REGION_SLABMAP],
+			    heap->bytes / h->slab_bytes, 1);
 }
 
 static bool classes_sane(const struct hl_arena_hdr *h)
@@ -287,7 +303,9 @@ static bool geometry_sane(const struct hl_arena_hdr *h)
 	       (c & (c - 1)) == 0 && h->max_processes >= HL_PROCESSES_MIN &&
 	       h->max_processes <= HL_PROCESSES_MAX &&
 	       h->refs_capacity >= HL_REFS_MIN &&
-	       h->refs_capacity <= HL_REFS_MAX && b && (b & (b - 1)) == 0 &&
+	       h->refs_capacity <= HL_REFS_MAX && (b & (b - 1)) == 0 &&
+	       b >= HL_INDEX_ENTRIES_MIN / HL_BUCKET_ENTRIES &&
+	       b <= HL_INDEX_ENTRIES_MAX / HL_BUCKET_ENTRIES &&
 	       h->slab_bytes >= HL_SLAB_BYTES_MIN &&
 	       (h->slab_bytes & (h->slab_bytes - 1)) == 0 &&
 	       h->slab_bytes % HL_PAGE_BYTES == 0 &&

@@ -85,8 +85,20 @@
  *     next word is dead data) and the object leaked; after it, it is freed.
  *   - Pop: dying after the CAS leaves the object off the list, held by the
  *     dead process: leaked, like anything a dead process held unpublished.
- *   Leaks are bounded by what a process holds at death; the cursors stay
- *   with the slot and are inherited by its next owner (slots.c).
+ *   Leaks are bounded by what a process holds at death; whoever reclaims
+ *   the slot gives its cursors' tails back (hl_heap_release_cursors).
+ *
+ * Words read from shared memory are checked before they are followed, so
+ * a damaged arena costs an error or a leak, never a stray write:
+ *
+ *   - heap_next: a value that is not a multiple of slab_bytes makes a grab
+ *     answer HL_ECORRUPT; the map byte of a grabbed slab is claimed by a
+ *     CAS from 0, so a heap_next moved back never hands out a carved slab.
+ *   - cursors: a free slot holds none, so a fresh owner drops whatever it
+ *     finds (hl_heap_adopt_cursors); a cursor damaged later that fails the
+ *     bounds in cursor_bump is dropped; release walks a cursor's tail only
+ *     if it passes cursor_valid.
+ *   - free-list entries pass object_valid before their next word is read.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -158,6 +170,28 @@ static bool object_valid(const hl_arena *a, unsigned cls, uint64_t off)
 	    in_slab + size > hdr->slab_bytes)
 		return false;
 	return slab_class_byte(a, slab) == cls + 1;
+}
+
+/* Invariant 3 for one cursor, read from shared memory: end is the end of a
+ * grabbed slab mapped to cls, and cur an object boundary of cls in it with
+ * cur <= end. Every cursor a process inherits passes this before it is
+ * bumped (hl_heap_adopt_cursors), and the checker applies it to all. */
+static bool cursor_valid(const hl_arena *a, unsigned cls,
+			 const struct hl_slab_cursor *c)
+{
+	const struct hl_arena_hdr *hdr = a->hdr;
+	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
+	uint64_t slab = hdr->slab_bytes, start;
+
+	if (cls >= hdr->class_count || c->end < h->off ||
+	    c->end - h->off < slab || (c->end - h->off) % slab ||
+	    c->end - h->off > heap_grabbed_bytes(hdr))
+		return false;
+	if (slab_class_byte(a, (c->end - h->off) / slab - 1) != cls + 1)
+		return false;
+	start = c->end - slab;
+	return c->cur >= start && c->cur <= c->end &&
+	       (c->cur - start) % class_size(hdr, cls) == 0;
 }
 
 /* ---- class table ---------------------------------------------------------- */
@@ -321,8 +355,10 @@ static void cursor_set(struct hl_slab_cursor *c, uint64_t cur, uint64_t end)
 
 /*
  * Bumps the slot's cursor of class cls: 0 with *off set, 1 when there is no
- * slab or no room in it, HL_ECORRUPT when the cursor (inherited, perhaps,
- * from a dead owner) points outside the heap.
+ * slab or no room in it. The cursor was validated when this handle adopted
+ * it (hl_heap_adopt_cursors) and is written by us alone since; a cursor
+ * damaged after that which fails these cheap bounds is dropped (its slab
+ * abandoned), never followed.
  */
 static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
 {
@@ -332,8 +368,12 @@ static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
 
 	if (c->cur == 0)
 		return 1;
-	if (c->cur < h->off || c->cur > c->end || c->end - h->off > h->bytes)
-		return HL_ECORRUPT;
+	if (c->cur < h->off || c->cur > c->end || c->cur % HL_HEAP_ALIGN ||
+	    c->end - h->off > h->bytes ||
+	    c->end - c->cur > a->hdr->slab_bytes) {
+		cursor_set(c, 0, 0);
+		return 1;
+	}
 	if (c->end - c->cur < size)
 		return 1;
 	*off = c->cur;
@@ -353,18 +393,27 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	uint64_t limit = slab_count(hdr) * slab_bytes;
 	uint64_t rel, start;
 
+	uint8_t unused = 0;
+
 	/* Keeps a full heap from pushing heap_next on at every attempt. */
 	rel = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
 	if (rel >= limit)
 		return HL_EFULL;
+	if (rel % slab_bytes)
+		return HL_ECORRUPT; /* invariant 1 broken: never followed */
 	/* relaxed: see "Memory orders" above */
 	rel = atomic_fetch_add_explicit(&hdr->heap_next, slab_bytes,
 					memory_order_relaxed);
 	if (rel >= limit)
 		return HL_EFULL;
-
-	atomic_store_explicit(&slab_map(a)[rel / slab_bytes],
-			      (uint8_t)(cls + 1), memory_order_relaxed);
+	if (rel % slab_bytes)
+		return HL_ECORRUPT;
+	/* A CAS from unused, not a store: a heap_next moved back (a damaged
+	 * arena) must not hand out a slab that is already carved. */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &slab_map(a)[rel / slab_bytes], &unused, (uint8_t)(cls + 1),
+		    memory_order_relaxed, memory_order_relaxed))
+		return HL_ECORRUPT;
 	start = hdr->regions[HL_REGION_HEAP].off + rel;
 	/* Before the first touch, so the pages fault in on this node. A
 	 * refused policy only costs locality, never correctness: the slab is
@@ -406,7 +455,11 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
 	hl_assert(hl_arena_writable(a) == 0);
 	hl_assert(cls < a->hdr->class_count);
 	size = class_size(a->hdr, cls);
-	hl_assert(object_valid(a, cls, off)); /* else the free list breaks */
+	/* The object came from hl_heap_alloc, which validated it; a slab map
+	 * damaged since makes it unplaceable: leak it, never push a stray
+	 * offset (that would break the free list). */
+	if (!object_valid(a, cls, off))
+		return;
 	c = &a->slot->slab[cls];
 	/* The last object bumped from the current slab: take it back. */
 	if (c->cur != 0 && off + size == c->cur &&
@@ -428,13 +481,34 @@ void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s)
 	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
 		struct hl_slab_cursor *c = &s->slab[cls];
 		uint64_t cur = c->cur, end = c->end, size = class_size(a->hdr, cls);
+		bool valid;
 		if (cur == 0)
 			continue;
+		valid = cursor_valid(a, cls, c);
 		cursor_set(c, 0, 0);
 		atomic_signal_fence(memory_order_seq_cst);
+		if (!valid)
+			continue; /* damaged: its slab is abandoned, not walked */
 		for (uint64_t off = cur; end >= size && off <= end - size; off += size)
 			if (object_valid(a, cls, off))
 				free_list_push(a, cls, off);
+	}
+}
+
+/* Called by a new owner right after its claim. A free slot holds no
+ * cursor: release and reclaim empty them all before the owner word goes to
+ * 0 (a reaper killed half-way leaves the slot owned by its dead pid, to be
+ * reclaimed again). So whatever a fresh claim finds here is damage - even a
+ * cursor that is valid by the slab map, since its slab's objects may be
+ * live snapshots - and is dropped: the tail is abandoned (a bounded leak),
+ * never bumped over. */
+void hl_heap_adopt_cursors(hl_arena *a)
+{
+	struct hl_slot *s = a->slot;
+	for (unsigned cls = 0; cls < HL_CLASSES_MAX; cls++) {
+		struct hl_slab_cursor *c = &s->slab[cls];
+		if (c->cur != 0 || c->end != 0)
+			cursor_set(c, 0, 0);
 	}
 }
 
@@ -529,22 +603,8 @@ static int check_cursor(const hl_arena *a, uint32_t slot, unsigned cls,
 			const struct hl_slab_cursor *c, char *msg,
 			size_t msg_len)
 {
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	uint64_t slab = hdr->slab_bytes, rel_end, start;
-
-	if (c->end < h->off + slab || (c->end - h->off) % slab ||
-	    c->end - h->off > heap_grabbed_bytes(hdr))
-		goto bad;
-	rel_end = c->end - h->off;
-	if (slab_class_byte(a, rel_end / slab - 1) != cls + 1)
-		goto bad;
-	start = c->end - slab;
-	if (c->cur < start || c->cur > c->end ||
-	    (c->cur - start) % class_size(hdr, cls))
-		goto bad;
-	return 0;
-bad:
+	if (cursor_valid(a, cls, c))
+		return 0;
 	return hl_check_fail(msg, msg_len, "heap: slot %u class %u cursor "
 			     "{%llu, %llu} is not inside a slab of its class",
 			     slot, cls, (unsigned long long)c->cur,

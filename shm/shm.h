@@ -131,8 +131,8 @@ void hl_slot_release(hl_arena *a);
  * or whose pid was recycled (start time differs). */
 bool hl_slot_is_dead(const hl_arena *a, uint32_t i);
 /* Frees slot i if its owner is dead (CAS from the dead owner to 0): returns
- * true if this call reclaimed it. The slab cursors stay with the slot and
- * are inherited by the next owner, so nothing the dead process held leaks. */
+ * true if this call reclaimed it. The unused tails of the dead process's
+ * slabs go back to the free lists at once (hl_heap_release_cursors). */
 bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i);
 /* Records what the handle's process is (coordinator, worker i). */
 void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker);
@@ -216,6 +216,9 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off);
 /* Gives the unused tails of slot s's slabs back to the free lists (the
  * caller owns s): called when its process closes or is reclaimed. */
 void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
+/* Drops every cursor a freshly claimed slot still holds: a free slot has
+ * none unless the arena is damaged (slots.c calls it right after a claim). */
+void hl_heap_adopt_cursors(hl_arena *a);
 /* Bytes handed out as slabs. */
 uint64_t hl_heap_used(const hl_arena *a);
 /* Consistency checker; see hl_arena_check. */

@@ -42,6 +42,10 @@
  *     thread exited (its other threads hold handles) is alive, and so is
  *     one whose /proc entry cannot be read: two owners of one slot corrupt
  *     the index, a slot reclaimed late costs nothing.
+ *  6. A new owner trusts none of the slot's slab cursors: a free slot holds
+ *     none (invariant 3), so whatever it finds is damage and is dropped
+ *     right after the claim (hl_heap_adopt_cursors): a damaged cursor can
+ *     never make new nodes overwrite old ones.
  */
 #include <errno.h>
 #include <signal.h>
@@ -126,6 +130,7 @@ static bool try_claim(hl_arena *a, uint32_t i, uint64_t my_start)
 	atomic_store_explicit(&s->state, HL_SLOT_LIVE, memory_order_release);
 	a->slot = s;
 	a->slot_index = (int)i;
+	hl_heap_adopt_cursors(a); /* invariant 6 */
 	return true;
 }
 

@@ -1,0 +1,246 @@
+/*
+ * test_corrupt.c - the corruption suite: damaged words in the header, the
+ * index, nodes, process slots, the heap's own words and the refs table.
+ *
+ * What a user relies on: whatever the damage, every call answers an error
+ * or a correct result - never a crash, never an assertion, never wrong
+ * bytes. States are written with self-checking patterns (testutil.h), so a
+ * byte read back from the wrong place or the wrong snapshot names itself,
+ * and a damaged arena that still answers 0 must answer the bytes that were
+ * committed. hl_arena_check must see every damage that breaks an
+ * invariant it documents.
+ *
+ * Beside test_fault.c (corrupt headers, exhaustion) and the fuzz targets in
+ * tests/fuzz/, whose regression inputs the last test here replays.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shm.h"
+#include "testutil.h"
+#include "fault_util.h"
+
+TestSuite(corrupt, .fini = tu_unlink_all, .timeout = 120);
+
+#define STATE_BYTES (3 * 4096 + 100) /* leaves, one inner node, a root */
+#define GENS 24
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static uint64_t header_checksum(const struct hl_arena_hdr *h)
+{
+	return hl_hash64((const char *)h + HL_HDR_CHECKSUMMED_FROM,
+			 HL_HDR_CHECKSUMMED_TO - HL_HDR_CHECKSUMMED_FROM, 0);
+}
+
+/* Commits `n` states, generation first_gen + i, into ids[i]. */
+static void commit_gens(hl_arena *a, hl_id *ids, unsigned n, uint32_t first_gen)
+{
+	static unsigned char buf[STATE_BYTES];
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	for (unsigned i = 0; i < n; i++) {
+		fill_state(s, STATE_BYTES, first_gen + i, buf);
+		int rc = hl_commit(s, &ids[i], NULL);
+		cr_assert_eq(rc, 0, "commit %u: %s", i, hl_strerror(rc));
+	}
+	hl_state_free(s);
+}
+
+/* Every ids[i] restores to generation first_gen + i's bytes, or answers an
+ * error (allowed only when errors_ok): never wrong bytes. Returns how many
+ * restored correctly. */
+static unsigned verify_gens(hl_arena *a, const hl_id *ids, unsigned n,
+			    uint32_t first_gen, bool errors_ok, const char *what)
+{
+	static unsigned char buf[STATE_BYTES];
+	hl_state *s;
+	unsigned good = 0;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	for (unsigned i = 0; i < n; i++) {
+		int rc = hl_restore(s, ids[i]);
+		if (rc == 0)
+			rc = hl_state_read(s, 0, buf, STATE_BYTES);
+		if (rc) {
+			cr_assert(errors_ok, "%s: snapshot %u: %s", what, i,
+				  hl_strerror(rc));
+			continue;
+		}
+		cr_assert_eq(hl_state_size(s), STATE_BYTES, "%s: snapshot %u size",
+			     what, i);
+		int64_t bad = tu_pattern_check(buf, 0, STATE_BYTES, first_gen + i);
+		cr_assert_eq(bad, -1, "%s: snapshot %u: byte %" PRId64
+			     " is not its own (wrong bytes)", what, i, bad);
+		good++;
+	}
+	hl_state_free(s);
+	return good;
+}
+
+/* hl_arena_check's verdict and message. */
+static int check_rc(hl_arena *a, char *msg, size_t len)
+{
+	msg[0] = '\0';
+	return hl_arena_check(a, msg, len);
+}
+
+/* ---- the header (issue 8 item 2) ------------------------------------------- */
+
+/* A region's size check multiplied index_buckets by 64 unchecked: 2^58
+ * buckets wrapped to 0 bytes, attach accepted it and a restore faulted. */
+Test(corrupt, header_geometry_products_are_overflow_checked)
+{
+	const char *name;
+	hl_arena *a = arena_small(&name, 4 * MiB, 4096);
+	hl_arena *w;
+	cr_assert_eq(hl_arena_attach(name, 0, &w), 0);
+	struct hl_arena_hdr *h = w->hdr, saved = *h;
+	const uint64_t buckets[] = {1ull << 58, 1ull << 59, 1ull << 62, 1ull << 63,
+				    1ull << 40};
+	for (unsigned i = 0; i < sizeof buckets / sizeof buckets[0]; i++) {
+		h->index_buckets = buckets[i];
+		h->hdr_checksum = header_checksum(h);
+		cr_assert_eq(attach_rc(name, 0), HL_ECORRUPT, "index_buckets 2^%d",
+			     __builtin_ctzll(buckets[i]));
+		cr_assert_eq(attach_rc(name, HL_RDONLY), HL_ECORRUPT,
+			     "index_buckets 2^%d", __builtin_ctzll(buckets[i]));
+		*h = saved;
+	}
+	/* a heap of fewer slabs than one commit needs, and a slab map that
+	 * overlaps the heap */
+	h->regions[HL_REGION_HEAP].bytes = h->slab_bytes;
+	h->hdr_checksum = header_checksum(h);
+	cr_assert_eq(attach_rc(name, 0), HL_ECORRUPT, "one-slab heap");
+	*h = saved;
+	h->regions[HL_REGION_SLABMAP].bytes = h->regions[HL_REGION_HEAP].off -
+					      h->regions[HL_REGION_SLABMAP].off +
+					      HL_PAGE_BYTES;
+	h->hdr_checksum = header_checksum(h);
+	cr_assert_eq(attach_rc(name, 0), HL_ECORRUPT, "slab map overlaps the heap");
+	*h = saved;
+	cr_assert_eq(attach_rc(name, 0), 0, "the restored header attaches");
+	hl_arena_close(w);
+	hl_arena_close(a);
+}
+
+/* ---- the heap's mutable words (issue 8 item 3) ----------------------------- */
+
+/* A free slot's cursor aimed at the start of a carved slab (valid by the
+ * slab map: the right class, aligned) made the next owner bump over live
+ * leaves: new commits overwrote old snapshots silently. */
+Test(corrupt, a_cursor_left_in_a_free_slot_is_not_followed)
+{
+	const char *name;
+	hl_arena *a = arena_small(&name, 16 * MiB, 4096);
+	hl_id old[GENS], fresh[GENS];
+	hl_arena *b;
+	cr_assert_eq(hl_arena_attach(name, 0, &b), 0);
+	commit_gens(b, old, GENS, 100);
+	uint32_t slot = (uint32_t)hl_arena_slot(b);
+	struct hl_slab_cursor leaf = b->slot->slab[b->class_leaf];
+	struct hl_slab_cursor inner = b->slot->slab[b->class_inner];
+	unsigned cls_leaf = b->class_leaf, cls_inner = b->class_inner;
+	cr_assert_neq(leaf.cur, 0);
+	hl_arena_close(b);
+	/* the freed slot now claims to bump from the start of the slabs that
+	 * hold every old snapshot */
+	struct hl_slot *s = hl_slot_at(a, slot);
+	s->slab[cls_leaf] = (struct hl_slab_cursor){leaf.end - a->hdr->slab_bytes,
+						    leaf.end};
+	s->slab[cls_inner] = (struct hl_slab_cursor){inner.end - a->hdr->slab_bytes,
+						     inner.end};
+	cr_assert_eq(hl_arena_attach(name, 0, &b), 0);
+	cr_assert_eq((uint32_t)hl_arena_slot(b), slot, "the damaged slot is reused");
+	commit_gens(b, fresh, GENS, 500);
+	verify_gens(a, old, GENS, 100, false, "old snapshots");
+	verify_gens(a, fresh, GENS, 500, false, "new snapshots");
+	tu_assert_arena_ok(a, "after adopting a damaged slot");
+	hl_arena_close(b);
+	hl_arena_close(a);
+}
+
+/* Garbage cursors (unaligned, outside the heap, reversed, huge) in a free
+ * slot: the next owner commits and releases normally; no assertion, no
+ * fault, no runaway walk of a huge "tail" at close. */
+Test(corrupt, garbage_cursors_are_dropped)
+{
+	const char *name;
+	hl_arena *a = arena_small(&name, 16 * MiB, 4096);
+	hl_id old[GENS], fresh[GENS];
+	commit_gens(a, old, GENS, 1);
+	const struct hl_region *h = hl_region(a, HL_REGION_HEAP);
+	const struct hl_slab_cursor bad[] = {
+		{h->off + 8, h->off + a->hdr->slab_bytes},
+		{1, 2},
+		{h->off + h->bytes, h->off},
+		{h->off, UINT64_MAX},
+		{UINT64_MAX - 31, UINT64_MAX},
+		{h->off + 32, h->off + h->bytes + a->hdr->slab_bytes},
+	};
+	for (unsigned k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		struct hl_slot *s = hl_slot_at(a, 1);
+		for (unsigned cls = 0; cls < HL_CLASSES_MAX; cls++)
+			s->slab[cls] = bad[k];
+		hl_arena *b;
+		cr_assert_eq(hl_arena_attach(name, 0, &b), 0);
+		cr_assert_eq(hl_arena_slot(b), 1);
+		commit_gens(b, fresh, GENS, 1000 + 100 * k);
+		hl_arena_close(b);
+		verify_gens(a, old, GENS, 1, false, "old snapshots");
+		verify_gens(a, fresh, GENS, 1000 + 100 * k, false, "new snapshots");
+	}
+	tu_assert_arena_ok(a, "after garbage cursors");
+	hl_arena_close(a);
+}
+
+/* heap_next moved back over carved slabs, or off a slab boundary: a fresh
+ * owner's grab must not re-carve a slab that holds snapshots. It may fail
+ * (HL_ECORRUPT), never hand out live memory or trip an assertion. */
+Test(corrupt, a_damaged_heap_next_is_never_followed)
+{
+	const char *name;
+	hl_arena *a = arena_small(&name, 16 * MiB, 4096);
+	hl_id old[GENS], fresh[GENS];
+	commit_gens(a, old, GENS, 7);
+	struct hl_arena_hdr *hdr = a->hdr;
+	uint64_t next = atomic_load(&hdr->heap_next);
+	const uint64_t bad[] = {0, hdr->slab_bytes / 2, next - hdr->slab_bytes, next + 32};
+	for (unsigned k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		atomic_store(&hdr->heap_next, bad[k]);
+		hl_arena *b;
+		cr_assert_eq(hl_arena_attach(name, 0, &b), 0);
+		hl_state *s;
+		static unsigned char buf[STATE_BYTES];
+		cr_assert_eq(hl_state_new(b, &s), 0);
+		for (unsigned i = 0; i < GENS; i++) {
+			fill_state(s, STATE_BYTES, 300 + i, buf);
+			int rc = hl_commit(s, &fresh[i], NULL);
+			cr_assert(rc == 0 || rc == HL_ECORRUPT,
+				  "heap_next %" PRIu64 ": commit: %s", bad[k],
+				  hl_strerror(rc));
+			if (rc == 0)
+				verify_gens(b, &fresh[i], 1, 300 + i, false, "new");
+		}
+		hl_state_free(s);
+		hl_arena_close(b);
+		verify_gens(a, old, GENS, 7, false, "old snapshots");
+		char msg[256];
+		if (bad[k] % hdr->slab_bytes)
+			cr_assert_eq(check_rc(a, msg, sizeof msg), HL_ECORRUPT,
+				     "heap_next %" PRIu64 " passes the checker", bad[k]);
+		atomic_store(&hdr->heap_next, next);
+	}
+	hl_arena_close(a);
+}
