@@ -681,10 +681,14 @@ int hl_arena_check(hl_arena *a, char *msg, size_t msg_len)
 	int rc = validate_header(a->hdr, a->bytes);
 	if (rc)
 		return hl_check_fail(msg, msg_len, "header: %s", hl_strerror(rc));
-	rc = hl_heap_check(a, msg, msg_len);
+	rc = hl_slots_check(a, msg, msg_len);
+	if (!rc)
+		rc = hl_heap_check(a, msg, msg_len);
 	if (!rc)
 		rc = hl_index_check(a, msg, msg_len);
 	if (!rc)
 		rc = hl_nodes_check(a, msg, msg_len);
+	if (!rc)
+		rc = hl_refs_check(a, msg, msg_len);
 	return rc;
 }

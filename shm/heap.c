@@ -194,6 +194,11 @@ static bool cursor_valid(const hl_arena *a, unsigned cls,
 	       (c->cur - start) % class_size(hdr, cls) == 0;
 }
 
+bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off)
+{
+	return cls < a->hdr->class_count && object_valid(a, cls, off);
+}
+
 /* ---- class table ---------------------------------------------------------- */
 
 /* Inserts bytes into the ascending, duplicate-free table. */

@@ -134,6 +134,10 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i);
  * true if this call reclaimed it. The unused tails of the dead process's
  * slabs go back to the free lists at once (hl_heap_release_cursors). */
 bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i);
+/* Consistency checker of the slot table (see hl_arena_check): states and
+ * roles in range, a free slot holds no slab cursor, and no cursor of a
+ * class the arena does not have. 0 or HL_ECORRUPT with msg. */
+int hl_slots_check(const hl_arena *a, char *msg, size_t msg_len);
 /* Records what the handle's process is (coordinator, worker i). */
 void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker);
 static inline struct hl_slot *hl_slot_at(const hl_arena *a, uint32_t i)
@@ -219,10 +223,19 @@ void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
 /* Drops every cursor a freshly claimed slot still holds: a free slot has
  * none unless the arena is damaged (slots.c calls it right after a claim). */
 void hl_heap_adopt_cursors(hl_arena *a);
+/* True when off is the start of an object of class cls in a slab the slab
+ * map gives to cls: how a checker places an offset read from the arena. */
+bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off);
 /* Bytes handed out as slabs. */
 uint64_t hl_heap_used(const hl_arena *a);
 /* Consistency checker; see hl_arena_check. */
 int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len);
+
+/* ---- the refs checker (refcheck.c) ---------------------------------------- */
+
+/* Every named ref is well formed, reachable by its probe and names a
+ * published root (refcheck.c). 0 or HL_ECORRUPT with msg. */
+int hl_refs_check(const hl_arena *a, char *msg, size_t msg_len);
 
 /* ---- NUMA (numa.c) -------------------------------------------------------- */
 

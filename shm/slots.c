@@ -200,6 +200,48 @@ void hl_slot_release(hl_arena *a)
 	a->slot_index = -1;
 }
 
+/* ---- the checker ---------------------------------------------------------
+ *
+ * Read-only; exact when the arena is quiet (a claim or release in flight
+ * passes through states it would report). The cursors of held slots are
+ * the heap checker's (invariant 3 of heap.c); here, what the slot table
+ * itself promises: invariants 3 and 6 (a free slot holds no cursor). */
+
+static int check_slot(const hl_arena *a, uint32_t i, char *msg, size_t len)
+{
+	const struct hl_slot *s = hl_slot_at(a, i);
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+	uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
+
+	if (state != HL_SLOT_FREE && state != HL_SLOT_LIVE)
+		return hl_check_fail(msg, len, "slots: slot %u has state %u", i, state);
+	if (s->role > HL_ROLE_COORDINATOR)
+		return hl_check_fail(msg, len, "slots: slot %u has role %u", i, s->role);
+	if (HL_OWNER_PID(w) == 0 && state != HL_SLOT_FREE)
+		return hl_check_fail(msg, len, "slots: slot %u is free but LIVE", i);
+	for (unsigned cls = 0; cls < HL_CLASSES_MAX; cls++) {
+		const struct hl_slab_cursor *c = &s->slab[cls];
+		bool empty = c->cur == 0 && c->end == 0;
+		if (!empty && (HL_OWNER_PID(w) == 0 || cls >= a->hdr->class_count))
+			return hl_check_fail(msg, len, "slots: slot %u (%s) holds a "
+					     "class %u cursor {%llu, %llu}", i,
+					     HL_OWNER_PID(w) ? "held" : "free", cls,
+					     (unsigned long long)c->cur,
+					     (unsigned long long)c->end);
+	}
+	return 0;
+}
+
+int hl_slots_check(const hl_arena *a, char *msg, size_t msg_len)
+{
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		int rc = check_slot(a, i, msg, msg_len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* ---- roles, heartbeats and the public view of slots ---------------------- */
 
 void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker)

@@ -244,3 +244,101 @@ Test(corrupt, a_damaged_heap_next_is_never_followed)
 	}
 	hl_arena_close(a);
 }
+
+/* ---- slots and refs in hl_arena_check (issue 8 item 8) --------------------- */
+
+/* Each damage to the slot table or the refs table is reported by the
+ * checker (it skipped both before), and refs answer an error or the right
+ * id for it, never a crash. Each damage is undone before the next. */
+Test(corrupt, the_checker_sees_damaged_slots_and_refs)
+{
+	const char *name;
+	hl_arena *a = arena_small(&name, 16 * MiB, 4096);
+	hl_id ids[4];
+	commit_gens(a, ids, 4, 40);
+	cr_assert_eq(hl_ref_set(a, "alpha", ids[0]), 0);
+	cr_assert_eq(hl_ref_set(a, "beta", ids[1]), 0);
+	tu_assert_arena_ok(a, "before damage");
+	struct hl_ref_slot *t = hl_at(a, hl_region(a, HL_REGION_REFS)->off);
+	uint32_t cap = a->hdr->refs_capacity, r = cap;
+	/* a named slot with two empty slots after it */
+	for (uint32_t p = 0; p < cap && r == cap; p++)
+		if (atomic_load(&t[p].name_off) != 0 &&
+		    atomic_load(&t[(p + 1) % cap].name_off) == 0 &&
+		    atomic_load(&t[(p + 2) % cap].name_off) == 0)
+			r = p;
+	cr_assert_lt(r, cap);
+	struct hl_ref_slot *table_saved = malloc(cap * sizeof *t);
+	cr_assert_not_null(table_saved);
+	memcpy(table_saved, t, cap * sizeof *t);
+	struct hl_ref_slot ref_saved = {atomic_load(&t[r].name_off),
+					atomic_load(&t[r].root_off)};
+	struct hl_ref_name *nm = hl_at(a, ref_saved.name_off);
+	struct hl_ref_name name_saved = *nm;
+	struct hl_slot *free_slot = hl_slot_at(a, 3), slot_saved = *free_slot;
+	struct hl_slot *mine = a->slot;
+	uint32_t mine_state = atomic_load(&mine->state);
+	uint64_t leaf_off = 0;
+	cr_assert_eq(hl_index_lookup(a, ids[0], &leaf_off), 0);
+	const struct hl_root_payload *rp = (const void *)hl_node_at(a, leaf_off)->payload;
+	leaf_off = rp->top_off; /* an inner node: a heap object, not a root */
+	uint64_t slab_start = a->slot->slab[a->class_leaf].end - a->hdr->slab_bytes;
+
+	for (int m = 0;; m++) {
+		const char *what;
+		switch (m) {
+		case 0: what = "slot state 7"; atomic_store(&free_slot->state, 7); break;
+		case 1: what = "free slot LIVE"; atomic_store(&free_slot->state, HL_SLOT_LIVE); break;
+		case 2: what = "role 9"; mine->role = 9; break;
+		case 3:
+			what = "free slot with a cursor";
+			free_slot->slab[a->class_leaf] = (struct hl_slab_cursor){
+				slab_start, slab_start + a->hdr->slab_bytes};
+			break;
+		case 4:
+			what = "cursor of a class that does not exist";
+			free_slot->slab[HL_CLASSES_MAX - 1] =
+				(struct hl_slab_cursor){slab_start, slab_start + 4096};
+			break;
+		case 5: what = "ref name unaligned"; atomic_store(&t[r].name_off, ref_saved.name_off + 8); break;
+		case 6: what = "ref name outside the heap"; atomic_store(&t[r].name_off, 4096); break;
+		case 7: what = "ref name is a node"; atomic_store(&t[r].name_off, leaf_off); break;
+		case 8: what = "ref name length 0"; nm->len = 0; break;
+		case 9: what = "ref name length 200"; nm->len = 200; break;
+		case 10: what = "ref name hash"; nm->name_hash ^= 1; break;
+		case 11: what = "ref root not a root"; atomic_store(&t[r].root_off, leaf_off); break;
+		case 12: what = "ref root outside the heap"; atomic_store(&t[r].root_off, 8); break;
+		case 13: what = "ref root unaligned"; atomic_store(&t[r].root_off, ref_saved.root_off + 4); break;
+		case 14: what = "ref value without a name"; atomic_store(&t[(r + 1) % cap].root_off, ref_saved.root_off); break;
+		case 15: /* moved one slot on: an empty slot now precedes it */
+			what = "ref past an empty slot";
+			atomic_store(&t[r].name_off, 0);
+			atomic_store(&t[r].root_off, 0);
+			atomic_store(&t[(r + 2) % cap].name_off, ref_saved.name_off);
+			atomic_store(&t[(r + 2) % cap].root_off, ref_saved.root_off);
+			break;
+		default: what = NULL;
+		}
+		if (!what)
+			break;
+		char msg[256];
+		int rc = check_rc(a, msg, sizeof msg);
+		cr_assert_eq(rc, HL_ECORRUPT, "%s: the checker passed it", what);
+		cr_assert(strncmp(msg, "slots:", 6) == 0 || strncmp(msg, "refs:", 5) == 0 ||
+			  strncmp(msg, "heap:", 5) == 0, "%s: message '%s'", what, msg);
+		hl_id got;
+		rc = hl_ref_get(a, "alpha", &got);
+		cr_assert(rc != 0 || hl_id_eq(got, ids[0]), "%s: alpha: wrong id", what);
+		rc = hl_ref_get(a, "beta", &got);
+		cr_assert(rc != 0 || hl_id_eq(got, ids[1]), "%s: beta: wrong id", what);
+		/* undo */
+		*free_slot = slot_saved;
+		atomic_store(&mine->state, mine_state);
+		mine->role = HL_ROLE_PROCESS;
+		*nm = name_saved;
+		memcpy(t, table_saved, cap * sizeof *t);
+		tu_assert_arena_ok(a, what);
+	}
+	free(table_saved);
+	hl_arena_close(a);
+}
