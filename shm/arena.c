@@ -373,6 +373,8 @@ static int class_exact(const struct hl_arena_hdr *h, uint64_t bytes,
 static int handle_init(hl_arena *a, const char *name)
 {
 	const struct hl_arena_hdr *h = a->hdr;
+	if (!hl_heap_cas16_supported())
+		return HL_EIO; /* no 16-byte CAS: the free lists cannot work */
 	snprintf(a->name, sizeof a->name, "%s", name);
 	a->chunk_bytes = h->chunk_bytes;
 	a->chunk_shift = (uint32_t)__builtin_ctz(h->chunk_bytes);

@@ -26,11 +26,10 @@
  *   slot->slab[cls]      {cur, end}: arena offsets of the next object and
  *                        of the slab's end; cur == 0 means no slab. Written
  *                        only by the slot's owner.
- *   free_list[cls].head  [tag:16 | off/32 : 48]; offset field 0 = empty.
- *                        The tag is bumped by every successful CAS (push and
- *                        pop) so a pop that read a stale head cannot succeed
- *                        after the same object came back (ABA).
- *   object word 0        while on a free list: off/32 of the next object.
+ *   free_list[cls].head  {top, tag}, 16 bytes changed only by one 16-byte
+ *                        CAS (head_cas); top 0 = empty. The tag is bumped by
+ *                        every successful CAS (push and pop): see "ABA".
+ *   object word 0        while on a free list: the next object's offset.
  *
  * Invariants (hl_heap_check verifies 1-5):
  *
@@ -64,9 +63,24 @@
  *     wrote. Pop success is acquire for the same reason.
  *   - Pop reads the next word of an object that another process may have
  *     popped already and be writing: that load is atomic relaxed, and its
- *     value is used only if the head CAS then succeeds, which proves the
- *     object was still on the list - unless 65536 other pushes and pops
- *     wrapped the tag while this pop sat between its load and its CAS.
+ *     value is used only if the head CAS then succeeds (see "ABA").
+ *   - The head CAS is LOCK CMPXCHG16B, a full barrier: it is the release
+ *     of a push and the acquire of a pop. head_load's two 8-byte loads may
+ *     pair halves from different moments; a torn pair only fails the CAS.
+ *
+ * ABA. A pop reads head {X, t} and X's next word N, then CASes {X, t} to
+ * {N, t+1}. Between its read and its CAS, others may pop X, pop N (now
+ * held), and push X back: the head is X again, and a CAS on the offset
+ * alone would install N, already held, to be handed out twice. The tag
+ * makes the CAS compare the count of successful CASes too, and each of
+ * those pops and pushes bumped it, so the stalled CAS fails - unless the
+ * tag came all the way round. A 16-bit tag did, after 65536 CASes (tens
+ * of closes, each pushing a slab's tail of ~2048 objects; the heap suite
+ * reproduces the double hand-out). The tag is now 64 bits in the 16-byte
+ * head: at 10^9 successful CASes a second on one list it wraps after 584
+ * years, while a stalled popper whose process dies never CASes at all.
+ * CMPXCHG16B is lock-free across processes (LOCK on one 16-byte-aligned
+ * line); create and attach refuse a CPU without it (HL_EIO).
  *   - Cursors are private to their owner; the compiler barriers in
  *     cursor_set order their stores for a process killed mid-way (the
  *     kernel's exit path orders them for whoever reads the slot next).
@@ -107,9 +121,9 @@
 
 #include "shm.h"
 
-#define HEAD_OFF_BITS 48u
-#define HEAD_OFF_MASK ((1ull << HEAD_OFF_BITS) - 1)
-#define HEAD_TAG_ONE (1ull << HEAD_OFF_BITS)
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 /* The generic classes stop at 4 KiB: larger objects are leaves, which get
  * an exact class of their own. */
@@ -283,34 +297,93 @@ static inline _Atomic uint64_t *next_word(const hl_arena *a, uint64_t off)
 }
 
 /*
+ * The one 16-byte CAS: swings *h from *expected to desired as a whole, or
+ * loads the current head into *expected (atomically, both halves) and
+ * fails. LOCK CMPXCHG16B is a full barrier, so it is at least the release
+ * (push) and acquire (pop) the design asks for. Inline assembly, not
+ * __atomic on __int128: GCC sends those to libatomic, which may take a
+ * process-private lock - no atomicity at all between processes.
+ */
+static inline bool head_cas(struct hl_free_head *h, struct hl_free_head *expected,
+			    struct hl_free_head desired)
+{
+#if defined(__x86_64__)
+	bool ok;
+	__asm__ __volatile__("lock cmpxchg16b %1"
+			     : "=@ccz"(ok), "+m"(*h), "+a"(expected->top),
+			       "+d"(expected->tag)
+			     : "b"(desired.top), "c"(desired.tag)
+			     : "memory");
+	return ok;
+#else
+#error "Helios's free lists need a 16-byte compare-and-swap (x86_64 CMPXCHG16B)"
+#endif
+}
+
+bool hl_heap_cas16_supported(void)
+{
+#if defined(__x86_64__)
+	unsigned eax, ebx, ecx, edx;
+	return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_CMPXCHG16B);
+#else
+	return false;
+#endif
+}
+
+/* A snapshot of the head from two 8-byte loads. It may pair a top and a
+ * tag from different moments; then the CAS that uses it fails (it compares
+ * all 16 bytes), so a torn snapshot costs a retry, never a wrong pop. top
+ * is one aligned word, never torn: an invalid top is real damage. The
+ * acquire on top pairs with the CAS that installed it (next word, bytes). */
+static inline struct hl_free_head head_load(struct hl_free_head *h)
+{
+	struct hl_free_head v;
+	v.tag = __atomic_load_n(&h->tag, __ATOMIC_RELAXED);
+	v.top = __atomic_load_n(&h->top, __ATOMIC_ACQUIRE);
+	return v;
+}
+
+int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p)
+{
+	struct hl_free_head old = head_load(&a->hdr->free_list[cls].head);
+
+	p->head_off = old.top;
+	p->head_tag = old.tag;
+	if (old.top == 0)
+		return 1;
+	if (!object_valid(a, cls, old.top))
+		return HL_ECORRUPT;
+	/* May race with the object's new owner writing it; the CAS in
+	 * finish decides whether this value is used. */
+	p->next = atomic_load_explicit(next_word(a, old.top), memory_order_relaxed);
+	return 0;
+}
+
+int hl_heap_pop_finish(hl_arena *a, unsigned cls, struct hl_free_pop *p)
+{
+	struct hl_free_head old = {p->head_off, p->head_tag};
+	struct hl_free_head new = {p->next, p->head_tag + 1};
+
+	return head_cas(&a->hdr->free_list[cls].head, &old, new) ? 0 : 1;
+}
+
+/*
  * Pops one object: 0 with *off set, 1 when the list is empty or every try
  * lost its CAS (the caller bumps instead), HL_ECORRUPT when the head names
- * no object of the class.
+ * no object of the class. A next word that is garbage (read while another
+ * owner wrote the object) is installed only if the CAS succeeds, which
+ * proves the head did not change at all since it was read: see "ABA".
  */
 static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
 {
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
-	uint64_t old = atomic_load_explicit(head, memory_order_acquire);
+	struct hl_free_pop p;
 
 	for (unsigned i = 0; i < HL_HEAP_POP_TRIES; i++) {
-		uint64_t obj = (old & HEAD_OFF_MASK) * HL_HEAP_ALIGN;
-		uint64_t next, new;
-
-		if (obj == 0)
-			return 1;
-		if (!object_valid(a, cls, obj))
-			return HL_ECORRUPT;
-		/* May race with the object's new owner writing it; the CAS
-		 * below decides whether this value is used. */
-		next = atomic_load_explicit(next_word(a, obj),
-					    memory_order_relaxed);
-		new = ((old & ~HEAD_OFF_MASK) + HEAD_TAG_ONE) |
-		      (next & HEAD_OFF_MASK);
-		/* acquire pairs with the release CAS in free_list_push */
-		if (atomic_compare_exchange_weak_explicit(
-			    head, &old, new, memory_order_acquire,
-			    memory_order_acquire)) {
-			*off = obj;
+		int rc = hl_heap_pop_begin(a, cls, &p);
+		if (rc)
+			return rc;
+		if (hl_heap_pop_finish(a, cls, &p) == 0) {
+			*off = p.head_off;
 			return 0;
 		}
 	}
@@ -325,19 +398,16 @@ static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
  */
 static void free_list_push(hl_arena *a, unsigned cls, uint64_t off)
 {
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
-	uint64_t old = atomic_load_explicit(head, memory_order_relaxed);
-	uint64_t new;
+	struct hl_free_head *head = &a->hdr->free_list[cls].head;
+	struct hl_free_head old = head_load(head), new;
 
 	do {
-		atomic_store_explicit(next_word(a, off), old & HEAD_OFF_MASK,
+		atomic_store_explicit(next_word(a, off), old.top,
 				      memory_order_relaxed);
-		new = ((old & ~HEAD_OFF_MASK) + HEAD_TAG_ONE) |
-		      (off / HL_HEAP_ALIGN);
-		/* release: the next word and the object's bytes reach the
-		 * popper's acquire */
-	} while (!atomic_compare_exchange_weak_explicit(
-		head, &old, new, memory_order_release, memory_order_relaxed));
+		new = (struct hl_free_head){off, old.tag + 1};
+		/* the CAS's barrier: the next word and the object's bytes
+		 * reach the popper's acquire; a failure reloads old */
+	} while (!head_cas(head, &old, new));
 }
 
 /* ---- slabs and cursors ---------------------------------------------------- */
@@ -674,11 +744,10 @@ static int check_free_list(const hl_arena *a, unsigned cls,
 	uint64_t size = class_size(a->hdr, cls);
 	/* more entries than objects could exist means a cycle */
 	uint64_t bound = heap_grabbed_bytes(a->hdr) / size + 1;
-	uint64_t w = atomic_load_explicit(&a->hdr->free_list[cls].head,
-					  memory_order_acquire);
+	uint64_t off = __atomic_load_n(&a->hdr->free_list[cls].head.top,
+				       __ATOMIC_ACQUIRE);
 
-	for (uint64_t n = 0; (w & HEAD_OFF_MASK) != 0; n++) {
-		uint64_t off = (w & HEAD_OFF_MASK) * HL_HEAP_ALIGN;
+	for (uint64_t n = 0; off != 0; n++) {
 		const struct hl_slab_cursor *c;
 
 		if (n >= bound)
@@ -696,8 +765,8 @@ static int check_free_list(const hl_arena *a, unsigned cls,
 					     "slab's cursor %llu", cls,
 					     (unsigned long long)off,
 					     (unsigned long long)c->cur);
-		w = atomic_load_explicit(next_word(a, off),
-					 memory_order_relaxed);
+		off = atomic_load_explicit(next_word(a, off),
+					   memory_order_relaxed);
 	}
 	return 0;
 }

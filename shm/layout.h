@@ -68,12 +68,22 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
-#define HL_FORMAT_VERSION 1u
-#define HL_FEATURES_KNOWN 0u /* no optional features in version 1 */
+#define HL_FORMAT_VERSION 2u /* 2: 16-byte free-list heads */
+#define HL_FEATURES_KNOWN 0u /* no optional features in version 2 */
 #define HL_PAGE_BYTES 4096u
 #define HL_CACHE_LINE 64u
 
 /* ---- the header ----------------------------------------------------------- */
+
+/* A free list's head: empty when top is 0, whatever the tag. The tag counts
+ * every successful CAS and never resets (resetting would reopen the ABA
+ * window it closes); at 10^9 CASes a second it wraps after 584 years. */
+struct hl_free_head {
+	alignas(16) uint64_t top;
+	uint64_t tag;
+};
+_Static_assert(sizeof(struct hl_free_head) == 16, "free head is one 16-byte CAS");
+_Static_assert(offsetof(struct hl_free_head, tag) == 8, "free head layout");
 
 enum hl_region_id {
 	HL_REGION_SLOTS = 0,
@@ -103,8 +113,9 @@ struct hl_region {
  *   504  hdr_checksum     XXH3-64 of bytes [8, 504)
  *   512  generation       (own cache line; mutable from here on)
  *   576  heap_next        offset of the next unused slab within the heap
- *   640  free_head[16]    tagged Treiber-stack heads, one line each
- *                         [tag:16 | offset/32 : 48]
+ *   640  free_list[16]    Treiber-stack heads, one line each, 16-byte aligned:
+ *                         +0 top (arena offset of the top object; 0: empty)
+ *                         +8 tag (successful CASes on this head, 64 bits)
  *  1664  end; the rest of the page is zero
  */
 struct hl_arena_hdr {
@@ -134,10 +145,8 @@ struct hl_arena_hdr {
 	alignas(64) _Atomic uint64_t generation;
 	alignas(64) _Atomic uint64_t heap_next;
 	struct {
-		/* [tag:16 | off/32 : 48]; empty when the offset field is 0,
-		 * whatever the tag: the tag only ever counts up (resetting
-		 * it would reopen the ABA window it closes) */
-		alignas(64) _Atomic uint64_t head;
+		/* changed only as a whole, by a 16-byte CAS (heap.c) */
+		alignas(64) struct hl_free_head head;
 	} free_list[HL_CLASSES_MAX];
 };
 
@@ -162,6 +171,7 @@ _Static_assert(offsetof(struct hl_arena_hdr, hdr_checksum) == 504, "hdr layout")
 _Static_assert(offsetof(struct hl_arena_hdr, generation) == 512, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, heap_next) == 576, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, free_list) == 640, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, free_list[1]) == 704, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) == 1664, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
 

@@ -214,6 +214,19 @@ int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes);
  * fetch-add on heap_next (bound to the local NUMA node). HL_EFULL when the
  * heap is exhausted (nothing changed), HL_EROFS for a read-only handle. */
 int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off);
+/* A free-list pop in its two halves, for a test to stall a popper between
+ * them (hl_heap_alloc runs both, retrying): begin reads the head and its
+ * object's next word (0, 1 for an empty list, HL_ECORRUPT for a head that
+ * names no object of the class); finish tries to swing the head from what
+ * begin read to that next object: 0 when it did (head_off is the object's,
+ * now the caller's), 1 when the list changed meanwhile. */
+struct hl_free_pop {
+	uint64_t head_off; /* the object at the head */
+	uint64_t head_tag; /* the head's tag as read */
+	uint64_t next;     /* its next word as read */
+};
+int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p);
+int hl_heap_pop_finish(hl_arena *a, unsigned cls, struct hl_free_pop *p);
 /* Returns an object of class cls: rewinds the slot's cursor when it was the
  * last bump, else pushes it on the class's lock-free free list. */
 void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off);
@@ -223,6 +236,9 @@ void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
 /* Drops every cursor a freshly claimed slot still holds: a free slot has
  * none unless the arena is damaged (slots.c calls it right after a claim). */
 void hl_heap_adopt_cursors(hl_arena *a);
+/* Whether this CPU has the 16-byte CAS the free lists need (CMPXCHG16B);
+ * create and attach refuse with HL_EIO where it does not. */
+bool hl_heap_cas16_supported(void);
 /* True when off is the start of an object of class cls in a slab the slab
  * map gives to cls: how a checker places an offset read from the arena. */
 bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off);

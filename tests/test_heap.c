@@ -294,7 +294,7 @@ Test(heap, free_of_last_bump_rewinds)
 	cr_assert_eq(cur, x.off + x.bytes);
 	hl_heap_free(a, cls, x.off);
 	cr_assert_eq(a->slot->slab[cls].cur, x.off, "cursor not rewound");
-	cr_assert_eq(atomic_load(&a->hdr->free_list[cls].head) & ((1ull << 48) - 1), 0,
+	cr_assert_eq(a->hdr->free_list[cls].head.top, 0,
 		     "a rewound object must not also be on the free list");
 	cr_assert_eq(alloc_obj(a, cls, 2, &y), 0);
 	cr_assert_eq(y.off, x.off, "rewound object not handed out again");
@@ -713,7 +713,7 @@ Test(heap, checker_detects_corruption)
 	struct hl_slab_cursor saved;
 	struct obj o[3];
 	uint8_t *map = slab_map_of(a);
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
+	uint64_t *head = &a->hdr->free_list[cls].head.top;
 
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(alloc_obj(a, cls, (uint64_t)i, &o[i]), 0);
@@ -750,16 +750,16 @@ Test(heap, checker_detects_corruption)
 	atomic_fetch_sub(&a->hdr->heap_next, HL_HEAP_ALIGN);
 	assert_heap_ok(a);
 
-	uint64_t h = atomic_load(head);
+	uint64_t h = *head;
 	_Atomic uint64_t *next = hl_at(a, o[0].off);
-	atomic_store(next, o[0].off / HL_HEAP_ALIGN);
+	atomic_store(next, o[0].off);
 	assert_heap_corrupt(a, "free list cycle");
 	atomic_store(next, 0);
-	atomic_store(head, h + 1);
+	*head = h + HL_HEAP_ALIGN;
 	assert_heap_corrupt(a, "free entry off an object boundary");
-	atomic_store(head, (h & ~((1ull << 48) - 1)) | (saved.cur / HL_HEAP_ALIGN));
+	*head = saved.cur;
 	assert_heap_corrupt(a, "free entry at the bump cursor");
-	atomic_store(head, h);
+	*head = h;
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
@@ -768,15 +768,60 @@ Test(heap, corrupt_free_list_head_is_an_error_not_a_crash)
 {
 	hl_arena *a = arena_new(8u << 20, 4096, NULL);
 	unsigned cls = a->class_leaf;
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
+	uint64_t *head = &a->hdr->free_list[cls].head.top;
 	uint64_t off = 0;
 
-	atomic_store(head, (a->bytes + 64 * HL_HEAP_ALIGN) / HL_HEAP_ALIGN);
+	*head = a->bytes + 64 * HL_HEAP_ALIGN;
 	cr_assert_eq(hl_heap_alloc(a, cls, &off), HL_ECORRUPT);
-	atomic_store(head, a->hdr->regions[HL_REGION_INDEX].off / HL_HEAP_ALIGN);
+	*head = a->hdr->regions[HL_REGION_INDEX].off;
 	cr_assert_eq(hl_heap_alloc(a, cls, &off), HL_ECORRUPT);
-	atomic_store(head, 0);
+	*head = 0;
 	cr_assert_eq(hl_heap_alloc(a, cls, &off), 0);
+	hl_arena_close(a);
+}
+
+/* Issue 8 item 4: a popper stalled between reading the head and its CAS,
+ * while others pop and push until the head holds the same object again
+ * after exactly 2^16 successful CASes (a 16-bit tag wraps there). The
+ * stalled CAS must fail: if it succeeds it installs a stale next object,
+ * one another holder already has, and that object is handed out twice. */
+Test(heap, a_stalled_pop_cannot_succeed_after_the_tag_wraps)
+{
+	hl_arena *a = arena_new(8u << 20, 4096, NULL);
+	int c = hl_heap_class_of(a->hdr, 32);
+	cr_assert_geq(c, 0);
+	unsigned cls = (unsigned)c;
+	uint64_t o[4], got;
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(hl_heap_alloc(a, cls, &o[i]), 0);
+	/* o[3] stays held (the last bump: frees below never rewind) */
+	hl_heap_free(a, cls, o[0]);
+	hl_heap_free(a, cls, o[1]); /* list: o1 -> o0 */
+	struct hl_free_pop stalled;
+	cr_assert_eq(hl_heap_pop_begin(a, cls, &stalled), 0);
+	cr_assert_eq(stalled.head_off, o[1]);
+	uint64_t cas = 0;
+	cr_assert_eq(hl_heap_alloc(a, cls, &got), 0); /* o1 */
+	cr_assert_eq(got, o[1]);
+	cr_assert_eq(hl_heap_alloc(a, cls, &got), 0); /* o0: now held */
+	cr_assert_eq(got, o[0]);
+	hl_heap_free(a, cls, o[2]);
+	hl_heap_free(a, cls, o[1]); /* list: o1 -> o2 */
+	cas = 4;
+	while (cas < (1u << 16)) { /* pop o1, push o1 */
+		cr_assert_eq(hl_heap_alloc(a, cls, &got), 0);
+		cr_assert_eq(got, o[1]);
+		hl_heap_free(a, cls, o[1]);
+		cas += 2;
+	}
+	int rc = hl_heap_pop_finish(a, cls, &stalled);
+	cr_assert_eq(rc, 1, "the stalled pop succeeded after %llu CASes",
+		     (unsigned long long)cas);
+	/* whatever the list hands out now is not o0, which is held */
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(hl_heap_alloc(a, cls, &got), 0);
+		cr_assert_neq(got, o[0], "o0 handed out twice");
+	}
 	hl_arena_close(a);
 }
 
