@@ -194,9 +194,30 @@ static uint64_t heap_alignment(const struct hl_arena_hdr *h)
 	return h->slab_bytes < huge ? h->slab_bytes : huge;
 }
 
+/* The heap one commit can need: a slab for each node kind it allocates
+ * (leaf, inner, root) and one for a ref's name (HL_HEAP_SLABS_MIN), each
+ * of its own class's size. 0 when the class table lacks one of them. */
+static uint64_t heap_min_bytes(const struct hl_arena_hdr *h)
+{
+	const uint64_t sizes[HL_HEAP_SLABS_MIN] = {
+		sizeof(struct hl_node) + h->chunk_bytes,
+		sizeof(struct hl_node) + hl_inner_payload_bytes(HL_FANOUT),
+		sizeof(struct hl_node) + sizeof(struct hl_root_payload),
+		sizeof(struct hl_ref_name),
+	};
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < HL_HEAP_SLABS_MIN; i++) {
+		int cls = hl_heap_class_of(h, sizes[i]);
+		if (cls < 0)
+			return 0;
+		sum += h->class_slab_bytes[cls]; /* <= 16 x 2^31: no overflow */
+	}
+	return sum;
+}
+
 /* Fills the header's geometry; HL_EINVAL when the metadata leaves less
- * heap than one commit can need: a slab for each node kind it allocates
- * (leaf, inner, root) and one for a ref's name. */
+ * heap than heap_min_bytes. The heap is a whole number of slab units, the
+ * slab map one 16-bit entry per unit. */
 static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 {
 	h->arena_bytes = c->arena_bytes;
@@ -211,7 +232,7 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	uint64_t entries = index_entries_for(c, h);
 	h->index_buckets = entries / HL_BUCKET_ENTRIES;
 
-	uint64_t at = HL_PAGE_BYTES;
+	uint64_t at = HL_PAGE_BYTES, unit = h->slab_unit_bytes;
 	at = place(h, HL_REGION_SLOTS, at,
 		   (uint64_t)c->max_processes * sizeof(struct hl_slot));
 	at = place(h, HL_REGION_REFS, at,
@@ -220,18 +241,16 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 		   h->index_buckets * sizeof(struct hl_bucket));
 	if (at >= c->arena_bytes)
 		return HL_EINVAL;
-	uint64_t slabs = (c->arena_bytes - at) / h->slab_bytes;
-	at = place(h, HL_REGION_SLABMAP, at, slabs);
+	uint64_t units = (c->arena_bytes - at) / unit;
+	at = place(h, HL_REGION_SLABMAP, at, units * sizeof(uint16_t));
 	if (at >= c->arena_bytes)
 		return HL_EINVAL;
 	uint64_t heap_off = hl_align_up(at, heap_alignment(h));
-	slabs = heap_off < c->arena_bytes
-			? (c->arena_bytes - heap_off) / h->slab_bytes
-			: 0;
-	if (slabs < HL_HEAP_SLABS_MIN)
+	units = heap_off < c->arena_bytes ? (c->arena_bytes - heap_off) / unit : 0;
+	if (units * unit < heap_min_bytes(h) || heap_min_bytes(h) == 0)
 		return HL_EINVAL;
 	h->regions[HL_REGION_HEAP].off = heap_off;
-	h->regions[HL_REGION_HEAP].bytes = slabs * h->slab_bytes;
+	h->regions[HL_REGION_HEAP].bytes = units * unit;
 	return 0;
 }
 
@@ -275,20 +294,27 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 	       region_holds(&h->regions[HL_REGION_INDEX], h->index_buckets,
 			    sizeof(struct hl_bucket)) &&
 	       heap->off % heap_alignment(h) == 0 &&
-	       heap->bytes % h->slab_bytes == 0 &&
-	       heap->bytes / h->slab_bytes >= HL_HEAP_SLABS_MIN &&
+	       heap->bytes % h->slab_unit_bytes == 0 &&
+	       heap_min_bytes(h) != 0 && heap->bytes >= heap_min_bytes(h) &&
 	       region_holds(&h->regions[HL_REGION_SLABMAP],
-			    heap->bytes / h->slab_bytes, 1);
+			    heap->bytes / h->slab_unit_bytes, sizeof(uint16_t));
 }
 
+/* Classes ascending, each with a slab of whole units that holds at least
+ * one of its objects, no more than HL_SLAB_UNITS_MAX units (a map entry's
+ * index field) and no larger than slab_bytes (the largest, which sizing
+ * estimates use). */
 static bool classes_sane(const struct hl_arena_hdr *h)
 {
+	uint64_t unit = h->slab_unit_bytes;
 	if (h->class_count == 0 || h->class_count > HL_CLASSES_MAX)
 		return false;
 	for (uint32_t i = 0; i < h->class_count; i++) {
 		uint32_t b = h->class_bytes[i];
-		if (b == 0 || b % HL_HEAP_ALIGN || b > h->slab_bytes ||
-		    (i && b <= h->class_bytes[i - 1]))
+		uint64_t slab = h->class_slab_bytes[i];
+		if (b == 0 || b % HL_HEAP_ALIGN || b > slab ||
+		    (i && b <= h->class_bytes[i - 1]) || slab % unit ||
+		    slab / unit > HL_SLAB_UNITS_MAX || slab > h->slab_bytes)
 			return false;
 	}
 	return true;
@@ -309,6 +335,10 @@ static bool geometry_sane(const struct hl_arena_hdr *h)
 	       h->slab_bytes >= HL_SLAB_BYTES_MIN &&
 	       (h->slab_bytes & (h->slab_bytes - 1)) == 0 &&
 	       h->slab_bytes % HL_PAGE_BYTES == 0 &&
+	       h->slab_unit_bytes >= HL_SLAB_BYTES_MIN &&
+	       (h->slab_unit_bytes & (h->slab_unit_bytes - 1)) == 0 &&
+	       h->slab_unit_bytes % HL_PAGE_BYTES == 0 &&
+	       h->slab_unit_bytes <= h->slab_bytes &&
 	       h->arena_bytes >= HL_ARENA_BYTES_MIN &&
 	       h->arena_bytes <= HL_ARENA_BYTES_MAX;
 }

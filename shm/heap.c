@@ -4,11 +4,15 @@
  *
  * NOTES ON THE DESIGN OF THE HEAP
  *
- * The heap region is a row of slabs of hdr->slab_bytes each. A process
- * takes a whole slab for one size class with one atomic fetch-add on
- * hdr->heap_next and then bumps through it privately, with a cursor kept in
- * its own process slot, so the common allocation touches no shared cache
- * line. A freed object goes back by rewinding that cursor when it was the
+ * The heap region is a row of slabs, each a whole number of slab units;
+ * each size class has its own slab size (room for HL_SLAB_OBJECTS_MIN of
+ * its objects, at least one unit), so a 1 MiB-chunk arena's root and inner
+ * slabs are 64 KiB, not 32 MiB like its leaf slabs. A process takes a
+ * whole slab for one size class with one CAS on hdr->heap_next and then
+ * bumps through it privately, with a cursor kept in its own process slot,
+ * so the common allocation touches no shared cache line. The slab map
+ * (shm/slabs.h) says for every unit which class's slab it is in and how
+ * far from that slab's start, so any offset finds its slab in O(1). A freed object goes back by rewinding that cursor when it was the
  * last one bumped (a commit that lost an insert race returns its copy at
  * once), and otherwise onto its class's free list, a Treiber stack shared by
  * every process. Allocation pops that list first, then bumps, then grabs a
@@ -17,12 +21,12 @@
  *
  * Words, and who writes them:
  *
- *   hdr->heap_next       heap-relative offset of the next unused slab; only
- *                        ever grows, by fetch-add; may pass the heap's end
- *                        after failed grabs (readers clamp it).
- *   slab map byte s      0 = unused, else class + 1; written once, by the
- *                        process whose fetch-add returned slab s, before it
- *                        carves the slab.
+ *   hdr->heap_next       heap-relative offset of the next unused unit;
+ *                        only ever grows, by a CAS that never takes it past
+ *                        the heap's end (readers clamp it all the same).
+ *   slab map entry u     0 = unused, else {class, index in slab}; written
+ *                        once, by CAS from 0, by the process whose heap_next
+ *                        CAS took unit u, before it carves the slab.
  *   slot->slab[cls]      {cur, end}: arena offsets of the next object and
  *                        of the slab's end; cur == 0 means no slab. Written
  *                        only by the slot's owner.
@@ -31,12 +35,14 @@
  *                        every successful CAS (push and pop): see "ABA".
  *   object word 0        while on a free list: the next object's offset.
  *
- * Invariants (hl_heap_check verifies 1-5):
+ * Invariants (hl_heap_check, in heapcheck.c, verifies 1-5):
  *
- *   1. heap_next is a multiple of slab_bytes.
- *   2. A slab's map byte is 0 or a valid class + 1, and nonzero only for
- *      slabs below heap_next. A slab below heap_next may be 0: its grabber
- *      died before marking it, and it is simply lost.
+ *   1. heap_next is a multiple of slab_unit_bytes.
+ *   2. A unit's map entry is 0 or names a valid class and an index below
+ *      that class's slab units; the entries of one slab run 0, 1, 2, ...
+ *      from its first unit, and are nonzero only below heap_next. A run may
+ *      stop short (its grabber died while marking it: the rest is 0, and
+ *      the slab is simply lost), as may a whole slab.
  *   3. A cursor with cur != 0 lies in a slab mapped to its class: end is
  *      that slab's end and cur is an object boundary of the class with
  *      cur <= end. No two cursors share a slab.
@@ -50,11 +56,11 @@
  *
  * Memory orders:
  *
- *   - heap_next fetch-add is relaxed: the slab it returns is touched only by
+ *   - The heap_next CAS is relaxed: the slab it takes is touched only by
  *     the grabber until it publishes objects through the index (release CAS
  *     in index.c) or a free-list push (release CAS below); those carry the
- *     slab map byte and the object's bytes with them.
- *   - Slab map bytes are relaxed atomic stores and loads, for the same
+ *     slab map entries and the object's bytes with them.
+ *   - Slab map entries are relaxed atomic CASes and loads, for the same
  *     reason: whoever can reach an object of the slab got to it through a
  *     release/acquire pair that follows the map store.
  *   - Free-list push: the next word is stored relaxed, then the head CAS is a
@@ -87,9 +93,10 @@
  *
  * Crash safety: a process may die at any instruction.
  *
- *   - Between the grab's fetch-add and the slab map store: the slab is
- *     counted in heap_next with map byte 0 and no cursor: leaked, inv. 2 ok.
- *   - Between the map store and cursor_set: slab marked, no cursor: leaked.
+ *   - Between the grab's heap_next CAS and the last slab map CAS: the slab
+ *     is counted in heap_next, its entries a (perhaps empty) prefix of its
+ *     run, no cursor: leaked, inv. 2 ok.
+ *   - Between the map CASes and cursor_set: slab marked, no cursor: leaked.
  *   - Inside cursor_set: the cursor passes through {0, old end}, {0, new
  *     end}, {new cur, new end}; all satisfy inv. 3 (cur == 0 is no slab).
  *   - A bump or a rewind is one aligned 8-byte store: before it the object
@@ -100,13 +107,15 @@
  *   - Pop: dying after the CAS leaves the object off the list, held by the
  *     dead process: leaked, like anything a dead process held unpublished.
  *   Leaks are bounded by what a process holds at death; whoever reclaims
- *   the slot gives its cursors' tails back (hl_heap_release_cursors).
+ *   the slot gives its cursors' tails back (hl_heap_release_cursors), and
+ *   an allocation that finds the heap full first reclaims the slots of dead
+ *   processes (their tails reach the free lists at once) and looks again.
  *
  * Words read from shared memory are checked before they are followed, so
  * a damaged arena costs an error or a leak, never a stray write:
  *
- *   - heap_next: a value that is not a multiple of slab_bytes makes a grab
- *     answer HL_ECORRUPT; the map byte of a grabbed slab is claimed by a
+ *   - heap_next: a value that is not a multiple of the unit makes a grab
+ *     answer HL_ECORRUPT; the map entries of a grabbed slab are claimed by
  *     CAS from 0, so a heap_next moved back never hands out a carved slab.
  *   - cursors: a free slot holds none, so a fresh owner drops whatever it
  *     finds (hl_heap_adopt_cursors); a cursor damaged later that fails the
@@ -119,7 +128,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "shm.h"
+#include "slabs.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -129,88 +138,11 @@
  * an exact class of their own. */
 #define GENERIC_CLASS_MAX 4096u
 
-/* ---- geometry ------------------------------------------------------------- */
-
-static inline uint64_t class_size(const struct hl_arena_hdr *hdr, unsigned cls)
-{
-	return hdr->class_bytes[cls];
-}
-
-/* Slabs that fit in the heap region; the slab map has one byte for each.
- * Divisions, not shifts, throughout: hl_heap_layout makes slab_bytes a
- * power of two, but a header from elsewhere must not turn that assumption
- * into an offset outside the heap. */
-static inline uint64_t slab_count(const struct hl_arena_hdr *hdr)
-{
-	return hdr->regions[HL_REGION_HEAP].bytes / hdr->slab_bytes;
-}
-
-static inline _Atomic uint8_t *slab_map(const hl_arena *a)
-{
-	return (_Atomic uint8_t *)hl_at(a, a->hdr->regions[HL_REGION_SLABMAP].off);
-}
-
-static inline unsigned slab_class_byte(const hl_arena *a, uint64_t slab)
-{
-	return atomic_load_explicit(&slab_map(a)[slab], memory_order_relaxed);
-}
-
-/* Bytes of the heap handed out as whole slabs: heap_next clamped to the
- * slabs that exist (failed grabs push heap_next past them). */
-static uint64_t heap_grabbed_bytes(const struct hl_arena_hdr *hdr)
-{
-	uint64_t next = atomic_load_explicit(&hdr->heap_next,
-					     memory_order_relaxed);
-	uint64_t limit = slab_count(hdr) * hdr->slab_bytes;
-	return next < limit ? next : limit;
-}
-
-/* True when off is the start of an object of class cls in a slab mapped to
- * cls. The read-side check that pairs with the map store in slab_grab:
- * every offset taken from a free list passes it before it is used. */
-static bool object_valid(const hl_arena *a, unsigned cls, uint64_t off)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	uint64_t size = class_size(hdr, cls);
-	uint64_t rel, slab, in_slab;
-
-	if (off < h->off)
-		return false;
-	rel = off - h->off;
-	slab = rel / hdr->slab_bytes;
-	in_slab = rel % hdr->slab_bytes;
-	if (slab >= slab_count(hdr) || in_slab % size != 0 ||
-	    in_slab + size > hdr->slab_bytes)
-		return false;
-	return slab_class_byte(a, slab) == cls + 1;
-}
-
-/* Invariant 3 for one cursor, read from shared memory: end is the end of a
- * grabbed slab mapped to cls, and cur an object boundary of cls in it with
- * cur <= end. Every cursor a process inherits passes this before it is
- * bumped (hl_heap_adopt_cursors), and the checker applies it to all. */
-static bool cursor_valid(const hl_arena *a, unsigned cls,
-			 const struct hl_slab_cursor *c)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	uint64_t slab = hdr->slab_bytes, start;
-
-	if (cls >= hdr->class_count || c->end < h->off ||
-	    c->end - h->off < slab || (c->end - h->off) % slab ||
-	    c->end - h->off > heap_grabbed_bytes(hdr))
-		return false;
-	if (slab_class_byte(a, (c->end - h->off) / slab - 1) != cls + 1)
-		return false;
-	start = c->end - slab;
-	return c->cur >= start && c->cur <= c->end &&
-	       (c->cur - start) % class_size(hdr, cls) == 0;
-}
+/* ---- geometry: shm/slabs.h ------------------------------------------------ */
 
 bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off)
 {
-	return cls < a->hdr->class_count && object_valid(a, cls, off);
+	return hl_object_valid(a, cls, off);
 }
 
 /* ---- class table ---------------------------------------------------------- */
@@ -231,24 +163,29 @@ static void class_insert(struct hl_arena_hdr *hdr, uint32_t bytes)
 	hdr->class_count++;
 }
 
-/* Slab size: room for HL_SLAB_OBJECTS_MIN of the largest class, at least
- * HL_SLAB_BYTES_MIN, a power of two so slab arithmetic is cheap, and a
- * multiple of the page (including a huge page) so mbind can bind it. */
-static uint64_t slab_bytes_for(const struct hl_arena_hdr *hdr, uint64_t largest)
+/* A class's slab: room for HL_SLAB_OBJECTS_MIN objects, at least one unit,
+ * a power of two (so a multiple of the unit and of every smaller page). */
+static uint32_t class_slab_bytes_for(uint32_t unit, uint32_t bytes)
 {
-	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * largest);
-	uint64_t page = hdr->page_bytes ? hdr->page_bytes : HL_PAGE_BYTES;
+	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * bytes);
+	return (uint32_t)(slab < unit ? unit : slab);
+}
 
-	if (slab < HL_SLAB_BYTES_MIN)
-		slab = HL_SLAB_BYTES_MIN;
-	if ((page & (page - 1)) == 0 && slab < page)
-		slab = page;
-	return slab;
+/* The slab unit: HL_SLAB_BYTES_MIN, or the page if that is larger (a huge
+ * page), so mbind can bind every slab. */
+static uint32_t slab_unit_for(const struct hl_arena_hdr *hdr)
+{
+	uint64_t page = hdr->page_bytes ? hdr->page_bytes : HL_PAGE_BYTES;
+	uint64_t unit = HL_SLAB_BYTES_MIN;
+
+	if ((page & (page - 1)) == 0 && unit < page)
+		unit = page;
+	return (uint32_t)unit;
 }
 
 void hl_heap_layout(struct hl_arena_hdr *hdr, uint32_t chunk_bytes)
 {
-	uint32_t leaf, inner, root, largest, generic_max;
+	uint32_t leaf, inner, root, generic_max;
 
 	hl_assert(chunk_bytes >= HL_CHUNK_BYTES_MIN &&
 		  chunk_bytes <= HL_CHUNK_BYTES_MAX);
@@ -260,25 +197,26 @@ void hl_heap_layout(struct hl_arena_hdr *hdr, uint32_t chunk_bytes)
 	root = (uint32_t)hl_align_up(sizeof(struct hl_node) +
 					     sizeof(struct hl_root_payload),
 				     HL_HEAP_ALIGN);
-	largest = leaf;
-	if (inner > largest)
-		largest = inner;
-	if (GENERIC_CLASS_MAX > largest)
-		largest = GENERIC_CLASS_MAX;
-
-	hdr->slab_bytes = slab_bytes_for(hdr, largest);
+	hdr->slab_unit_bytes = slab_unit_for(hdr);
 	generic_max = GENERIC_CLASS_MAX;
-	if (hdr->slab_bytes / 8 < generic_max)
-		generic_max = (uint32_t)(hdr->slab_bytes / 8);
+	if (hdr->slab_unit_bytes / 8 < generic_max)
+		generic_max = hdr->slab_unit_bytes / 8;
 
 	hdr->class_count = 0;
 	for (uint32_t i = 0; i < HL_CLASSES_MAX; i++)
-		hdr->class_bytes[i] = 0;
+		hdr->class_bytes[i] = hdr->class_slab_bytes[i] = 0;
 	class_insert(hdr, leaf);
 	class_insert(hdr, inner);
 	class_insert(hdr, root);
 	for (uint32_t b = HL_HEAP_ALIGN; b <= generic_max; b *= 2)
 		class_insert(hdr, b);
+	hdr->slab_bytes = 0;
+	for (uint32_t i = 0; i < hdr->class_count; i++) {
+		hdr->class_slab_bytes[i] =
+			class_slab_bytes_for(hdr->slab_unit_bytes, hdr->class_bytes[i]);
+		if (hdr->class_slab_bytes[i] > hdr->slab_bytes)
+			hdr->slab_bytes = hdr->class_slab_bytes[i];
+	}
 }
 
 int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes)
@@ -351,7 +289,7 @@ int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p)
 	p->head_tag = old.tag;
 	if (old.top == 0)
 		return 1;
-	if (!object_valid(a, cls, old.top))
+	if (!hl_object_valid(a, cls, old.top))
 		return HL_ECORRUPT;
 	/* May race with the object's new owner writing it; the CAS in
 	 * finish decides whether this value is used. */
@@ -439,13 +377,13 @@ static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
 {
 	struct hl_slab_cursor *c = &a->slot->slab[cls];
 	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
-	uint64_t size = class_size(a->hdr, cls);
+	uint64_t size = hl_class_bytes(a->hdr, cls);
 
 	if (c->cur == 0)
 		return 1;
 	if (c->cur < h->off || c->cur > c->end || c->cur % HL_HEAP_ALIGN ||
 	    c->end - h->off > h->bytes ||
-	    c->end - c->cur > a->hdr->slab_bytes) {
+	    c->end - c->cur > hl_class_slab_bytes(a->hdr, cls)) {
 		cursor_set(c, 0, 0);
 		return 1;
 	}
@@ -457,45 +395,70 @@ static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
 }
 
 /*
- * Takes the next unused slab for class cls and points the slot's cursor at
- * it. HL_EFULL when no whole slab is left; then only heap_next may have
- * grown (past the heap's end, where every reader clamps it).
+ * Takes `bytes` of unused heap by one CAS on heap_next: 0 with *rel set
+ * (heap-relative), HL_EFULL when they do not fit (nothing changed: a grab
+ * that fails leaves room for a smaller class's slab), HL_ECORRUPT for a
+ * heap_next off a unit boundary (invariant 1 broken: never followed).
+ * Lock-free: a failed CAS means another grab succeeded.
+ */
+static int heap_take(struct hl_arena_hdr *hdr, uint64_t bytes, uint64_t *rel)
+{
+	uint64_t limit = hl_slab_units(hdr) * hdr->slab_unit_bytes;
+	uint64_t next = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
+
+	do {
+		if (next % hdr->slab_unit_bytes)
+			return HL_ECORRUPT;
+		if (next > limit || limit - next < bytes)
+			return HL_EFULL;
+		/* relaxed: see "Memory orders" above */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&hdr->heap_next, &next, next + bytes, memory_order_relaxed,
+		memory_order_relaxed));
+	*rel = next;
+	return 0;
+}
+
+/* Marks the units of the slab at heap-relative rel as class cls's, each by
+ * a CAS from unused: a heap_next moved back (a damaged arena) must not
+ * hand out a slab that is already carved. HL_ECORRUPT if one was taken. */
+static int slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
+{
+	uint64_t first = rel / a->hdr->slab_unit_bytes;
+	uint64_t units = hl_class_slab_bytes(a->hdr, cls) / a->hdr->slab_unit_bytes;
+
+	for (uint64_t u = 0; u < units; u++) {
+		uint16_t unused = 0;
+		if (!atomic_compare_exchange_strong_explicit(
+			    &hl_slab_map(a)[first + u], &unused,
+			    hl_slab_entry_make(cls, (uint32_t)u),
+			    memory_order_relaxed, memory_order_relaxed))
+			return HL_ECORRUPT;
+	}
+	return 0;
+}
+
+/*
+ * Takes the next unused slab for class cls (its own slab size) and points
+ * the slot's cursor at it. HL_EFULL when no slab of that size is left.
  */
 static int slab_grab(hl_arena *a, unsigned cls)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
-	uint64_t slab_bytes = hdr->slab_bytes;
-	uint64_t limit = slab_count(hdr) * slab_bytes;
-	uint64_t rel, start;
+	uint64_t bytes = hl_class_slab_bytes(hdr, cls), rel, start;
+	int rc = heap_take(hdr, bytes, &rel);
 
-	uint8_t unused = 0;
-
-	/* Keeps a full heap from pushing heap_next on at every attempt. */
-	rel = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
-	if (rel >= limit)
-		return HL_EFULL;
-	if (rel % slab_bytes)
-		return HL_ECORRUPT; /* invariant 1 broken: never followed */
-	/* relaxed: see "Memory orders" above */
-	rel = atomic_fetch_add_explicit(&hdr->heap_next, slab_bytes,
-					memory_order_relaxed);
-	if (rel >= limit)
-		return HL_EFULL;
-	if (rel % slab_bytes)
-		return HL_ECORRUPT;
-	/* A CAS from unused, not a store: a heap_next moved back (a damaged
-	 * arena) must not hand out a slab that is already carved. */
-	if (!atomic_compare_exchange_strong_explicit(
-		    &slab_map(a)[rel / slab_bytes], &unused, (uint8_t)(cls + 1),
-		    memory_order_relaxed, memory_order_relaxed))
-		return HL_ECORRUPT;
+	if (!rc)
+		rc = slab_mark(a, cls, rel);
+	if (rc)
+		return rc;
 	start = hdr->regions[HL_REGION_HEAP].off + rel;
 	/* Before the first touch, so the pages fault in on this node. A
 	 * refused policy only costs locality, never correctness: the slab is
 	 * ours either way, so the allocation goes on. */
 	if (hdr->numa_mode == HL_NUMA_AUTO)
-		(void)hl_numa_prefer(hl_at(a, start), slab_bytes, a->numa_node);
-	cursor_set(&a->slot->slab[cls], start, start + slab_bytes);
+		(void)hl_numa_prefer(hl_at(a, start), bytes, a->numa_node);
+	cursor_set(&a->slot->slab[cls], start, start + bytes);
 	return 0;
 }
 
@@ -515,6 +478,14 @@ int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off)
 	if (rc <= 0)
 		return rc;
 	rc = slab_grab(a, cls);
+	/* Full: the slots of dead processes may hold slab tails. Reclaiming
+	 * them pushes those tails on the free lists at once; look again. */
+	if (rc == HL_EFULL && hl_slots_reclaim_dead(a) > 0) {
+		rc = free_list_pop(a, cls, off);
+		if (rc <= 0)
+			return rc;
+		rc = slab_grab(a, cls);
+	}
 	if (rc)
 		return rc;
 	rc = cursor_bump(a, cls, off);
@@ -529,16 +500,16 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
 
 	hl_assert(hl_arena_writable(a) == 0);
 	hl_assert(cls < a->hdr->class_count);
-	size = class_size(a->hdr, cls);
+	size = hl_class_bytes(a->hdr, cls);
 	/* The object came from hl_heap_alloc, which validated it; a slab map
 	 * damaged since makes it unplaceable: leak it, never push a stray
 	 * offset (that would break the free list). */
-	if (!object_valid(a, cls, off))
+	if (!hl_object_valid(a, cls, off))
 		return;
 	c = &a->slot->slab[cls];
 	/* The last object bumped from the current slab: take it back. */
 	if (c->cur != 0 && off + size == c->cur &&
-	    off >= c->end - a->hdr->slab_bytes) {
+	    off >= c->end - hl_class_slab_bytes(a->hdr, cls)) {
 		c->cur = off;
 		return;
 	}
@@ -555,17 +526,17 @@ void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s)
 {
 	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
 		struct hl_slab_cursor *c = &s->slab[cls];
-		uint64_t cur = c->cur, end = c->end, size = class_size(a->hdr, cls);
+		uint64_t cur = c->cur, end = c->end, size = hl_class_bytes(a->hdr, cls);
 		bool valid;
 		if (cur == 0)
 			continue;
-		valid = cursor_valid(a, cls, c);
+		valid = hl_cursor_valid(a, cls, c);
 		cursor_set(c, 0, 0);
 		atomic_signal_fence(memory_order_seq_cst);
 		if (!valid)
 			continue; /* damaged: its slab is abandoned, not walked */
 		for (uint64_t off = cur; end >= size && off <= end - size; off += size)
-			if (object_valid(a, cls, off))
+			if (hl_object_valid(a, cls, off))
 				free_list_push(a, cls, off);
 	}
 }
@@ -589,206 +560,5 @@ void hl_heap_adopt_cursors(hl_arena *a)
 
 uint64_t hl_heap_used(const hl_arena *a)
 {
-	return heap_grabbed_bytes(a->hdr);
-}
-
-/* ---- the checker ----------------------------------------------------------
- *
- * Reads only, and may be run on a read-only handle. Like hl_arena_check it
- * is exact when the arena is quiet; while others allocate it sees a moving
- * target (a free-list walk can follow an object just popped and reused).
- * Checks run in order of dependence: the geometry first, since every later
- * check divides by slab_bytes and indexes with class numbers.
- */
-
-/* The class table and regions the other checks divide by and index with. */
-static int check_geometry(const hl_arena *a, char *msg, size_t msg_len)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	const struct hl_region *map = &hdr->regions[HL_REGION_SLABMAP];
-	const struct hl_region *slots = &hdr->regions[HL_REGION_SLOTS];
-	uint64_t slab = hdr->slab_bytes, slots_bytes;
-
-	if (slab < HL_SLAB_BYTES_MIN || (slab & (slab - 1)) != 0)
-		return hl_check_fail(msg, msg_len,
-				     "heap: slab_bytes %llu is not a power of two >= %u",
-				     (unsigned long long)slab, HL_SLAB_BYTES_MIN);
-	if (hdr->class_count == 0 || hdr->class_count > HL_CLASSES_MAX)
-		return hl_check_fail(msg, msg_len, "heap: class_count %u",
-				     hdr->class_count);
-	for (uint32_t i = 0; i < hdr->class_count; i++) {
-		uint32_t b = hdr->class_bytes[i];
-		if (b == 0 || b % HL_HEAP_ALIGN || b > slab ||
-		    (i > 0 && b <= hdr->class_bytes[i - 1]))
-			return hl_check_fail(msg, msg_len,
-					     "heap: class %u has %u bytes", i, b);
-	}
-	if (h->off % HL_PAGE_BYTES || h->off > a->bytes ||
-	    h->bytes > a->bytes - h->off)
-		return hl_check_fail(msg, msg_len, "heap: region [%llu, +%llu) "
-				     "outside the arena",
-				     (unsigned long long)h->off,
-				     (unsigned long long)h->bytes);
-	if (map->bytes < slab_count(hdr) || map->off > a->bytes ||
-	    map->bytes > a->bytes - map->off)
-		return hl_check_fail(msg, msg_len, "heap: slab map of %llu bytes "
-				     "for %llu slabs",
-				     (unsigned long long)map->bytes,
-				     (unsigned long long)slab_count(hdr));
-	if (hdr->max_processes > HL_PROCESSES_MAX ||
-	    hl_mul_overflows(hdr->max_processes, sizeof(struct hl_slot),
-			     &slots_bytes) ||
-	    slots->bytes < slots_bytes || slots->off > a->bytes ||
-	    slots->bytes > a->bytes - slots->off)
-		return hl_check_fail(msg, msg_len, "heap: slot region too small "
-				     "for %u slots", hdr->max_processes);
-	return 0;
-}
-
-/* Invariants 1 and 2. */
-static int check_slab_map(const hl_arena *a, char *msg, size_t msg_len)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	uint64_t next = atomic_load_explicit(&hdr->heap_next,
-					     memory_order_relaxed);
-	uint64_t used = heap_grabbed_bytes(hdr) / hdr->slab_bytes;
-
-	if (next % hdr->slab_bytes)
-		return hl_check_fail(msg, msg_len, "heap: heap_next %llu is not "
-				     "a multiple of the slab size %llu",
-				     (unsigned long long)next,
-				     (unsigned long long)hdr->slab_bytes);
-	for (uint64_t s = 0; s < slab_count(hdr); s++) {
-		unsigned b = slab_class_byte(a, s);
-		if (b > hdr->class_count)
-			return hl_check_fail(msg, msg_len, "heap: slab %llu has "
-					     "class byte %u",
-					     (unsigned long long)s, b);
-		if (b != 0 && s >= used)
-			return hl_check_fail(msg, msg_len, "heap: slab %llu is "
-					     "mapped but lies past heap_next",
-					     (unsigned long long)s);
-	}
-	return 0;
-}
-
-/* The part of invariant 3 about one cursor. */
-static int check_cursor(const hl_arena *a, uint32_t slot, unsigned cls,
-			const struct hl_slab_cursor *c, char *msg,
-			size_t msg_len)
-{
-	if (cursor_valid(a, cls, c))
-		return 0;
-	return hl_check_fail(msg, msg_len, "heap: slot %u class %u cursor "
-			     "{%llu, %llu} is not inside a slab of its class",
-			     slot, cls, (unsigned long long)c->cur,
-			     (unsigned long long)c->end);
-}
-
-/* The current slabs of one class: their ends, sorted, for invariant 5. */
-struct class_cursors {
-	uint32_t count;
-	struct hl_slab_cursor c[HL_PROCESSES_MAX];
-};
-
-static int cursor_cmp(const void *x, const void *y)
-{
-	const struct hl_slab_cursor *p = x, *q = y;
-	return (p->end > q->end) - (p->end < q->end);
-}
-
-/* Invariant 3 for every slot, live or dead; collects class cls's cursors. */
-static int check_cursors(const hl_arena *a, unsigned cls,
-			 struct class_cursors *out, char *msg, size_t msg_len)
-{
-	out->count = 0;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		const struct hl_slab_cursor *c = &hl_slot_at(a, i)->slab[cls];
-		int rc;
-
-		if (c->cur == 0)
-			continue;
-		rc = check_cursor(a, i, cls, c, msg, msg_len);
-		if (rc)
-			return rc;
-		out->c[out->count++] = *c;
-	}
-	qsort(out->c, out->count, sizeof(out->c[0]), cursor_cmp);
-	for (uint32_t i = 1; i < out->count; i++)
-		if (out->c[i].end == out->c[i - 1].end)
-			return hl_check_fail(msg, msg_len, "heap: two slots bump "
-					     "the slab ending at %llu",
-					     (unsigned long long)out->c[i].end);
-	return 0;
-}
-
-/* The cursor whose slab holds off, or NULL. */
-static const struct hl_slab_cursor *cursor_of(const hl_arena *a,
-					      const struct class_cursors *cc,
-					      uint64_t off)
-{
-	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
-	struct hl_slab_cursor key;
-
-	key.end = h->off + ((off - h->off) / a->hdr->slab_bytes + 1) *
-				   a->hdr->slab_bytes;
-	return bsearch(&key, cc->c, cc->count, sizeof(cc->c[0]), cursor_cmp);
-}
-
-/* Invariants 4 and 5 for class cls. */
-static int check_free_list(const hl_arena *a, unsigned cls,
-			   const struct class_cursors *cc, char *msg,
-			   size_t msg_len)
-{
-	uint64_t size = class_size(a->hdr, cls);
-	/* more entries than objects could exist means a cycle */
-	uint64_t bound = heap_grabbed_bytes(a->hdr) / size + 1;
-	uint64_t off = __atomic_load_n(&a->hdr->free_list[cls].head.top,
-				       __ATOMIC_ACQUIRE);
-
-	for (uint64_t n = 0; off != 0; n++) {
-		const struct hl_slab_cursor *c;
-
-		if (n >= bound)
-			return hl_check_fail(msg, msg_len, "heap: class %u free "
-					     "list has a cycle", cls);
-		if (!object_valid(a, cls, off))
-			return hl_check_fail(msg, msg_len, "heap: class %u free "
-					     "list entry %llu is not an object "
-					     "of its class", cls,
-					     (unsigned long long)off);
-		c = cursor_of(a, cc, off);
-		if (c && off >= c->cur)
-			return hl_check_fail(msg, msg_len, "heap: class %u free "
-					     "object %llu lies at or above its "
-					     "slab's cursor %llu", cls,
-					     (unsigned long long)off,
-					     (unsigned long long)c->cur);
-		off = atomic_load_explicit(next_word(a, off),
-					   memory_order_relaxed);
-	}
-	return 0;
-}
-
-int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len)
-{
-	struct class_cursors cc; /* 16 KiB of stack; the checker is a leaf */
-	int rc;
-
-	rc = check_geometry(a, msg, msg_len);
-	if (rc)
-		return rc;
-	rc = check_slab_map(a, msg, msg_len);
-	if (rc)
-		return rc;
-	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
-		rc = check_cursors(a, cls, &cc, msg, msg_len);
-		if (rc)
-			return rc;
-		rc = check_free_list(a, cls, &cc, msg, msg_len);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return hl_heap_grabbed_bytes(a->hdr);
 }

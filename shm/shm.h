@@ -138,6 +138,10 @@ bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i);
  * roles in range, a free slot holds no slab cursor, and no cursor of a
  * class the arena does not have. 0 or HL_ECORRUPT with msg. */
 int hl_slots_check(const hl_arena *a, char *msg, size_t msg_len);
+/* Reclaims the slot of every dead process (hl_slot_reclaim_if_dead over
+ * the table): their slab tails reach the free lists at once. Returns how
+ * many it reclaimed. The heap calls it when it finds itself full. */
+unsigned hl_slots_reclaim_dead(hl_arena *a);
 /* Records what the handle's process is (coordinator, worker i). */
 void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker);
 static inline struct hl_slot *hl_slot_at(const hl_arena *a, uint32_t i)

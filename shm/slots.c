@@ -157,6 +157,14 @@ static bool reclaim_dead(hl_arena *a)
 	return transition;
 }
 
+unsigned hl_slots_reclaim_dead(hl_arena *a)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++)
+		n += hl_slot_reclaim_if_dead(a, i);
+	return n;
+}
+
 /* Takes a free slot; when all are held, reclaims those of dead processes
  * and looks again - always, since a concurrent attacher may be the one
  * that reclaimed them (the kill suite caught an attach giving up because

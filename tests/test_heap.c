@@ -160,14 +160,20 @@ static uint64_t heap_next(const hl_arena *a)
 	return atomic_load(&a->hdr->heap_next);
 }
 
-static uint8_t *slab_map_of(const hl_arena *a)
+/* The slab map: one 16-bit entry per slab unit, [index in slab | class + 1]. */
+static uint16_t *slab_map_of(const hl_arena *a)
 {
 	return hl_at(a, a->hdr->regions[HL_REGION_SLABMAP].off);
 }
 
 static uint64_t slab_index_of(const hl_arena *a, uint64_t off)
 {
-	return (off - a->hdr->regions[HL_REGION_HEAP].off) / a->hdr->slab_bytes;
+	return (off - a->hdr->regions[HL_REGION_HEAP].off) / a->hdr->slab_unit_bytes;
+}
+
+static uint64_t class_slab(const hl_arena *a, unsigned cls)
+{
+	return a->hdr->class_slab_bytes[cls];
 }
 
 /* ---- the class table ------------------------------------------------------- */
@@ -181,22 +187,26 @@ static void check_layout(uint32_t chunk)
 
 	uint32_t leaf = (uint32_t)hl_align_up(32 + chunk, HL_HEAP_ALIGN);
 	uint32_t inner = (uint32_t)hl_align_up(32 + HL_FANOUT * 8, HL_HEAP_ALIGN);
-	uint32_t largest = leaf > 4096 ? leaf : 4096;
-	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * largest);
-	if (slab < HL_SLAB_BYTES_MIN)
-		slab = HL_SLAB_BYTES_MIN;
+	uint64_t largest = 0;
 
-	cr_assert_eq(hdr.slab_bytes, slab, "chunk %u: slab %llu", chunk,
-		     (unsigned long long)hdr.slab_bytes);
-	cr_assert_eq(hdr.slab_bytes % HL_PAGE_BYTES, 0);
+	cr_assert_eq(hdr.slab_unit_bytes, HL_SLAB_BYTES_MIN);
 	cr_assert(hdr.class_count >= 1 && hdr.class_count <= HL_CLASSES_MAX);
 	for (uint32_t i = 0; i < hdr.class_count; i++) {
 		uint32_t b = hdr.class_bytes[i];
+		/* each class its own slab: 16 objects, a power of two, >= a unit */
+		uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * b);
+		if (slab < HL_SLAB_BYTES_MIN)
+			slab = HL_SLAB_BYTES_MIN;
 		cr_assert(b > 0 && b % HL_HEAP_ALIGN == 0, "class %u: %u", i, b);
 		cr_assert(i == 0 || b > hdr.class_bytes[i - 1],
 			  "chunk %u: classes not strictly ascending at %u", chunk, i);
-		cr_assert_geq(hdr.slab_bytes, (uint64_t)HL_SLAB_OBJECTS_MIN * b);
+		cr_assert_eq(hdr.class_slab_bytes[i], slab, "chunk %u class %u: slab %u",
+			     chunk, i, hdr.class_slab_bytes[i]);
+		largest = slab > largest ? slab : largest;
 	}
+	cr_assert_eq(hdr.slab_bytes, largest, "chunk %u: slab_bytes is the largest",
+		     chunk);
+	cr_assert_eq(hdr.slab_bytes % HL_PAGE_BYTES, 0);
 	for (uint32_t i = hdr.class_count; i < HL_CLASSES_MAX; i++)
 		cr_assert_eq(hdr.class_bytes[i], 0);
 
@@ -268,7 +278,7 @@ Test(heap, allocations_are_aligned_distinct_and_writable)
 		cr_assert_eq(rc, 0, "alloc %zu class %u: %s", n, cls, hl_strerror(rc));
 		cr_assert(obj_placed_ok(a, &objs[n]), "object %llu misplaced",
 			  (unsigned long long)objs[n].off);
-		cr_assert_eq(slab_map_of(a)[slab_index_of(a, objs[n].off)], cls + 1,
+		cr_assert_eq(slab_map_of(a)[slab_index_of(a, objs[n].off)] & 31, cls + 1,
 			     "slab map does not record class %u", cls);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -278,7 +288,7 @@ Test(heap, allocations_are_aligned_distinct_and_writable)
 		     (unsigned long long)objs[o < 0 ? 0 : o].off,
 		     (unsigned long long)objs[o < 0 ? 0 : o + 1].off);
 	cr_assert_eq(hl_heap_used(a), heap_next(a));
-	cr_assert_eq(hl_heap_used(a) % a->hdr->slab_bytes, 0);
+	cr_assert_eq(hl_heap_used(a) % a->hdr->slab_unit_bytes, 0);
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
@@ -298,7 +308,7 @@ Test(heap, free_of_last_bump_rewinds)
 		     "a rewound object must not also be on the free list");
 	cr_assert_eq(alloc_obj(a, cls, 2, &y), 0);
 	cr_assert_eq(y.off, x.off, "rewound object not handed out again");
-	cr_assert_eq(heap_next(a), a->hdr->slab_bytes, "a second slab was taken");
+	cr_assert_eq(heap_next(a), class_slab(a, cls), "a second slab was taken");
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
@@ -344,7 +354,7 @@ Test(heap, object_freed_by_another_handle_is_reused)
 	cr_assert_eq(a->slot->slab[cls].cur, x.off + x.bytes);
 	cr_assert_eq(alloc_obj(b, cls, 2, &y), 0);
 	cr_assert_eq(y.off, x.off, "another slot's free object not reused");
-	cr_assert_eq(heap_next(a), a->hdr->slab_bytes, "b took a slab it did not need");
+	cr_assert_eq(heap_next(a), class_slab(a, cls), "b took a slab it did not need");
 	assert_heap_ok(a);
 	hl_arena_close(b);
 	hl_arena_close(a);
@@ -354,7 +364,7 @@ Test(heap, slab_grab_when_slab_is_used_up)
 {
 	hl_arena *a = arena_new(8u << 20, 4096, NULL);
 	unsigned cls = a->class_leaf;
-	uint64_t size = a->hdr->class_bytes[cls], slab = a->hdr->slab_bytes;
+	uint64_t size = a->hdr->class_bytes[cls], slab = class_slab(a, cls);
 	uint64_t per_slab = slab / size;
 	struct obj o;
 
@@ -395,7 +405,9 @@ Test(heap, exhausted_heap_reports_full_and_keeps_objects)
 		n++;
 	cr_assert_eq(rc, HL_EFULL, "after %zu objects: %s", n, hl_strerror(rc));
 	uint64_t heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
-	cr_assert_eq(hl_heap_used(a), heap_bytes, "full heap reports %llu of %llu",
+	/* full: less than one big-class slab is left */
+	cr_assert_gt(hl_heap_used(a) + class_slab(a, big), heap_bytes,
+		     "full heap reports %llu of %llu",
 		     (unsigned long long)hl_heap_used(a),
 		     (unsigned long long)heap_bytes);
 	uint64_t next = heap_next(a);
@@ -623,10 +635,11 @@ Test(heap, processes_race_to_fill_the_heap, .timeout = 60)
 			  "child %d: status 0x%x", i, st);
 	}
 	uint64_t heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
-	uint64_t slab = a->hdr->slab_bytes;
+	uint64_t slab = class_slab(a, a->class_leaf);
 	uint64_t per_slab = slab / a->hdr->class_bytes[a->class_leaf];
-	cr_assert_eq(hl_heap_used(a), heap_bytes);
-	cr_assert_geq(heap_next(a), heap_bytes);
+	/* the heap_next CAS never passes the end; less than a slab is left */
+	cr_assert_leq(heap_next(a), heap_bytes);
+	cr_assert_lt(heap_bytes - hl_heap_used(a), slab);
 	/* every slab was carved to the last whole leaf by one process */
 	cr_assert_eq(atomic_load(count), heap_bytes / slab * per_slab,
 		     "%llu leaves in %llu slabs",
@@ -712,7 +725,7 @@ Test(heap, checker_detects_corruption)
 	struct hl_slab_cursor *c = &a->slot->slab[cls];
 	struct hl_slab_cursor saved;
 	struct obj o[3];
-	uint8_t *map = slab_map_of(a);
+	uint16_t *map = slab_map_of(a);
 	uint64_t *head = &a->hdr->free_list[cls].head.top;
 
 	for (int i = 0; i < 3; i++)
@@ -727,7 +740,7 @@ Test(heap, checker_detects_corruption)
 	c->cur = saved.cur + HL_HEAP_ALIGN;
 	assert_heap_corrupt(a, "cursor off an object boundary");
 	*c = saved;
-	c->end = saved.end + a->hdr->slab_bytes;
+	c->end = saved.end + class_slab(a, cls);
 	assert_heap_corrupt(a, "cursor end in an unused slab");
 	*c = saved;
 	hl_slot_at(a, (uint32_t)(a->slot_index + 1) % a->hdr->max_processes)
@@ -738,13 +751,18 @@ Test(heap, checker_detects_corruption)
 	       0, sizeof saved);
 	assert_heap_ok(a);
 
-	uint64_t s = slab_index_of(a, o[0].off);
-	map[s] = (uint8_t)(a->hdr->class_count + 1);
-	assert_heap_corrupt(a, "bad slab map byte");
-	map[s] = (uint8_t)(cls + 1);
-	map[s + 1] = 1;
+	uint64_t s = slab_index_of(a, o[0].off), past = heap_next(a) / a->hdr->slab_unit_bytes;
+	uint16_t e = map[s];
+	map[s] = (uint16_t)(a->hdr->class_count + 1);
+	assert_heap_corrupt(a, "bad slab map entry");
+	map[s] = e;
+	map[s + 1] = (uint16_t)(e + (5u << 5));
+	assert_heap_corrupt(a, "a slab's units out of order");
+	map[s + 1] = (uint16_t)(e + (1u << 5));
+	assert_heap_ok(a);
+	map[past] = 1;
 	assert_heap_corrupt(a, "slab mapped past heap_next");
-	map[s + 1] = 0;
+	map[past] = 0;
 	atomic_fetch_add(&a->hdr->heap_next, HL_HEAP_ALIGN);
 	assert_heap_corrupt(a, "heap_next off a slab boundary");
 	atomic_fetch_sub(&a->hdr->heap_next, HL_HEAP_ALIGN);
