@@ -342,3 +342,50 @@ Test(corrupt, the_checker_sees_damaged_slots_and_refs)
 	free(table_saved);
 	hl_arena_close(a);
 }
+
+/* ---- the fuzz corpus and the inputs the fuzzer found ------------------------ */
+
+#include <dirent.h>
+
+#include "fuzz_arena.h"
+
+/* Runs every file of HL_FUZZ_DIR/<kind>/<target> through the fuzz
+ * harness: the same code the libFuzzer targets run, here under the normal
+ * build (and the sanitizer build). A crash, an assertion or a broken
+ * promise (the harness aborts) fails the test. Returns the file count. */
+static unsigned replay_dir(const char *kind, const char *target,
+			   enum hl_fuzz_target t)
+{
+	char dir[512], path[1024];
+	static uint8_t buf[1 << 20];
+	unsigned n = 0;
+	snprintf(dir, sizeof dir, "%s/%s/%s", HL_FUZZ_DIR, kind, target);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		cr_assert_not_null(f, "%s", path);
+		size_t len = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		hl_fuzz_one(t, buf, len);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+Test(corrupt, fuzz_corpus_and_regressions_replay_cleanly, .timeout = 300)
+{
+	cr_assert_eq(hl_fuzz_init(HL_FUZZ_ATTACH), 0);
+	unsigned seeds = replay_dir("corpus", "attach", HL_FUZZ_ATTACH) +
+			 replay_dir("corpus", "heap", HL_FUZZ_HEAP);
+	unsigned found = replay_dir("regressions", "attach", HL_FUZZ_ATTACH) +
+			 replay_dir("regressions", "heap", HL_FUZZ_HEAP);
+	cr_assert_gt(seeds, 0, "no seed corpus under %s", HL_FUZZ_DIR);
+	cr_log_info("replayed %u seeds and %u regression inputs", seeds, found);
+	hl_fuzz_fini();
+}
