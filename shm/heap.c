@@ -33,7 +33,15 @@
  *   free_list[cls].head  {top, tag}, 16 bytes changed only by one 16-byte
  *                        CAS (head_cas); top 0 = empty. The tag is bumped by
  *                        every successful CAS (push and pop): see "ABA".
- *   object word 0        while on a free list: the next object's offset.
+ *   object word 0        while on a free list: the next object's offset;
+ *   object word 1        and hl_free_mark(offset), written by the push. A
+ *                        live object's word 1 is never that (nodes hold
+ *                        hash.hi there, names their hash and length; every
+ *                        allocation writes both words): a pop that finds
+ *                        no mark on an object whose head has not moved
+ *                        knows the head is damaged (it names a live node)
+ *                        and answers HL_ECORRUPT instead of handing the
+ *                        node out to be overwritten.
  *
  * Invariants (hl_heap_check, in heapcheck.c, verifies 1-5):
  *
@@ -46,8 +54,8 @@
  *   3. A cursor with cur != 0 lies in a slab mapped to its class: end is
  *      that slab's end and cur is an object boundary of the class with
  *      cur <= end. No two cursors share a slab.
- *   4. Every free-list entry is an object boundary in a slab of its class,
- *      and the list is acyclic.
+ *   4. Every free-list entry is an object boundary in a slab of its class
+ *      carrying the free mark, and the list is acyclic.
  *   5. A free object in a slab that is some cursor's current slab lies below
  *      that cursor (else it could be handed out twice).
  *   6. Every carved object (below its slab's cursor, or in an abandoned
@@ -121,7 +129,8 @@
  *     finds (hl_heap_adopt_cursors); a cursor damaged later that fails the
  *     bounds in cursor_bump is dropped; release walks a cursor's tail only
  *     if it passes cursor_valid.
- *   - free-list entries pass object_valid before their next word is read.
+ *   - free-list entries pass object_valid before their next word is read,
+ *     and must carry the free mark before they are handed out.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -284,6 +293,7 @@ static inline struct hl_free_head head_load(struct hl_free_head *h)
 int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p)
 {
 	struct hl_free_head old = head_load(&a->hdr->free_list[cls].head);
+	uint64_t mark;
 
 	p->head_off = old.top;
 	p->head_tag = old.tag;
@@ -292,9 +302,10 @@ int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p)
 	if (!hl_object_valid(a, cls, old.top))
 		return HL_ECORRUPT;
 	/* May race with the object's new owner writing it; the CAS in
-	 * finish decides whether this value is used. */
+	 * finish decides whether these values are used. */
 	p->next = atomic_load_explicit(next_word(a, old.top), memory_order_relaxed);
-	return 0;
+	mark = atomic_load_explicit(next_word(a, old.top) + 1, memory_order_relaxed);
+	return mark == hl_free_mark(old.top) ? 0 : 2;
 }
 
 int hl_heap_pop_finish(hl_arena *a, unsigned cls, struct hl_free_pop *p)
@@ -318,6 +329,16 @@ static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
 
 	for (unsigned i = 0; i < HL_HEAP_POP_TRIES; i++) {
 		int rc = hl_heap_pop_begin(a, cls, &p);
+		if (rc == 2) {
+			/* Not marked free: taken by another since we read the
+			 * head (the head has moved on: retry), or a damaged head
+			 * naming a live object - proven by a CAS that finds the
+			 * head unchanged (it writes the same 16 bytes back). */
+			struct hl_free_head same = {p.head_off, p.head_tag};
+			if (head_cas(&a->hdr->free_list[cls].head, &same, same))
+				return HL_ECORRUPT;
+			continue;
+		}
 		if (rc)
 			return rc;
 		if (hl_heap_pop_finish(a, cls, &p) == 0) {
@@ -339,6 +360,8 @@ static void free_list_push(hl_arena *a, unsigned cls, uint64_t off)
 	struct hl_free_head *head = &a->hdr->free_list[cls].head;
 	struct hl_free_head old = head_load(head), new;
 
+	atomic_store_explicit(next_word(a, off) + 1, hl_free_mark(off),
+			      memory_order_relaxed);
 	do {
 		atomic_store_explicit(next_word(a, off), old.top,
 				      memory_order_relaxed);

@@ -209,6 +209,12 @@ static int check_free_list(const hl_arena *a, unsigned cls,
 					     "list entry %llu is not an object "
 					     "of its class", cls,
 					     (unsigned long long)off);
+		if (atomic_load_explicit((_Atomic uint64_t *)hl_at(a, off) + 1,
+					 memory_order_relaxed) != hl_free_mark(off))
+			return hl_check_fail(msg, msg_len, "heap: class %u free "
+					     "list entry %llu has no free mark "
+					     "(a live object?)", cls,
+					     (unsigned long long)off);
 		c = cursor_of(a, cls, cc, off);
 		if (c && off >= c->cur)
 			return hl_check_fail(msg, msg_len, "heap: class %u free "

@@ -220,8 +220,9 @@ int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes);
 int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off);
 /* A free-list pop in its two halves, for a test to stall a popper between
  * them (hl_heap_alloc runs both, retrying): begin reads the head and its
- * object's next word (0, 1 for an empty list, HL_ECORRUPT for a head that
- * names no object of the class); finish tries to swing the head from what
+ * object's next word (0, 1 for an empty list, 2 when the object lacks the
+ * free mark - taken meanwhile, or a damaged head - HL_ECORRUPT for a head
+ * that names no object of the class); finish tries to swing the head from what
  * begin read to that next object: 0 when it did (head_off is the object's,
  * now the caller's), 1 when the list changed meanwhile. */
 struct hl_free_pop {

@@ -75,6 +75,15 @@ static inline uint32_t hl_slab_entry_index(uint16_t e)
 	return e >> HL_MAP_CLASS_BITS;
 }
 
+/* Word 1 of an object while it is on a free list (heap.c, "Words"): a
+ * constant mixed with the object's own offset, so neither a live node nor
+ * a copy of a free object elsewhere carries it. */
+#define HL_FREE_MARK 0x21656572662d6c68ull /* "hl-free!" */
+static inline uint64_t hl_free_mark(uint64_t off)
+{
+	return HL_FREE_MARK ^ (off * 0x9e3779b97f4a7c15ull);
+}
+
 /* Bytes of the heap handed out as slabs: heap_next clamped to the heap. */
 static inline uint64_t hl_heap_grabbed_bytes(const struct hl_arena_hdr *hdr)
 {
