@@ -442,6 +442,121 @@ Test(corrupt, a_damaged_free_list_head_never_hands_out_a_live_node,
 	commit_over_damaged_head("inner head at a live inner node", 0, inner, 1);
 	commit_over_damaged_head("root head at a live root", 0, root, 2);
 }
+/* The node offsets of snapshot k's tree: root, top inner node, its
+ * children (up to 4: leaves); returns how many. */
+static unsigned tree_nodes(hl_arena *a, hl_id id, uint64_t *off)
+{
+	unsigned n = 0;
+	cr_assert_eq(hl_index_lookup(a, id, &off[n]), 0);
+	const struct hl_node *root = hl_node_at(a, off[n++]);
+	uint64_t inner = ((const struct hl_root_payload *)root->payload)->top_off;
+	off[n++] = inner;
+	const struct hl_node *in = hl_node_at(a, inner);
+	for (unsigned c = 0; c < in->count && c < 4; c++)
+		off[n++] = ((const uint64_t *)in->payload)[c];
+	return n;
+}
+
+/* Restores and reads every snapshot: returns how many read back wrong
+ * bytes (errors are allowed and not counted). */
+static unsigned wrong_gens(hl_arena *a, const hl_id *ids, unsigned n,
+			   uint32_t first_gen)
+{
+	static unsigned char buf[STATE_BYTES];
+	hl_state *s;
+	unsigned wrong = 0;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	for (unsigned i = 0; i < n; i++)
+		if (hl_restore(s, ids[i]) == 0 &&
+		    hl_state_read(s, 0, buf, STATE_BYTES) == 0 &&
+		    (hl_state_size(s) != STATE_BYTES ||
+		     tu_pattern_check(buf, 0, STATE_BYTES, first_gen + i) != -1))
+			wrong++;
+	hl_state_free(s);
+	return wrong;
+}
+
+/* Every bit of the index entries naming snapshot roots, and every bit of
+ * the node headers of one snapshot's tree (hash, kind, level, count,
+ * length, size): each call then answers an error or the right bytes. The
+ * index confirms a tag by the node's own hash, and every node is checked
+ * for kind and level before it is followed. A node's payload is not
+ * rehashed on read (restore is O(1)): a flipped payload bit may read back
+ * wrong bytes, and then hl_arena_check must say so. */
+Test(corrupt, index_and_node_flips_answer_errors_or_right_bytes,
+     .timeout = 240)
+{
+	const char *name;
+	hl_arena *a = arena_small(&name, 8 * MiB, 4096);
+	hl_id ids[GENS];
+	commit_gens(a, ids, GENS, 200);
+	char msg[256], what[96];
+
+	/* index entries: find each root's entry word */
+	struct hl_bucket *b = hl_at(a, hl_region(a, HL_REGION_INDEX)->off);
+	for (unsigned k = 0; k < GENS; k += 5) {
+		uint64_t root;
+		cr_assert_eq(hl_index_lookup(a, ids[k], &root), 0);
+		_Atomic uint64_t *entry = NULL;
+		for (uint64_t i = 0; i < a->hdr->index_buckets && !entry; i++)
+			for (unsigned j = 0; j < HL_BUCKET_ENTRIES; j++)
+				if ((atomic_load(&b[i].entry[j]) & HL_ENTRY_OFF_MASK) ==
+				    root / HL_HEAP_ALIGN)
+					entry = &b[i].entry[j];
+		cr_assert_not_null(entry);
+		uint64_t saved = atomic_load(entry);
+		for (unsigned bit = 0; bit < 64; bit++) {
+			atomic_store(entry, saved ^ (1ull << bit));
+			cr_assert_eq(wrong_gens(a, ids, GENS, 200), 0,
+				     "index entry of snapshot %u, bit %u", k, bit);
+		}
+		atomic_store(entry, saved);
+	}
+
+	/* node headers of snapshot 3's tree */
+	uint64_t nodes[6];
+	unsigned n = tree_nodes(a, ids[3], nodes);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned char *h = hl_at(a, nodes[i]);
+		for (unsigned bit = 0; bit < 32 * 8; bit++) {
+			h[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+			snprintf(what, sizeof what, "node %u header bit %u", i, bit);
+			cr_assert_eq(wrong_gens(a, ids, GENS, 200), 0, "%s", what);
+			/* hash, kind, level, length, and a root's size; a
+			 * leaf's count and a non-root's aux are never read */
+			unsigned byte = bit / 8;
+			bool used = byte < 18 || (byte >= 20 && byte < 24) ||
+				    (i == 0 && byte >= 24) ||
+				    (i == 1 && byte >= 18 && byte < 20);
+			if (used)
+				cr_assert_eq(check_rc(a, msg, sizeof msg), HL_ECORRUPT,
+					     "%s: the checker passed it", what);
+			h[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		}
+	}
+	tu_assert_arena_ok(a, "after header flips");
+
+	/* payload bits: wrong bytes only ever with a checker that sees them */
+	struct tu_rng r;
+	tu_rng_seed(&r, 8);
+	for (unsigned t = 0; t < 256; t++) {
+		unsigned i = (unsigned)tu_rng_below(&r, n);
+		const struct hl_node *nd = hl_node_at(a, nodes[i]);
+		uint64_t bit = tu_rng_below(&r, (uint64_t)nd->payload_bytes * 8);
+		unsigned char *p = hl_at(a, nodes[i] + sizeof *nd);
+		p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		unsigned wrong = wrong_gens(a, ids, GENS, 200);
+		if (wrong)
+			cr_assert_eq(check_rc(a, msg, sizeof msg), HL_ECORRUPT,
+				     "node %u payload bit %llu: %u wrong snapshots "
+				     "and the checker passed", i,
+				     (unsigned long long)bit, wrong);
+		p[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+	}
+	tu_assert_arena_ok(a, "after payload flips");
+	hl_arena_close(a);
+}
+
 /* ---- the fuzz corpus and the inputs the fuzzer found ------------------------ */
 
 #include <dirent.h>
