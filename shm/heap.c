@@ -12,10 +12,11 @@
  * bumps through it privately, with a cursor kept in its own process slot,
  * so the common allocation touches no shared cache line. The slab map
  * (shm/slabs.h) says for every unit which class's slab it is in and how
- * far from that slab's start, so any offset finds its slab in O(1). A freed object goes back by rewinding that cursor when it was the
- * last one bumped (a commit that lost an insert race returns its copy at
- * once), and otherwise onto its class's free list, a Treiber stack shared by
- * every process. Allocation pops that list first, then bumps, then grabs a
+ * far from that slab's start, so any offset finds its slab in O(1). A
+ * freed object goes back by rewinding that cursor when it was the last one
+ * bumped (a commit that lost an insert race returns its copy at once), and
+ * otherwise onto its class's free list, a Treiber stack shared by every
+ * process. Allocation pops that list first, then bumps, then grabs a
  * new slab; the unused tail of a slab that cannot hold one more object is
  * abandoned (less than one object per slab).
  *
@@ -71,16 +72,20 @@
  *   - Slab map entries are relaxed atomic CASes and loads, for the same
  *     reason: whoever can reach an object of the slab got to it through a
  *     release/acquire pair that follows the map store.
- *   - Free-list push: the next word is stored relaxed, then the head CAS is a
- *     release; it pairs with the acquire load (and acquire CAS failure) in
- *     pop, so a popper reads the next word and the object bytes the pusher
- *     wrote. Pop success is acquire for the same reason.
+ *   - Free-list push: the free mark and the next word are stored relaxed,
+ *     then the head CAS publishes them (a release); it pairs with the
+ *     acquire load of the head's top in pop, so a popper reads the mark,
+ *     the next word and the object bytes the pusher wrote. Pop success is
+ *     an acquire for the same reason.
  *   - Pop reads the next word of an object that another process may have
  *     popped already and be writing: that load is atomic relaxed, and its
  *     value is used only if the head CAS then succeeds (see "ABA").
  *   - The head CAS is LOCK CMPXCHG16B, a full barrier: it is the release
  *     of a push and the acquire of a pop. head_load's two 8-byte loads may
  *     pair halves from different moments; a torn pair only fails the CAS.
+ *   - Cursors are private to their owner; the compiler barriers in
+ *     cursor_set order their stores for a process killed mid-way (the
+ *     kernel's exit path orders them for whoever reads the slot next).
  *
  * ABA. A pop reads head {X, t} and X's next word N, then CASes {X, t} to
  * {N, t+1}. Between its read and its CAS, others may pop X, pop N (now
@@ -95,9 +100,6 @@
  * years, while a stalled popper whose process dies never CASes at all.
  * CMPXCHG16B is lock-free across processes (LOCK on one 16-byte-aligned
  * line); create and attach refuse a CPU without it (HL_EIO).
- *   - Cursors are private to their owner; the compiler barriers in
- *     cursor_set order their stores for a process killed mid-way (the
- *     kernel's exit path orders them for whoever reads the slot next).
  *
  * Crash safety: a process may die at any instruction.
  *
