@@ -345,14 +345,10 @@ int hl_restore(hl_state *s, hl_id id)
 	int rc = hl_tree_load(s->a, id, &t, NULL);
 	if (rc)
 		return rc;
-	/* The id is the root's hash over the state's size, the height and the
-	 * top's hash: recomputing it (one XXH3 of 28 bytes, no memory access)
-	 * proves those root fields undamaged, so a flipped size never makes a
-	 * state of the wrong length. Nodes below are checked for kind and
-	 * level as they are read; their bytes only by hl_arena_check, since a
-	 * restore is O(1). */
-	if (!hl_id_is_zero(id) &&
-	    !hl_id_eq(hl_hash_root(t.size, t.height, t.top_hash), id))
+	/* A flipped root size never makes a state of the wrong length. Nodes
+	 * below are checked for kind and level as they are read; their bytes
+	 * only by hl_arena_check, since a restore is O(1). */
+	if (!hl_tree_root_ok(id, &t))
 		return HL_ECORRUPT;
 	hl_state_rebase(s, id, &t);
 	if (s->a->slot)

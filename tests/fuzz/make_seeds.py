@@ -7,6 +7,10 @@ matter: header geometry (with the checksum recomputed), the mutable header
 words, slot cursors, the index, nodes and the slab map. Offsets follow
 shm/layout.h; heap-target offsets count from the index region.
 Run from the repository root: python3 tests/fuzz/make_seeds.py
+
+The corpus also holds the inputs (named by their SHA-1) that earlier runs
+found to add coverage, merged in with libFuzzer's -merge=1:
+  ./build-fuzz/tests/fuzz/fuzz_heap -merge=1 tests/fuzz/corpus/heap NEW_DIR
 """
 import os
 import struct
