@@ -116,7 +116,7 @@ struct hl_region {
  *   280  class_slab_bytes[16] (64 B)   344  .. reserved ..
  *   504  hdr_checksum     XXH3-64 of bytes [8, 504)
  *   512  generation       (own cache line; mutable from here on)
- *   576  heap_next        offset of the next unused slab within the heap
+ *   576  heap_next        heap-relative offset of the next unused slab unit
  *   640  free_list[16]    Treiber-stack heads, one line each, 16-byte aligned:
  *                         +0 top (arena offset of the top object; 0: empty)
  *                         +8 tag (successful CASes on this head, 64 bits)
