@@ -103,6 +103,12 @@ static int read_file(const char *path, unsigned char *buf, size_t len)
 	return n == (ssize_t)len ? 0 : HL_EIO;
 }
 
+/* libFuzzer leaves by exit(): do not leave a work arena per run behind. */
+static void unlink_work(void)
+{
+	unlink(work_path);
+}
+
 int hl_fuzz_init(enum hl_fuzz_target t)
 {
 	char path[128];
@@ -117,6 +123,7 @@ int hl_fuzz_init(enum hl_fuzz_target t)
 	snprintf(work_path, sizeof work_path, "/dev/shm/helios-fuzz-work-%d",
 		 (int)getpid());
 	unlink(path);
+	atexit(unlink_work);
 	hl_config_init(&c);
 	c.arena_bytes = ARENA_BYTES;
 	c.chunk_bytes = CHUNK_BYTES;
