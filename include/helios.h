@@ -186,7 +186,9 @@ int hl_arena_stats(hl_arena *a, hl_stats *out);
  * Runs the consistency checkers over the arena: every index entry points
  * at a node inside the heap whose hash matches its bucket and tag, no key
  * appears twice, every node's header is well formed, slab cursors and free
- * lists stay in their slabs. Writes the first problem into msg (when not
+ * lists stay in their slabs, process slots hold valid states (a free one no
+ * cursor), and every named ref is reachable and names a published root
+ * (or the zero id). Writes the first problem into msg (when not
  * NULL). Returns 0 or HL_ECORRUPT. Cost: O(index capacity); run it when
  * the arena is quiet or accept that it sees a moving target.
  */

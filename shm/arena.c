@@ -124,9 +124,30 @@ static uint64_t heap_alignment(const struct hl_arena_hdr *h)
 	return h->slab_bytes < huge ? h->slab_bytes : huge;
 }
 
+/* The heap one commit can need: a slab for each node kind it allocates
+ * (leaf, inner, root) and one for a ref's name (HL_HEAP_SLABS_MIN), each
+ * of its own class's size. 0 when the class table lacks one of them. */
+static uint64_t heap_min_bytes(const struct hl_arena_hdr *h)
+{
+	const uint64_t sizes[HL_HEAP_SLABS_MIN] = {
+		sizeof(struct hl_node) + h->chunk_bytes,
+		sizeof(struct hl_node) + hl_inner_payload_bytes(HL_FANOUT),
+		sizeof(struct hl_node) + sizeof(struct hl_root_payload),
+		sizeof(struct hl_ref_name),
+	};
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < HL_HEAP_SLABS_MIN; i++) {
+		int cls = hl_heap_class_of(h, sizes[i]);
+		if (cls < 0)
+			return 0;
+		sum += h->class_slab_bytes[cls]; /* <= 16 x 2^31: no overflow */
+	}
+	return sum;
+}
+
 /* Fills the header's geometry; HL_EINVAL when the metadata leaves less
- * heap than one commit can need: a slab for each node kind it allocates
- * (leaf, inner, root) and one for a ref's name. */
+ * heap than heap_min_bytes. The heap is a whole number of slab units, the
+ * slab map one 16-bit entry per unit. */
 static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 {
 	h->arena_bytes = c->arena_bytes;
@@ -141,7 +162,7 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	uint64_t entries = index_entries_for(c, h);
 	h->index_buckets = entries / HL_BUCKET_ENTRIES;
 
-	uint64_t at = HL_PAGE_BYTES;
+	uint64_t at = HL_PAGE_BYTES, unit = h->slab_unit_bytes;
 	at = place(h, HL_REGION_SLOTS, at,
 		   (uint64_t)c->max_processes * sizeof(struct hl_slot));
 	at = place(h, HL_REGION_REFS, at,
@@ -154,16 +175,16 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	if (at >= c->arena_bytes || inflight >= c->arena_bytes - at)
 		return HL_EINVAL;
 	uint64_t top = c->arena_bytes - inflight;
-	uint64_t slabs = (top - at) / h->slab_bytes;
-	at = place(h, HL_REGION_SLABMAP, at, slabs);
+	uint64_t units = (top - at) / unit;
+	at = place(h, HL_REGION_SLABMAP, at, units * sizeof(uint16_t));
 	if (at >= top)
 		return HL_EINVAL;
 	uint64_t heap_off = hl_align_up(at, heap_alignment(h));
-	slabs = heap_off < top ? (top - heap_off) / h->slab_bytes : 0;
-	if (slabs < HL_HEAP_SLABS_MIN)
+	units = heap_off < top ? (top - heap_off) / unit : 0;
+	if (units * unit < heap_min_bytes(h) || heap_min_bytes(h) == 0)
 		return HL_EINVAL;
 	h->regions[HL_REGION_HEAP].off = heap_off;
-	h->regions[HL_REGION_HEAP].bytes = slabs * h->slab_bytes;
+	h->regions[HL_REGION_HEAP].bytes = units * unit;
 	h->regions[HL_REGION_INFLIGHT].off = top;
 	h->regions[HL_REGION_INFLIGHT].bytes = inflight;
 	return 0;
@@ -215,6 +236,20 @@ static uint64_t header_checksum(const struct hl_arena_hdr *h)
 
 /* ---- validation ----------------------------------------------------------- */
 
+/* True when region g has room for count elements of elem bytes; the
+ * product is overflow-checked (a header from elsewhere may hold any count:
+ * index_buckets 2^58 made index_buckets * 64 wrap to 0). */
+static bool region_holds(const struct hl_region *g, uint64_t count,
+			 uint64_t elem)
+{
+	uint64_t need;
+	return !hl_mul_overflows(count, elem, &need) && g->bytes >= need;
+}
+
+/* Invariant 2: regions page-aligned, in order and disjoint (each starts at
+ * or past its predecessor's end), inside the file (arena_bytes, checked
+ * against the file's size before this), and each big enough for what the
+ * header says it holds. Every sum and product is overflow-checked. */
 static bool regions_sane(const struct hl_arena_hdr *h)
 {
 	uint64_t at = HL_PAGE_BYTES;
@@ -223,30 +258,39 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 		if (g->off < at || g->off % HL_PAGE_BYTES ||
 		    g->bytes > h->arena_bytes || g->off > h->arena_bytes - g->bytes)
 			return false;
-		at = g->off + g->bytes;
+		at = g->off + g->bytes; /* <= arena_bytes: no overflow */
 	}
 	const struct hl_region *heap = &h->regions[HL_REGION_HEAP];
-	return h->regions[HL_REGION_SLOTS].bytes >=
-		       (uint64_t)h->max_processes * sizeof(struct hl_slot) &&
-	       h->regions[HL_REGION_REFS].bytes >=
-		       (uint64_t)h->refs_capacity * sizeof(struct hl_ref_slot) &&
-	       h->regions[HL_REGION_INDEX].bytes >=
-		       h->index_buckets * sizeof(struct hl_bucket) &&
+	return region_holds(&h->regions[HL_REGION_SLOTS], h->max_processes,
+			    sizeof(struct hl_slot)) &&
+	       region_holds(&h->regions[HL_REGION_REFS], h->refs_capacity,
+			    sizeof(struct hl_ref_slot)) &&
+	       region_holds(&h->regions[HL_REGION_INDEX], h->index_buckets,
+			    sizeof(struct hl_bucket)) &&
 	       heap->off % heap_alignment(h) == 0 &&
-	       heap->bytes % h->slab_bytes == 0 &&
-	       h->regions[HL_REGION_SLABMAP].bytes >= heap->bytes / h->slab_bytes &&
-	       h->regions[HL_REGION_INFLIGHT].bytes >=
-		       (uint64_t)h->max_processes * HL_INFLIGHT_TABLE_BYTES;
+	       heap->bytes % h->slab_unit_bytes == 0 &&
+	       heap_min_bytes(h) != 0 && heap->bytes >= heap_min_bytes(h) &&
+	       region_holds(&h->regions[HL_REGION_SLABMAP],
+			    heap->bytes / h->slab_unit_bytes, sizeof(uint16_t)) &&
+	       region_holds(&h->regions[HL_REGION_INFLIGHT], h->max_processes,
+			    HL_INFLIGHT_TABLE_BYTES);
 }
 
+/* Classes ascending, each with a slab of whole units that holds at least
+ * one of its objects, no more than HL_SLAB_UNITS_MAX units (a map entry's
+ * index field) and no larger than slab_bytes (the largest, which sizing
+ * estimates use). */
 static bool classes_sane(const struct hl_arena_hdr *h)
 {
+	uint64_t unit = h->slab_unit_bytes;
 	if (h->class_count == 0 || h->class_count > HL_CLASSES_MAX)
 		return false;
 	for (uint32_t i = 0; i < h->class_count; i++) {
 		uint32_t b = h->class_bytes[i];
-		if (b == 0 || b % HL_HEAP_ALIGN || b > h->slab_bytes ||
-		    (i && b <= h->class_bytes[i - 1]))
+		uint64_t slab = h->class_slab_bytes[i];
+		if (b == 0 || b % HL_HEAP_ALIGN || b > slab ||
+		    (i && b <= h->class_bytes[i - 1]) || slab % unit ||
+		    slab / unit > HL_SLAB_UNITS_MAX || slab > h->slab_bytes)
 			return false;
 	}
 	return true;
@@ -261,10 +305,16 @@ static bool geometry_sane(const struct hl_arena_hdr *h)
 	       (c & (c - 1)) == 0 && h->max_processes >= HL_PROCESSES_MIN &&
 	       h->max_processes <= HL_PROCESSES_MAX &&
 	       h->refs_capacity >= HL_REFS_MIN &&
-	       h->refs_capacity <= HL_REFS_MAX && b && (b & (b - 1)) == 0 &&
+	       h->refs_capacity <= HL_REFS_MAX && (b & (b - 1)) == 0 &&
+	       b >= HL_INDEX_ENTRIES_MIN / HL_BUCKET_ENTRIES &&
+	       b <= HL_INDEX_ENTRIES_MAX / HL_BUCKET_ENTRIES &&
 	       h->slab_bytes >= HL_SLAB_BYTES_MIN &&
 	       (h->slab_bytes & (h->slab_bytes - 1)) == 0 &&
 	       h->slab_bytes % HL_PAGE_BYTES == 0 &&
+	       h->slab_unit_bytes >= HL_SLAB_BYTES_MIN &&
+	       (h->slab_unit_bytes & (h->slab_unit_bytes - 1)) == 0 &&
+	       h->slab_unit_bytes % HL_PAGE_BYTES == 0 &&
+	       h->slab_unit_bytes <= h->slab_bytes &&
 	       h->arena_bytes >= HL_ARENA_BYTES_MIN &&
 	       h->arena_bytes <= HL_ARENA_BYTES_MAX;
 }
@@ -329,6 +379,8 @@ static int class_exact(const struct hl_arena_hdr *h, uint64_t bytes,
 static int handle_init(hl_arena *a, const char *name)
 {
 	const struct hl_arena_hdr *h = a->hdr;
+	if (!hl_heap_cas16_supported())
+		return HL_EIO; /* no 16-byte CAS: the free lists cannot work */
 	snprintf(a->name, sizeof a->name, "%s", name);
 	a->chunk_bytes = h->chunk_bytes;
 	a->chunk_shift = (uint32_t)__builtin_ctz(h->chunk_bytes);
@@ -673,10 +725,14 @@ int hl_arena_check(hl_arena *a, char *msg, size_t msg_len)
 	int rc = validate_header(a->hdr, a->bytes);
 	if (rc)
 		return hl_check_fail(msg, msg_len, "header: %s", hl_strerror(rc));
-	rc = hl_heap_check(a, msg, msg_len);
+	rc = hl_slots_check(a, msg, msg_len);
+	if (!rc)
+		rc = hl_heap_check(a, msg, msg_len);
 	if (!rc)
 		rc = hl_index_check(a, msg, msg_len);
 	if (!rc)
 		rc = hl_nodes_check(a, msg, msg_len);
+	if (!rc)
+		rc = hl_refs_check(a, msg, msg_len);
 	return rc;
 }

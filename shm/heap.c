@@ -4,45 +4,59 @@
  *
  * NOTES ON THE DESIGN OF THE HEAP
  *
- * The heap region is a row of slabs of hdr->slab_bytes each. A process
- * takes a whole slab for one size class with one atomic fetch-add on
- * hdr->heap_next and then bumps through it privately, with a cursor kept in
- * its own process slot, so the common allocation touches no shared cache
- * line. A freed object goes back by rewinding that cursor when it was the
- * last one bumped (a commit that lost an insert race returns its copy at
- * once), and otherwise onto its class's free list, a Treiber stack shared by
- * every process. Allocation pops that list first, then bumps, then grabs a
+ * The heap region is a row of slabs, each a whole number of slab units;
+ * each size class has its own slab size (room for HL_SLAB_OBJECTS_MIN of
+ * its objects, at least one unit), so a 1 MiB-chunk arena's root and inner
+ * slabs are 64 KiB, not 32 MiB like its leaf slabs. A process takes a
+ * whole slab for one size class with one CAS on hdr->heap_next and then
+ * bumps through it privately, with a cursor kept in its own process slot,
+ * so the common allocation touches no shared cache line. The slab map
+ * (shm/slabs.h) says for every unit which class's slab it is in and how
+ * far from that slab's start, so any offset finds its slab in O(1). A
+ * freed object goes back by rewinding that cursor when it was the last one
+ * bumped (a commit that lost an insert race returns its copy at once), and
+ * otherwise onto its class's free list, a Treiber stack shared by every
+ * process. Allocation pops that list first, then bumps, then grabs a
  * new slab; the unused tail of a slab that cannot hold one more object is
  * abandoned (less than one object per slab).
  *
  * Words, and who writes them:
  *
- *   hdr->heap_next       heap-relative offset of the next unused slab; only
- *                        ever grows, by fetch-add; may pass the heap's end
- *                        after failed grabs (readers clamp it).
- *   slab map byte s      0 = unused, else class + 1; written once, by the
- *                        process whose fetch-add returned slab s, before it
- *                        carves the slab.
+ *   hdr->heap_next       heap-relative offset of the next unused unit;
+ *                        only ever grows, by a CAS that never takes it past
+ *                        the heap's end (readers clamp it all the same).
+ *   slab map entry u     0 = unused, else {class, index in slab}; written
+ *                        once, by CAS from 0, by the process whose heap_next
+ *                        CAS took unit u, before it carves the slab.
  *   slot->slab[cls]      {cur, end}: arena offsets of the next object and
  *                        of the slab's end; cur == 0 means no slab. Written
  *                        only by the slot's owner.
- *   free_list[cls].head  [tag:16 | off/32 : 48]; offset field 0 = empty.
- *                        The tag is bumped by every successful CAS (push and
- *                        pop) so a pop that read a stale head cannot succeed
- *                        after the same object came back (ABA).
- *   object word 0        while on a free list: off/32 of the next object.
+ *   free_list[cls].head  {top, tag}, 16 bytes changed only by one 16-byte
+ *                        CAS (head_cas); top 0 = empty. The tag is bumped by
+ *                        every successful CAS (push and pop): see "ABA".
+ *   object word 0        while on a free list: the next object's offset;
+ *   object word 1        and hl_free_mark(offset), written by the push. A
+ *                        live object's word 1 is never that (nodes hold
+ *                        hash.hi there, names their hash and length; every
+ *                        allocation writes both words): a pop that finds
+ *                        no mark on an object whose head has not moved
+ *                        knows the head is damaged (it names a live node)
+ *                        and answers HL_ECORRUPT instead of handing the
+ *                        node out to be overwritten.
  *
- * Invariants (hl_heap_check verifies 1-5):
+ * Invariants (hl_heap_check, in heapcheck.c, verifies 1-5):
  *
- *   1. heap_next is a multiple of slab_bytes.
- *   2. A slab's map byte is 0 or a valid class + 1, and nonzero only for
- *      slabs below heap_next. A slab below heap_next may be 0: its grabber
- *      died before marking it, and it is simply lost.
+ *   1. heap_next is a multiple of slab_unit_bytes.
+ *   2. A unit's map entry is 0 or names a valid class and an index below
+ *      that class's slab units; the entries of one slab run 0, 1, 2, ...
+ *      from its first unit, and are nonzero only below heap_next. A run may
+ *      stop short (its grabber died while marking it: the rest is 0, and
+ *      the slab is simply lost), as may a whole slab.
  *   3. A cursor with cur != 0 lies in a slab mapped to its class: end is
  *      that slab's end and cur is an object boundary of the class with
  *      cur <= end. No two cursors share a slab.
- *   4. Every free-list entry is an object boundary in a slab of its class,
- *      and the list is acyclic.
+ *   4. Every free-list entry is an object boundary in a slab of its class
+ *      carrying the free mark, and the list is acyclic.
  *   5. A free object in a slab that is some cursor's current slab lies below
  *      that cursor (else it could be handed out twice).
  *   6. Every carved object (below its slab's cursor, or in an abandoned
@@ -51,31 +65,48 @@
  *
  * Memory orders:
  *
- *   - heap_next fetch-add is relaxed: the slab it returns is touched only by
+ *   - The heap_next CAS is relaxed: the slab it takes is touched only by
  *     the grabber until it publishes objects through the index (release CAS
  *     in index.c) or a free-list push (release CAS below); those carry the
- *     slab map byte and the object's bytes with them.
- *   - Slab map bytes are relaxed atomic stores and loads, for the same
+ *     slab map entries and the object's bytes with them.
+ *   - Slab map entries are relaxed atomic CASes and loads, for the same
  *     reason: whoever can reach an object of the slab got to it through a
  *     release/acquire pair that follows the map store.
- *   - Free-list push: the next word is stored relaxed, then the head CAS is a
- *     release; it pairs with the acquire load (and acquire CAS failure) in
- *     pop, so a popper reads the next word and the object bytes the pusher
- *     wrote. Pop success is acquire for the same reason.
+ *   - Free-list push: the free mark and the next word are stored relaxed,
+ *     then the head CAS publishes them (a release); it pairs with the
+ *     acquire load of the head's top in pop, so a popper reads the mark,
+ *     the next word and the object bytes the pusher wrote. Pop success is
+ *     an acquire for the same reason.
  *   - Pop reads the next word of an object that another process may have
  *     popped already and be writing: that load is atomic relaxed, and its
- *     value is used only if the head CAS then succeeds, which proves the
- *     object was still on the list - unless 65536 other pushes and pops
- *     wrapped the tag while this pop sat between its load and its CAS.
+ *     value is used only if the head CAS then succeeds (see "ABA").
+ *   - The head CAS is LOCK CMPXCHG16B, a full barrier: it is the release
+ *     of a push and the acquire of a pop. head_load's two 8-byte loads may
+ *     pair halves from different moments; a torn pair only fails the CAS.
  *   - Cursors are private to their owner; the compiler barriers in
  *     cursor_set order their stores for a process killed mid-way (the
  *     kernel's exit path orders them for whoever reads the slot next).
  *
+ * ABA. A pop reads head {X, t} and X's next word N, then CASes {X, t} to
+ * {N, t+1}. Between its read and its CAS, others may pop X, pop N (now
+ * held), and push X back: the head is X again, and a CAS on the offset
+ * alone would install N, already held, to be handed out twice. The tag
+ * makes the CAS compare the count of successful CASes too, and each of
+ * those pops and pushes bumped it, so the stalled CAS fails - unless the
+ * tag came all the way round. A 16-bit tag did, after 65536 CASes (tens
+ * of closes, each pushing a slab's tail of ~2048 objects; the heap suite
+ * reproduces the double hand-out). The tag is now 64 bits in the 16-byte
+ * head: at 10^9 successful CASes a second on one list it wraps after 584
+ * years, while a stalled popper whose process dies never CASes at all.
+ * CMPXCHG16B is lock-free across processes (LOCK on one 16-byte-aligned
+ * line); create and attach refuse a CPU without it (HL_EIO).
+ *
  * Crash safety: a process may die at any instruction.
  *
- *   - Between the grab's fetch-add and the slab map store: the slab is
- *     counted in heap_next with map byte 0 and no cursor: leaked, inv. 2 ok.
- *   - Between the map store and cursor_set: slab marked, no cursor: leaked.
+ *   - Between the grab's heap_next CAS and the last slab map CAS: the slab
+ *     is counted in heap_next, its entries a (perhaps empty) prefix of its
+ *     run, no cursor: leaked, inv. 2 ok.
+ *   - Between the map CASes and cursor_set: slab marked, no cursor: leaked.
  *   - Inside cursor_set: the cursor passes through {0, old end}, {0, new
  *     end}, {new cur, new end}; all satisfy inv. 3 (cur == 0 is no slab).
  *   - A bump or a rewind is one aligned 8-byte store: before it the object
@@ -85,79 +116,44 @@
  *     next word is dead data) and the object leaked; after it, it is freed.
  *   - Pop: dying after the CAS leaves the object off the list, held by the
  *     dead process: leaked, like anything a dead process held unpublished.
- *   Leaks are bounded by what a process holds at death; the cursors stay
- *   with the slot and are inherited by its next owner (slots.c).
+ *   Leaks are bounded by what a process holds at death; whoever reclaims
+ *   the slot gives its cursors' tails back (hl_heap_release_cursors), and
+ *   an allocation that finds the heap full first reclaims the slots of dead
+ *   processes (their tails reach the free lists at once) and looks again.
+ *
+ * Words read from shared memory are checked before they are followed, so
+ * a damaged arena costs an error or a leak, never a stray write:
+ *
+ *   - heap_next: a value that is not a multiple of the unit makes a grab
+ *     answer HL_ECORRUPT; the map entries of a grabbed slab are claimed by
+ *     CAS from 0, so a heap_next moved back never hands out a carved slab.
+ *   - cursors: a free slot holds none, so a fresh owner drops whatever it
+ *     finds (hl_heap_adopt_cursors); a cursor damaged later that fails the
+ *     bounds in cursor_bump is dropped; release walks a cursor's tail only
+ *     if it passes cursor_valid.
+ *   - free-list entries pass object_valid before their next word is read,
+ *     and must carry the free mark before they are handed out.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "shm.h"
+#include "slabs.h"
 
-#define HEAD_OFF_BITS 48u
-#define HEAD_OFF_MASK ((1ull << HEAD_OFF_BITS) - 1)
-#define HEAD_TAG_ONE (1ull << HEAD_OFF_BITS)
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 /* The generic classes stop at 4 KiB: larger objects are leaves, which get
  * an exact class of their own. */
 #define GENERIC_CLASS_MAX 4096u
 
-/* ---- geometry ------------------------------------------------------------- */
+/* ---- geometry: shm/slabs.h ------------------------------------------------ */
 
-static inline uint64_t class_size(const struct hl_arena_hdr *hdr, unsigned cls)
+bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off)
 {
-	return hdr->class_bytes[cls];
-}
-
-/* Slabs that fit in the heap region; the slab map has one byte for each.
- * Divisions, not shifts, throughout: hl_heap_layout makes slab_bytes a
- * power of two, but a header from elsewhere must not turn that assumption
- * into an offset outside the heap. */
-static inline uint64_t slab_count(const struct hl_arena_hdr *hdr)
-{
-	return hdr->regions[HL_REGION_HEAP].bytes / hdr->slab_bytes;
-}
-
-static inline _Atomic uint8_t *slab_map(const hl_arena *a)
-{
-	return (_Atomic uint8_t *)hl_at(a, a->hdr->regions[HL_REGION_SLABMAP].off);
-}
-
-static inline unsigned slab_class_byte(const hl_arena *a, uint64_t slab)
-{
-	return atomic_load_explicit(&slab_map(a)[slab], memory_order_relaxed);
-}
-
-/* Bytes of the heap handed out as whole slabs: heap_next clamped to the
- * slabs that exist (failed grabs push heap_next past them). */
-static uint64_t heap_grabbed_bytes(const struct hl_arena_hdr *hdr)
-{
-	uint64_t next = atomic_load_explicit(&hdr->heap_next,
-					     memory_order_relaxed);
-	uint64_t limit = slab_count(hdr) * hdr->slab_bytes;
-	return next < limit ? next : limit;
-}
-
-/* True when off is the start of an object of class cls in a slab mapped to
- * cls. The read-side check that pairs with the map store in slab_grab:
- * every offset taken from a free list passes it before it is used. */
-static bool object_valid(const hl_arena *a, unsigned cls, uint64_t off)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	uint64_t size = class_size(hdr, cls);
-	uint64_t rel, slab, in_slab;
-
-	if (off < h->off)
-		return false;
-	rel = off - h->off;
-	slab = rel / hdr->slab_bytes;
-	in_slab = rel % hdr->slab_bytes;
-	if (slab >= slab_count(hdr) || in_slab % size != 0 ||
-	    in_slab + size > hdr->slab_bytes)
-		return false;
-	return slab_class_byte(a, slab) == cls + 1;
+	return hl_object_valid(a, cls, off);
 }
 
 /* ---- class table ---------------------------------------------------------- */
@@ -178,24 +174,29 @@ static void class_insert(struct hl_arena_hdr *hdr, uint32_t bytes)
 	hdr->class_count++;
 }
 
-/* Slab size: room for HL_SLAB_OBJECTS_MIN of the largest class, at least
- * HL_SLAB_BYTES_MIN, a power of two so slab arithmetic is cheap, and a
- * multiple of the page (including a huge page) so mbind can bind it. */
-static uint64_t slab_bytes_for(const struct hl_arena_hdr *hdr, uint64_t largest)
+/* A class's slab: room for HL_SLAB_OBJECTS_MIN objects, at least one unit,
+ * a power of two (so a multiple of the unit and of every smaller page). */
+static uint32_t class_slab_bytes_for(uint32_t unit, uint32_t bytes)
 {
-	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * largest);
-	uint64_t page = hdr->page_bytes ? hdr->page_bytes : HL_PAGE_BYTES;
+	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * bytes);
+	return (uint32_t)(slab < unit ? unit : slab);
+}
 
-	if (slab < HL_SLAB_BYTES_MIN)
-		slab = HL_SLAB_BYTES_MIN;
-	if ((page & (page - 1)) == 0 && slab < page)
-		slab = page;
-	return slab;
+/* The slab unit: HL_SLAB_BYTES_MIN, or the page if that is larger (a huge
+ * page), so mbind can bind every slab. */
+static uint32_t slab_unit_for(const struct hl_arena_hdr *hdr)
+{
+	uint64_t page = hdr->page_bytes ? hdr->page_bytes : HL_PAGE_BYTES;
+	uint64_t unit = HL_SLAB_BYTES_MIN;
+
+	if ((page & (page - 1)) == 0 && unit < page)
+		unit = page;
+	return (uint32_t)unit;
 }
 
 void hl_heap_layout(struct hl_arena_hdr *hdr, uint32_t chunk_bytes)
 {
-	uint32_t leaf, inner, root, largest, generic_max;
+	uint32_t leaf, inner, root, generic_max;
 
 	hl_assert(chunk_bytes >= HL_CHUNK_BYTES_MIN &&
 		  chunk_bytes <= HL_CHUNK_BYTES_MAX);
@@ -207,25 +208,26 @@ void hl_heap_layout(struct hl_arena_hdr *hdr, uint32_t chunk_bytes)
 	root = (uint32_t)hl_align_up(sizeof(struct hl_node) +
 					     sizeof(struct hl_root_payload),
 				     HL_HEAP_ALIGN);
-	largest = leaf;
-	if (inner > largest)
-		largest = inner;
-	if (GENERIC_CLASS_MAX > largest)
-		largest = GENERIC_CLASS_MAX;
-
-	hdr->slab_bytes = slab_bytes_for(hdr, largest);
+	hdr->slab_unit_bytes = slab_unit_for(hdr);
 	generic_max = GENERIC_CLASS_MAX;
-	if (hdr->slab_bytes / 8 < generic_max)
-		generic_max = (uint32_t)(hdr->slab_bytes / 8);
+	if (hdr->slab_unit_bytes / 8 < generic_max)
+		generic_max = hdr->slab_unit_bytes / 8;
 
 	hdr->class_count = 0;
 	for (uint32_t i = 0; i < HL_CLASSES_MAX; i++)
-		hdr->class_bytes[i] = 0;
+		hdr->class_bytes[i] = hdr->class_slab_bytes[i] = 0;
 	class_insert(hdr, leaf);
 	class_insert(hdr, inner);
 	class_insert(hdr, root);
 	for (uint32_t b = HL_HEAP_ALIGN; b <= generic_max; b *= 2)
 		class_insert(hdr, b);
+	hdr->slab_bytes = 0;
+	for (uint32_t i = 0; i < hdr->class_count; i++) {
+		hdr->class_slab_bytes[i] =
+			class_slab_bytes_for(hdr->slab_unit_bytes, hdr->class_bytes[i]);
+		if (hdr->class_slab_bytes[i] > hdr->slab_bytes)
+			hdr->slab_bytes = hdr->class_slab_bytes[i];
+	}
 }
 
 int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes)
@@ -244,34 +246,105 @@ static inline _Atomic uint64_t *next_word(const hl_arena *a, uint64_t off)
 }
 
 /*
+ * The one 16-byte CAS: swings *h from *expected to desired as a whole, or
+ * loads the current head into *expected (atomically, both halves) and
+ * fails. LOCK CMPXCHG16B is a full barrier, so it is at least the release
+ * (push) and acquire (pop) the design asks for. Inline assembly, not
+ * __atomic on __int128: GCC sends those to libatomic, which may take a
+ * process-private lock - no atomicity at all between processes.
+ */
+static inline bool head_cas(struct hl_free_head *h, struct hl_free_head *expected,
+			    struct hl_free_head desired)
+{
+#if defined(__x86_64__)
+	bool ok;
+	__asm__ __volatile__("lock cmpxchg16b %1"
+			     : "=@ccz"(ok), "+m"(*h), "+a"(expected->top),
+			       "+d"(expected->tag)
+			     : "b"(desired.top), "c"(desired.tag)
+			     : "memory");
+	return ok;
+#else
+#error "Helios's free lists need a 16-byte compare-and-swap (x86_64 CMPXCHG16B)"
+#endif
+}
+
+bool hl_heap_cas16_supported(void)
+{
+#if defined(__x86_64__)
+	unsigned eax, ebx, ecx, edx;
+	return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_CMPXCHG16B);
+#else
+	return false;
+#endif
+}
+
+/* A snapshot of the head from two 8-byte loads. It may pair a top and a
+ * tag from different moments; then the CAS that uses it fails (it compares
+ * all 16 bytes), so a torn snapshot costs a retry, never a wrong pop. top
+ * is one aligned word, never torn: an invalid top is real damage. The
+ * acquire on top pairs with the CAS that installed it (next word, bytes). */
+static inline struct hl_free_head head_load(struct hl_free_head *h)
+{
+	struct hl_free_head v;
+	v.tag = __atomic_load_n(&h->tag, __ATOMIC_RELAXED);
+	v.top = __atomic_load_n(&h->top, __ATOMIC_ACQUIRE);
+	return v;
+}
+
+int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p)
+{
+	struct hl_free_head old = head_load(&a->hdr->free_list[cls].head);
+	uint64_t mark;
+
+	p->head_off = old.top;
+	p->head_tag = old.tag;
+	if (old.top == 0)
+		return 1;
+	if (!hl_object_valid(a, cls, old.top))
+		return HL_ECORRUPT;
+	/* May race with the object's new owner writing it; the CAS in
+	 * finish decides whether these values are used. */
+	p->next = atomic_load_explicit(next_word(a, old.top), memory_order_relaxed);
+	mark = atomic_load_explicit(next_word(a, old.top) + 1, memory_order_relaxed);
+	return mark == hl_free_mark(old.top) ? 0 : 2;
+}
+
+int hl_heap_pop_finish(hl_arena *a, unsigned cls, struct hl_free_pop *p)
+{
+	struct hl_free_head old = {p->head_off, p->head_tag};
+	struct hl_free_head new = {p->next, p->head_tag + 1};
+
+	return head_cas(&a->hdr->free_list[cls].head, &old, new) ? 0 : 1;
+}
+
+/*
  * Pops one object: 0 with *off set, 1 when the list is empty or every try
  * lost its CAS (the caller bumps instead), HL_ECORRUPT when the head names
- * no object of the class.
+ * no object of the class. A next word that is garbage (read while another
+ * owner wrote the object) is installed only if the CAS succeeds, which
+ * proves the head did not change at all since it was read: see "ABA".
  */
 static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
 {
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
-	uint64_t old = atomic_load_explicit(head, memory_order_acquire);
+	struct hl_free_pop p;
 
 	for (unsigned i = 0; i < HL_HEAP_POP_TRIES; i++) {
-		uint64_t obj = (old & HEAD_OFF_MASK) * HL_HEAP_ALIGN;
-		uint64_t next, new;
-
-		if (obj == 0)
-			return 1;
-		if (!object_valid(a, cls, obj))
-			return HL_ECORRUPT;
-		/* May race with the object's new owner writing it; the CAS
-		 * below decides whether this value is used. */
-		next = atomic_load_explicit(next_word(a, obj),
-					    memory_order_relaxed);
-		new = ((old & ~HEAD_OFF_MASK) + HEAD_TAG_ONE) |
-		      (next & HEAD_OFF_MASK);
-		/* acquire pairs with the release CAS in free_list_push */
-		if (atomic_compare_exchange_weak_explicit(
-			    head, &old, new, memory_order_acquire,
-			    memory_order_acquire)) {
-			*off = obj;
+		int rc = hl_heap_pop_begin(a, cls, &p);
+		if (rc == 2) {
+			/* Not marked free: taken by another since we read the
+			 * head (the head has moved on: retry), or a damaged head
+			 * naming a live object - proven by a CAS that finds the
+			 * head unchanged (it writes the same 16 bytes back). */
+			struct hl_free_head same = {p.head_off, p.head_tag};
+			if (head_cas(&a->hdr->free_list[cls].head, &same, same))
+				return HL_ECORRUPT;
+			continue;
+		}
+		if (rc)
+			return rc;
+		if (hl_heap_pop_finish(a, cls, &p) == 0) {
+			*off = p.head_off;
 			return 0;
 		}
 	}
@@ -286,19 +359,18 @@ static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
  */
 static void free_list_push(hl_arena *a, unsigned cls, uint64_t off)
 {
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
-	uint64_t old = atomic_load_explicit(head, memory_order_relaxed);
-	uint64_t new;
+	struct hl_free_head *head = &a->hdr->free_list[cls].head;
+	struct hl_free_head old = head_load(head), new;
 
+	atomic_store_explicit(next_word(a, off) + 1, hl_free_mark(off),
+			      memory_order_relaxed);
 	do {
-		atomic_store_explicit(next_word(a, off), old & HEAD_OFF_MASK,
+		atomic_store_explicit(next_word(a, off), old.top,
 				      memory_order_relaxed);
-		new = ((old & ~HEAD_OFF_MASK) + HEAD_TAG_ONE) |
-		      (off / HL_HEAP_ALIGN);
-		/* release: the next word and the object's bytes reach the
-		 * popper's acquire */
-	} while (!atomic_compare_exchange_weak_explicit(
-		head, &old, new, memory_order_release, memory_order_relaxed));
+		new = (struct hl_free_head){off, old.tag + 1};
+		/* the CAS's barrier: the next word and the object's bytes
+		 * reach the popper's acquire; a failure reloads old */
+	} while (!head_cas(head, &old, new));
 }
 
 /* ---- slabs and cursors ---------------------------------------------------- */
@@ -321,19 +393,25 @@ static void cursor_set(struct hl_slab_cursor *c, uint64_t cur, uint64_t end)
 
 /*
  * Bumps the slot's cursor of class cls: 0 with *off set, 1 when there is no
- * slab or no room in it, HL_ECORRUPT when the cursor (inherited, perhaps,
- * from a dead owner) points outside the heap.
+ * slab or no room in it. The cursor was validated when this handle adopted
+ * it (hl_heap_adopt_cursors) and is written by us alone since; a cursor
+ * damaged after that which fails these cheap bounds is dropped (its slab
+ * abandoned), never followed.
  */
 static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
 {
 	struct hl_slab_cursor *c = &a->slot->slab[cls];
 	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
-	uint64_t size = class_size(a->hdr, cls);
+	uint64_t size = hl_class_bytes(a->hdr, cls);
 
 	if (c->cur == 0)
 		return 1;
-	if (c->cur < h->off || c->cur > c->end || c->end - h->off > h->bytes)
-		return HL_ECORRUPT;
+	if (c->cur < h->off || c->cur > c->end || c->cur % HL_HEAP_ALIGN ||
+	    c->end - h->off > h->bytes ||
+	    c->end - c->cur > hl_class_slab_bytes(a->hdr, cls)) {
+		cursor_set(c, 0, 0);
+		return 1;
+	}
 	if (c->end - c->cur < size)
 		return 1;
 	*off = c->cur;
@@ -342,36 +420,70 @@ static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
 }
 
 /*
- * Takes the next unused slab for class cls and points the slot's cursor at
- * it. HL_EFULL when no whole slab is left; then only heap_next may have
- * grown (past the heap's end, where every reader clamps it).
+ * Takes `bytes` of unused heap by one CAS on heap_next: 0 with *rel set
+ * (heap-relative), HL_EFULL when they do not fit (nothing changed: a grab
+ * that fails leaves room for a smaller class's slab), HL_ECORRUPT for a
+ * heap_next off a unit boundary (invariant 1 broken: never followed).
+ * Lock-free: a failed CAS means another grab succeeded.
+ */
+static int heap_take(struct hl_arena_hdr *hdr, uint64_t bytes, uint64_t *rel)
+{
+	uint64_t limit = hl_slab_units(hdr) * hdr->slab_unit_bytes;
+	uint64_t next = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
+
+	do {
+		if (next % hdr->slab_unit_bytes)
+			return HL_ECORRUPT;
+		if (next > limit || limit - next < bytes)
+			return HL_EFULL;
+		/* relaxed: see "Memory orders" above */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&hdr->heap_next, &next, next + bytes, memory_order_relaxed,
+		memory_order_relaxed));
+	*rel = next;
+	return 0;
+}
+
+/* Marks the units of the slab at heap-relative rel as class cls's, each by
+ * a CAS from unused: a heap_next moved back (a damaged arena) must not
+ * hand out a slab that is already carved. HL_ECORRUPT if one was taken. */
+static int slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
+{
+	uint64_t first = rel / a->hdr->slab_unit_bytes;
+	uint64_t units = hl_class_slab_bytes(a->hdr, cls) / a->hdr->slab_unit_bytes;
+
+	for (uint64_t u = 0; u < units; u++) {
+		uint16_t unused = 0;
+		if (!atomic_compare_exchange_strong_explicit(
+			    &hl_slab_map(a)[first + u], &unused,
+			    hl_slab_entry_make(cls, (uint32_t)u),
+			    memory_order_relaxed, memory_order_relaxed))
+			return HL_ECORRUPT;
+	}
+	return 0;
+}
+
+/*
+ * Takes the next unused slab for class cls (its own slab size) and points
+ * the slot's cursor at it. HL_EFULL when no slab of that size is left.
  */
 static int slab_grab(hl_arena *a, unsigned cls)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
-	uint64_t slab_bytes = hdr->slab_bytes;
-	uint64_t limit = slab_count(hdr) * slab_bytes;
-	uint64_t rel, start;
+	uint64_t bytes = hl_class_slab_bytes(hdr, cls), rel, start;
+	int rc = heap_take(hdr, bytes, &rel);
 
-	/* Keeps a full heap from pushing heap_next on at every attempt. */
-	rel = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
-	if (rel >= limit)
-		return HL_EFULL;
-	/* relaxed: see "Memory orders" above */
-	rel = atomic_fetch_add_explicit(&hdr->heap_next, slab_bytes,
-					memory_order_relaxed);
-	if (rel >= limit)
-		return HL_EFULL;
-
-	atomic_store_explicit(&slab_map(a)[rel / slab_bytes],
-			      (uint8_t)(cls + 1), memory_order_relaxed);
+	if (!rc)
+		rc = slab_mark(a, cls, rel);
+	if (rc)
+		return rc;
 	start = hdr->regions[HL_REGION_HEAP].off + rel;
 	/* Before the first touch, so the pages fault in on this node. A
 	 * refused policy only costs locality, never correctness: the slab is
 	 * ours either way, so the allocation goes on. */
 	if (hdr->numa_mode == HL_NUMA_AUTO)
-		(void)hl_numa_prefer(hl_at(a, start), slab_bytes, a->numa_node);
-	cursor_set(&a->slot->slab[cls], start, start + slab_bytes);
+		(void)hl_numa_prefer(hl_at(a, start), bytes, a->numa_node);
+	cursor_set(&a->slot->slab[cls], start, start + bytes);
 	return 0;
 }
 
@@ -391,6 +503,14 @@ int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off)
 	if (rc <= 0)
 		return rc;
 	rc = slab_grab(a, cls);
+	/* Full: the slots of dead processes may hold slab tails. Reclaiming
+	 * them pushes those tails on the free lists at once; look again. */
+	if (rc == HL_EFULL && hl_slots_reclaim_dead(a, 0) > 0) {
+		rc = free_list_pop(a, cls, off);
+		if (rc <= 0)
+			return rc;
+		rc = slab_grab(a, cls);
+	}
 	if (rc)
 		return rc;
 	rc = cursor_bump(a, cls, off);
@@ -405,12 +525,16 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
 
 	hl_assert(hl_arena_writable(a) == 0);
 	hl_assert(cls < a->hdr->class_count);
-	size = class_size(a->hdr, cls);
-	hl_assert(object_valid(a, cls, off)); /* else the free list breaks */
+	size = hl_class_bytes(a->hdr, cls);
+	/* The object came from hl_heap_alloc, which validated it; a slab map
+	 * damaged since makes it unplaceable: leak it, never push a stray
+	 * offset (that would break the free list). */
+	if (!hl_object_valid(a, cls, off))
+		return;
 	c = &a->slot->slab[cls];
 	/* The last object bumped from the current slab: take it back. */
 	if (c->cur != 0 && off + size == c->cur &&
-	    off >= c->end - a->hdr->slab_bytes) {
+	    off >= c->end - hl_class_slab_bytes(a->hdr, cls)) {
 		c->cur = off;
 		return;
 	}
@@ -427,239 +551,58 @@ void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s)
 {
 	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
 		struct hl_slab_cursor *c = &s->slab[cls];
-		uint64_t cur = c->cur, end = c->end, size = class_size(a->hdr, cls);
+		uint64_t cur = c->cur, end = c->end, size = hl_class_bytes(a->hdr, cls);
+		bool valid;
 		if (cur == 0)
 			continue;
+		valid = hl_cursor_valid(a, cls, c);
 		cursor_set(c, 0, 0);
 		atomic_signal_fence(memory_order_seq_cst);
+		if (!valid)
+			continue; /* damaged: its slab is abandoned, not walked */
 		for (uint64_t off = cur; end >= size && off <= end - size; off += size)
-			if (object_valid(a, cls, off))
+			if (hl_object_valid(a, cls, off))
 				free_list_push(a, cls, off);
+	}
+}
+
+/* Called by a new owner right after its claim. A free slot holds no
+ * cursor: release and reclaim empty them all before the owner word goes to
+ * 0 (a reaper killed half-way leaves the slot owned by its dead pid, to be
+ * reclaimed again). So whatever a fresh claim finds here is damage - even a
+ * cursor that is valid by the slab map, since its slab's objects may be
+ * live snapshots - and is dropped: the tail is abandoned (a bounded leak),
+ * never bumped over. */
+void hl_heap_adopt_cursors(hl_arena *a)
+{
+	struct hl_slot *s = a->slot;
+	for (unsigned cls = 0; cls < HL_CLASSES_MAX; cls++) {
+		struct hl_slab_cursor *c = &s->slab[cls];
+		if (c->cur != 0 || c->end != 0)
+			cursor_set(c, 0, 0);
 	}
 }
 
 uint64_t hl_heap_used(const hl_arena *a)
 {
-	return heap_grabbed_bytes(a->hdr);
+	return hl_heap_grabbed_bytes(a->hdr);
 }
 
 uint64_t hl_heap_process_bytes(const struct hl_arena_hdr *hdr)
 {
-	return (uint64_t)HL_HEAP_SLABS_MIN * hdr->slab_bytes;
-}
-
-/* ---- the checker ----------------------------------------------------------
- *
- * Reads only, and may be run on a read-only handle. Like hl_arena_check it
- * is exact when the arena is quiet; while others allocate it sees a moving
- * target (a free-list walk can follow an object just popped and reused).
- * Checks run in order of dependence: the geometry first, since every later
- * check divides by slab_bytes and indexes with class numbers.
- */
-
-/* The class table and regions the other checks divide by and index with. */
-static int check_geometry(const hl_arena *a, char *msg, size_t msg_len)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	const struct hl_region *map = &hdr->regions[HL_REGION_SLABMAP];
-	const struct hl_region *slots = &hdr->regions[HL_REGION_SLOTS];
-	uint64_t slab = hdr->slab_bytes, slots_bytes;
-
-	if (slab < HL_SLAB_BYTES_MIN || (slab & (slab - 1)) != 0)
-		return hl_check_fail(msg, msg_len,
-				     "heap: slab_bytes %llu is not a power of two >= %u",
-				     (unsigned long long)slab, HL_SLAB_BYTES_MIN);
-	if (hdr->class_count == 0 || hdr->class_count > HL_CLASSES_MAX)
-		return hl_check_fail(msg, msg_len, "heap: class_count %u",
-				     hdr->class_count);
-	for (uint32_t i = 0; i < hdr->class_count; i++) {
-		uint32_t b = hdr->class_bytes[i];
-		if (b == 0 || b % HL_HEAP_ALIGN || b > slab ||
-		    (i > 0 && b <= hdr->class_bytes[i - 1]))
-			return hl_check_fail(msg, msg_len,
-					     "heap: class %u has %u bytes", i, b);
+	/* a slab of each class a commit and a ref take from: the leaf, inner
+	 * and root node classes and the smallest (a ref's name) */
+	static const uint32_t payload[] = {0, 0, 0, sizeof(struct hl_ref_name)};
+	uint64_t sizes[] = {
+		sizeof(struct hl_node) + (uint64_t)hdr->chunk_bytes,
+		sizeof(struct hl_node) + hl_inner_payload_bytes(HL_FANOUT),
+		sizeof(struct hl_node) + sizeof(struct hl_root_payload),
+		payload[3],
+	};
+	uint64_t total = 0;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		int cls = hl_heap_class_of(hdr, sizes[i]);
+		total += cls < 0 ? hdr->slab_bytes : hl_class_slab_bytes(hdr, (unsigned)cls);
 	}
-	if (h->off % HL_PAGE_BYTES || h->off > a->bytes ||
-	    h->bytes > a->bytes - h->off)
-		return hl_check_fail(msg, msg_len, "heap: region [%llu, +%llu) "
-				     "outside the arena",
-				     (unsigned long long)h->off,
-				     (unsigned long long)h->bytes);
-	if (map->bytes < slab_count(hdr) || map->off > a->bytes ||
-	    map->bytes > a->bytes - map->off)
-		return hl_check_fail(msg, msg_len, "heap: slab map of %llu bytes "
-				     "for %llu slabs",
-				     (unsigned long long)map->bytes,
-				     (unsigned long long)slab_count(hdr));
-	if (hdr->max_processes > HL_PROCESSES_MAX ||
-	    hl_mul_overflows(hdr->max_processes, sizeof(struct hl_slot),
-			     &slots_bytes) ||
-	    slots->bytes < slots_bytes || slots->off > a->bytes ||
-	    slots->bytes > a->bytes - slots->off)
-		return hl_check_fail(msg, msg_len, "heap: slot region too small "
-				     "for %u slots", hdr->max_processes);
-	return 0;
-}
-
-/* Invariants 1 and 2. */
-static int check_slab_map(const hl_arena *a, char *msg, size_t msg_len)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	uint64_t next = atomic_load_explicit(&hdr->heap_next,
-					     memory_order_relaxed);
-	uint64_t used = heap_grabbed_bytes(hdr) / hdr->slab_bytes;
-
-	if (next % hdr->slab_bytes)
-		return hl_check_fail(msg, msg_len, "heap: heap_next %llu is not "
-				     "a multiple of the slab size %llu",
-				     (unsigned long long)next,
-				     (unsigned long long)hdr->slab_bytes);
-	for (uint64_t s = 0; s < slab_count(hdr); s++) {
-		unsigned b = slab_class_byte(a, s);
-		if (b > hdr->class_count)
-			return hl_check_fail(msg, msg_len, "heap: slab %llu has "
-					     "class byte %u",
-					     (unsigned long long)s, b);
-		if (b != 0 && s >= used)
-			return hl_check_fail(msg, msg_len, "heap: slab %llu is "
-					     "mapped but lies past heap_next",
-					     (unsigned long long)s);
-	}
-	return 0;
-}
-
-/* The part of invariant 3 about one cursor. */
-static int check_cursor(const hl_arena *a, uint32_t slot, unsigned cls,
-			const struct hl_slab_cursor *c, char *msg,
-			size_t msg_len)
-{
-	const struct hl_arena_hdr *hdr = a->hdr;
-	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
-	uint64_t slab = hdr->slab_bytes, rel_end, start;
-
-	if (c->end < h->off + slab || (c->end - h->off) % slab ||
-	    c->end - h->off > heap_grabbed_bytes(hdr))
-		goto bad;
-	rel_end = c->end - h->off;
-	if (slab_class_byte(a, rel_end / slab - 1) != cls + 1)
-		goto bad;
-	start = c->end - slab;
-	if (c->cur < start || c->cur > c->end ||
-	    (c->cur - start) % class_size(hdr, cls))
-		goto bad;
-	return 0;
-bad:
-	return hl_check_fail(msg, msg_len, "heap: slot %u class %u cursor "
-			     "{%llu, %llu} is not inside a slab of its class",
-			     slot, cls, (unsigned long long)c->cur,
-			     (unsigned long long)c->end);
-}
-
-/* The current slabs of one class: their ends, sorted, for invariant 5. */
-struct class_cursors {
-	uint32_t count;
-	struct hl_slab_cursor c[HL_PROCESSES_MAX];
-};
-
-static int cursor_cmp(const void *x, const void *y)
-{
-	const struct hl_slab_cursor *p = x, *q = y;
-	return (p->end > q->end) - (p->end < q->end);
-}
-
-/* Invariant 3 for every slot, live or dead; collects class cls's cursors. */
-static int check_cursors(const hl_arena *a, unsigned cls,
-			 struct class_cursors *out, char *msg, size_t msg_len)
-{
-	out->count = 0;
-	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
-		const struct hl_slab_cursor *c = &hl_slot_at(a, i)->slab[cls];
-		int rc;
-
-		if (c->cur == 0)
-			continue;
-		rc = check_cursor(a, i, cls, c, msg, msg_len);
-		if (rc)
-			return rc;
-		out->c[out->count++] = *c;
-	}
-	qsort(out->c, out->count, sizeof(out->c[0]), cursor_cmp);
-	for (uint32_t i = 1; i < out->count; i++)
-		if (out->c[i].end == out->c[i - 1].end)
-			return hl_check_fail(msg, msg_len, "heap: two slots bump "
-					     "the slab ending at %llu",
-					     (unsigned long long)out->c[i].end);
-	return 0;
-}
-
-/* The cursor whose slab holds off, or NULL. */
-static const struct hl_slab_cursor *cursor_of(const hl_arena *a,
-					      const struct class_cursors *cc,
-					      uint64_t off)
-{
-	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
-	struct hl_slab_cursor key;
-
-	key.end = h->off + ((off - h->off) / a->hdr->slab_bytes + 1) *
-				   a->hdr->slab_bytes;
-	return bsearch(&key, cc->c, cc->count, sizeof(cc->c[0]), cursor_cmp);
-}
-
-/* Invariants 4 and 5 for class cls. */
-static int check_free_list(const hl_arena *a, unsigned cls,
-			   const struct class_cursors *cc, char *msg,
-			   size_t msg_len)
-{
-	uint64_t size = class_size(a->hdr, cls);
-	/* more entries than objects could exist means a cycle */
-	uint64_t bound = heap_grabbed_bytes(a->hdr) / size + 1;
-	uint64_t w = atomic_load_explicit(&a->hdr->free_list[cls].head,
-					  memory_order_acquire);
-
-	for (uint64_t n = 0; (w & HEAD_OFF_MASK) != 0; n++) {
-		uint64_t off = (w & HEAD_OFF_MASK) * HL_HEAP_ALIGN;
-		const struct hl_slab_cursor *c;
-
-		if (n >= bound)
-			return hl_check_fail(msg, msg_len, "heap: class %u free "
-					     "list has a cycle", cls);
-		if (!object_valid(a, cls, off))
-			return hl_check_fail(msg, msg_len, "heap: class %u free "
-					     "list entry %llu is not an object "
-					     "of its class", cls,
-					     (unsigned long long)off);
-		c = cursor_of(a, cc, off);
-		if (c && off >= c->cur)
-			return hl_check_fail(msg, msg_len, "heap: class %u free "
-					     "object %llu lies at or above its "
-					     "slab's cursor %llu", cls,
-					     (unsigned long long)off,
-					     (unsigned long long)c->cur);
-		w = atomic_load_explicit(next_word(a, off),
-					 memory_order_relaxed);
-	}
-	return 0;
-}
-
-int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len)
-{
-	struct class_cursors cc; /* 16 KiB of stack; the checker is a leaf */
-	int rc;
-
-	rc = check_geometry(a, msg, msg_len);
-	if (rc)
-		return rc;
-	rc = check_slab_map(a, msg, msg_len);
-	if (rc)
-		return rc;
-	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
-		rc = check_cursors(a, cls, &cc, msg, msg_len);
-		if (rc)
-			return rc;
-		rc = check_free_list(a, cls, &cc, msg, msg_len);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return total;
 }

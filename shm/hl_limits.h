@@ -71,11 +71,17 @@
  * W2's space over DESIGN.md's 1.1x). Nodes are immutable once published,
  * so two sharing a cache line never contend. */
 #define HL_HEAP_ALIGN 32u
-/* Slabs: at least 64 KiB so the atomic bump and the mbind that binds a slab
- * to its node are paid once per many nodes; at least 16 of the largest
- * class so a slab is not mostly tail waste. */
+/* Slabs: at least 64 KiB (the slab unit) so the atomic bump and the mbind
+ * that binds a slab to its node are paid once per many nodes; at least 16
+ * objects of their class so a slab is not mostly tail waste. Each class
+ * sizes its own slabs, so small classes keep 64 KiB slabs when leaves are
+ * 1 MiB (one size for all made every process hold three 32 MiB slabs). */
 #define HL_SLAB_BYTES_MIN (64u << 10)
 #define HL_SLAB_OBJECTS_MIN 16u
+/* FORMAT: units in one slab: a slab map entry keeps a unit's index in its
+ * slab in 11 bits. The largest slab, 16 leaves of 1 MiB + 32 B rounded to a
+ * power of two, is 32 MiB = 512 units of 64 KiB. */
+#define HL_SLAB_UNITS_MAX 2048u
 
 /* Attach with every slot held: rounds of (look for a free slot, reclaim
  * the dead) while another process is mid-claim or mid-reclaim, 1 ms apart,
@@ -83,10 +89,10 @@
  * stopped there forever is only waited for this long. */
 #define HL_SLOT_CLAIM_ROUNDS 50u
 
-/* Slabs a heap must have at least: a commit allocates leaves, inner nodes
- * and a root, each from a slab of its own class, and a ref's name needs a
- * fourth; with fewer, an arena is created that cannot commit a state of
- * more than one chunk. */
+/* Slabs a heap must have room for at least (each of its own class's size):
+ * a commit allocates leaves, inner nodes and a root, each from a slab of
+ * its own class, and a ref's name needs a fourth; with less, an arena is
+ * created that cannot commit a state of more than one chunk. */
 #define HL_HEAP_SLABS_MIN 4u
 
 /* Free-list pops retried before an allocation falls back to a fresh slab:

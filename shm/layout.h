@@ -20,13 +20,16 @@
  *   inflight.off  +-----------------------------------------------+
  *                 | in-flight tables [max_processes]  12 KiB each |
  *   slabmap.off   +-----------------------------------------------+
- *                 | uint8_t class_of_slab [heap.bytes/slab_bytes] |
+ *                 | uint16_t entry [heap.bytes / slab_unit_bytes] |
  *   heap.off      +-----------------------------------------------+
- *                 | slab 0 | slab 1 | ...     slab_bytes each     |
+ *                 | slab | slab | ...  class_slab_bytes[cls] each |
  *   arena_bytes   +-----------------------------------------------+
  *
  * Every region starts on a page boundary (so NUMA policy can be set per
- * region). The region table in the header is the only source of these
+ * region). A slab is a whole number of slab units; each class has its own
+ * slab size, so 1 MiB leaves do not make every slab 32 MiB. Slab map entry
+ * u describes heap unit u: 0 unused, else [index in its slab : 11 | class
+ * + 1 : 5] (shm/slabs.h). The region table in the header is the only source of these
  * offsets; attach re-derives nothing.
  *
  * Nodes
@@ -70,12 +73,23 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
-#define HL_FORMAT_VERSION 2u /* 2: search records, the slot's search line */
-#define HL_FEATURES_KNOWN 0u /* no optional features in version 1 */
+#define HL_FORMAT_VERSION 2u /* 2: 16-byte free-list heads, per-class slabs,
+			      * search records, the slot's search line */
+#define HL_FEATURES_KNOWN 0u /* no optional features in version 2 */
 #define HL_PAGE_BYTES 4096u
 #define HL_CACHE_LINE 64u
 
 /* ---- the header ----------------------------------------------------------- */
+
+/* A free list's head: empty when top is 0, whatever the tag. The tag counts
+ * every successful CAS and never resets (resetting would reopen the ABA
+ * window it closes); at 10^9 CASes a second it wraps after 584 years. */
+struct hl_free_head {
+	alignas(16) uint64_t top;
+	uint64_t tag;
+};
+_Static_assert(sizeof(struct hl_free_head) == 16, "free head is one 16-byte CAS");
+_Static_assert(offsetof(struct hl_free_head, tag) == 8, "free head layout");
 
 enum hl_region_id {
 	HL_REGION_SLOTS = 0,
@@ -98,16 +112,18 @@ struct hl_region {
  *   16   arena_bytes      24   page_bytes 28  chunk_bytes
  *   32   fanout           36   max_processes
  *   40   refs_capacity    44   creator_uid
- *   48   index_buckets    56   slab_bytes
+ *   48   index_buckets    56   slab_bytes (the largest class's slab)
  *   64   regions[8]  (128 B)
  *   192  class_count      196  class_bytes[16] (64 B)
  *   260  numa_mode        264  created_ns
- *   272  flags            276  .. reserved ..
+ *   272  flags            276  slab_unit_bytes
+ *   280  class_slab_bytes[16] (64 B)   344  .. reserved ..
  *   504  hdr_checksum     XXH3-64 of bytes [8, 504)
  *   512  generation       (own cache line; mutable from here on)
- *   576  heap_next        offset of the next unused slab within the heap
- *   640  free_head[16]    tagged Treiber-stack heads, one line each
- *                         [tag:16 | offset/32 : 48]
+ *   576  heap_next        heap-relative offset of the next unused slab unit
+ *   640  free_list[16]    Treiber-stack heads, one line each, 16-byte aligned:
+ *                         +0 top (arena offset of the top object; 0: empty)
+ *                         +8 tag (successful CASes on this head, 64 bits)
  *  1664  end; the rest of the page is zero
  */
 struct hl_arena_hdr {
@@ -130,17 +146,17 @@ struct hl_arena_hdr {
 	uint32_t numa_mode;
 	uint64_t created_ns;
 	uint32_t flags;              /* HL_ARENA_F_* */
-	uint8_t reserved[504 - 276];
+	uint32_t slab_unit_bytes;    /* slab map granule; power of two */
+	uint32_t class_slab_bytes[HL_CLASSES_MAX]; /* multiples of the unit */
+	uint8_t reserved[504 - 344];
 	uint64_t hdr_checksum;
 
 	/* mutable: each hot word alone on its cache line */
 	alignas(64) _Atomic uint64_t generation;
 	alignas(64) _Atomic uint64_t heap_next;
 	struct {
-		/* [tag:16 | off/32 : 48]; empty when the offset field is 0,
-		 * whatever the tag: the tag only ever counts up (resetting
-		 * it would reopen the ABA window it closes) */
-		alignas(64) _Atomic uint64_t head;
+		/* changed only as a whole, by a 16-byte CAS (heap.c) */
+		alignas(64) struct hl_free_head head;
 	} free_list[HL_CLASSES_MAX];
 };
 
@@ -161,10 +177,14 @@ _Static_assert(offsetof(struct hl_arena_hdr, class_bytes) == 196, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, numa_mode) == 260, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, created_ns) == 264, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, flags) == 272, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, slab_unit_bytes) == 276, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, class_slab_bytes) == 280, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, reserved) == 344, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, hdr_checksum) == 504, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, generation) == 512, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, heap_next) == 576, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, free_list) == 640, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, free_list[1]) == 704, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) == 1664, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
 

@@ -215,8 +215,18 @@ static inline uint64_t hl_pow2_ceil(uint64_t x)
 /* ---- time and process identity (util.c) ---------------------------------- */
 
 uint64_t hl_now_ns(void);             /* CLOCK_MONOTONIC */
-/* Start time of pid in clock ticks since boot (/proc/PID/stat field 22), or
- * 0 when the process does not exist. Tells a live owner from a recycled pid. */
+/* What /proc and kill(2) say of a pid (util.c). RUNNING sets *start_time to
+ * its start time in clock ticks since boot (/proc/PID/stat field 22), which
+ * tells a live owner from a recycled pid; GONE is positive proof that no
+ * thread of the process is left; UNKNOWN (/proc unreadable: EMFILE,
+ * hidepid, another pid namespace) must be taken as alive. */
+enum hl_proc_state {
+	HL_PROC_UNKNOWN = 0,
+	HL_PROC_RUNNING = 1,
+	HL_PROC_GONE = 2,
+};
+enum hl_proc_state hl_proc_identity(pid_t pid, uint64_t *start_time);
+/* The start time when RUNNING, else 0. */
 uint64_t hl_proc_start_time(pid_t pid);
 
 /* ---- process slots (slots.c) ---------------------------------------------- */
@@ -230,9 +240,13 @@ void hl_slot_release(hl_arena *a);
  * or whose pid was recycled (start time differs). */
 bool hl_slot_is_dead(const hl_arena *a, uint32_t i);
 /* Frees slot i if its owner is dead (CAS from the dead owner to 0): returns
- * true if this call reclaimed it. The slab cursors stay with the slot and
- * are inherited by the next owner, so nothing the dead process held leaks. */
+ * true if this call reclaimed it. The unused tails of the dead process's
+ * slabs go back to the free lists at once (hl_heap_release_cursors). */
 bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i);
+/* Consistency checker of the slot table (see hl_arena_check): states and
+ * roles in range, a free slot holds no slab cursor, and no cursor of a
+ * class the arena does not have. 0 or HL_ECORRUPT with msg. */
+int hl_slots_check(const hl_arena *a, char *msg, size_t msg_len);
 /* Records what the handle's process is (coordinator, worker i). */
 void hl_slot_set_role(hl_arena *a, enum hl_slot_role role, uint32_t worker);
 /* Slots in the table (max_processes). */
@@ -254,7 +268,9 @@ int hl_slot_find(const hl_arena *a, pid_t pid, uint32_t from);
 /* How long ago slot i's owner last beat (commit, hl_arena_heartbeat). */
 uint64_t hl_slot_heartbeat_age_ns(const hl_arena *a, uint32_t i, uint64_t now_ns);
 /* Reclaims every slot held by a dead process (pid 0), or only those pid
- * held (it must be dead: reaped). Returns how many this call freed. */
+ * held (it must be dead: reaped): their slab tails reach the free lists at
+ * once. Returns how many this call freed. The heap calls it (pid 0) when
+ * it finds itself full. */
 unsigned hl_slots_reclaim_dead(hl_arena *a, pid_t pid);
 /* Every slot's counters summed (enum hl_counter), relaxed: a moment's
  * lower bound while others count, exact when the arena is quiet. */
@@ -375,12 +391,35 @@ int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes);
  * fetch-add on heap_next (bound to the local NUMA node). HL_EFULL when the
  * heap is exhausted (nothing changed), HL_EROFS for a read-only handle. */
 int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off);
+/* A free-list pop in its two halves, for a test to stall a popper between
+ * them (hl_heap_alloc runs both, retrying): begin reads the head and its
+ * object's next word (0, 1 for an empty list, 2 when the object lacks the
+ * free mark - taken meanwhile, or a damaged head - HL_ECORRUPT for a head
+ * that names no object of the class); finish tries to swing the head from what
+ * begin read to that next object: 0 when it did (head_off is the object's,
+ * now the caller's), 1 when the list changed meanwhile. */
+struct hl_free_pop {
+	uint64_t head_off; /* the object at the head */
+	uint64_t head_tag; /* the head's tag as read */
+	uint64_t next;     /* its next word as read */
+};
+int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p);
+int hl_heap_pop_finish(hl_arena *a, unsigned cls, struct hl_free_pop *p);
 /* Returns an object of class cls: rewinds the slot's cursor when it was the
  * last bump, else pushes it on the class's lock-free free list. */
 void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off);
 /* Gives the unused tails of slot s's slabs back to the free lists (the
  * caller owns s): called when its process closes or is reclaimed. */
 void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
+/* Drops every cursor a freshly claimed slot still holds: a free slot has
+ * none unless the arena is damaged (slots.c calls it right after a claim). */
+void hl_heap_adopt_cursors(hl_arena *a);
+/* Whether this CPU has the 16-byte CAS the free lists need (CMPXCHG16B);
+ * create and attach refuse with HL_EIO where it does not. */
+bool hl_heap_cas16_supported(void);
+/* True when off is the start of an object of class cls in a slab the slab
+ * map gives to cls: how a checker places an offset read from the arena. */
+bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off);
 /* Bytes handed out as slabs. */
 uint64_t hl_heap_used(const hl_arena *a);
 /* The heap region's size, and the bytes of it not yet handed out as slabs
@@ -405,6 +444,12 @@ static inline uint64_t hl_heap_class_bytes(const hl_arena *a, unsigned cls)
 }
 /* Consistency checker; see hl_arena_check. */
 int hl_heap_check(const hl_arena *a, char *msg, size_t msg_len);
+
+/* ---- the refs checker (refcheck.c) ---------------------------------------- */
+
+/* Every named ref is well formed, reachable by its probe and names a
+ * published root (refcheck.c). 0 or HL_ECORRUPT with msg. */
+int hl_refs_check(const hl_arena *a, char *msg, size_t msg_len);
 
 /* ---- NUMA (numa.c) -------------------------------------------------------- */
 

@@ -40,6 +40,16 @@
  *     allocated but not yet published through the index when it died) are
  *     lost: a bounded leak - in commit, the one node being filled - never
  *     a corrupt node, since nothing refers to them.
+ *  5. An owner is dead only on positive proof (util.c, hl_proc_identity):
+ *     its pid is gone, its whole thread group has exited, or its pid now
+ *     names a process with another start time. A live process whose main
+ *     thread exited (its other threads hold handles) is alive, and so is
+ *     one whose /proc entry cannot be read: two owners of one slot corrupt
+ *     the index, a slot reclaimed late costs nothing.
+ *  6. A new owner trusts none of the slot's slab cursors: a free slot holds
+ *     none (invariant 3), so whatever it finds is damage and is dropped
+ *     right after the claim (hl_heap_adopt_cursors): a damaged cursor can
+ *     never make new nodes overwrite old ones.
  */
 #include <errno.h>
 #include <signal.h>
@@ -48,11 +58,6 @@
 #include <unistd.h>
 
 #include "shm.h"
-
-static bool pid_exists(pid_t pid)
-{
-	return kill(pid, 0) == 0 || errno == EPERM;
-}
 
 /* Held, but not (yet) with its own start time recorded: a claim still
  * filling it in, or a reaper between its takeover and its release. */
@@ -69,12 +74,15 @@ bool hl_slot_is_dead(const hl_arena *a, uint32_t i)
 	pid_t pid = (pid_t)HL_OWNER_PID(w);
 	if (pid == 0)
 		return false;
-	if (!pid_exists(pid))
+	uint64_t started = 0;
+	switch (hl_proc_identity(pid, &started)) {
+	case HL_PROC_GONE:
 		return true;
-	/* 0: gone since, or a zombie (kill(pid, 0) still succeeds for one) */
-	uint64_t started = hl_proc_start_time(pid);
-	if (started == 0)
-		return true;
+	case HL_PROC_UNKNOWN:
+		return false; /* invariant 5: cannot tell is alive */
+	case HL_PROC_RUNNING:
+		break;
+	}
 	if (in_transition(s, w))
 		return false; /* invariant 2: judged by its pid alone: alive */
 	return started != s->start_time;
@@ -127,6 +135,7 @@ static bool try_claim(hl_arena *a, uint32_t i, uint64_t my_start)
 	atomic_store_explicit(&s->state, HL_SLOT_LIVE, memory_order_release);
 	a->slot = s;
 	a->slot_index = (int)i;
+	hl_heap_adopt_cursors(a); /* invariant 6 */
 	return true;
 }
 
@@ -159,9 +168,11 @@ static bool reclaim_dead(hl_arena *a)
  * another had done the reclaiming). Bounded by HL_SLOT_CLAIM_ROUNDS. */
 int hl_slot_claim(hl_arena *a)
 {
-	uint64_t my_start = hl_proc_start_time(a->pid);
-	if (my_start == 0)
-		return HL_EIO; /* /proc is not mounted: liveness can't be told */
+	uint64_t my_start = 0;
+	/* Our own start time is what tells us from a later owner of our pid:
+	 * without it (no /proc, or no fd left to read it) we cannot claim. */
+	if (hl_proc_identity(a->pid, &my_start) != HL_PROC_RUNNING)
+		return HL_EIO;
 	for (unsigned round = 0; round < HL_SLOT_CLAIM_ROUNDS; round++) {
 		if (claim_free_slot(a, my_start))
 			return 0;
@@ -193,6 +204,48 @@ void hl_slot_release(hl_arena *a)
 		memory_order_release, memory_order_relaxed);
 	a->slot = NULL;
 	a->slot_index = -1;
+}
+
+/* ---- the checker ---------------------------------------------------------
+ *
+ * Read-only; exact when the arena is quiet (a claim or release in flight
+ * passes through states it would report). The cursors of held slots are
+ * the heap checker's (invariant 3 of heap.c); here, what the slot table
+ * itself promises: invariants 3 and 6 (a free slot holds no cursor). */
+
+static int check_slot(const hl_arena *a, uint32_t i, char *msg, size_t len)
+{
+	const struct hl_slot *s = hl_slot_at(a, i);
+	uint64_t w = atomic_load_explicit(&s->owner, memory_order_acquire);
+	uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
+
+	if (state != HL_SLOT_FREE && state != HL_SLOT_LIVE)
+		return hl_check_fail(msg, len, "slots: slot %u has state %u", i, state);
+	if (s->role > HL_ROLE_COORDINATOR)
+		return hl_check_fail(msg, len, "slots: slot %u has role %u", i, s->role);
+	if (HL_OWNER_PID(w) == 0 && state != HL_SLOT_FREE)
+		return hl_check_fail(msg, len, "slots: slot %u is free but LIVE", i);
+	for (unsigned cls = 0; cls < HL_CLASSES_MAX; cls++) {
+		const struct hl_slab_cursor *c = &s->slab[cls];
+		bool empty = c->cur == 0 && c->end == 0;
+		if (!empty && (HL_OWNER_PID(w) == 0 || cls >= a->hdr->class_count))
+			return hl_check_fail(msg, len, "slots: slot %u (%s) holds a "
+					     "class %u cursor {%llu, %llu}", i,
+					     HL_OWNER_PID(w) ? "held" : "free", cls,
+					     (unsigned long long)c->cur,
+					     (unsigned long long)c->end);
+	}
+	return 0;
+}
+
+int hl_slots_check(const hl_arena *a, char *msg, size_t msg_len)
+{
+	for (uint32_t i = 0; i < a->hdr->max_processes; i++) {
+		int rc = check_slot(a, i, msg, msg_len);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* ---- roles, heartbeats and the public view of slots ---------------------- */

@@ -8,13 +8,26 @@
  * the same tick (10 ms) would share it: the dead owner then looks alive
  * while the new process lives, so its slot is reclaimed late - a bounded
  * delay, never two owners of one slot.
+ *
+ * Liveness is judged on positive proof only (hl_proc_identity): a process
+ * is GONE when kill(pid, 0) answers ESRCH or its whole thread group has
+ * exited (a zombie leader with no thread left). A leader that called
+ * pthread_exit is a zombie in /proc while its other threads run: that
+ * process is alive. Anything that stops us reading /proc (a full fd table,
+ * a hidepid mount, another pid namespace) is UNKNOWN, which every caller
+ * takes as alive: wrongly judging a live process dead hands its slot to a
+ * second owner and corrupts the index, while wrongly judging a dead one
+ * alive only delays reclaiming its slot.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shm.h"
 
@@ -25,32 +38,75 @@ uint64_t hl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Field 2 (comm) may hold spaces and parentheses: parse from the last ')'. */
+/* Reads /proc/PID/stat into buf (NUL-terminated): 0, or -1 when it cannot
+ * be read (no such entry, a full fd table, hidepid, another namespace). No
+ * stdio: fopen allocates, and this runs on every liveness check. */
+static int read_proc_stat(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	do
+		n = read(fd, buf, len - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * Field 2 (comm) may hold spaces and parentheses: parse from the last ')'.
+ * After it come field 3 (state), ..., 20 (num_threads), ..., 22 (start
+ * time). A leader whose thread called pthread_exit shows state Z while the
+ * group's other threads run: the group is gone only when the leader is a
+ * zombie (or dead) and no other thread is left (num_threads <= 1).
+ */
+enum hl_proc_state hl_proc_identity(pid_t pid, uint64_t *start_time)
+{
+	char buf[1024], state;
+	unsigned long long threads = 0, start = 0;
+	char *p, *end;
+
+	if (pid <= 0)
+		return HL_PROC_UNKNOWN;
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return HL_PROC_GONE;
+	if (read_proc_stat(pid, buf, sizeof buf) != 0)
+		return HL_PROC_UNKNOWN;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return HL_PROC_UNKNOWN;
+	state = p[2];
+	p += 2; /* at field 3 */
+	for (int field = 3; field < 22; field++) {
+		if (field == 20)
+			threads = strtoull(p, NULL, 10);
+		p = strchr(p, ' ');
+		if (!p)
+			return HL_PROC_UNKNOWN;
+		p++;
+	}
+	errno = 0;
+	start = strtoull(p, &end, 10);
+	if (end == p || errno || start == 0)
+		return HL_PROC_UNKNOWN;
+	if ((state == 'Z' || state == 'X') && threads <= 1)
+		return HL_PROC_GONE;
+	*start_time = start;
+	return HL_PROC_RUNNING;
+}
+
 uint64_t hl_proc_start_time(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p++;
-	/* after ')' come fields 3.. ; start time is field 22 */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return 0;
-	}
-	/* a zombie still has its stat; it is dead for our purposes */
-	const char *state = strrchr(buf, ')') + 2;
-	if (*state == 'Z' || *state == 'X')
-		return 0;
-	return strtoull(p + 1, NULL, 10);
+	uint64_t start = 0;
+	return hl_proc_identity(pid, &start) == HL_PROC_RUNNING ? start : 0;
 }
 
 _Noreturn void hl_assert_fail(const char *expr, const char *file, int line,

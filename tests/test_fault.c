@@ -279,6 +279,44 @@ Test(fault, zero_filled_arena)
 	assert_busy_after_bounded_wait(name, 0);
 }
 
+/* Issue 8 item 5: every class had the leaf class's slab size (32 MiB at
+ * 1 MiB chunks), so each committing process held three 32 MiB slabs and a
+ * 1 GiB arena ran out after ten of them. Slabs are sized per class now:
+ * twenty handles at once commit 2 MiB states into a default-size arena. */
+Test(fault, large_chunks_do_not_exhaust_the_heap_with_small_slabs)
+{
+	hl_config c;
+	tu_config_small(&c, HL_ARENA_BYTES_DEFAULT, 1u << 20);
+	hl_arena *a = tu_arena_create_cfg(tu_arena_name("fault"), &c);
+	enum { HANDLES = 20 };
+	hl_arena *h[HANDLES];
+	static unsigned char buf[2u << 20];
+	cr_assert_lt(a->hdr->class_slab_bytes[a->class_root], 1u << 20,
+		     "root slabs are small");
+	for (int i = 0; i < HANDLES; i++) {
+		hl_state *s;
+		hl_id id;
+		cr_assert_eq(hl_arena_attach(a->name, 0, &h[i]), 0);
+		cr_assert_eq(hl_state_new(h[i], &s), 0);
+		fill_state(s, sizeof buf, 500 + (uint32_t)i, buf);
+		int rc = hl_commit(s, &id, NULL);
+		cr_assert_eq(rc, 0, "handle %d: %s", i, hl_strerror(rc));
+		cr_assert_eq(hl_restore(s, id), 0);
+		assert_state_is(s, sizeof buf, 500 + (uint32_t)i, buf, "read back");
+		hl_state_free(s);
+	}
+	hl_stats st;
+	hl_arena_stats(a, &st);
+	cr_assert_lt(st.heap_used_bytes, 3 * st.heap_bytes / 4,
+		     "20 processes hold %llu of %llu heap bytes",
+		     (unsigned long long)st.heap_used_bytes,
+		     (unsigned long long)st.heap_bytes);
+	for (int i = 0; i < HANDLES; i++)
+		hl_arena_close(h[i]);
+	tu_assert_arena_ok(a, "after 20 processes at 1 MiB chunks");
+	hl_arena_close(a);
+}
+
 /* chunk_bytes 4096 -> 8192 is a valid geometry: only the checksum can tell. */
 Test(fault, header_checksum_mismatch)
 {

@@ -160,14 +160,20 @@ static uint64_t heap_next(const hl_arena *a)
 	return atomic_load(&a->hdr->heap_next);
 }
 
-static uint8_t *slab_map_of(const hl_arena *a)
+/* The slab map: one 16-bit entry per slab unit, [index in slab | class + 1]. */
+static uint16_t *slab_map_of(const hl_arena *a)
 {
 	return hl_at(a, a->hdr->regions[HL_REGION_SLABMAP].off);
 }
 
 static uint64_t slab_index_of(const hl_arena *a, uint64_t off)
 {
-	return (off - a->hdr->regions[HL_REGION_HEAP].off) / a->hdr->slab_bytes;
+	return (off - a->hdr->regions[HL_REGION_HEAP].off) / a->hdr->slab_unit_bytes;
+}
+
+static uint64_t class_slab(const hl_arena *a, unsigned cls)
+{
+	return a->hdr->class_slab_bytes[cls];
 }
 
 /* ---- the class table ------------------------------------------------------- */
@@ -181,22 +187,26 @@ static void check_layout(uint32_t chunk)
 
 	uint32_t leaf = (uint32_t)hl_align_up(32 + chunk, HL_HEAP_ALIGN);
 	uint32_t inner = (uint32_t)hl_align_up(32 + HL_FANOUT * 8, HL_HEAP_ALIGN);
-	uint32_t largest = leaf > 4096 ? leaf : 4096;
-	uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * largest);
-	if (slab < HL_SLAB_BYTES_MIN)
-		slab = HL_SLAB_BYTES_MIN;
+	uint64_t largest = 0;
 
-	cr_assert_eq(hdr.slab_bytes, slab, "chunk %u: slab %llu", chunk,
-		     (unsigned long long)hdr.slab_bytes);
-	cr_assert_eq(hdr.slab_bytes % HL_PAGE_BYTES, 0);
+	cr_assert_eq(hdr.slab_unit_bytes, HL_SLAB_BYTES_MIN);
 	cr_assert(hdr.class_count >= 1 && hdr.class_count <= HL_CLASSES_MAX);
 	for (uint32_t i = 0; i < hdr.class_count; i++) {
 		uint32_t b = hdr.class_bytes[i];
+		/* each class its own slab: 16 objects, a power of two, >= a unit */
+		uint64_t slab = hl_pow2_ceil((uint64_t)HL_SLAB_OBJECTS_MIN * b);
+		if (slab < HL_SLAB_BYTES_MIN)
+			slab = HL_SLAB_BYTES_MIN;
 		cr_assert(b > 0 && b % HL_HEAP_ALIGN == 0, "class %u: %u", i, b);
 		cr_assert(i == 0 || b > hdr.class_bytes[i - 1],
 			  "chunk %u: classes not strictly ascending at %u", chunk, i);
-		cr_assert_geq(hdr.slab_bytes, (uint64_t)HL_SLAB_OBJECTS_MIN * b);
+		cr_assert_eq(hdr.class_slab_bytes[i], slab, "chunk %u class %u: slab %u",
+			     chunk, i, hdr.class_slab_bytes[i]);
+		largest = slab > largest ? slab : largest;
 	}
+	cr_assert_eq(hdr.slab_bytes, largest, "chunk %u: slab_bytes is the largest",
+		     chunk);
+	cr_assert_eq(hdr.slab_bytes % HL_PAGE_BYTES, 0);
 	for (uint32_t i = hdr.class_count; i < HL_CLASSES_MAX; i++)
 		cr_assert_eq(hdr.class_bytes[i], 0);
 
@@ -268,7 +278,7 @@ Test(heap, allocations_are_aligned_distinct_and_writable)
 		cr_assert_eq(rc, 0, "alloc %zu class %u: %s", n, cls, hl_strerror(rc));
 		cr_assert(obj_placed_ok(a, &objs[n]), "object %llu misplaced",
 			  (unsigned long long)objs[n].off);
-		cr_assert_eq(slab_map_of(a)[slab_index_of(a, objs[n].off)], cls + 1,
+		cr_assert_eq(slab_map_of(a)[slab_index_of(a, objs[n].off)] & 31, cls + 1,
 			     "slab map does not record class %u", cls);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -278,7 +288,7 @@ Test(heap, allocations_are_aligned_distinct_and_writable)
 		     (unsigned long long)objs[o < 0 ? 0 : o].off,
 		     (unsigned long long)objs[o < 0 ? 0 : o + 1].off);
 	cr_assert_eq(hl_heap_used(a), heap_next(a));
-	cr_assert_eq(hl_heap_used(a) % a->hdr->slab_bytes, 0);
+	cr_assert_eq(hl_heap_used(a) % a->hdr->slab_unit_bytes, 0);
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
@@ -294,11 +304,11 @@ Test(heap, free_of_last_bump_rewinds)
 	cr_assert_eq(cur, x.off + x.bytes);
 	hl_heap_free(a, cls, x.off);
 	cr_assert_eq(a->slot->slab[cls].cur, x.off, "cursor not rewound");
-	cr_assert_eq(atomic_load(&a->hdr->free_list[cls].head) & ((1ull << 48) - 1), 0,
+	cr_assert_eq(a->hdr->free_list[cls].head.top, 0,
 		     "a rewound object must not also be on the free list");
 	cr_assert_eq(alloc_obj(a, cls, 2, &y), 0);
 	cr_assert_eq(y.off, x.off, "rewound object not handed out again");
-	cr_assert_eq(heap_next(a), a->hdr->slab_bytes, "a second slab was taken");
+	cr_assert_eq(heap_next(a), class_slab(a, cls), "a second slab was taken");
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
@@ -344,7 +354,7 @@ Test(heap, object_freed_by_another_handle_is_reused)
 	cr_assert_eq(a->slot->slab[cls].cur, x.off + x.bytes);
 	cr_assert_eq(alloc_obj(b, cls, 2, &y), 0);
 	cr_assert_eq(y.off, x.off, "another slot's free object not reused");
-	cr_assert_eq(heap_next(a), a->hdr->slab_bytes, "b took a slab it did not need");
+	cr_assert_eq(heap_next(a), class_slab(a, cls), "b took a slab it did not need");
 	assert_heap_ok(a);
 	hl_arena_close(b);
 	hl_arena_close(a);
@@ -354,7 +364,7 @@ Test(heap, slab_grab_when_slab_is_used_up)
 {
 	hl_arena *a = arena_new(8u << 20, 4096, NULL);
 	unsigned cls = a->class_leaf;
-	uint64_t size = a->hdr->class_bytes[cls], slab = a->hdr->slab_bytes;
+	uint64_t size = a->hdr->class_bytes[cls], slab = class_slab(a, cls);
 	uint64_t per_slab = slab / size;
 	struct obj o;
 
@@ -395,7 +405,9 @@ Test(heap, exhausted_heap_reports_full_and_keeps_objects)
 		n++;
 	cr_assert_eq(rc, HL_EFULL, "after %zu objects: %s", n, hl_strerror(rc));
 	uint64_t heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
-	cr_assert_eq(hl_heap_used(a), heap_bytes, "full heap reports %llu of %llu",
+	/* full: less than one big-class slab is left */
+	cr_assert_gt(hl_heap_used(a) + class_slab(a, big), heap_bytes,
+		     "full heap reports %llu of %llu",
 		     (unsigned long long)hl_heap_used(a),
 		     (unsigned long long)heap_bytes);
 	uint64_t next = heap_next(a);
@@ -623,10 +635,11 @@ Test(heap, processes_race_to_fill_the_heap, .timeout = 60)
 			  "child %d: status 0x%x", i, st);
 	}
 	uint64_t heap_bytes = a->hdr->regions[HL_REGION_HEAP].bytes;
-	uint64_t slab = a->hdr->slab_bytes;
+	uint64_t slab = class_slab(a, a->class_leaf);
 	uint64_t per_slab = slab / a->hdr->class_bytes[a->class_leaf];
-	cr_assert_eq(hl_heap_used(a), heap_bytes);
-	cr_assert_geq(heap_next(a), heap_bytes);
+	/* the heap_next CAS never passes the end; less than a slab is left */
+	cr_assert_leq(heap_next(a), heap_bytes);
+	cr_assert_lt(heap_bytes - hl_heap_used(a), slab);
 	/* every slab was carved to the last whole leaf by one process */
 	cr_assert_eq(atomic_load(count), heap_bytes / slab * per_slab,
 		     "%llu leaves in %llu slabs",
@@ -712,8 +725,8 @@ Test(heap, checker_detects_corruption)
 	struct hl_slab_cursor *c = &a->slot->slab[cls];
 	struct hl_slab_cursor saved;
 	struct obj o[3];
-	uint8_t *map = slab_map_of(a);
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
+	uint16_t *map = slab_map_of(a);
+	uint64_t *head = &a->hdr->free_list[cls].head.top;
 
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(alloc_obj(a, cls, (uint64_t)i, &o[i]), 0);
@@ -727,7 +740,7 @@ Test(heap, checker_detects_corruption)
 	c->cur = saved.cur + HL_HEAP_ALIGN;
 	assert_heap_corrupt(a, "cursor off an object boundary");
 	*c = saved;
-	c->end = saved.end + a->hdr->slab_bytes;
+	c->end = saved.end + class_slab(a, cls);
 	assert_heap_corrupt(a, "cursor end in an unused slab");
 	*c = saved;
 	hl_slot_at(a, (uint32_t)(a->slot_index + 1) % a->hdr->max_processes)
@@ -738,28 +751,33 @@ Test(heap, checker_detects_corruption)
 	       0, sizeof saved);
 	assert_heap_ok(a);
 
-	uint64_t s = slab_index_of(a, o[0].off);
-	map[s] = (uint8_t)(a->hdr->class_count + 1);
-	assert_heap_corrupt(a, "bad slab map byte");
-	map[s] = (uint8_t)(cls + 1);
-	map[s + 1] = 1;
+	uint64_t s = slab_index_of(a, o[0].off), past = heap_next(a) / a->hdr->slab_unit_bytes;
+	uint16_t e = map[s];
+	map[s] = (uint16_t)(a->hdr->class_count + 1);
+	assert_heap_corrupt(a, "bad slab map entry");
+	map[s] = e;
+	map[s + 1] = (uint16_t)(e + (5u << 5));
+	assert_heap_corrupt(a, "a slab's units out of order");
+	map[s + 1] = (uint16_t)(e + (1u << 5));
+	assert_heap_ok(a);
+	map[past] = 1;
 	assert_heap_corrupt(a, "slab mapped past heap_next");
-	map[s + 1] = 0;
+	map[past] = 0;
 	atomic_fetch_add(&a->hdr->heap_next, HL_HEAP_ALIGN);
 	assert_heap_corrupt(a, "heap_next off a slab boundary");
 	atomic_fetch_sub(&a->hdr->heap_next, HL_HEAP_ALIGN);
 	assert_heap_ok(a);
 
-	uint64_t h = atomic_load(head);
+	uint64_t h = *head;
 	_Atomic uint64_t *next = hl_at(a, o[0].off);
-	atomic_store(next, o[0].off / HL_HEAP_ALIGN);
+	atomic_store(next, o[0].off);
 	assert_heap_corrupt(a, "free list cycle");
 	atomic_store(next, 0);
-	atomic_store(head, h + 1);
+	*head = h + HL_HEAP_ALIGN;
 	assert_heap_corrupt(a, "free entry off an object boundary");
-	atomic_store(head, (h & ~((1ull << 48) - 1)) | (saved.cur / HL_HEAP_ALIGN));
+	*head = saved.cur;
 	assert_heap_corrupt(a, "free entry at the bump cursor");
-	atomic_store(head, h);
+	*head = h;
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
@@ -768,15 +786,60 @@ Test(heap, corrupt_free_list_head_is_an_error_not_a_crash)
 {
 	hl_arena *a = arena_new(8u << 20, 4096, NULL);
 	unsigned cls = a->class_leaf;
-	_Atomic uint64_t *head = &a->hdr->free_list[cls].head;
+	uint64_t *head = &a->hdr->free_list[cls].head.top;
 	uint64_t off = 0;
 
-	atomic_store(head, (a->bytes + 64 * HL_HEAP_ALIGN) / HL_HEAP_ALIGN);
+	*head = a->bytes + 64 * HL_HEAP_ALIGN;
 	cr_assert_eq(hl_heap_alloc(a, cls, &off), HL_ECORRUPT);
-	atomic_store(head, a->hdr->regions[HL_REGION_INDEX].off / HL_HEAP_ALIGN);
+	*head = a->hdr->regions[HL_REGION_INDEX].off;
 	cr_assert_eq(hl_heap_alloc(a, cls, &off), HL_ECORRUPT);
-	atomic_store(head, 0);
+	*head = 0;
 	cr_assert_eq(hl_heap_alloc(a, cls, &off), 0);
+	hl_arena_close(a);
+}
+
+/* Issue 8 item 4: a popper stalled between reading the head and its CAS,
+ * while others pop and push until the head holds the same object again
+ * after exactly 2^16 successful CASes (a 16-bit tag wraps there). The
+ * stalled CAS must fail: if it succeeds it installs a stale next object,
+ * one another holder already has, and that object is handed out twice. */
+Test(heap, a_stalled_pop_cannot_succeed_after_the_tag_wraps)
+{
+	hl_arena *a = arena_new(8u << 20, 4096, NULL);
+	int c = hl_heap_class_of(a->hdr, 32);
+	cr_assert_geq(c, 0);
+	unsigned cls = (unsigned)c;
+	uint64_t o[4], got;
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(hl_heap_alloc(a, cls, &o[i]), 0);
+	/* o[3] stays held (the last bump: frees below never rewind) */
+	hl_heap_free(a, cls, o[0]);
+	hl_heap_free(a, cls, o[1]); /* list: o1 -> o0 */
+	struct hl_free_pop stalled;
+	cr_assert_eq(hl_heap_pop_begin(a, cls, &stalled), 0);
+	cr_assert_eq(stalled.head_off, o[1]);
+	uint64_t cas = 0;
+	cr_assert_eq(hl_heap_alloc(a, cls, &got), 0); /* o1 */
+	cr_assert_eq(got, o[1]);
+	cr_assert_eq(hl_heap_alloc(a, cls, &got), 0); /* o0: now held */
+	cr_assert_eq(got, o[0]);
+	hl_heap_free(a, cls, o[2]);
+	hl_heap_free(a, cls, o[1]); /* list: o1 -> o2 */
+	cas = 4;
+	while (cas < (1u << 16)) { /* pop o1, push o1 */
+		cr_assert_eq(hl_heap_alloc(a, cls, &got), 0);
+		cr_assert_eq(got, o[1]);
+		hl_heap_free(a, cls, o[1]);
+		cas += 2;
+	}
+	int rc = hl_heap_pop_finish(a, cls, &stalled);
+	cr_assert_eq(rc, 1, "the stalled pop succeeded after %llu CASes",
+		     (unsigned long long)cas);
+	/* whatever the list hands out now is not o0, which is held */
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(hl_heap_alloc(a, cls, &got), 0);
+		cr_assert_neq(got, o[0], "o0 handed out twice");
+	}
 	hl_arena_close(a);
 }
 

@@ -573,3 +573,86 @@ Test(reclaim, reaper_with_the_dead_owners_pid_is_not_dead, .timeout = 60)
 	tu_shared_unmap(tp, sizeof *tp);
 	hl_arena_close(a);
 }
+
+/* ---- prompt return of dead processes' slabs (issue 8 item 5) ------------ */
+
+#define BIG_CHUNK (1u << 20)
+
+struct full_page {
+	hl_id ids[16];
+	struct child_report rep[16];
+};
+
+/* Attaches, commits a 2-chunk state of generation gen, and exits without
+ * closing: the slot and its slabs' tails stay with the dead pid. */
+static int big_child(const char *name, struct full_page *fp, int i)
+{
+	static unsigned char buf[2 * BIG_CHUNK];
+	hl_arena *a;
+	hl_state *s;
+	int rc = hl_arena_attach(name, 0, &a);
+	if (rc)
+		CHILD_FAIL(&fp->rep[i], 2, rc);
+	tu_pattern_fill(buf, 0, sizeof buf, 70 + (uint32_t)i);
+	if ((rc = hl_state_new(a, &s)) || (rc = hl_state_resize(s, sizeof buf)) ||
+	    (rc = hl_state_write(s, 0, buf, sizeof buf)) ||
+	    (rc = hl_commit(s, &fp->ids[i], NULL)))
+		CHILD_FAIL(&fp->rep[i], 3, rc);
+	return 0;
+}
+
+/* Processes that die holding most of a 1 MiB-chunk leaf slab each fill the
+ * heap with dead slabs; a commit that then needs a new slab must get one
+ * of their tails back (the heap reclaims dead slots when it is full)
+ * instead of HL_EFULL. Before, only a full slot table reclaimed them. */
+Test(reclaim, dead_processes_slabs_come_back_when_the_heap_is_full,
+     .timeout = 60)
+{
+	hl_config c;
+	tu_config_small(&c, 160ull << 20, BIG_CHUNK);
+	const char *name = tu_arena_name(SUITE);
+	hl_arena *a = tu_arena_create_cfg(name, &c);
+	uint64_t leaf_slab = a->hdr->class_slab_bytes[a->class_leaf];
+	int n = (int)(a->hdr->regions[HL_REGION_HEAP].bytes / leaf_slab);
+	cr_assert(n >= 2 && n <= 16, "%d leaf slabs", n);
+	struct full_page *fp = tu_shared_map(sizeof *fp);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = tu_fork();
+		if (pid == 0)
+			_exit(big_child(name, fp, i));
+		int st;
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			  "child %d: exit %d at line %d: %s", i, WEXITSTATUS(st),
+			  atomic_load(&fp->rep[i].line),
+			  hl_strerror(atomic_load(&fp->rep[i].rc)));
+	}
+	hl_stats st;
+	hl_arena_stats(a, &st);
+	cr_assert_eq(st.processes_dead, (uint64_t)n, "the children hold their slots");
+	/* every leaf slab is taken by a dead process: ours must come back */
+	static unsigned char buf[2 * BIG_CHUNK];
+	hl_state *s;
+	hl_id mine;
+	tu_pattern_fill(buf, 0, sizeof buf, 99);
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	cr_assert_eq(hl_state_resize(s, sizeof buf), 0);
+	cr_assert_eq(hl_state_write(s, 0, buf, sizeof buf), 0);
+	int rc = hl_commit(s, &mine, NULL);
+	cr_assert_eq(rc, 0, "commit with the heap held by dead processes: %s",
+		     hl_strerror(rc));
+	hl_arena_stats(a, &st);
+	cr_assert_eq(st.processes_dead, 0, "the dead were reclaimed");
+	for (int i = 0; i <= n; i++) {
+		hl_id id = i < n ? fp->ids[i] : mine;
+		uint32_t gen = i < n ? 70 + (uint32_t)i : 99;
+		cr_assert_eq(hl_restore(s, id), 0);
+		cr_assert_eq(hl_state_read(s, 0, buf, sizeof buf), 0);
+		cr_assert_eq(tu_pattern_check(buf, 0, sizeof buf, gen), -1,
+			     "snapshot %d: wrong bytes", i);
+	}
+	tu_assert_arena_ok(a, "after reclaiming when full");
+	hl_state_free(s);
+	tu_shared_unmap(fp, sizeof *fp);
+	hl_arena_close(a);
+}

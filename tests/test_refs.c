@@ -124,3 +124,38 @@ Test(refs, a_full_directory_is_efull_and_keeps_what_it_has)
 	tu_assert_arena_ok(a, "full refs");
 	hl_arena_close(a);
 }
+
+/* Issue 8 item 6: a CAS that fails on a name never set leaves it unset (a
+ * get still answers HL_ENOENT) and takes no ref slot, so failed CASes can
+ * never fill the directory. */
+Test(refs, a_failed_cas_on_an_unset_name_creates_nothing)
+{
+	hl_config c;
+	tu_config_small(&c, 16 << 20, 4096);
+	c.refs_capacity = 8;
+	hl_arena *a = tu_arena_create_cfg(tu_arena_name("refs"), &c);
+	hl_id x = snapshot(a, "x"), y = snapshot(a, "y"), got;
+	char name[16];
+	for (int i = 0; i < 20; i++) {
+		hl_id exp = y;
+		snprintf(name, sizeof name, "never-%d", i);
+		cr_assert_eq(hl_ref_cas(a, name, &exp, x), HL_EBUSY, "%s", name);
+		cr_assert(hl_id_is_zero(exp), "an unset name holds the zero id");
+		cr_assert_eq(hl_ref_get(a, name, &got), HL_ENOENT, "%s", name);
+		exp = (hl_id){9, 9}; /* not a snapshot: fails the same way */
+		cr_assert_eq(hl_ref_cas(a, name, &exp, x), HL_EBUSY, "%s", name);
+		cr_assert_eq(hl_ref_get(a, name, &got), HL_ENOENT, "%s", name);
+	}
+	hl_stats st;
+	cr_assert_eq(hl_arena_stats(a, &st), 0);
+	cr_assert_eq(st.refs, 0, "failed CASes took %llu ref slots",
+		     (unsigned long long)st.refs);
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "r%d", i);
+		cr_assert_eq(hl_ref_set(a, name, x), 0, "%s: room is left", name);
+	}
+	hl_id exp = {0, 0}; /* the zero id does match an unset name */
+	cr_assert_eq(hl_ref_cas(a, "r-new", &exp, x), HL_EFULL);
+	tu_assert_arena_ok(a, "after failed CASes");
+	hl_arena_close(a);
+}

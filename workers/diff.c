@@ -154,6 +154,8 @@ int hl_diff(hl_arena *a, hl_id x, hl_id y,
 	int rc = hl_tree_load(a, x, &df.x, NULL);
 	if (!rc)
 		rc = hl_tree_load(a, y, &df.y, NULL);
+	if (!rc && (!hl_tree_root_ok(x, &df.x) || !hl_tree_root_ok(y, &df.y)))
+		rc = HL_ECORRUPT;
 	if (rc || hl_id_eq(x, y))
 		return rc;
 	df.common_bytes = df.x.size < df.y.size ? df.x.size : df.y.size;

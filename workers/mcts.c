@@ -20,8 +20,11 @@
  *   header, pos_off, edge priors and actions
  *                 written by the expander before the index insert that
  *                 publishes the record (release CAS, index.c), never again
- *   own           [value : count]: 0 until the first backup CASes in
- *                 (value, 1); a terminal record is born with (result, 1).
+ *   own           [value : count]: 0 until the first backup through the
+ *                 record CASes in (value, 1) - the leaf's expander's,
+ *                 or, if that expander died first, the next one passing
+ *                 through with the value it carries; a terminal record is
+ *                 born with (result, 1).
  *                 Statistics-only visits (no room to expand a child) fold
  *                 their value in as a running average, by CAS
  *   q             the record's value, recomputed and stored by every backup

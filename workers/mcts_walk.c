@@ -285,17 +285,24 @@ static bool path_in_flight(const hl_mcts *s, const hl_mcts_path *p)
 }
 
 /* Takes the path's losses off, bottom first, with a visit each when
- * `visit`; recomputes each record above. Frees the row. */
-static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit)
+ * `visit`; recomputes each record above. v is the backed-up value from the
+ * view of the player to move at the leaf: a record on the path that has no
+ * own evaluation yet (its expander died before backing up, or has not yet)
+ * takes v, seen from its player, as its own, so that every record's N is
+ * one evaluation plus its edges' visits. Frees the row. */
+static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 {
 	for (unsigned i = p->depth; i-- > 0;) {
 		struct hl_search_edge *e = &rec_edges(s->a, p->rec_[i])[p->edge_[i]];
+		v = (float)hl_mcts_flip(s, v); /* now from rec_[i]'s mover's view */
 		if (p->held_[i])
 			hl_inflight_remove(s->a, p->row_, i, &e->stat, visit);
 		else if (visit)
 			atomic_fetch_add(&e->stat, 1);
-		if (visit)
-			recompute(s, p->rec_[i]);
+		if (!visit)
+			continue;
+		own_first(rec_payload(s->a, p->rec_[i]), v);
+		recompute(s, p->rec_[i]);
 	}
 	s->rows_used &= ~(1u << p->row_);
 	p->row_ = HL_MCTS_INFLIGHT_ROWS; /* no longer in flight */
@@ -315,7 +322,9 @@ int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
 				 (float)hl_mcts_flip(s, v));
 		}
 	}
-	unwind(s, p, true);
+	if (p->leaf == HL_MCTS_LEAF_KNOWN)
+		v = (float)p->value;
+	unwind(s, p, true, v);
 	hl_sctr_add(s->a, HL_SCTR_PLAYOUTS, 1);
 	return 0;
 }
@@ -323,5 +332,5 @@ int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
 void hl_mcts_abandon(hl_mcts *s, hl_mcts_path *p)
 {
 	if (s && p && path_in_flight(s, p))
-		unwind(s, p, false);
+		unwind(s, p, false, 0);
 }

@@ -19,6 +19,10 @@
  *     the id up first (HL_ENOENT otherwise).
  *  4. Probing visits each slot at most once: every loop is bounded by the
  *     table's capacity.
+ *  5. Only a call that sets a value creates a name: hl_ref_set, and
+ *     hl_ref_cas when it succeeds from the zero id. A CAS that fails on a
+ *     name never set takes no slot (a get then still answers HL_ENOENT), so
+ *     failed CASes never fill the table.
  */
 #include <string.h>
 
@@ -156,6 +160,22 @@ int hl_ref_get(hl_arena *a, const char *name, hl_id *out)
 		     out);
 }
 
+/* The slot of `name` for a CAS from *expected: the existing one, or, for a
+ * name never set, a new one only when *expected is the zero id (the value
+ * an unset name holds). Otherwise *out is NULL: the CAS fails without
+ * taking a ref slot (invariant 5). */
+static int cas_slot(hl_arena *a, const char *name, hl_id expected,
+		    struct hl_ref_slot **out)
+{
+	int rc = find_slot(a, name, false, out);
+	if (rc != HL_ENOENT)
+		return rc;
+	*out = NULL;
+	if (!hl_id_is_zero(expected))
+		return 0;
+	return find_slot(a, name, true, out);
+}
+
 int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 {
 	if (!a || !expected)
@@ -167,8 +187,12 @@ int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 	if (rc)
 		return rc;
 	struct hl_ref_slot *slot;
-	if ((rc = find_slot(a, name, true, &slot)))
+	if ((rc = cas_slot(a, name, *expected, &slot)))
 		return rc;
+	if (!slot) {
+		*expected = (hl_id){0, 0}; /* unset: it holds the zero id */
+		return HL_EBUSY;
+	}
 	if (root_of(a, *expected, &want) != 0)
 		want = UINT64_MAX; /* not a snapshot here: it can't be held */
 	uint64_t cur = want;

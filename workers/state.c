@@ -345,6 +345,11 @@ int hl_restore(hl_state *s, hl_id id)
 	int rc = hl_tree_load(s->a, id, &t, NULL);
 	if (rc)
 		return rc;
+	/* A flipped root size never makes a state of the wrong length. Nodes
+	 * below are checked for kind and level as they are read; their bytes
+	 * only by hl_arena_check, since a restore is O(1). */
+	if (!hl_tree_root_ok(id, &t))
+		return HL_ECORRUPT;
 	hl_state_rebase(s, id, &t);
 	if (s->a->slot)
 		hl_ctr_add(s->a, HL_CTR_RESTORES, 1);

@@ -110,11 +110,23 @@ static inline uint64_t hl_node_hi_full(unsigned level, uint64_t i)
 static inline void hl_nref_prefetch(const hl_arena *a, struct hl_nref r,
 				    uint32_t bytes)
 {
-	if (!r.present || r.off == 0)
+	/* an offset not yet checked (a root's top_off): never form a pointer
+	 * outside the mapping, even one only prefetched */
+	if (!r.present || r.off == 0 || r.off >= a->bytes ||
+	    bytes > a->bytes - r.off)
 		return;
 	const char *p = hl_at(a, r.off);
 	for (uint32_t at = 0; at < bytes; at += HL_CACHE_LINE)
 		__builtin_prefetch(p + at);
+}
+
+/* True when a loaded tree's root fields (size, height, top hash) hash to
+ * its id: one XXH3 of 28 bytes, no memory access, so restore and diff
+ * never take a damaged root's size or height for the snapshot's. */
+static inline bool hl_tree_root_ok(hl_id id, const struct hl_tree *t)
+{
+	return hl_id_is_zero(id) ||
+	       hl_id_eq(hl_hash_root(t->size, t->height, t->top_hash), id);
 }
 
 /* Loads the tree of snapshot id (zero: the empty tree). HL_ENOENT when the
