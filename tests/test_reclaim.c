@@ -346,7 +346,7 @@ Test(reclaim, attachers_killed_while_reclaiming, .timeout = 120)
 			spin_us(tu_rng_below(&rng, attach_us + attach_us / 4 + 1));
 		}
 		kill(r, SIGKILL);
-		waitpid(r, NULL, 0);
+		tu_reap(r);
 		attached += atomic_load(&rp->attached);
 
 		char when[64];

@@ -317,4 +317,17 @@ struct child_report {
 		return (code);                                                 \
 	} while (0)
 
+/* Reaps child pid, retrying a wait a signal interrupted: once it returns,
+ * the child no longer exists (a plain waitpid that returned -1 with EINTR
+ * leaves a SIGKILLed child possibly still exiting, and alive to kill(0)). */
+#include <errno.h>
+#include <sys/wait.h>
+static inline void tu_reap(pid_t pid)
+{
+	pid_t w;
+	while ((w = waitpid(pid, NULL, 0)) < 0 && errno == EINTR)
+		;
+	cr_assert_eq(w, pid, "waitpid(%d): %s", (int)pid, strerror(errno));
+}
+
 #endif /* HELIOS_TESTS_TESTUTIL_H */
