@@ -58,7 +58,7 @@ static int game_arena(struct game_run *r)
 {
 	hl_config cfg;
 	hl_config_init(&cfg);
-	cfg.chunk_bytes = 64;
+	cfg.chunk_bytes = HL_CHUNK_BYTES_MIN; /* a position is 16 bytes */
 	cfg.numa = (uint32_t)r->o->numa;
 	cfg.max_processes = r->n + 16 > 64 ? r->n + 16 : 64;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);

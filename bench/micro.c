@@ -321,9 +321,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "helios-bench-micro: --ops must be at least 1\n");
 		exit(2);
 	}
-	if (o->chunk_bytes < 64 || o->chunk_bytes > (1u << 20) ||
+	if (o->chunk_bytes < 32 || o->chunk_bytes > (1u << 20) ||
 	    (o->chunk_bytes & (o->chunk_bytes - 1))) {
-		fprintf(stderr, "helios-bench-micro: --chunk must be a power of two, 64..1048576\n");
+		fprintf(stderr, "helios-bench-micro: --chunk must be a power of two, 32..1048576\n");
 		exit(2);
 	}
 }

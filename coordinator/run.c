@@ -140,7 +140,7 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 	case OPT_CHUNK:
 		if (!hl_parse_size(arg, &v) || v < HL_CHUNK_BYTES_MIN ||
 		    v > HL_CHUNK_BYTES_MAX || (v & (v - 1)))
-			return usage("--chunk takes a power of two from 64 to 1M",
+			return usage("--chunk takes a power of two from 32 to 1M",
 				     hl_fmt_name(name, sizeof name, arg));
 		o->chunk = (uint32_t)v;
 		o->chunk_given = true;

@@ -102,7 +102,7 @@ enum hl_numa_mode {
 
 typedef struct hl_config {
 	uint64_t arena_bytes;    /* whole mapping; default 1 GiB */
-	uint32_t chunk_bytes;    /* power of two, 64 B..1 MiB; default 4096 */
+	uint32_t chunk_bytes;    /* power of two, 32 B..1 MiB; default 4096 */
 	uint64_t index_capacity; /* index entries; 0: derived from arena_bytes */
 	uint32_t max_processes;  /* process slots; default 64 */
 	uint32_t refs_capacity;  /* named refs; default 1024 */

@@ -7,10 +7,12 @@
 #ifndef HL_SHM_LIMITS_H
 #define HL_SHM_LIMITS_H
 
-/* Chunk sizes: 64 B is one cache line (smaller chunks spend more on node
- * headers than on data); 1 MiB keeps one chunk copy on a first write well
- * under a millisecond. Powers of two so chunk arithmetic is shifts. */
-#define HL_CHUNK_BYTES_MIN 64u
+/* Chunk sizes: 32 B to 1 MiB. 32 B is the heap granule: a game position of
+ * 16 bytes (Connect Four's) is then a 64-byte leaf, not a 96-byte one
+ * (smaller chunks would spend more on node headers than on data); 1 MiB
+ * keeps one chunk copy on a first write well under a millisecond. Powers
+ * of two so chunk arithmetic is shifts. */
+#define HL_CHUNK_BYTES_MIN 32u
 #define HL_CHUNK_BYTES_MAX (1u << 20)
 #define HL_CHUNK_BYTES_DEFAULT 4096u
 
@@ -65,6 +67,10 @@
 /* FORMAT: heap size classes per arena (the class table lives in the header;
  * each slot keeps one slab cursor per class). */
 #define HL_CLASSES_MAX 16u
+/* Generic heap classes are powers of two from 32 B to 4 KiB, plus the
+ * 1.5x steps between them up to this (96, 192, 384, 768): 15 classes with
+ * the three exact node classes, within HL_CLASSES_MAX. */
+#define HL_HALF_CLASSES_MAX 1024u
 /* Allocation granule: 32 bytes, so a node's 32-byte header (hash, kind,
  * size) never straddles a cache line, while a 4 KiB leaf costs 4128 bytes
  * and an inner node 160 (a 64-byte granule made them 4160 and 192 and put

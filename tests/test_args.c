@@ -216,7 +216,7 @@ Test(args, bad_configs)
 		const char *what;
 		switch (m) {
 		case 0: what = "chunk 100"; cfg.chunk_bytes = 100; break;
-		case 1: what = "chunk 32"; cfg.chunk_bytes = 32; break;
+		case 1: what = "chunk 16"; cfg.chunk_bytes = 16; break;
 		case 2: what = "chunk 0"; cfg.chunk_bytes = 0; break;
 		case 3: what = "chunk 2 MiB"; cfg.chunk_bytes = 2u << 20; break;
 		case 4: what = "arena 1000 bytes"; cfg.arena_bytes = 1000; break;
