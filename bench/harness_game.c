@@ -112,6 +112,15 @@ static const char *wait_ready(struct game_run *r)
 	return NULL;
 }
 
+/* The share of the root's visits on the centre column (column 4). */
+static double centre_share(const uint64_t visits[HL_C4_COLS])
+{
+	uint64_t sum = 0;
+	for (int c = 0; c < HL_C4_COLS; c++)
+		sum += visits[c];
+	return sum ? (double)visits[3] / (double)sum : 0;
+}
+
 /* Steps 3 and 4: the timed part; NULL or why it failed. */
 static const char *timed(struct game_run *r, struct hl_bench_game_row *row)
 {
@@ -145,10 +154,7 @@ static const char *timed(struct game_run *r, struct hl_bench_game_row *row)
 	row->nodes = s.nodes;
 	row->bytes_per_node = (double)s.bytes_per_node;
 	row->best_move = s.best_move;
-	uint64_t sum = 0;
-	for (int c = 0; c < HL_C4_COLS; c++)
-		sum += s.visits[c];
-	row->centre_share = sum ? (double)s.visits[3] / (double)sum : 0;
+	row->centre_share = centre_share(s.visits);
 	row->no_room = s.no_room != 0;
 	return NULL;
 }
@@ -230,10 +236,7 @@ static void baseline_row(const struct opts *o, struct hl_bench_game_row *row)
 	row->nodes = b.nodes;
 	row->bytes_per_node = b.bytes_per_node;
 	row->best_move = b.best_move;
-	uint64_t sum = 0;
-	for (int c = 0; c < HL_C4_COLS; c++)
-		sum += b.visits[c];
-	row->centre_share = sum ? (double)b.visits[3] / (double)sum : 0;
+	row->centre_share = centre_share(b.visits);
 	row->no_room = b.full != 0;
 }
 

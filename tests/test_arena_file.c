@@ -108,16 +108,7 @@ Test(arena_file, kind_symlink_in_dev_shm_is_refused)
  * process alone (it goes when the process does). */
 static const char *small_tmpfs(char *dir, size_t len)
 {
-	snprintf(dir, len, "/tmp/helios-afile-%d-XXXXXX", (int)getpid());
-	cr_assert_not_null(mkdtemp(dir));
-	if (unshare(CLONE_NEWNS) != 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700") != 0) {
-		int err = errno;
-		rmdir(dir);
-		cr_skip_test("cannot mount a small tmpfs here (%s): not tested",
-			     strerror(err));
-	}
+	tu_small_tmpfs(dir, len, "helios-afile");
 	return dir;
 }
 

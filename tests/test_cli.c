@@ -335,16 +335,7 @@ Test(cli, dev_null_is_not_an_arena_being_created)
  * process (and of the coordinators it starts) alone. */
 static void tc_small_tmpfs(char *dir, size_t len)
 {
-	snprintf(dir, len, "/tmp/helios-tc-%d-XXXXXX", (int)getpid());
-	cr_assert_not_null(mkdtemp(dir));
-	if (unshare(CLONE_NEWNS) != 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700") != 0) {
-		int err = errno;
-		rmdir(dir);
-		cr_skip_test("cannot mount a small tmpfs here (%s): not tested",
-			     strerror(err));
-	}
+	tu_small_tmpfs(dir, len, "helios-tc");
 }
 
 Test(cli, no_room_on_the_file_system_is_refused_with_what_is_free)

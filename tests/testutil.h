@@ -330,4 +330,23 @@ static inline void tu_reap(pid_t pid)
 	cr_assert_eq(w, pid, "waitpid(%d): %s", (int)pid, strerror(errno));
 }
 
+/* A 64 MiB tmpfs at a fresh directory /tmp/<prefix>-<pid>-XXXXXX, in a
+ * mount namespace of this test process (and the processes it starts)
+ * alone: it goes when they do. Skips the test when mounting is refused. */
+#include <sched.h>
+#include <sys/mount.h>
+static inline void tu_small_tmpfs(char *dir, size_t len, const char *prefix)
+{
+	snprintf(dir, len, "/tmp/%s-%d-XXXXXX", prefix, (int)getpid());
+	cr_assert_not_null(mkdtemp(dir));
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700") != 0) {
+		int err = errno;
+		rmdir(dir);
+		cr_skip_test("cannot mount a small tmpfs here (%s): not tested",
+			     strerror(err));
+	}
+}
+
 #endif /* HELIOS_TESTS_TESTUTIL_H */
