@@ -15,7 +15,7 @@
  * into a copy first, and the fuzzer explores the records behind a valid
  * header.
  *
- * Seeds: tests/fuzz/wal/ (valid logs of a few records, one spanning
+ * Seeds: tests/fuzz/corpus/wal/ (valid logs of a few records, one spanning
  * blocks, one recycled generation, one torn tail).
  */
 #include <stddef.h>
