@@ -47,14 +47,15 @@ static void on_signal(int sig)
 /* ---- the command line -------------------------------------------------------- */
 
 static const char usage_text[] =
-	"usage: helios bench [--workload w1|w2|mixed|all] [--workers 1,2,4,8]\n"
+	"usage: helios bench [--workload w1|w2|mixed|all|none] [--workers 1,2,4,8]\n"
 	"                    [--ops N | --duration SECONDS] [--peers all|none|LIST]\n"
 	"                    [--seed N] [--size BYTES] [--numa auto|off]\n"
 	"                    [--json FILE|-] [--csv FILE|-] [--plot FILE.svg]\n"
 	"                    [--game connect4|none] [--quiet] [--help]\n"
 	"\n"
 	"  --workload   w1 (4 KiB state, 64 B writes), w2 (1 MiB, 4 KiB chunks),\n"
-	"               mixed (64 KiB: commit/restore/fork/diff), all (default)\n"
+	"               mixed (64 KiB: commit/restore/fork/diff), all (default),\n"
+	"               none (only the game, with --game)\n"
 	"  --workers    the sweep: worker processes per run (default 1,2,4,8)\n"
 	"  --ops        timed operations per worker, or\n"
 	"  --duration   seconds each run times (default 2)\n"
@@ -148,8 +149,8 @@ static int parse_one(struct opts *o, int opt, const char *arg, bool *duration_se
 	case OPT_WORKLOAD: {
 		int w = hl_workload_parse(arg);
 		bool all = !strcmp(arg, "all");
-		if (w < 0 && !all)
-			return usage("--workload takes w1, w2, mixed or all", arg);
+		if (w < 0 && !all && strcmp(arg, "none"))
+			return usage("--workload takes w1, w2, mixed, all or none", arg);
 		for (int i = 0; i < HL_WORKLOAD_COUNT; i++)
 			o->workload[i] = all || i == w;
 		return 0;

@@ -89,6 +89,10 @@
  * power of two, is 32 MiB = 512 units of 64 KiB. */
 #define HL_SLAB_UNITS_MAX 2048u
 
+/* hl_heap_map_new maps the new part of the heap in steps of at least this:
+ * one madvise per 4 MiB instead of a fault per 4 KiB page. */
+#define HL_MAP_AHEAD_MIN_BYTES (4ull << 20)
+
 /* Attach with every slot held: rounds of (look for a free slot, reclaim
  * the dead) while another process is mid-claim or mid-reclaim, 1 ms apart,
  * before answering HL_EFULL. Its slot frees in microseconds; a process

@@ -34,14 +34,24 @@
  *
  * Why the recount is exact. Take a live process W's step on the edge: it
  * marks its entry (ADDING or REMOVING), does its RMW on the stat word, then
- * marks the result (HELD or EMPTY). If W's RMW came before our load of f0,
- * then at our scan W's entry shows its result (counted as it should be) or
- * still its mark (we start over). If it came after our load, our CAS fails
- * unless W's RMW also comes after our CAS; then either W's mark was already
- * visible to our scan (we start over) or W's whole step comes after our
- * scan and our CAS, and it applies its own +1 or -1 to the recounted value.
- * This needs one total order of the entry stores, the stat RMWs and our
- * loads across processes: every operation here is seq_cst.
+ * marks the result (HELD or EMPTY). If W's RMW came before our load of f0
+ * in the stat word's modification order, our acquire load synchronizes
+ * with it (W's RMW is a release, and every later RMW continues its release
+ * sequence), so W's mark, stored before its RMW, is visible to our scan:
+ * the scan shows the mark (we start over) or the result (counted as it
+ * should be). If W's RMW came after our load, our CAS fails unless W's RMW
+ * also comes after our CAS; then W's +1 or -1 lands on the recounted
+ * value, and whether our scan saw W's mark (we would have started over)
+ * or nothing of W at all, nothing is counted twice or lost.
+ *
+ * Memory orders, from that argument: the stat RMWs are acq_rel (release:
+ * they publish the mark before them; acquire: the recount's CAS sees the
+ * marks published by the RMWs before it), the recount's loads of the stat
+ * word and of the entries are acquire, and the entry stores are release
+ * (the mark needs only to precede its own RMW, which publishes it; the
+ * result needs nothing: a scan that reads a stale mark just starts over).
+ * On x86 that makes the entry stores plain moves: the two locked
+ * instructions per edge are the RMWs alone.
  *
  * Invariants:
  *  1. Only a table's slot owner writes it, except release, which clears a
@@ -105,15 +115,20 @@ int hl_inflight_add(hl_arena *a, unsigned row, unsigned i, uint64_t rec_off,
 		    unsigned edge, _Atomic uint64_t *stat)
 {
 	_Atomic uint64_t *ent = entry_at(a, (uint32_t)a->slot_index, row, i);
-	atomic_store(ent, entry_word(rec_off, edge, HL_INFLIGHT_ADDING));
-	uint64_t w = atomic_load(stat);
+	atomic_store_explicit(ent, entry_word(rec_off, edge, HL_INFLIGHT_ADDING),
+			      memory_order_release);
+	uint64_t w = atomic_load_explicit(stat, memory_order_relaxed);
 	do {
 		if (((w >> HL_EDGE_VLOSS_SHIFT) & 0xff) == HL_EDGE_VLOSS_MAX) {
-			atomic_store(ent, 0); /* saturated: hold nothing here */
+			/* saturated: hold nothing here */
+			atomic_store_explicit(ent, 0, memory_order_release);
 			return HL_EBUSY;
 		}
-	} while (!atomic_compare_exchange_weak(stat, &w, w + HL_EDGE_VLOSS_ONE));
-	atomic_store(ent, entry_word(rec_off, edge, HL_INFLIGHT_HELD));
+	} while (!atomic_compare_exchange_weak_explicit(stat, &w, w + HL_EDGE_VLOSS_ONE,
+							memory_order_acq_rel,
+							memory_order_relaxed));
+	atomic_store_explicit(ent, entry_word(rec_off, edge, HL_INFLIGHT_HELD),
+			      memory_order_release);
 	return 0;
 }
 
@@ -121,12 +136,14 @@ void hl_inflight_remove(hl_arena *a, unsigned row, unsigned i,
 			_Atomic uint64_t *stat, bool visit)
 {
 	_Atomic uint64_t *ent = entry_at(a, (uint32_t)a->slot_index, row, i);
-	uint64_t w = atomic_load(ent);
+	uint64_t w = atomic_load_explicit(ent, memory_order_relaxed); /* our own */
 	hl_assert((w & HL_INFLIGHT_STATE_MASK) == HL_INFLIGHT_HELD);
-	atomic_store(ent, entry_edge(w) | HL_INFLIGHT_REMOVING);
+	atomic_store_explicit(ent, entry_edge(w) | HL_INFLIGHT_REMOVING,
+			      memory_order_release);
 	/* one RMW: the loss comes off and the visit goes on together */
-	atomic_fetch_add(stat, (visit ? 1 : 0) - HL_EDGE_VLOSS_ONE);
-	atomic_store(ent, 0);
+	atomic_fetch_add_explicit(stat, (visit ? 1 : 0) - HL_EDGE_VLOSS_ONE,
+				  memory_order_acq_rel);
+	atomic_store_explicit(ent, 0, memory_order_release);
 }
 
 /* Losses the other tables hold on edge `key` (entries equal but for
@@ -143,7 +160,7 @@ static int64_t count_held(const hl_arena *a, uint32_t self, const bool *dead,
 			continue;
 		_Atomic uint64_t *t = table_of(a, s);
 		for (size_t k = 0; k < HL_INFLIGHT_TABLE_BYTES / sizeof *t; k++) {
-			uint64_t w = atomic_load(&t[k]);
+			uint64_t w = atomic_load_explicit(&t[k], memory_order_acquire);
 			if (w == 0 || entry_edge(w) != key)
 				continue;
 			if ((w & HL_INFLIGHT_STATE_MASK) == HL_INFLIGHT_HELD)
@@ -161,7 +178,7 @@ static bool recount(const hl_arena *a, uint32_t self, const bool *dead,
 		    uint64_t key, _Atomic uint64_t *stat)
 {
 	for (unsigned round = 0; round < HL_INFLIGHT_SETTLE_ROUNDS;) {
-		uint64_t f0 = atomic_load(stat);
+		uint64_t f0 = atomic_load_explicit(stat, memory_order_acquire);
 		int64_t held = count_held(a, self, dead, key);
 		if (held < 0) {
 			struct timespec ts = {0, 1000 * 1000};
@@ -173,7 +190,9 @@ static bool recount(const hl_arena *a, uint32_t self, const bool *dead,
 			held = HL_EDGE_VLOSS_MAX;
 		uint64_t want = (f0 & ~(0xffull << HL_EDGE_VLOSS_SHIFT)) |
 				(uint64_t)held << HL_EDGE_VLOSS_SHIFT;
-		if (atomic_compare_exchange_strong(stat, &f0, want))
+		if (atomic_compare_exchange_strong_explicit(stat, &f0, want,
+							    memory_order_acq_rel,
+							    memory_order_acquire))
 			return true;
 	}
 	return false;

@@ -51,6 +51,9 @@ struct hl_arena {
 	 * checks its lock is on this very file; owner checks read file_uid) */
 	uint64_t file_dev, file_ino;
 	uint32_t file_uid;
+	/* hl_heap_map_new: the heap bytes this process has mapped ahead */
+	uint64_t mapped_heap_bytes;
+	bool map_ahead_off;
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -422,6 +425,10 @@ bool hl_heap_cas16_supported(void);
 bool hl_heap_object_valid(const hl_arena *a, unsigned cls, uint64_t off);
 /* Bytes handed out as slabs. */
 uint64_t hl_heap_used(const hl_arena *a);
+/* Maps into this process, in one call per step, the heap pages handed out
+ * since it last looked, so reading what other processes wrote does not
+ * fault page by page (populate.c). Cheap when nothing is new. */
+void hl_heap_map_new(hl_arena *a);
 /* The heap region's size, and the bytes of it not yet handed out as slabs
  * (what new slabs can still come from; free lists are on top of it). */
 static inline uint64_t hl_heap_bytes(const hl_arena *a)

@@ -279,6 +279,7 @@ static int commit_tree(struct commit *cx, hl_id *id, struct hl_tree *t)
 	rc = publish_root(cx, s->size, t->height, top, id, &root_off);
 	t->top_hash = top.hash;
 	t->top_off = top.off;
+	t->root_off = rc == 0 ? root_off : 0;
 	return rc;
 }
 

@@ -191,6 +191,16 @@ uint64_t hl_mcts_child_rec(const hl_mcts *s, uint64_t link)
 	return n && n->aux == s->salt ? off : 0;
 }
 
+uint64_t hl_mcts_child_stats(const hl_mcts *s, uint64_t link)
+{
+	uint64_t off = link_child(link);
+	if (off == 0 || !hl_heap_contains(s->a, off, sizeof(struct hl_node) +
+						    sizeof(struct hl_search_payload)))
+		return 0;
+	const struct hl_node *n = hl_node_at(s->a, off);
+	return n->kind == HL_NODE_SEARCH && n->aux == s->salt ? off : 0;
+}
+
 uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos)
 {
 	uint64_t off;
@@ -293,16 +303,32 @@ static void fill_record(hl_mcts *s, uint64_t off, hl_id key, uint64_t pos_off,
 	}
 }
 
+/* The root node of snapshot pos: pos_off when the caller knows it (and it
+ * is that snapshot's), else through the index. 0 when pos is no snapshot. */
+static uint64_t position_root(const hl_arena *a, hl_id pos, uint64_t pos_off)
+{
+	const struct hl_node *n;
+	if (pos_off && (n = hl_node_get(a, pos_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY)) &&
+	    hl_id_eq(n->hash, pos))
+		return pos_off;
+	if (hl_index_lookup(a, pos, &pos_off) ||
+	    !hl_node_get(a, pos_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY))
+		return 0;
+	return pos_off;
+}
+
 /* Publishes pos's record: *rec gets it, ours or the one already there.
  * 0, 1 (no room: nothing published), or an error. */
-static int publish_record(hl_mcts *s, hl_id pos, const hl_mcts_move *moves,
-			  unsigned n, uint32_t result, uint64_t *rec)
+static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
+			  const hl_mcts_move *moves, unsigned n, uint32_t result,
+			  uint64_t *rec)
 {
 	hl_arena *a = s->a;
 	hl_id key = hl_hash_search(pos, s->salt);
-	uint64_t pos_off;
-	int rc = hl_index_lookup(a, pos, &pos_off);
-	if (rc || !hl_node_get(a, pos_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY))
+	hl_index_prefetch(a, key); /* its bucket's miss overlaps the filling */
+	uint64_t pos_off = position_root(a, pos, pos_hint);
+	int rc;
+	if (!pos_off)
 		return HL_ENOENT; /* not a snapshot of this arena */
 	uint64_t bytes = sizeof(struct hl_node) + sizeof(struct hl_search_payload) +
 			 (uint64_t)n * sizeof(struct hl_search_edge);
@@ -362,6 +388,12 @@ static bool move_list_ok(const hl_mcts_move *moves, unsigned n, uint32_t result)
 int hl_mcts_expand(hl_mcts *s, hl_mcts_path *p, hl_id leaf,
 		   const hl_mcts_move *moves, unsigned n, uint32_t result)
 {
+	return hl_mcts_expand_at(s, p, leaf, 0, moves, n, result);
+}
+
+int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
+		      const hl_mcts_move *moves, unsigned n, uint32_t result)
+{
 	if (!s || !p)
 		return HL_EINVAL;
 	int rc = hl_arena_writable(s->a);
@@ -373,7 +405,7 @@ int hl_mcts_expand(hl_mcts *s, hl_mcts_path *p, hl_id leaf,
 	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, s->root))
 		return HL_EINVAL;
 	uint64_t rec;
-	rc = publish_record(s, leaf, moves, n, result, &rec);
+	rc = publish_record(s, leaf, pos_off, moves, n, result, &rec);
 	if (rc)
 		return rc;
 	p->leaf_rec_ = rec;

@@ -107,6 +107,12 @@ static inline uint64_t link_child(uint64_t link)
 /* The record a link names, validated (shm.h's accessor) and of this
  * search; 0 when unlinked or not a record of ours. */
 uint64_t hl_mcts_child_rec(const hl_mcts *s, uint64_t link);
+/* The same for reading only a child's fixed words (own, q, flags), not its
+ * edges: its header and fixed payload inside the heap, a record of this
+ * search. A handful of compares where hl_node_get makes a dozen; selection
+ * and backup read every child of every record on the path through it, and
+ * take the full check for the one child they descend into. */
+uint64_t hl_mcts_child_stats(const hl_mcts *s, uint64_t link);
 /* Record of position pos in this search: its offset, or 0. */
 uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos);
 /* The root's record, cached once found; 0 while the root has none. */
@@ -117,6 +123,11 @@ hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec);
 uint64_t hl_mcts_visits(const hl_arena *a, uint64_t rec, unsigned *in_flight);
 /* The proven result of a record (enum hl_mcts_result). */
 uint32_t hl_mcts_rec_result(const hl_arena *a, uint64_t rec);
+/* hl_mcts_expand for a caller that knows the leaf snapshot's root node
+ * (hl_state_root_off after committing it): one index look-up saved. A
+ * pos_off that is not leaf's root is ignored (looked up as usual). */
+int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
+		      const hl_mcts_move *moves, unsigned n, uint32_t result);
 /* Backups completed in the arena, all searches: one pass over the slots'
  * counters (hl_mcts_stats_get also counts the losses in flight, a scan of
  * every in-flight table). */

@@ -107,7 +107,7 @@ static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 		if (stat_vloss(st) >= HL_EDGE_VLOSS_MAX)
 			continue;
 		uint32_t result;
-		double q = child_value(s, hl_mcts_child_rec(s, lk), &result);
+		double q = child_value(s, hl_mcts_child_stats(s, lk), &result);
 		if (result == HL_MCTS_WIN) {
 			*link = lk;
 			return (int)i; /* a winning move: nothing to weigh */
@@ -232,7 +232,7 @@ static void recompute(const hl_mcts *s, uint64_t rec)
 		uint64_t st = atomic_load_explicit(&e[i].stat, memory_order_relaxed);
 		uint64_t lk = atomic_load_explicit(&e[i].link, memory_order_acquire);
 		uint32_t result;
-		double q = child_value(s, hl_mcts_child_rec(s, lk), &result);
+		double q = child_value(s, hl_mcts_child_stats(s, lk), &result);
 		win |= result == HL_MCTS_WIN;
 		draw |= result == HL_MCTS_DRAW;
 		all_proven &= result != HL_MCTS_ONGOING;

@@ -37,6 +37,7 @@ int hl_tree_load(const hl_arena *a, hl_id id, struct hl_tree *t,
 	t->height = n->level;
 	t->top_hash = r->top_hash;
 	t->top_off = r->top_off;
+	t->root_off = off;
 	if (root_off)
 		*root_off = off;
 	return 0;

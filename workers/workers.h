@@ -66,6 +66,7 @@ struct hl_tree {
 	unsigned height;
 	hl_id top_hash;
 	uint64_t top_off;  /* 0: full zero subtree */
+	uint64_t root_off; /* the root node; 0 for the empty state */
 };
 
 /* A reference to node (L, i) of some tree: absent (outside the tree, or a
@@ -198,5 +199,13 @@ unsigned char *hl_dirty_find(const hl_state *s, uint64_t k);
 /* Drops every dirty chunk (buffers kept as spares) and rebases the state on
  * tree t named id (state.c). */
 void hl_state_rebase(hl_state *s, hl_id id, const struct hl_tree *t);
+
+/* The root node of the state's base snapshot (after a commit or a
+ * restore), 0 for the empty state: internal callers that publish more
+ * about the snapshot (search records) skip an index look-up with it. */
+static inline uint64_t hl_state_root_off(const hl_state *s)
+{
+	return s->base.root_off;
+}
 
 #endif /* HL_WORKERS_WORKERS_H */

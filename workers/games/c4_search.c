@@ -28,6 +28,7 @@
 
 #include "c4_search.h"
 #include "../mcts.h"
+#include "shm.h"
 
 void hl_c4_search_config(hl_mcts_config *cfg)
 {
@@ -117,7 +118,8 @@ static double expand_leaf(struct worker *w, hl_mcts_path *path,
 	hl_id id;
 	/* no room for the position: statistics only (mcts.c) */
 	if (commit_pos(w->st, p, &id) == 0)
-		hl_mcts_expand(w->s, path, id, moves, n, result);
+		hl_mcts_expand_at(w->s, path, id, hl_state_root_off(w->st), moves, n,
+				  result);
 	if (status == HL_C4_WON)
 		return -1;
 	if (status == HL_C4_DRAW)
@@ -167,6 +169,7 @@ int hl_c4_search_work(hl_arena *a, uint64_t playouts, uint64_t seed,
 			n += rc == 0;
 		}
 		hl_arena_heartbeat(a);
+		hl_heap_map_new(a); /* the graph the others grew: no fault per page */
 	}
 	worker_close(&w);
 	if (done)
