@@ -314,6 +314,7 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 struct progress {
 	uint64_t start_ns, last_ns;
 	uint64_t playouts_first, playouts_last; /* a game's */
+	bool said_full;    /* a game's arena filled, said once */
 	hl_stats first; /* when this run started: a kept arena has history */
 	hl_stats last;
 };
@@ -332,6 +333,12 @@ static void progress_line(const struct run_opts *o, struct hl_sup *sup,
 	if (o->game) {
 		uint64_t done = hl_mcts_playouts(sup->a);
 		double dt = (double)(now - p->last_ns) / 1e9;
+		hl_mcts_stats ms;
+		if (!p->said_full && hl_mcts_stats_get(sup->a, &ms) == 0 && ms.no_room) {
+			hl_say("run: the arena is full: the search goes on without "
+			       "expanding, with the statistics it has (--size for more)");
+			p->said_full = true; /* once */
+		}
 		if (!o->quiet)
 			hl_game_progress(sup->a, (double)(now - p->start_ns) / 1e9,
 					 (double)(done - p->playouts_last) / dt,

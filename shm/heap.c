@@ -494,6 +494,15 @@ static int slab_grab(hl_arena *a, unsigned cls)
 
 /* ---- allocation ----------------------------------------------------------- */
 
+static bool full_reclaim_due(hl_arena *a)
+{
+	uint64_t now = hl_now_ns();
+	if (now - a->full_reclaim_ns < HL_FULL_RECLAIM_NS && a->full_reclaim_ns)
+		return false;
+	a->full_reclaim_ns = now;
+	return true;
+}
+
 int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off)
 {
 	int rc = hl_arena_writable(a);
@@ -509,8 +518,11 @@ int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off)
 		return rc;
 	rc = slab_grab(a, cls);
 	/* Full: the slots of dead processes may hold slab tails. Reclaiming
-	 * them pushes those tails on the free lists at once; look again. */
-	if (rc == HL_EFULL && hl_slots_reclaim_dead(a, 0) > 0) {
+	 * them pushes those tails on the free lists at once; look again. At
+	 * most every HL_FULL_RECLAIM_NS per handle: the scan reads /proc for
+	 * every slot, and a search that goes on in a full arena allocates
+	 * (and fails) on every playout. */
+	if (rc == HL_EFULL && full_reclaim_due(a) && hl_slots_reclaim_dead(a, 0) > 0) {
 		rc = free_list_pop(a, cls, off);
 		if (rc <= 0)
 			return rc;

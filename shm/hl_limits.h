@@ -89,6 +89,10 @@
  * power of two, is 32 MiB = 512 units of 64 KiB. */
 #define HL_SLAB_UNITS_MAX 2048u
 
+/* A full heap looks for dead processes' slab tails at most this often per
+ * handle (each look reads /proc for every slot). */
+#define HL_FULL_RECLAIM_NS (100ull * 1000 * 1000)
+
 /* hl_heap_map_new maps the new part of the heap in steps of at least this:
  * one madvise per 4 MiB instead of a fault per 4 KiB page. */
 #define HL_MAP_AHEAD_MIN_BYTES (4ull << 20)

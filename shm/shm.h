@@ -51,6 +51,8 @@ struct hl_arena {
 	 * checks its lock is on this very file; owner checks read file_uid) */
 	uint64_t file_dev, file_ino;
 	uint32_t file_uid;
+	/* hl_heap_alloc: when it last reclaimed dead slots on a full heap */
+	uint64_t full_reclaim_ns;
 	/* hl_heap_map_new: the heap bytes this process has mapped ahead */
 	uint64_t mapped_heap_bytes;
 	bool map_ahead_off;

@@ -140,3 +140,17 @@ Test(cli_game, text_summary_and_a_kept_search_read_by_stat)
 	tc_assert_has(tc_stdout(&s), "best move", "stdout");
 	hl_arena_unlink(name);
 }
+
+Test(cli_game, a_full_arena_is_said_once_and_the_search_goes_on)
+{
+	struct tc_proc p;
+	tc_start(&p, NULL, "run", "--game", "connect4", "--workers", "2",
+		 "--size", "16M", "--duration", "3", "--json", NULL);
+	tc_expect_exit(&p, 60, 0);
+	cr_assert_eq(tc_count(tc_stderr(&p), "the arena is full"), 1,
+		     "said %u times:\n%s", tc_count(tc_stderr(&p), "the arena is full"),
+		     tc_stderr(&p));
+	check_json(&p, "assert d['no_room'] > 0, d\n"
+		       "assert d['playouts'] > d['nodes'], d\n"
+		       "assert d['best_move'] in range(1, 8)\n");
+}
