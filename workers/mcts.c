@@ -148,6 +148,9 @@ int hl_mcts_open(hl_arena *a, const char *name, hl_id root,
 	if (rc)
 		goto out_free;
 	memcpy(s->name, name, len);
+	const struct hl_region *heap = hl_region(a, HL_REGION_HEAP);
+	s->heap_lo = heap->off;
+	s->heap_hi = heap->off + heap->bytes;
 	snprintf(s->ref, sizeof s->ref, MCTS_REF_PREFIX "%s", s->name);
 	s->salt = hl_hash64(s->name, len, HL_SEED_SEARCH);
 	if (!hl_id_is_zero(root)) {
@@ -191,16 +194,6 @@ uint64_t hl_mcts_child_rec(const hl_mcts *s, uint64_t link)
 	return n && n->aux == s->salt ? off : 0;
 }
 
-uint64_t hl_mcts_child_stats(const hl_mcts *s, uint64_t link)
-{
-	uint64_t off = link_child(link);
-	if (off == 0 || !hl_heap_contains(s->a, off, sizeof(struct hl_node) +
-						    sizeof(struct hl_search_payload)))
-		return 0;
-	const struct hl_node *n = hl_node_at(s->a, off);
-	return n->kind == HL_NODE_SEARCH && n->aux == s->salt ? off : 0;
-}
-
 uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos)
 {
 	uint64_t off;
@@ -238,16 +231,6 @@ uint64_t hl_mcts_visits(const hl_arena *a, uint64_t rec, unsigned *in_flight)
 	if (in_flight)
 		*in_flight = vl;
 	return n;
-}
-
-uint32_t hl_mcts_rec_result(const hl_arena *a, uint64_t rec)
-{
-	uint32_t f = atomic_load_explicit(&rec_payload(a, rec)->flags,
-					  memory_order_acquire);
-	return f & HL_SREC_WIN ? HL_MCTS_WIN
-	       : f & HL_SREC_LOSS ? HL_MCTS_LOSS
-	       : f & HL_SREC_DRAW ? HL_MCTS_DRAW
-				  : HL_MCTS_ONGOING;
 }
 
 static uint32_t result_flags(uint32_t result)

@@ -21,6 +21,7 @@ struct hl_mcts {
 	hl_id root;
 	uint64_t root_rec;             /* the root's record once found; 0 */
 	uint32_t rows_used;            /* bit r: in-flight row r is a path's */
+	uint64_t heap_lo, heap_hi;     /* the heap region, read once at open */
 };
 
 /* ---- a record's words ---------------------------------------------------- */
@@ -108,11 +109,20 @@ static inline uint64_t link_child(uint64_t link)
  * search; 0 when unlinked or not a record of ours. */
 uint64_t hl_mcts_child_rec(const hl_mcts *s, uint64_t link);
 /* The same for reading only a child's fixed words (own, q, flags), not its
- * edges: its header and fixed payload inside the heap, a record of this
- * search. A handful of compares where hl_node_get makes a dozen; selection
- * and backup read every child of every record on the path through it, and
- * take the full check for the one child they descend into. */
-uint64_t hl_mcts_child_stats(const hl_mcts *s, uint64_t link);
+ * edges: its header and fixed payload inside the heap (bounds read once at
+ * open), a record of this search. A handful of compares where hl_node_get
+ * makes a dozen; selection and backup read every child of every record on
+ * the path through it, and take the full check for the one child they
+ * descend into. */
+static inline uint64_t hl_mcts_child_stats(const hl_mcts *s, uint64_t link)
+{
+	uint64_t off = link_child(link);
+	if (off < s->heap_lo || off > s->heap_hi - sizeof(struct hl_node) -
+					      sizeof(struct hl_search_payload))
+		return 0;
+	const struct hl_node *n = hl_node_at(s->a, off);
+	return n->kind == HL_NODE_SEARCH && n->aux == s->salt ? off : 0;
+}
 /* Record of position pos in this search: its offset, or 0. */
 uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos);
 /* The root's record, cached once found; 0 while the root has none. */
@@ -121,8 +131,17 @@ uint64_t hl_mcts_root_rec(hl_mcts *s);
 hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec);
 /* N of record rec: own evaluations plus edge visits. */
 uint64_t hl_mcts_visits(const hl_arena *a, uint64_t rec, unsigned *in_flight);
-/* The proven result of a record (enum hl_mcts_result). */
-uint32_t hl_mcts_rec_result(const hl_arena *a, uint64_t rec);
+/* The proven result of a record (enum hl_mcts_result). Acquire: pairs with
+ * the release that stored the proof, so its exact value is seen with it. */
+static inline uint32_t hl_mcts_rec_result(const hl_arena *a, uint64_t rec)
+{
+	uint32_t f = atomic_load_explicit(&rec_payload(a, rec)->flags,
+					  memory_order_acquire);
+	return f & HL_SREC_WIN ? HL_MCTS_WIN
+	       : f & HL_SREC_LOSS ? HL_MCTS_LOSS
+	       : f & HL_SREC_DRAW ? HL_MCTS_DRAW
+				  : HL_MCTS_ONGOING;
+}
 /* hl_mcts_expand for a caller that knows the leaf snapshot's root node
  * (hl_state_root_off after committing it): one index look-up saved. A
  * pos_off that is not leaf's root is ignored (looked up as usual). */

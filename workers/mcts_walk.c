@@ -52,10 +52,13 @@ static double child_value(const hl_mcts *s, uint64_t child, uint32_t *result)
 	*result = HL_MCTS_ONGOING;
 	if (!child)
 		return NAN;
-	*result = hl_mcts_flip_result(s, hl_mcts_rec_result(s->a, child));
-	if (*result != HL_MCTS_ONGOING)
-		return result_value(*result);
 	const struct hl_search_payload *cp = rec_payload(s->a, child);
+	/* acquire: pairs with the release that stored a proof (its q with it) */
+	uint32_t f = atomic_load_explicit(&cp->flags, memory_order_acquire);
+	if (hl_unlikely(f & HL_SREC_PROVEN)) {
+		*result = hl_mcts_flip_result(s, hl_mcts_rec_result(s->a, child));
+		return result_value(*result);
+	}
 	if (own_count(atomic_load_explicit(&cp->own, memory_order_relaxed)) == 0)
 		return NAN;
 	return hl_mcts_flip(s, q_load(cp));
@@ -77,19 +80,21 @@ static double edge_score(const hl_mcts *s, const struct parent_view *pv,
 	return qe + s->cfg.c_explore * stat_prior(stat) * pv->sqrt_total / (1 + n);
 }
 
-static void parent_view(const hl_mcts *s, uint64_t rec, struct parent_view *pv)
+/* The parent's view, and each edge's stat word loaded once (st[]). */
+static void parent_view(const hl_mcts *s, uint64_t rec, unsigned count,
+			uint64_t *st, struct parent_view *pv)
 {
 	const struct hl_search_edge *e = rec_edges(s->a, rec);
 	const struct hl_search_payload *p = rec_payload(s->a, rec);
-	double total = 0;
-	for (unsigned i = 0; i < rec_count(s->a, rec); i++) {
-		uint64_t st = atomic_load_explicit(&e[i].stat, memory_order_relaxed);
-		total += (double)stat_visits(st) + stat_vloss(st);
+	uint64_t total = 0;
+	for (unsigned i = 0; i < count; i++) {
+		st[i] = atomic_load_explicit(&e[i].stat, memory_order_relaxed);
+		total += stat_visits(st[i]) + stat_vloss(st[i]);
 	}
 	pv->q = own_count(atomic_load_explicit(&p->own, memory_order_relaxed))
 			? q_load(p) : 0.0;
-	pv->sqrt_total = sqrt(total > 1 ? total : 1);
-	pv->log_total = log(total + 1);
+	pv->sqrt_total = sqrt(total > 1 ? (double)total : 1);
+	pv->log_total = log((double)total + 1);
 }
 
 /* The edge to take from rec, or -1 when none can be (every edge saturated
@@ -97,22 +102,34 @@ static void parent_view(const hl_mcts *s, uint64_t rec, struct parent_view *pv)
 static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 {
 	const struct hl_search_edge *e = rec_edges(s->a, rec);
+	unsigned count = rec_count(s->a, rec);
+	uint64_t st[HL_MCTS_EDGES_MAX];
 	struct parent_view pv;
-	parent_view(s, rec, &pv);
+	parent_view(s, rec, count, st, &pv);
 	int best = -1, fallback = -1;
 	double best_score = -INFINITY, fallback_score = -INFINITY;
-	for (unsigned i = 0; i < rec_count(s->a, rec); i++) {
-		uint64_t st = atomic_load_explicit(&e[i].stat, memory_order_relaxed);
-		uint64_t lk = atomic_load_explicit(&e[i].link, memory_order_acquire);
-		if (stat_vloss(st) >= HL_EDGE_VLOSS_MAX)
+	for (unsigned i = 0; i < count; i++) {
+		if (stat_vloss(st[i]) >= HL_EDGE_VLOSS_MAX)
 			continue;
+		uint64_t lk = atomic_load_explicit(&e[i].link, memory_order_acquire);
+		/* an edge never taken (no visit, no loss) is scored without its
+		 * child: UCT tries it first, PUCT values it at the first-play
+		 * urgency; only edges that were taken need the child's value */
+		bool untried = st[i] == (st[i] & ~(HL_EDGE_VISITS_MASK |
+						   (0xffull << HL_EDGE_VLOSS_SHIFT)));
+		if (untried && s->cfg.policy == HL_MCTS_UCT) {
+			*link = lk;
+			return (int)i;
+		}
 		uint32_t result;
-		double q = child_value(s, hl_mcts_child_stats(s, lk), &result);
+		double q = untried ? NAN : child_value(s, hl_mcts_child_stats(s, lk), &result);
+		if (untried)
+			result = HL_MCTS_ONGOING;
 		if (result == HL_MCTS_WIN) {
 			*link = lk;
 			return (int)i; /* a winning move: nothing to weigh */
 		}
-		double score = edge_score(s, &pv, st, q);
+		double score = edge_score(s, &pv, st[i], q);
 		if (result == HL_MCTS_LOSS) {
 			if (fallback < 0 || score > fallback_score)
 				fallback = (int)i, fallback_score = score;
@@ -227,8 +244,9 @@ static void recompute(const hl_mcts *s, uint64_t rec)
 	uint64_t own = atomic_load_explicit(&p->own, memory_order_relaxed);
 	double sum = own_count(own) * (double)own_value(own);
 	double weight = own_count(own);
-	bool win = false, all_proven = rec_count(s->a, rec) > 0, draw = false;
-	for (unsigned i = 0; i < rec_count(s->a, rec); i++) {
+	unsigned count = rec_count(s->a, rec);
+	bool win = false, all_proven = count > 0, draw = false;
+	for (unsigned i = 0; i < count; i++) {
 		uint64_t st = atomic_load_explicit(&e[i].stat, memory_order_relaxed);
 		uint64_t lk = atomic_load_explicit(&e[i].link, memory_order_acquire);
 		uint32_t result;

@@ -138,8 +138,9 @@ static int playout(struct worker *w, bool *root_proven)
 	if (path.leaf != HL_MCTS_LEAF_KNOWN) {
 		struct hl_c4_pos p = w->root;
 		for (uint32_t i = 0; i < path.depth; i++) {
-			if (path.action[i] >= HL_C4_COLS ||
-			    !(hl_c4_legal(&p) & (1u << path.action[i]))) {
+			/* the graph's edges are legal moves of positions still
+			 * going on; a column that is not open is a damaged edge */
+			if (!hl_c4_col_open(&p, path.action[i])) {
 				hl_mcts_abandon(w->s, &path);
 				return HL_ECORRUPT; /* not a move of this game */
 			}

@@ -87,6 +87,14 @@ enum hl_c4_side hl_c4_side_to_move(const struct hl_c4_pos *p);
  * game is over is hl_c4_status's business: this is about the board only. */
 unsigned hl_c4_open_cols(const struct hl_c4_pos *p);
 
+/* Whether column col (0..6) has room for a stone: its top cell is empty.
+ * Inline, for loops that replay moves known to be legal but check them. */
+static inline bool hl_c4_col_open(const struct hl_c4_pos *p, unsigned col)
+{
+	return col < HL_C4_COLS &&
+	       !(p->mask & (1ull << (HL_C4_COL_BITS * col + HL_C4_ROWS - 1)));
+}
+
 /* Legal moves: hl_c4_open_cols while the game is ongoing, else 0. */
 unsigned hl_c4_legal(const struct hl_c4_pos *p);
 
