@@ -56,6 +56,8 @@
  * Invariants:
  *  1. Only a table's slot owner writes it, except release, which clears a
  *     dead owner's table after recounting (the reaper owns the slot then).
+ *     Rows are handed out per arena handle (hl_inflight_row_take), so two
+ *     searches opened on one handle never share a row.
  *  2. An edge's vloss field equals the number of losses held on it, as
  *     above; after a release, exactly the live processes' HELD entries.
  *  3. Every entry read from a table is validated before it is followed: a
@@ -230,6 +232,41 @@ unsigned hl_inflight_release(hl_arena *a, uint32_t slot)
 	}
 	free(dead);
 	return released;
+}
+
+int hl_inflight_row_take(hl_arena *a, unsigned *row)
+{
+	for (unsigned r = 0; r < HL_MCTS_INFLIGHT_ROWS; r++)
+		if (!(a->inflight_rows & (1u << r))) {
+			a->inflight_rows |= 1u << r;
+			*row = r;
+			return 0;
+		}
+	return HL_EBUSY;
+}
+
+void hl_inflight_row_give(hl_arena *a, unsigned row)
+{
+	a->inflight_rows &= ~(1u << row);
+}
+
+void hl_inflight_row_drop(hl_arena *a, unsigned row)
+{
+	for (unsigned i = 0; i < HL_MCTS_DEPTH_MAX; i++) {
+		_Atomic uint64_t *ent = entry_at(a, (uint32_t)a->slot_index, row, i);
+		uint64_t w = atomic_load_explicit(ent, memory_order_relaxed);
+		_Atomic uint64_t *stat;
+		if (w == 0)
+			continue;
+		/* ours and HELD (the owner is between steps): take it off as a
+		 * backup would; a damaged entry is only emptied (invariant 3) */
+		if ((w & HL_INFLIGHT_STATE_MASK) == HL_INFLIGHT_HELD &&
+		    (stat = entry_stat(a, w)) != NULL)
+			hl_inflight_remove(a, row, i, stat, false);
+		else
+			atomic_store_explicit(ent, 0, memory_order_release);
+	}
+	hl_inflight_row_give(a, row);
 }
 
 unsigned hl_inflight_held(const hl_arena *a, uint32_t slot)

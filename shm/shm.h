@@ -51,6 +51,9 @@ struct hl_arena {
 	 * checks its lock is on this very file; owner checks read file_uid) */
 	uint64_t file_dev, file_ino;
 	uint32_t file_uid;
+	/* bit r: row r of this handle's slot's in-flight table holds a path
+	 * (of any search opened on this handle: inflight.c) */
+	uint32_t inflight_rows;
 	/* hl_heap_alloc: when it last reclaimed dead slots on a full heap */
 	uint64_t full_reclaim_ns;
 	/* hl_heap_map_new: the heap bytes this process has mapped ahead */
@@ -329,6 +332,15 @@ void hl_inflight_remove(hl_arena *a, unsigned row, unsigned i,
  * dead (the caller has taken it over) or is closing. Returns the edges
  * recounted. */
 unsigned hl_inflight_release(hl_arena *a, uint32_t slot);
+/* Takes a free row of this handle's table for a path: 0 or HL_EBUSY (all
+ * HL_MCTS_INFLIGHT_ROWS rows hold paths, of any search on the handle). */
+int hl_inflight_row_take(hl_arena *a, unsigned *row);
+/* Gives back a row whose entries are all empty. */
+void hl_inflight_row_give(hl_arena *a, unsigned row);
+/* Takes every loss row still holds off its edge (no visit) and gives the
+ * row back: a path abandoned without its per-edge bookkeeping (a search
+ * handle closed with paths in flight). */
+void hl_inflight_row_drop(hl_arena *a, unsigned row);
 /* Entries in slot's table that are not empty (losses held or in motion). */
 unsigned hl_inflight_held(const hl_arena *a, uint32_t slot);
 

@@ -741,3 +741,43 @@ Test(mcts, virtual_loss_spreads_processes_over_leaves)
 	tu_shared_unmap(sh, sizeof *sh);
 	close_search(&t);
 }
+
+Test(mcts, two_searches_on_one_handle_keep_their_own_losses)
+{
+	struct setup t;
+	g_wide_depth = 8;
+	open_search(&t, 0, "wide-one", 32u << 20, NULL);
+	search(t.m, t.st, &wide, 0, 1, 1);
+	hl_mcts *other;
+	cr_assert_eq(hl_mcts_open(t.a, "wide-two", t.root_id, NULL, &other), 0);
+	search(other, t.st, &wide, 0, 1, 2);
+	hl_mcts_path p[6], q[6];
+	unsigned got;
+	cr_assert_eq(hl_mcts_select_batch(t.m, p, 6, &got), 0);
+	cr_assert_eq(hl_mcts_select_batch(other, q, 6, &got), 0);
+	/* the handle's 16 rows are shared by its searches: 12 taken */
+	hl_mcts_path more[5];
+	cr_assert_eq(hl_mcts_select_batch(t.m, more, 5, &got), HL_EBUSY);
+	cr_assert_eq(got, 4);
+	for (unsigned i = 0; i < got; i++)
+		hl_mcts_abandon(t.m, &more[i]);
+	hl_mcts_node a, b;
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &a), 0);
+	cr_assert_eq(hl_mcts_node_info(other, t.root_id, &b), 0);
+	cr_assert_eq(a.in_flight, 6);
+	cr_assert_eq(b.in_flight, 6);
+	hl_mcts_close(other); /* its six come off; ours stay */
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &a), 0);
+	cr_assert_eq(a.in_flight, 6);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(t.a, &ms), 0);
+	cr_assert_eq(ms.in_flight, 6);
+	for (unsigned i = 0; i < 6; i++)
+		cr_assert_eq(hl_mcts_backup(t.m, &p[i], 0.25), 0);
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &a), 0);
+	cr_assert_eq(a.in_flight, 0);
+	/* six edge visits, and (backed up unexpanded: statistics only) six
+	 * more own evaluations folded into the root */
+	cr_assert_eq(a.visits, 1 + 6 + 6);
+	close_search(&t);
+}

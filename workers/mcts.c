@@ -171,10 +171,11 @@ void hl_mcts_close(hl_mcts *s)
 {
 	if (!s)
 		return;
-	/* paths abandoned in flight: the slot's table still names their
-	 * losses; release them as a closing owner would */
-	if (s->rows_used && s->a->slot)
-		hl_inflight_release(s->a, (uint32_t)s->a->slot_index);
+	/* paths still in flight: their losses come off, nothing is visited;
+	 * other searches on the same arena handle keep theirs */
+	for (unsigned r = 0; s->a->slot && r < HL_MCTS_INFLIGHT_ROWS; r++)
+		if (s->rows_used & (1u << r))
+			hl_inflight_row_drop(s->a, r);
 	free(s);
 }
 

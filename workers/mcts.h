@@ -20,7 +20,9 @@ struct hl_mcts {
 	uint64_t salt;                 /* hl_hash64 of the name */
 	hl_id root;
 	uint64_t root_rec;             /* the root's record once found; 0 */
-	uint32_t rows_used;            /* bit r: in-flight row r is a path's */
+	uint32_t rows_used;            /* bit r: row r of the arena handle's
+					* in-flight table holds a path of this
+					* search (rows come from the handle) */
 	uint64_t heap_lo, heap_hi;     /* the heap region, read once at open */
 };
 

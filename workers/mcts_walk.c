@@ -149,13 +149,10 @@ static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 
 static int take_row(hl_mcts *s, unsigned *row)
 {
-	for (unsigned r = 0; r < HL_MCTS_INFLIGHT_ROWS; r++)
-		if (!(s->rows_used & (1u << r))) {
-			s->rows_used |= 1u << r;
-			*row = r;
-			return 0;
-		}
-	return HL_EBUSY;
+	int rc = hl_inflight_row_take(s->a, row);
+	if (!rc)
+		s->rows_used |= 1u << *row;
+	return rc;
 }
 
 static void known_leaf(const hl_mcts *s, hl_mcts_path *p, uint64_t rec)
@@ -323,6 +320,7 @@ static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 		recompute(s, p->rec_[i]);
 	}
 	s->rows_used &= ~(1u << p->row_);
+	hl_inflight_row_give(s->a, p->row_);
 	p->row_ = HL_MCTS_INFLIGHT_ROWS; /* no longer in flight */
 }
 
