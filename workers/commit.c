@@ -165,6 +165,23 @@ static int publish_leaf(struct commit *cx, const unsigned char *buf,
 	return publish(cx, h, &im, &out->off);
 }
 
+int hl_commit_publish_replayed(hl_arena *a, hl_id h, unsigned kind,
+			       unsigned level, unsigned count, uint64_t aux,
+			       const void *ident, uint32_t ident_bytes,
+			       const void *offs, uint32_t offs_bytes,
+			       uint64_t *off)
+{
+	struct commit cx = {.a = a};
+	unsigned cls = kind == HL_NODE_LEAF    ? a->class_leaf
+		       : kind == HL_NODE_INNER ? a->class_inner
+					       : a->class_root;
+	struct node_image im = {.kind = (uint8_t)kind, .level = (uint8_t)level,
+				.count = (uint16_t)count, .cls = cls, .aux = aux,
+				.ident = ident, .ident_bytes = ident_bytes,
+				.offs = offs, .offs_bytes = offs_bytes};
+	return publish(&cx, h, &im, off);
+}
+
 static bool all_zero_children(const hl_arena *a, unsigned level,
 			      const hl_id *hashes, unsigned count)
 {
