@@ -109,6 +109,10 @@ static void config_of(const struct run_opts *o, hl_config *cfg)
 	cfg->max_processes = o->workers + 16 > 64 ? o->workers + 16 : 64;
 	cfg->numa = (uint32_t)o->numa;
 	cfg->prefault = o->prefault;
+	if (o->persist) {
+		cfg->persist_ring_bytes = HL_PERSIST_RING_BYTES_DEFAULT;
+		cfg->durability = o->durability;
+	}
 }
 
 static void say_no_room(const struct run_opts *o, const char *shown)
