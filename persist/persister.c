@@ -25,6 +25,9 @@
  *   NONE/STOPPED --hl_persister_start--> RUNNING
  *   RUNNING --a failed append, flush or a full WAL (fail())--> ERROR
  *   RUNNING --hl_persister_stop (ring drained, flushed)--> STOPPED
+ *   RUNNING --hl_persister_halt (nothing flushed)--> RUNNING with a dead
+ *           thread: what a crash leaves; a start takes it over once
+ *           the process is gone
  *   ERROR   --hl_persister_stop--> ERROR (sticky for the arena's life)
  *
  * Invariants:
@@ -70,11 +73,13 @@ struct hl_persister {
 	struct hl_wal *wal;
 	pthread_t thread;
 	_Atomic bool stop;
+	_Atomic bool halt;  /* stop now, flushing nothing (hl_persister_halt) */
 	bool flying;
 	uint32_t slots;
 	uint64_t *pend_seq; /* per slot: last sequence appended, not sealed */
 	uint64_t *fly_seq;  /* per slot: last sequence in the flush in flight */
 	uint64_t pend_records, pend_since_ns;
+	uint32_t asks_seen;  /* ctl->flush_asks at the last flush */
 	int error;
 };
 
@@ -167,13 +172,19 @@ static bool owner_dead(void *ctx, uint32_t owner)
 	return HL_OWNER_PID(w) == 0 || hl_slot_is_dead(a, owner);
 }
 
-/* Whether the pending records should be flushed now. */
-static bool flush_due(const struct hl_persister *p)
+/* Whether the pending records should be flushed now: at once in a sync
+ * arena or when a sync waiter asked, else after the lag (or with the ring
+ * half full). */
+static bool flush_due(struct hl_persister *p)
 {
 	if (!p->pend_records || p->flying || p->error)
 		return false;
-	if (p->ctl->durability != HL_DURABILITY_ASYNC)
+	uint32_t asks = atomic_load_explicit(&p->ctl->flush_asks,
+					     memory_order_relaxed);
+	if (p->ctl->durability != HL_DURABILITY_ASYNC || asks != p->asks_seen) {
+		p->asks_seen = asks;
 		return true;
+	}
 	return hl_now_ns() - p->pend_since_ns >= p->ctl->lag_ns ||
 	       hl_ring_mpsc_used(p->a->ring) > p->ctl->ring_bytes / 2;
 }
@@ -228,6 +239,8 @@ static void *run(void *arg)
 {
 	struct hl_persister *p = arg;
 	for (;;) {
+		if (atomic_load_explicit(&p->halt, memory_order_acquire))
+			break;
 		bool busy = turn(p);
 		if (atomic_load_explicit(&p->stop, memory_order_acquire) &&
 		    drained(p))
@@ -406,6 +419,16 @@ int hl_persister_stop(struct hl_persister *p)
 	hl_wal_close(p->wal);
 	persister_free(p);
 	return rc;
+}
+
+void hl_persister_halt(struct hl_persister *p)
+{
+	if (!p)
+		return;
+	atomic_store_explicit(&p->halt, true, memory_order_release);
+	pthread_join(p->thread, NULL);
+	hl_wal_close(p->wal); /* a flight in flight is never seen durable */
+	persister_free(p);
 }
 
 int hl_recover_dir(const char *dir, uint32_t chunk_bytes,

@@ -65,6 +65,11 @@ int hl_persister_start(hl_arena *a, const char *dir,
  * WAL. Returns the sticky error if the persister had one, else 0. */
 int hl_persister_stop(struct hl_persister *p);
 
+/* Stops the thread at once, flushing nothing more and leaving the state
+ * RUNNING: what a crash of the persister leaves (the power-loss tests run
+ * hl_iofault_crash after it). Committers waiting are not woken. */
+void hl_persister_halt(struct hl_persister *p);
+
 /* Replays DIR's WAL into arena a without changing DIR (helios recover,
  * helios check with a NULL a: apply alone). HL_ENOENT: no WAL. */
 int hl_recover_dir(const char *dir, uint32_t chunk_bytes,

@@ -502,7 +502,10 @@ static inline uint32_t hl_inner_payload_bytes(uint32_t count)
  *     0  magic u64   8  version u32   12  durability u32 (the arena's
  *                                          default: HL_DURABILITY_*)
  *    16  lag_ns u64 (async: the most a flush may wait to gather more)
- *    24  ring_off u64   32  ring_bytes u64   40 reserved, zero to 64
+ *    24  ring_off u64   32  ring_bytes u64
+ *    40  flush_asks u32 (atomic: bumped by a sync waiter, so an async
+ *        arena's persister flushes at once rather than after the lag)
+ *    44  reserved, zero to 64
  *    64  state u32 (atomic: enum hl_persister_state)   68 error i32
  *        (atomic: the sticky HL_E*, 0 none)   72 pid u32 (atomic)
  *        76 io_fallbacks u32 (HL_IO_FELL_BACK_*)
@@ -539,7 +542,8 @@ struct hl_persist_ctl {
 	uint64_t lag_ns;
 	uint64_t ring_off;
 	uint64_t ring_bytes;
-	uint8_t reserved0[24];
+	_Atomic uint32_t flush_asks;
+	uint8_t reserved0[20];
 	_Atomic uint32_t state;
 	_Atomic int32_t error;
 	_Atomic uint32_t pid;
@@ -554,6 +558,7 @@ struct hl_persist_ctl {
 _Static_assert(offsetof(struct hl_persist_ctl, durability) == 12, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, lag_ns) == 16, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, ring_off) == 24, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, flush_asks) == 40, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, state) == 64, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, io_fallbacks) == 76, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, heartbeat_ns) == 80, "ctl layout");

@@ -181,6 +181,8 @@ int hl_persist_wait_own(hl_arena *a)
 			return 0;
 		__builtin_ia32_pause();
 	}
+	/* an async arena's persister waits out its lag unless asked */
+	atomic_fetch_add_explicit(&a->pctl->flush_asks, 1, memory_order_relaxed);
 	uint64_t t0 = hl_now_ns();
 	for (;;) {
 		uint32_t w = atomic_load_explicit(&ps->wake, memory_order_acquire);
@@ -215,6 +217,7 @@ int hl_persist_sync(hl_arena *a, uint64_t timeout_ns)
 		return 0;
 	uint32_t n = a->hdr->max_processes;
 	uint64_t t0 = hl_now_ns();
+	atomic_fetch_add_explicit(&a->pctl->flush_asks, 1, memory_order_relaxed);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t want = atomic_load_explicit(&a->pslots[i].pushed,
 						     memory_order_acquire);
