@@ -95,8 +95,10 @@ int hl_run_persist_stop(struct hl_persister *p)
 {
 	int rc = hl_persister_stop(p);
 	if (rc)
-		hl_say("run: the persister failed: %s (commits since were not "
-		       "durable)", hl_strerror(rc));
+		hl_say("run: the persister failed: %s%s (commits since were not "
+		       "durable)", hl_strerror(rc), rc == HL_ENOSPC
+		       ? "; the disk or the WAL (--wal-size; checkpoints that "
+			 "recycle it are not built yet) is full" : "");
 	return rc;
 }
 
