@@ -113,13 +113,6 @@ int hl_persist_region_attach(hl_arena *a)
 	return 0;
 }
 
-int hl_persist_error(const hl_arena *a)
-{
-	if (!a->pctl)
-		return 0;
-	return atomic_load_explicit(&a->pctl->error, memory_order_acquire);
-}
-
 unsigned hl_persist_mode(const hl_arena *a, unsigned flags)
 {
 	if (!a->pctl)

@@ -482,8 +482,15 @@ static inline bool hl_persisted(const hl_arena *a)
 {
 	return a->pctl != NULL;
 }
-/* The persister's sticky error, 0 if none (or no persistence). */
-int hl_persist_error(const hl_arena *a);
+/* The persister's sticky error, 0 if none (or no persistence). Inline: a
+ * memory-only commit pays one predictable branch for it. */
+static inline int hl_persist_error(const hl_arena *a)
+{
+	if (hl_likely(!a->pctl))
+		return 0;
+	/* acquire: pairs with the persister's release store (persist_ring.c) */
+	return atomic_load_explicit(&a->pctl->error, memory_order_acquire);
+}
 /* Pushes a record of a node about to be published (persist_rec.h); ident
  * as the record's. 0, HL_EBUSY (no persister drained a full ring within
  * HL_PERSIST_PUSH_TIMEOUT_NS), the sticky error. */

@@ -114,6 +114,23 @@ static void fill(struct hl_node *n, hl_id h, const struct node_image *im)
 		memcpy(n->payload + im->ident_bytes, im->offs, im->offs_bytes);
 }
 
+/* Invariant 5: the node's record into the persist ring before its index
+ * CAS. Out of line and cold, so a memory-only commit's publish stays as
+ * small as it was. On failure the copy goes back to the slab. */
+__attribute__((noinline, cold))
+static int log_node(struct commit *cx, hl_id h, const struct node_image *im,
+		    uint64_t mine)
+{
+	int rc = hl_persist_push_node(cx->a, h, im->kind, im->level, im->count,
+				      im->aux, im->log ? im->log : im->ident,
+				      im->log ? im->log_bytes : im->ident_bytes);
+	if (rc)
+		hl_heap_free(cx->a, im->cls, mine);
+	else
+		cx->found_last = false;
+	return rc;
+}
+
 static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 		   uint64_t *off)
 {
@@ -125,16 +142,8 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 	if (rc)
 		return rc;
 	fill(hl_node_at(a, mine), h, im); /* invariant 1 */
-	if (hl_persisted(a)) { /* invariant 5 */
-		rc = hl_persist_push_node(a, h, im->kind, im->level, im->count,
-					  im->aux, im->log ? im->log : im->ident,
-					  im->log ? im->log_bytes : im->ident_bytes);
-		if (rc) {
-			hl_heap_free(a, im->cls, mine);
-			return rc;
-		}
-		cx->found_last = false;
-	}
+	if (hl_unlikely(hl_persisted(a)) && (rc = log_node(cx, h, im, mine)))
+		return rc; /* invariant 5 */
 	rc = hl_index_insert(a, h, mine, off);
 	if (rc != 0) {
 		hl_heap_free(a, im->cls, mine);
@@ -370,7 +379,7 @@ int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
 		return rc;
 	hl_state_rebase(s, id, &t);
 	*out = id;
-	if (hl_persisted(s->a)) {
+	if (hl_unlikely(hl_persisted(s->a))) {
 		rc = make_durable(&cx, hl_persist_mode(s->a, flags));
 		if (rc)
 			return rc;
