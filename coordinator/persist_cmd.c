@@ -62,6 +62,12 @@ int hl_run_persist_start(const struct run_opts *o, struct run_arena *ra,
 			 struct hl_persister **out)
 {
 	*out = NULL;
+	if (!o->persist && hl_persisted(ra->a)) {
+		/* its commits would wait for a persister that never comes */
+		hl_say("run: arena %s was made with persistence: give --persist DIR",
+		       o->arena);
+		return HL_EINVAL;
+	}
 	if (!o->persist)
 		return 0;
 	char dir[600];
