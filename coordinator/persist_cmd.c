@@ -85,6 +85,13 @@ int hl_run_persist_start(const struct run_opts *o, struct run_arena *ra,
 	struct hl_recovery_info info;
 	int rc = hl_persister_start(ra->a, o->persist, &pc, hl_replay_record,
 				    ra->a, &info, out);
+	if (rc == HL_ECORRUPT && atomic_load(&ra->a->pctl->state) ==
+					     HL_PERSISTER_RUNNING) {
+		hl_say("run: --persist %s: arena %s's persister died without "
+		       "flushing what it held; rebuild it from DIR in a fresh arena "
+		       "(another --arena, or helios recover)", dir, o->arena);
+		return rc;
+	}
 	if (rc) {
 		hl_say("run: --persist %s: %s", dir, hl_strerror(rc));
 		return rc;

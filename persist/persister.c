@@ -26,23 +26,29 @@
  *   RUNNING --a failed append, flush or a full WAL (fail())--> ERROR
  *   RUNNING --hl_persister_stop (ring drained, flushed)--> STOPPED
  *   RUNNING --hl_persister_halt (nothing flushed)--> RUNNING with a dead
- *           thread: what a crash leaves; a start takes it over once
- *           the process is gone
+ *           thread: what a crash leaves; no start takes it over
+ *           (invariant 4): the arena is recovered from DIR instead
  *   ERROR   --hl_persister_stop--> ERROR (sticky for the arena's life)
  *
  * Invariants:
  *  1. durable[i] is stored only after the flush holding slot i's record
  *     with that sequence completed (hl_wal_poll returned 0), and only grows
  *     (persist_ring.c invariant 3).
- *  2. A record is freed from the ring only after hl_wal_append copied it;
- *     a persister killed in between leaves it to the next one (delivery at
- *     least once: replay is idempotent, persist_rec.h).
+ *  2. A record is freed from the ring only after hl_wal_append copied it
+ *     into the WAL's buffer (a persister killed before that leaves it in
+ *     the ring; replay is idempotent, persist_rec.h), but it is durable
+ *     only after the flush: see invariant 4 for a persister that dies.
  *  3. In ERROR the thread goes on draining and dropping records, so no
  *     committer waits on a full ring; every waiter is woken, sees the
  *     error (stored before the state and the wakes, release) and returns
  *     it, and so does every later durable commit.
- *  4. One persister per arena: start claims state RUNNING from NONE,
- *     STOPPED (a CAS), or from a RUNNING whose pid is dead.
+ *  4. One persister per arena: start claims state RUNNING from NONE or
+ *     STOPPED (a CAS). Never from a RUNNING one whose process died
+ *     (HL_ECORRUPT): invariant 2's records it had appended but not flushed
+ *     are lost, so the arena holds nodes the WAL lacks, which later
+ *     records may name; such an arena is rebuilt from DIR instead.
+ *  5. Delivery is at least once, and a record is durable only once
+ *     flushed: the ring frees a record when the WAL buffer took it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -265,6 +271,9 @@ static int claim(struct hl_persist_ctl *ctl)
 		pid_t pid = (pid_t)atomic_load_explicit(&ctl->pid, memory_order_relaxed);
 		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
 			return HL_EEXIST;
+		/* it died: records it took from the ring and never flushed are
+		 * gone, and later commits may build on them (invariant 5) */
+		return HL_ECORRUPT;
 	}
 	if (!atomic_compare_exchange_strong_explicit(&ctl->state, &s,
 						     HL_PERSISTER_RUNNING,

@@ -312,6 +312,21 @@ Test(persister, one_persister_per_arena)
 	hl_arena_close(a);
 }
 
+/* A persister that died (halted: its thread gone, the state RUNNING) may
+ * have dropped records it held: no new one takes its arena over. */
+Test(persister, a_dead_persisters_arena_is_not_taken_over)
+{
+	pu_dir_make();
+	const char *name;
+	hl_arena *a = arena_persisted(&name, HL_DURABILITY_SYNC);
+	hl_persister_halt(start(a, NULL, NULL));
+	atomic_store(&a->pctl->pid, 0x7ffffff0u); /* a pid that is not alive */
+	struct hl_persister *q = NULL;
+	cr_assert_eq(hl_persister_start(a, pu_dir, NULL, hl_replay_record, a,
+					NULL, &q), HL_ECORRUPT);
+	hl_arena_close(a);
+}
+
 Test(persister, other_chunk_size_is_emismatch)
 {
 	pu_dir_make();
