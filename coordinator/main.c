@@ -53,7 +53,7 @@ int hl_cmd_check(int argc, char **argv)
 		return HL_EXIT_OK;
 	}
 	if (argc >= 3 && !strcmp(argv[1], "--persist")) {
-		uint64_t chunk = 4096; /* hl_config_init's default */
+		uint64_t chunk = 0; /* 0: the chunk size DIR's WAL names */
 		if (argc == 3 || (argc == 5 && !strcmp(argv[3], "--chunk") &&
 				  hl_parse_size(argv[4], &chunk) && chunk <= UINT32_MAX))
 			return hl_cmd_check_persist(argv[2], (uint32_t)chunk);

@@ -8,10 +8,10 @@
  *       existing DIR/wal is replayed into it first ("recovered N records
  *       from DIR in T ms"), then the persister thread drains the ring into
  *       it until the run ends, when it flushes and stops.
- *   helios recover --persist DIR --arena NAME [--size S]
+ *   helios recover --persist DIR --arena NAME [--size S] (DIR's chunk size)
  *       creates arena NAME (memory only: a later run persists again with
  *       --persist), replays DIR into it, leaves it for others. Exit 0.
- *   helios check --persist DIR [--chunk B]
+ *   helios check --persist DIR [--chunk B] (default: DIR's chunk size)
  *       scans DIR/wal read-only, verifies every record's checksum, chain
  *       and salt (the scanner) and every node record's hash (replay.c),
  *       says what it found; exit 1 if any record's content is bad.
@@ -118,7 +118,8 @@ int hl_run_persist_stop(struct hl_persister *p)
 /* ---- helios recover ------------------------------------------------------- */
 
 static const char recover_usage[] =
-	"usage: helios recover --persist DIR --arena NAME [--size 1G] [--chunk 4096]\n";
+	"usage: helios recover --persist DIR --arena NAME [--size 1G]\n"
+	"       (the chunk size is DIR's)\n";
 
 struct recover_opts {
 	const char *dir, *arena;
@@ -132,25 +133,18 @@ static int recover_args(int argc, char **argv, struct recover_opts *o)
 		{"persist", required_argument, 0, 'p'},
 		{"arena", required_argument, 0, 'a'},
 		{"size", required_argument, 0, 's'},
-		{"chunk", required_argument, 0, 'c'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
-	*o = (struct recover_opts){.size = 1ull << 30, .chunk = 4096};
+	*o = (struct recover_opts){.size = 1ull << 30};
 	optind = 1;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-		uint64_t v;
 		switch (c) {
 		case 'p': o->dir = optarg; break;
 		case 'a': o->arena = optarg; break;
 		case 's':
 			if (!hl_parse_size(optarg, &o->size))
 				return hl_usage("recover", recover_usage, "bad --size", optarg);
-			break;
-		case 'c':
-			if (!hl_parse_size(optarg, &v) || v > UINT32_MAX)
-				return hl_usage("recover", recover_usage, "bad --chunk", optarg);
-			o->chunk = (uint32_t)v;
 			break;
 		case 'h': fputs(recover_usage, stdout); return -1;
 		default: return hl_usage("recover", recover_usage, NULL, NULL);
@@ -171,6 +165,10 @@ int hl_cmd_recover(int argc, char **argv)
 	char dir[600], shown[160];
 	hl_fmt_name(dir, sizeof dir, o.dir);
 	hl_fmt_name(shown, sizeof shown, o.arena);
+	if ((rc = hl_persist_dir_chunk(o.dir, &o.chunk))) {
+		hl_say("recover: %s: %s", dir, hl_strerror(rc));
+		return HL_EXIT_FAILED;
+	}
 	hl_config cfg;
 	hl_config_init(&cfg);
 	cfg.arena_bytes = o.size;
@@ -205,7 +203,7 @@ int hl_cmd_recover(int argc, char **argv)
 
 struct check_ctx {
 	uint32_t chunk;
-	uint64_t nodes, refs, marks, bad;
+	uint64_t nodes, refs, marks, searches, bad;
 };
 
 static int check_one(void *ctx, const void *rec, uint32_t len)
@@ -223,6 +221,8 @@ static int check_one(void *ctx, const void *rec, uint32_t len)
 		c->refs++;
 	else if (h.type == HL_PREC_MARK && len == sizeof h)
 		c->marks++;
+	else if (h.type == HL_PREC_SEARCH && len >= sizeof(struct hl_prec_search))
+		c->searches++;
 	else
 		c->bad++;
 	return 0;
@@ -234,16 +234,19 @@ int hl_cmd_check_persist(const char *dir_arg, uint32_t chunk)
 	hl_fmt_name(dir, sizeof dir, dir_arg);
 	struct check_ctx c = {.chunk = chunk};
 	struct hl_recovery_info info;
-	int rc = hl_recover_dir(dir_arg, chunk, check_one, &c, &info);
+	int rc = chunk ? 0 : hl_persist_dir_chunk(dir_arg, &c.chunk);
+	if (!rc)
+		rc = hl_recover_dir(dir_arg, c.chunk, check_one, &c, &info);
 	if (rc) {
 		hl_say("check: --persist %s: %s%s", dir, hl_strerror(rc),
 		       rc == HL_EMISMATCH ? " (another --chunk?)" : "");
 		return HL_EXIT_FAILED;
 	}
 	printf("%s: %s: %" PRIu64 " records (%" PRIu64 " nodes with their hashes "
-	       "verified, %" PRIu64 " refs, %" PRIu64 " markers), log of %" PRIu64
-	       " bytes, ends at %s\n", dir, c.bad ? "BAD" : "ok", info.records,
-	       c.nodes, c.refs, c.marks, info.end_lsn, stop_name(info.stop));
+	       "verified, %" PRIu64 " refs, %" PRIu64 " markers, %" PRIu64
+	       " search records), log of %" PRIu64 " bytes, ends at %s\n", dir,
+	       c.bad ? "BAD" : "ok", info.records, c.nodes, c.refs, c.marks,
+	       c.searches, info.end_lsn, stop_name(info.stop));
 	if (c.bad)
 		hl_say("check: %s: %" PRIu64 " records fail their content checks",
 		       dir, c.bad);

@@ -440,6 +440,29 @@ void hl_persister_halt(struct hl_persister *p)
 	persister_free(p);
 }
 
+int hl_persist_dir_chunk(const char *dir, uint32_t *chunk_bytes)
+{
+	char path[PATH_MAX];
+	unsigned char hdr[HL_WAL_HDR_BYTES];
+	int rc = wal_path(dir, path, sizeof path);
+	if (rc)
+		return rc;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return hl_io_errno_rc(errno);
+	size_t got = fread(hdr, 1, sizeof hdr, f);
+	fclose(f);
+	struct hl_wal_info wi;
+	if ((rc = hl_wal_header_parse(hdr, got, &wi)))
+		return rc;
+	uint32_t c = (uint32_t)wi.geometry;
+	if (hl_persist_geometry(c) != wi.geometry || c < HL_CHUNK_BYTES_MIN ||
+	    c > HL_CHUNK_BYTES_MAX || (c & (c - 1)))
+		return HL_EMISMATCH; /* not a persister's WAL */
+	*chunk_bytes = c;
+	return 0;
+}
+
 int hl_recover_dir(const char *dir, uint32_t chunk_bytes,
 		   hl_persist_apply_fn *apply, void *apply_ctx,
 		   struct hl_recovery_info *info)

@@ -70,6 +70,10 @@ int hl_persister_stop(struct hl_persister *p);
  * hl_iofault_crash after it). Committers waiting are not woken. */
 void hl_persister_halt(struct hl_persister *p);
 
+/* The chunk size DIR's WAL was written for (its geometry word): 0,
+ * HL_ENOENT, HL_ECORRUPT, HL_EVERSION, HL_EMISMATCH (not a persister's). */
+int hl_persist_dir_chunk(const char *dir, uint32_t *chunk_bytes);
+
 /* Replays DIR's WAL into arena a without changing DIR (helios recover,
  * helios check with a NULL a: apply alone). HL_ENOENT: no WAL. */
 int hl_recover_dir(const char *dir, uint32_t chunk_bytes,

@@ -32,6 +32,13 @@
  *   32  name_len u32  36 reserved u32
  *   40  name          name_len bytes, no NUL
  *
+ * HL_PREC_SEARCH (a search record about to be published, workers/mcts.c):
+ *   16  pos           16 B  the position's snapshot id
+ *   32  salt u64             the search's (hl_hash64 of its name)
+ *   40  count u16  42 reserved u16  44 result u32 (HL_MCTS_*)
+ *   48  edge[count], 24 B each: child id (16 B; zero: not committed yet),
+ *       action u32, prior u16 (HL_EDGE_PRIOR_ONE = 1.0), reserved u16
+ *
  * Order: a commit pushes a node's record before the index CAS that
  * publishes it, so any process that finds the node (and builds on it, or
  * names it in a ref) pushes its own records after it: ring order, and so
@@ -52,6 +59,8 @@ enum hl_prec_type {
 	HL_PREC_MARK = 3, /* the header alone: a sync commit that found its
 			   * root already published waits for this record,
 			   * which the ring puts after the root's own */
+	HL_PREC_SEARCH = 4, /* a search record's creation (its statistics
+			     * are not logged: they start from zero) */
 };
 
 /* The WAL's record type of every persist record (wal.h: >= USER). */
@@ -91,5 +100,28 @@ struct hl_prec_ref {
 _Static_assert(offsetof(struct hl_prec_ref, id) == 16, "ref record layout");
 _Static_assert(offsetof(struct hl_prec_ref, name_len) == 32, "ref record layout");
 _Static_assert(sizeof(struct hl_prec_ref) == 40, "ref record layout");
+
+struct hl_prec_search {
+	struct hl_prec_hdr h;
+	hl_id pos;
+	uint64_t salt;
+	uint16_t count;
+	uint16_t reserved;
+	uint32_t result;
+	/* struct hl_prec_edge edge[count] follows */
+};
+_Static_assert(offsetof(struct hl_prec_search, pos) == 16, "search record layout");
+_Static_assert(offsetof(struct hl_prec_search, salt) == 32, "search record layout");
+_Static_assert(offsetof(struct hl_prec_search, count) == 40, "search record layout");
+_Static_assert(offsetof(struct hl_prec_search, result) == 44, "search record layout");
+_Static_assert(sizeof(struct hl_prec_search) == 48, "search record layout");
+
+struct hl_prec_edge {
+	hl_id child;
+	uint32_t action;
+	uint16_t prior;
+	uint16_t reserved;
+};
+_Static_assert(sizeof(struct hl_prec_edge) == 24, "edge record layout");
 
 #endif /* HL_SHM_PERSIST_REC_H */

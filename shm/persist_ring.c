@@ -296,6 +296,17 @@ int hl_persist_push_node(hl_arena *a, hl_id hash, unsigned kind,
 	return 0;
 }
 
+int hl_persist_reserve(hl_arena *a, unsigned type, uint32_t bytes,
+		       struct hl_ring_resv *r)
+{
+	return begin(a, type, bytes, r);
+}
+
+void hl_persist_publish(hl_arena *a, const struct hl_ring_resv *r)
+{
+	hl_ring_mpsc_commit(a->ring, r);
+}
+
 int hl_persist_push_mark(hl_arena *a)
 {
 	struct hl_ring_resv r;

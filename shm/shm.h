@@ -497,6 +497,13 @@ static inline int hl_persist_error(const hl_arena *a)
 int hl_persist_push_node(hl_arena *a, hl_id hash, unsigned kind,
 			 unsigned level, unsigned count, uint64_t aux,
 			 const void *ident, uint32_t ident_bytes);
+/* A record of `bytes` (header included) of the given type: reserve fills
+ * its header (slot, sequence) and returns where it goes (r->payload);
+ * the caller fills the rest and publishes it. Errors as push_node's. */
+struct hl_ring_resv;
+int hl_persist_reserve(hl_arena *a, unsigned type, uint32_t bytes,
+		       struct hl_ring_resv *r);
+void hl_persist_publish(hl_arena *a, const struct hl_ring_resv *r);
 /* Pushes a marker record (HL_PREC_MARK): waiting for it waits for every
  * record pushed before it by anyone. */
 int hl_persist_push_mark(hl_arena *a);

@@ -340,3 +340,52 @@ Test(persister, other_chunk_size_is_emismatch)
 	cr_assert_eq(hl_recover_dir("/var/tmp/helios-no-such-dir-x", CHUNK, NULL,
 				    NULL, &info), HL_ENOENT);
 }
+
+/* A search graph's records come back with their moves and priors (and
+ * fresh statistics) after the arena is gone; the search reopens by name. */
+Test(persister, search_records_survive_with_fresh_statistics)
+{
+	pu_dir_make();
+	const char *name;
+	hl_arena *a = arena_persisted(&name, HL_DURABILITY_SYNC);
+	struct hl_persister *p = start(a, NULL, NULL);
+	hl_state *s;
+	hl_id root, kid;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	cr_assert_eq(commit_gen(s, 1, 0, &root), 0);
+	cr_assert_eq(commit_gen(s, 2, 0, &kid), 0);
+	hl_state_free(s);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(a, "g", root, NULL, &m), 0);
+	hl_mcts_path path;
+	cr_assert_eq(hl_mcts_select(m, &path), 0);
+	cr_assert_eq(path.leaf, HL_MCTS_LEAF_ROOT);
+	hl_mcts_move moves[3] = {{7, 0.5f, kid}, {8, 0.25f, {0, 0}},
+				 {9, 0.25f, {0, 0}}};
+	cr_assert_eq(hl_mcts_expand(m, &path, root, moves, 3, HL_MCTS_ONGOING), 0);
+	cr_assert_eq(hl_mcts_backup(m, &path, 0.5), 0);
+	cr_assert_eq(hl_persist_sync(a, 0), 0);
+	hl_mcts_close(m);
+	cr_assert_eq(hl_persister_stop(p), 0);
+	hl_arena_close(a);
+	hl_arena_unlink(name);
+
+	struct hl_recovery_info info;
+	hl_arena *r = recover_fresh(&info);
+	cr_assert_eq(hl_mcts_open(r, "g", (hl_id){0, 0}, NULL, &m), 0,
+		     "the search's root ref came back");
+	cr_assert(hl_id_eq(hl_mcts_root(m), root));
+	hl_mcts_node n;
+	cr_assert_eq(hl_mcts_node_info(m, root, &n), 0, "the root's record");
+	cr_assert_eq(n.edges, 3u);
+	cr_assert_eq(n.visits, 0u, "statistics start fresh");
+	hl_mcts_child c[3];
+	unsigned got = 0;
+	cr_assert_eq(hl_mcts_children(m, root, c, 3, &got), 0);
+	cr_assert_eq(got, 3u);
+	cr_assert_eq(c[0].action, 7u);
+	cr_assert_float_eq(c[0].prior, 0.5f, 1e-3);
+	cr_assert_eq(c[2].action, 9u);
+	hl_mcts_close(m);
+	hl_arena_close(r);
+}

@@ -23,6 +23,7 @@
  */
 #include <string.h>
 
+#include "mcts.h"
 #include "persist_rec.h"
 #include "workers.h"
 
@@ -143,6 +144,8 @@ int hl_replay_record(void *ctx, const void *rec, uint32_t len)
 		return replay_ref(a, rec, len);
 	case HL_PREC_MARK:
 		return len == sizeof h ? 0 : HL_ECORRUPT;
+	case HL_PREC_SEARCH:
+		return hl_mcts_replay_record(a, rec, len);
 	default:
 		return HL_ECORRUPT;
 	}
