@@ -13,6 +13,11 @@
 int hl_cmd_run(int argc, char **argv);
 int hl_cmd_stat(int argc, char **argv);
 int hl_cmd_check(int argc, char **argv);
+/* `helios recover` and `helios check --persist DIR` (persist_cmd.c). */
+int hl_cmd_recover(int argc, char **argv);
+int hl_cmd_check_persist(const char *dir, uint32_t chunk_bytes);
+/* The persister lines of `helios stat` (persist_cmd.c). */
+void hl_stat_persister(FILE *f, hl_arena *a);
 /* The hidden subcommand a built-in worker runs as: `helios worker-builtin
  * --workload w1` with HELIOS_ARENA / HELIOS_WORKER in its environment. */
 int hl_cmd_worker_builtin(int argc, char **argv);

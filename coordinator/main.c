@@ -15,9 +15,9 @@ static const char usage_text[] =
 	"  stat   show an arena's counters, memory and processes (read-only)\n"
 	"  check  verify every node's hash and the arena's structures\n"
 	"  bench  the benchmark harness: N workers, scaling sweep, peers\n"
+	"  recover  rebuild an arena from a --persist DIR and leave it\n"
 	"\n"
-	"  helios <command> --help for its options. Not built yet: recover\n"
-	"  (needs the persister).\n";
+	"  helios <command> --help for its options.\n";
 
 int hl_cmd_worker_builtin(int argc, char **argv)
 {
@@ -43,7 +43,8 @@ int hl_cmd_worker_builtin(int argc, char **argv)
 	return hl_worker_run_builtin((enum hl_workload)workload, seed);
 }
 
-static const char check_usage[] = "usage: helios check NAME\n";
+static const char check_usage[] =
+	"usage: helios check NAME | --persist DIR [--chunk 4096]\n";
 
 int hl_cmd_check(int argc, char **argv)
 {
@@ -51,9 +52,13 @@ int hl_cmd_check(int argc, char **argv)
 		fputs(check_usage, stdout); /* asked for: exit 0, like stat --help */
 		return HL_EXIT_OK;
 	}
+	if (argc >= 3 && !strcmp(argv[1], "--persist")) {
+		uint64_t chunk = 0; /* 0: the chunk size DIR's WAL names */
+		if (argc == 3 || (argc == 5 && !strcmp(argv[3], "--chunk") &&
+				  hl_parse_size(argv[4], &chunk) && chunk <= UINT32_MAX))
+			return hl_cmd_check_persist(argv[2], (uint32_t)chunk);
+	}
 	if (argc != 2 || argv[1][0] == '-') {
-		if (argc == 3 && !strcmp(argv[1], "--persist"))
-			hl_say("check: --persist: the persister is not built yet");
 		fputs(check_usage, stderr);
 		return HL_EXIT_USAGE;
 	}
@@ -103,10 +108,8 @@ int main(int argc, char **argv)
 		return hl_cmd_worker_builtin(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return hl_cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(cmd, "recover")) {
-		hl_say("%s: not built yet (see helios --help)", cmd);
-		return HL_EXIT_USAGE;
-	}
+	if (!strcmp(cmd, "recover"))
+		return hl_cmd_recover(argc - 1, argv + 1);
 	hl_say("unknown command '%s'", cmd);
 	fputs(usage_text, stderr);
 	return HL_EXIT_USAGE;

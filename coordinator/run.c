@@ -6,6 +6,7 @@
  *              [--numa auto|off] [--duration S] [--restart on-failure|never]
  *              [--max-restarts N] [--grace S] [--hang-timeout S] [--keep]
  *              [--prefault] [--seed N] [--quiet] [--trust-owner]
+ *              [--persist DIR [--durability none|async|sync] [--wal-size S]]
  *              (--workload w1|w2 | -- WORKER_COMMAND ARGS...
  *               | --game connect4 [--position MOVES] [--playouts P] [--json])
  *
@@ -53,6 +54,8 @@ static const char usage_text[] =
 	"                  [--restart on-failure|never] [--max-restarts N]\n"
 	"                  [--grace SECONDS] [--hang-timeout SECONDS] [--keep]\n"
 	"                  [--prefault] [--seed N] [--quiet] [--trust-owner]\n"
+	"                  [--persist DIR [--durability none|async|sync]\n"
+	"                   [--wal-size 256M]]\n"
 	"                  (--workload w1|w2 | -- WORKER_COMMAND [ARGS...]\n"
 	"                   | --game connect4 [--position MOVES] [--playouts P]\n"
 	"                     [--json])\n";
@@ -67,7 +70,7 @@ enum {
 	OPT_DURATION, OPT_RESTART, OPT_MAX_RESTARTS, OPT_GRACE, OPT_HANG,
 	OPT_KEEP, OPT_PREFAULT, OPT_SEED, OPT_QUIET, OPT_WORKLOAD, OPT_GAME,
 	OPT_PERSIST, OPT_DURABILITY, OPT_TRUST_OWNER, OPT_HELP, OPT_POSITION,
-	OPT_PLAYOUTS, OPT_JSON,
+	OPT_PLAYOUTS, OPT_JSON, OPT_WAL_SIZE,
 };
 
 static const struct option long_opts[] = {
@@ -89,6 +92,7 @@ static const struct option long_opts[] = {
 	{"game", required_argument, 0, OPT_GAME},
 	{"persist", required_argument, 0, OPT_PERSIST},
 	{"durability", required_argument, 0, OPT_DURABILITY},
+	{"wal-size", required_argument, 0, OPT_WAL_SIZE},
 	{"trust-owner", no_argument, 0, OPT_TRUST_OWNER},
 	{"help", no_argument, 0, OPT_HELP},
 	{"position", required_argument, 0, OPT_POSITION},
@@ -114,6 +118,7 @@ static void opts_default(struct run_opts *o)
 	o->hang_s = 30;
 	o->seed = 1;
 	o->workload = -1;
+	o->durability = HL_DURABILITY_SYNC;
 }
 
 /* One option; 0 to go on, else the exit code. */
@@ -196,11 +201,23 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 			return usage("--playouts takes a count of at least 1", arg);
 		return 0;
 	case OPT_JSON: o->json = true; return 0;
-	case OPT_PERSIST:
+	case OPT_PERSIST: o->persist = arg; return 0;
 	case OPT_DURABILITY:
-		hl_say("run: --persist/--durability: the persister is not built "
-		       "yet; arenas live in memory only");
-		return HL_EXIT_USAGE;
+		if (!strcmp(arg, "sync"))
+			o->durability = HL_DURABILITY_SYNC;
+		else if (!strcmp(arg, "async"))
+			o->durability = HL_DURABILITY_ASYNC;
+		else if (!strcmp(arg, "none"))
+			o->durability = HL_DURABILITY_NONE;
+		else
+			return usage("--durability takes none, async or sync", arg);
+		return 0;
+	case OPT_WAL_SIZE:
+		if (!hl_parse_size(arg, &o->wal_bytes) ||
+		    o->wal_bytes < HL_WAL_FILE_BYTES_MIN ||
+		    o->wal_bytes > HL_WAL_FILE_BYTES_MAX)
+			return usage("bad --wal-size", arg);
+		return 0;
 	case OPT_HELP:
 		fputs(usage_text, stdout);
 		return -1;
@@ -243,6 +260,11 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 		return usage("-- needs a worker command after it", NULL);
 	if (o->command && o->workload >= 0)
 		return usage("give --workload or a worker command, not both", NULL);
+	if (o->persist && o->durability == HL_DURABILITY_NONE)
+		return usage("--durability none keeps the arena in memory: drop "
+			     "--persist", NULL);
+	if (o->wal_bytes && !o->persist)
+		return usage("--wal-size goes with --persist", NULL);
 	if (o->game)
 		return game_opts(o);
 	if (o->position || o->playouts || o->json)
@@ -569,11 +591,18 @@ static int run(struct run_opts *o, char **argv)
 		close(sfd);
 		return stopped ? HL_EXIT_OK : HL_EXIT_FAILED;
 	}
+	struct hl_persister *persister = NULL;
+	if (hl_run_persist_start(o, &ra, &persister)) {
+		hl_run_arena_close(o, &ra);
+		close(sfd);
+		return HL_EXIT_FAILED;
+	}
 	struct hl_sup sup = {.a = ra.a, .arena_name = o->arena, .argv = argv,
 			     .restart = o->restart, .max_restarts = o->max_restarts,
 			     .hang_timeout_ns = (uint64_t)(o->hang_s * 1e9)};
 	if (hl_sup_init(&sup, o->workers)) {
 		hl_say("run: cannot set up supervision: %s", strerror(errno));
+		hl_run_persist_stop(persister);
 		hl_run_arena_close(o, &ra);
 		close(sfd);
 		return HL_EXIT_FAILED;
@@ -581,6 +610,7 @@ static int run(struct run_opts *o, char **argv)
 	sup.grace_ns = (uint64_t)(o->grace_s * 1e9); /* the watchdog's too */
 	if (o->game && hl_game_prepare(ra.a, &o->root, o->position)) {
 		hl_sup_fini(&sup);
+		hl_run_persist_stop(persister);
 		hl_run_arena_close(o, &ra);
 		close(sfd);
 		return HL_EXIT_FAILED;
@@ -603,10 +633,12 @@ static int run(struct run_opts *o, char **argv)
 	p.playouts_first = p.playouts_last = hl_mcts_playouts(ra.a);
 	const char *reason = supervise(o, &sup, sfd, &p);
 	hl_sup_stop(&sup, sup.grace_ns);
+	bool persist_failed = hl_run_persist_stop(persister) != 0;
 	summary(o, &sup, &p, reason);
 	if (sup.full)
 		hl_run_arena_full(o, &ra);
-	int code = sup.failed || sup.full ? HL_EXIT_FAILED : HL_EXIT_OK;
+	int code = sup.failed || sup.full || persist_failed ? HL_EXIT_FAILED
+							   : HL_EXIT_OK;
 	place_free(o, &sup);
 	hl_sup_fini(&sup);
 	hl_run_arena_close(o, &ra);

@@ -32,6 +32,10 @@ struct run_opts {
 	bool json;           /* the summary as one JSON object on stdout */
 	struct hl_c4_pos root; /* the position, parsed */
 	bool duration_given;
+	/* persistence (persist_cmd.c) */
+	const char *persist; /* --persist DIR; NULL: memory only */
+	unsigned durability; /* --durability: HL_DURABILITY_ASYNC or _SYNC */
+	uint64_t wal_bytes;  /* --wal-size; 0: the persister's default */
 };
 
 /* The run's arena and the coordinator lock on it. */
@@ -52,5 +56,14 @@ void hl_run_arena_close(const struct run_opts *o, struct run_arena *ra);
 /* Says which part of the arena is full and what --size would fit, after
  * workers found it full (HL_WORKER_EXIT_FULL). */
 void hl_run_arena_full(const struct run_opts *o, const struct run_arena *ra);
+
+/* The persister of a --persist run (persist_cmd.c): recovers DIR into the
+ * run's arena and starts persisting, saying so; *out stays NULL without
+ * --persist. 0 or an HL_E* code (said). */
+struct hl_persister;
+int hl_run_persist_start(const struct run_opts *o, struct run_arena *ra,
+			 struct hl_persister **out);
+/* Flushes and stops it (NULL: nothing); says a sticky error. */
+int hl_run_persist_stop(struct hl_persister *p);
 
 #endif /* HL_COORDINATOR_RUN_H */

@@ -109,6 +109,19 @@ static void config_of(const struct run_opts *o, hl_config *cfg)
 	cfg->max_processes = o->workers + 16 > 64 ? o->workers + 16 : 64;
 	cfg->numa = (uint32_t)o->numa;
 	cfg->prefault = o->prefault;
+	if (o->persist) {
+		/* the default ring, or an eighth of a small arena (at least
+		 * the minimum and two chunks: check_config says the rest) */
+		uint64_t ring = HL_PERSIST_RING_BYTES_DEFAULT;
+		if (ring > o->size / 8)
+			ring = o->size / 8 / HL_PAGE_BYTES * HL_PAGE_BYTES;
+		if (ring < HL_PERSIST_RING_BYTES_MIN)
+			ring = HL_PERSIST_RING_BYTES_MIN;
+		if (ring < 2ull * o->chunk)
+			ring = 2ull * o->chunk;
+		cfg->persist_ring_bytes = ring;
+		cfg->durability = o->durability;
+	}
 }
 
 static void say_no_room(const struct run_opts *o, const char *shown)

@@ -521,8 +521,10 @@ static int report_once(hl_arena *a, const struct stat_opts *o,
 		print_search(a, o, n);
 	else if (o->json)
 		print_json(stdout, o->name, r);
-	else
+	else {
 		print_text(stdout, o->name, r, o->watch);
+		hl_stat_persister(stdout, a); /* nothing for a memory-only arena */
+	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		int e = errno;
 		if (!stat_stop) /* a write cut short by a stop signal is no error */

@@ -117,7 +117,26 @@ typedef struct hl_config {
 				  * for the page tables). 0 (default): pages are
 				  * faulted in as first used, on the using
 				  * process's node. */
+	uint64_t persist_ring_bytes; /* 0 (default): memory only, no persist
+				      * region. Else the ring commits hand the
+				      * persister their records through, in
+				      * bytes (>= 64 KiB, and room for a
+				      * leaf record: 2 chunks at least) */
+	uint32_t durability;     /* enum hl_durability: the default of every
+				  * commit when persist_ring_bytes > 0;
+				  * default HL_DURABILITY_SYNC */
+	uint64_t persist_lag_ns; /* async: the most a flush waits to gather
+				  * more records; default 2 ms */
 } hl_config;
+
+/* Durability of commits and ref changes (hl_config.durability, per arena;
+ * hl_commit_ex's flags, per commit). */
+enum hl_durability {
+	HL_DURABILITY_NONE = 0,  /* memory only: nothing is written */
+	HL_DURABILITY_ASYNC = 1, /* acknowledged at once; on disk within the
+				  * persister's lag; hl_persist_sync waits */
+	HL_DURABILITY_SYNC = 2,  /* acknowledged once on disk */
+};
 
 /* Fills cfg with the defaults above. */
 void hl_config_init(hl_config *cfg);
@@ -289,6 +308,28 @@ int hl_state_view(hl_state *s, uint64_t off, const void **ptr, size_t *len);
  * and can be committed again once there is room), HL_ECOLLISION, HL_EROFS.
  */
 int hl_commit(hl_state *s, hl_id *out, hl_commit_info *info);
+
+/* hl_commit_ex flags: the durability of this one commit, overriding the
+ * arena's (on an arena without persistence both are ignored). */
+#define HL_COMMIT_ASYNC 1u /* return at once; durable within the lag */
+#define HL_COMMIT_SYNC 2u  /* return once durable */
+/*
+ * hl_commit with flags (0: the arena's durability). On a persisted arena a
+ * commit hands its new nodes to the persister before publishing them; a
+ * sync commit then waits (futex) until the persister says they are on
+ * disk. Errors, besides hl_commit's: the persister's sticky error (HL_EIO,
+ * HL_ENOSPC: a write or flush failed; the snapshot is published in memory
+ * but not durable, and every later durable commit returns it too).
+ */
+int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
+		 unsigned flags);
+/*
+ * Waits until everything committed (and every ref set) so far by any live
+ * process of the arena is durable. 0 at once on an arena without
+ * persistence; the sticky error; HL_EBUSY when no persister drained the
+ * ring within timeout_ns (0: wait as long as it takes).
+ */
+int hl_persist_sync(hl_arena *a, uint64_t timeout_ns);
 /* Points the state at snapshot id, dropping dirty chunks. O(1): one index
  * look-up, no state bytes copied. HL_ENOENT for an unknown id. */
 int hl_restore(hl_state *s, hl_id id);

@@ -49,6 +49,8 @@ void hl_config_init(hl_config *cfg)
 	cfg->refs_capacity = HL_REFS_DEFAULT;
 	cfg->numa = HL_NUMA_AUTO;
 	cfg->mode = 0600;
+	cfg->durability = HL_DURABILITY_SYNC;
+	cfg->persist_lag_ns = HL_PERSIST_LAG_NS_DEFAULT;
 }
 
 /* ---- layout --------------------------------------------------------------- */
@@ -74,6 +76,15 @@ static int check_config(const hl_config *c)
 	if (c->mode & ~0777u)
 		return HL_EINVAL;
 	if (c->prefault > 1)
+		return HL_EINVAL;
+	if (c->persist_ring_bytes &&
+	    hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) == 0)
+		return HL_EINVAL;
+	/* a leaf's record must fit the ring: two chunks of room at least */
+	if (c->persist_ring_bytes && c->persist_ring_bytes / 2 < c->chunk_bytes)
+		return HL_EINVAL;
+	if (c->durability > HL_DURABILITY_SYNC ||
+	    c->persist_lag_ns > HL_PERSIST_LAG_NS_MAX)
 		return HL_EINVAL;
 	return 0;
 }
@@ -172,9 +183,15 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	/* the in-flight tables go last, at the arena's end, so the heap
 	 * keeps its alignment and its place between the slab map and them */
 	uint64_t inflight = (uint64_t)c->max_processes * HL_INFLIGHT_TABLE_BYTES;
-	if (at >= c->arena_bytes || inflight >= c->arena_bytes - at)
+	uint64_t persist = c->persist_ring_bytes
+		? hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) : 0;
+	if (at >= c->arena_bytes || inflight >= c->arena_bytes - at ||
+	    persist >= c->arena_bytes - at - inflight)
 		return HL_EINVAL;
-	uint64_t top = c->arena_bytes - inflight;
+	/* the persist region after them, last of all (layout.h) */
+	h->regions[HL_REGION_PERSIST].off = c->arena_bytes - persist;
+	h->regions[HL_REGION_PERSIST].bytes = persist;
+	uint64_t top = c->arena_bytes - persist - inflight;
 	uint64_t units = (top - at) / unit;
 	at = place(h, HL_REGION_SLABMAP, at, units * sizeof(uint16_t));
 	if (at >= top)
@@ -253,7 +270,9 @@ static bool region_holds(const struct hl_region *g, uint64_t count,
 static bool regions_sane(const struct hl_arena_hdr *h)
 {
 	uint64_t at = HL_PAGE_BYTES;
-	for (int r = 0; r < HL_REGION_COUNT; r++) {
+	int count = (h->features & HL_FEATURE_PERSIST) ? HL_REGION_PERSIST + 1
+						       : HL_REGION_COUNT;
+	for (int r = 0; r < count; r++) {
 		const struct hl_region *g = &h->regions[r];
 		if (g->off < at || g->off % HL_PAGE_BYTES ||
 		    g->bytes > h->arena_bytes || g->off > h->arena_bytes - g->bytes)
@@ -404,7 +423,7 @@ static int handle_init(hl_arena *a, const char *name)
 		return HL_ENOMEM;
 	a->zero_chunk = zero;
 	compute_zero_hashes(a);
-	return 0;
+	return hl_persist_region_attach(a);
 }
 
 static void handle_free(hl_arena *a)
@@ -570,6 +589,10 @@ static int init_new_arena(int fd, const hl_config *c,
 						       : h->regions[HL_REGION_HEAP].off);
 	if (!rc && c->prefault)
 		rc = prefault_arena(fd, p, c->arena_bytes, stop);
+	if (!rc && (h->features & HL_FEATURE_PERSIST))
+		rc = hl_persist_region_format((char *)p +
+						      h->regions[HL_REGION_PERSIST].off,
+					      h->regions[HL_REGION_PERSIST].bytes, c);
 	if (!rc)
 		publish_header(p, h);
 	munmap(p, c->arena_bytes);
@@ -601,7 +624,7 @@ int hl_arena_create_stoppable(const char *name, const hl_config *cfg,
 	if (rc)
 		goto out_free;
 	h->version = HL_FORMAT_VERSION;
-	h->features = HL_FEATURES_KNOWN;
+	h->features = c.persist_ring_bytes ? HL_FEATURE_PERSIST : 0;
 	h->creator_uid = (uint32_t)getuid();
 	h->created_ns = (uint64_t)time(NULL) * 1000000000ull;
 	h->hdr_checksum = header_checksum(h);

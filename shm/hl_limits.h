@@ -193,4 +193,32 @@
  * another producer made progress, so this bounds only unfairness. */
 #define HL_RING_RESERVE_TRIES 256u
 
+/* ---- the persist region (shm/persist_ring.c) ----------------------------- */
+
+/* The persist ring: at least 64 KiB (a burst of W1 commits while the
+ * persister flushes), at most 4 GiB (seconds of the fastest device's
+ * bandwidth: more only hides a persister that cannot keep up). */
+#define HL_PERSIST_RING_BYTES_MIN (64ull << 10)
+#define HL_PERSIST_RING_BYTES_MAX (4ull << 30)
+/* The default ring of `helios run --persist`: 64 MiB. */
+#define HL_PERSIST_RING_BYTES_DEFAULT (64ull << 20)
+/* Async: a flush waits at most this long for more records (2 ms by
+ * default, one device flush's time on a loaded machine); at most 1 s, the
+ * most an acknowledged async commit may stay volatile. */
+#define HL_PERSIST_LAG_NS_DEFAULT 2000000ull
+#define HL_PERSIST_LAG_NS_MAX 1000000000ull
+/* A committer waiting for room in the ring or for durability sleeps on the
+ * futex at most this long between checks of the persister's state (so a
+ * persister that died is noticed within it). */
+#define HL_PERSIST_WAIT_SLICE_NS 20000000ull
+/* Spins on the durable word before the first futex sleep: a group commit
+ * on a fast device ends within a few microseconds of spinning. */
+#define HL_PERSIST_WAIT_SPINS 2000u
+/* Ring-full retries before a producer sleeps a slice. */
+#define HL_PERSIST_PUSH_SPINS 64u
+/* A producer gives up on a full ring after this long with no persister
+ * draining it (HL_EBUSY): a persisted arena's commits block while it is
+ * stopped, but never forever. */
+#define HL_PERSIST_PUSH_TIMEOUT_NS (30ull * 1000000000ull)
+
 #endif /* HL_SHM_LIMITS_H */

@@ -75,7 +75,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
 #define HL_FORMAT_VERSION 2u /* 2: 16-byte free-list heads, per-class slabs,
 			      * search records, the slot's search line */
-#define HL_FEATURES_KNOWN 0u /* no optional features in version 2 */
+#define HL_FEATURE_PERSIST 1u /* the persist region (HL_REGION_PERSIST) */
+#define HL_FEATURES_KNOWN HL_FEATURE_PERSIST
 #define HL_PAGE_BYTES 4096u
 #define HL_CACHE_LINE 64u
 
@@ -98,7 +99,9 @@ enum hl_region_id {
 	HL_REGION_SLABMAP = 3,
 	HL_REGION_HEAP = 4,
 	HL_REGION_INFLIGHT = 5, /* per-slot tables of virtual losses in flight */
-	HL_REGION_COUNT = 6,
+	HL_REGION_COUNT = 6, /* regions every arena has */
+	HL_REGION_PERSIST = 6, /* with HL_FEATURE_PERSIST only: the persist
+				* control block and ring, at the arena's end */
 	HL_REGION_TABLE = 8, /* room for the persist ring and others */
 };
 
@@ -482,5 +485,94 @@ static inline uint32_t hl_inner_payload_bytes(uint32_t count)
 {
 	return count * (uint32_t)sizeof(uint64_t);
 }
+
+/* ---- the persist region (HL_FEATURE_PERSIST; shm/persist_ring.c) ---------
+ *
+ * At the arena's end, after the in-flight tables:
+ *
+ *   persist.off  +--------------------------------------------------+
+ *                | struct hl_persist_ctl                (one page)  |
+ *                +--------------------------------------------------+
+ *                | struct hl_persist_slot [max_processes] 64 B each |
+ *   + ring_off   +--------------------------------------------------+
+ *                | the MPSC ring (shm/ring_mpsc.c)   ring_bytes     |
+ *                +--------------------------------------------------+
+ *
+ *   hl_persist_ctl
+ *     0  magic u64   8  version u32   12  durability u32 (the arena's
+ *                                          default: HL_DURABILITY_*)
+ *    16  lag_ns u64 (async: the most a flush may wait to gather more)
+ *    24  ring_off u64   32  ring_bytes u64
+ *    40  flush_asks u32 (atomic: bumped by a sync waiter, so an async
+ *        arena's persister flushes at once rather than after the lag)
+ *    44  reserved, zero to 64
+ *    64  state u32 (atomic: enum hl_persister_state)   68 error i32
+ *        (atomic: the sticky HL_E*, 0 none)   72 pid u32 (atomic)
+ *        76 io_fallbacks u32 (HL_IO_FELL_BACK_*)
+ *    80  heartbeat_ns  88 durable_lsn  96 records  104 flushes
+ *   112  wal_bytes (all atomic u64, written by the persister only)
+ *   120  reserved, zero to 4096
+ *
+ *   hl_persist_slot i (the producer side of process slot i)
+ *     0  pushed u64 (atomic; the owner's: sequence of its last record)
+ *     8  durable u64 (atomic; the persister's: all of slot i's records
+ *        up to this sequence are on disk)
+ *    16  wake u32 (atomic futex word: bumped after each durable store)
+ *    20  reserved, zero to 64
+ *
+ * Every record a producer pushes carries its slot and sequence; sequences
+ * of a slot grow by one per record across owners (like the counters), so
+ * `durable` is one word that a sync committer compares with its own last
+ * sequence.
+ */
+#define HL_PERSIST_MAGIC 0x5453525045534c48ull /* "HLSEPRST" */
+#define HL_PERSIST_VERSION 1u
+
+enum hl_persister_state {
+	HL_PERSISTER_NONE = 0,    /* never started: records wait in the ring */
+	HL_PERSISTER_RUNNING = 1, /* draining the ring into the WAL */
+	HL_PERSISTER_ERROR = 2,   /* sticky: a write or flush failed */
+	HL_PERSISTER_STOPPED = 3, /* ended cleanly; records wait in the ring */
+};
+
+struct hl_persist_ctl {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t durability;
+	uint64_t lag_ns;
+	uint64_t ring_off;
+	uint64_t ring_bytes;
+	_Atomic uint32_t flush_asks;
+	uint8_t reserved0[20];
+	_Atomic uint32_t state;
+	_Atomic int32_t error;
+	_Atomic uint32_t pid;
+	_Atomic uint32_t io_fallbacks;
+	_Atomic uint64_t heartbeat_ns;
+	_Atomic uint64_t durable_lsn;
+	_Atomic uint64_t records;
+	_Atomic uint64_t flushes;
+	_Atomic uint64_t wal_bytes;
+	uint8_t reserved1[HL_PAGE_BYTES - 120];
+};
+_Static_assert(offsetof(struct hl_persist_ctl, durability) == 12, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, lag_ns) == 16, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, ring_off) == 24, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, flush_asks) == 40, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, state) == 64, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, io_fallbacks) == 76, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, heartbeat_ns) == 80, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, wal_bytes) == 112, "ctl layout");
+_Static_assert(sizeof(struct hl_persist_ctl) == HL_PAGE_BYTES, "ctl is a page");
+
+struct hl_persist_slot {
+	_Atomic uint64_t pushed;
+	_Atomic uint64_t durable;
+	_Atomic uint32_t wake;
+	uint8_t reserved[44];
+};
+_Static_assert(offsetof(struct hl_persist_slot, durable) == 8, "pslot layout");
+_Static_assert(offsetof(struct hl_persist_slot, wake) == 16, "pslot layout");
+_Static_assert(sizeof(struct hl_persist_slot) == HL_CACHE_LINE, "pslot is a line");
 
 #endif /* HL_SHM_LAYOUT_H */

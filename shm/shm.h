@@ -59,6 +59,11 @@ struct hl_arena {
 	/* hl_heap_map_new: the heap bytes this process has mapped ahead */
 	uint64_t mapped_heap_bytes;
 	bool map_ahead_off;
+	/* the persist region (persist_ring.c); NULL without HL_FEATURE_PERSIST */
+	struct hl_persist_ctl *pctl;
+	struct hl_persist_slot *pslots;
+	void *ring;
+	uint64_t pseq;               /* this handle's last record's sequence */
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -482,6 +487,54 @@ int hl_numa_local_node(void);
 int hl_numa_interleave(void *p, size_t len);
 /* Prefers node for [p, p+len) (MPOL_PREFERRED: falls back rather than OOM). */
 int hl_numa_prefer(void *p, size_t len, int node);
+
+/* ---- the persist region (persist_ring.c) ----------------------------------- */
+
+/* The region's bytes for a ring of ring_bytes and max_processes slots
+ * (page-aligned); 0 when ring_bytes is out of range. */
+uint64_t hl_persist_region_bytes(uint64_t ring_bytes, uint32_t max_processes);
+/* Formats a fresh, zero region of a new arena at p (mapped, unpublished). */
+int hl_persist_region_format(void *p, uint64_t bytes, const hl_config *c);
+/* Checks the region of an attached arena and points the handle at it:
+ * HL_ECORRUPT, HL_EVERSION; 0 with nothing set for an arena without one. */
+int hl_persist_region_attach(hl_arena *a);
+
+static inline bool hl_persisted(const hl_arena *a)
+{
+	return a->pctl != NULL;
+}
+/* The persister's sticky error, 0 if none (or no persistence). Inline: a
+ * memory-only commit pays one predictable branch for it. */
+static inline int hl_persist_error(const hl_arena *a)
+{
+	if (hl_likely(!a->pctl))
+		return 0;
+	/* acquire: pairs with the persister's release store (persist_ring.c) */
+	return atomic_load_explicit(&a->pctl->error, memory_order_acquire);
+}
+/* Pushes a record of a node about to be published (persist_rec.h); ident
+ * as the record's. 0, HL_EBUSY (no persister drained a full ring within
+ * HL_PERSIST_PUSH_TIMEOUT_NS), the sticky error. */
+int hl_persist_push_node(hl_arena *a, hl_id hash, unsigned kind,
+			 unsigned level, unsigned count, uint64_t aux,
+			 const void *ident, uint32_t ident_bytes);
+/* A record of `bytes` (header included) of the given type: reserve fills
+ * its header (slot, sequence) and returns where it goes (r->payload);
+ * the caller fills the rest and publishes it. Errors as push_node's. */
+struct hl_ring_resv;
+int hl_persist_reserve(hl_arena *a, unsigned type, uint32_t bytes,
+		       struct hl_ring_resv *r);
+void hl_persist_publish(hl_arena *a, const struct hl_ring_resv *r);
+/* Pushes a marker record (HL_PREC_MARK): waiting for it waits for every
+ * record pushed before it by anyone. */
+int hl_persist_push_mark(hl_arena *a);
+/* Pushes a record of a ref set to id. */
+int hl_persist_push_ref(hl_arena *a, const char *name, size_t len, hl_id id);
+/* Waits until this handle's records up to a->pseq are durable: 0, the
+ * sticky error, HL_EBUSY (no live persister within the timeout). */
+int hl_persist_wait_own(hl_arena *a);
+/* The arena's durability of a commit made with flags (HL_COMMIT_*). */
+unsigned hl_persist_mode(const hl_arena *a, unsigned flags);
 
 /* ---- arena internals (arena.c) -------------------------------------------- */
 

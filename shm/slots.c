@@ -57,6 +57,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ring_mpsc.h"
 #include "shm.h"
 
 /* Held, but not (yet) with its own start time recorded: a claim still
@@ -105,6 +106,8 @@ bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i)
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
 	hl_inflight_release(a, i);     /* its virtual losses: invariant 5 */
 	hl_heap_release_cursors(a, s); /* invariant 3 */
+	if (a->ring) /* its half-pushed persist records: skipped, not awaited */
+		hl_ring_mpsc_abandon(a->ring, i);
 	/* release: pairs with the next owner's acquire claim (invariant 1) */
 	atomic_store_explicit(&s->owner, HL_OWNER_WORD(HL_OWNER_GEN(ours), 0),
 			      memory_order_release);

@@ -37,6 +37,17 @@
  *     valid and shared (they are content, not state).
  *  4. A process killed anywhere in commit leaves at most the one node it was
  *     filling unpublished (a bounded leak in its slab), never a corrupt node.
+ *  5. On a persisted arena a node's record (child hashes, not offsets) is
+ *     pushed into the persist ring after the node is filled and before the
+ *     index CAS that publishes it (shm/persist_ring.c invariant 1): whoever
+ *     finds the node pushes later, so the WAL never holds a parent before
+ *     its child. A lost race leaves a record for a copy given back: replay
+ *     dedups it. Without persistence the hook is one predictable branch.
+ *  6. A sync commit returns once the persister says its records are on
+ *     disk; one whose last node it found (another process's) first pushes
+ *     a marker, so it waits for that process's records too. A commit
+ *     published in memory whose wait fails returns the error with *out
+ *     set: the snapshot exists but is not durable.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +61,8 @@ struct commit {
 	uint64_t valid_chunks;  /* chunks below this may come from the base */
 	const struct hl_dirty **sorted; /* dirty chunks in index order */
 	hl_commit_info info;
+	bool found_last;        /* the last node published was found, not
+				 * pushed by us: a sync wait needs a marker */
 };
 
 /* The bytes that identify a node (hashed and verified) and its child
@@ -63,6 +76,9 @@ struct node_image {
 	uint32_t ident_bytes;
 	const void *offs;
 	uint32_t offs_bytes;
+	const void *log;        /* what its persist record carries (NULL:
+				 * ident); inner nodes log child hashes */
+	uint32_t log_bytes;
 };
 
 static bool image_matches(const struct hl_node *n, const struct node_image *im)
@@ -79,6 +95,7 @@ static int found(struct commit *cx, uint64_t off, const struct node_image *im)
 	if (!n || !image_matches(n, im))
 		return HL_ECOLLISION;
 	cx->info.dedup_bytes += im->ident_bytes;
+	cx->found_last = true;
 	hl_ctr_add(cx->a, HL_CTR_DEDUP_HITS, 1);
 	hl_ctr_add(cx->a, HL_CTR_DEDUP_BYTES, im->ident_bytes);
 	return 0;
@@ -97,6 +114,23 @@ static void fill(struct hl_node *n, hl_id h, const struct node_image *im)
 		memcpy(n->payload + im->ident_bytes, im->offs, im->offs_bytes);
 }
 
+/* Invariant 5: the node's record into the persist ring before its index
+ * CAS. Out of line and cold, so a memory-only commit's publish stays as
+ * small as it was. On failure the copy goes back to the slab. */
+__attribute__((noinline, cold))
+static int log_node(struct commit *cx, hl_id h, const struct node_image *im,
+		    uint64_t mine)
+{
+	int rc = hl_persist_push_node(cx->a, h, im->kind, im->level, im->count,
+				      im->aux, im->log ? im->log : im->ident,
+				      im->log ? im->log_bytes : im->ident_bytes);
+	if (rc)
+		hl_heap_free(cx->a, im->cls, mine);
+	else
+		cx->found_last = false;
+	return rc;
+}
+
 static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 		   uint64_t *off)
 {
@@ -108,6 +142,8 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 	if (rc)
 		return rc;
 	fill(hl_node_at(a, mine), h, im); /* invariant 1 */
+	if (hl_unlikely(hl_persisted(a)) && (rc = log_node(cx, h, im, mine)))
+		return rc; /* invariant 5 */
 	rc = hl_index_insert(a, h, mine, off);
 	if (rc != 0) {
 		hl_heap_free(a, im->cls, mine);
@@ -138,6 +174,23 @@ static int publish_leaf(struct commit *cx, const unsigned char *buf,
 	return publish(cx, h, &im, &out->off);
 }
 
+int hl_commit_publish_replayed(hl_arena *a, hl_id h, unsigned kind,
+			       unsigned level, unsigned count, uint64_t aux,
+			       const void *ident, uint32_t ident_bytes,
+			       const void *offs, uint32_t offs_bytes,
+			       uint64_t *off)
+{
+	struct commit cx = {.a = a};
+	unsigned cls = kind == HL_NODE_LEAF    ? a->class_leaf
+		       : kind == HL_NODE_INNER ? a->class_inner
+					       : a->class_root;
+	struct node_image im = {.kind = (uint8_t)kind, .level = (uint8_t)level,
+				.count = (uint16_t)count, .cls = cls, .aux = aux,
+				.ident = ident, .ident_bytes = ident_bytes,
+				.offs = offs, .offs_bytes = offs_bytes};
+	return publish(&cx, h, &im, off);
+}
+
 static bool all_zero_children(const hl_arena *a, unsigned level,
 			      const hl_id *hashes, unsigned count)
 {
@@ -161,7 +214,9 @@ static int publish_inner(struct commit *cx, unsigned level,
 	struct node_image im = {.kind = HL_NODE_INNER, .level = (uint8_t)level,
 				.count = (uint16_t)count, .cls = a->class_inner,
 				.ident = offs,
-				.ident_bytes = hl_inner_payload_bytes(count)};
+				.ident_bytes = hl_inner_payload_bytes(count),
+				.log = hashes,
+				.log_bytes = count * (uint32_t)sizeof(hl_id)};
 	return publish(cx, h, &im, &out->off);
 }
 
@@ -283,11 +338,34 @@ static int commit_tree(struct commit *cx, hl_id *id, struct hl_tree *t)
 	return rc;
 }
 
+/* A persisted commit's wait (invariant 6): sync waits for its records, or
+ * for a marker behind the nodes it found when it pushed none after them. */
+static int make_durable(struct commit *cx, unsigned mode)
+{
+	if (mode != HL_DURABILITY_SYNC)
+		return 0;
+	if (cx->found_last) {
+		int rc = hl_persist_push_mark(cx->a);
+		if (rc)
+			return rc;
+	}
+	return hl_persist_wait_own(cx->a);
+}
+
 int hl_commit(hl_state *s, hl_id *out, hl_commit_info *info)
 {
-	if (!s || !out)
+	return hl_commit_ex(s, out, info, 0);
+}
+
+int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
+		 unsigned flags)
+{
+	if (!s || !out || (flags & ~(HL_COMMIT_ASYNC | HL_COMMIT_SYNC)) ||
+	    flags == (HL_COMMIT_ASYNC | HL_COMMIT_SYNC))
 		return HL_EINVAL;
 	int rc = hl_arena_writable(s->a);
+	if (!rc)
+		rc = hl_persist_error(s->a); /* sticky: no durable commit after */
 	if (rc)
 		return rc;
 	uint64_t t0 = hl_now_ns();
@@ -302,6 +380,11 @@ int hl_commit(hl_state *s, hl_id *out, hl_commit_info *info)
 		return rc;
 	hl_state_rebase(s, id, &t);
 	*out = id;
+	if (hl_unlikely(hl_persisted(s->a))) {
+		rc = make_durable(&cx, hl_persist_mode(s->a, flags));
+		if (rc)
+			return rc;
+	}
 	uint64_t t1 = hl_now_ns();
 	hl_ctr_add(s->a, HL_CTR_COMMITS, 1);
 	hl_ctr_add(s->a, HL_CTR_HASHED_BYTES, cx.info.hashed_bytes);

@@ -325,6 +325,11 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 		return 1;
 	}
 	fill_record(s, off, key, pos_off, moves, n, result);
+	if (hl_unlikely(hl_persisted(a)) &&
+	    (rc = hl_mcts_log_record(a, pos, s->salt, moves, n, result))) {
+		hl_heap_free(a, (unsigned)cls, off); /* persist hook (mcts_log.c) */
+		return rc;
+	}
 	/* no look-up first: the insert finds a record already there (a
 	 * transposition, or another expander of this leaf) and names it */
 	uint64_t winner;
@@ -340,6 +345,18 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	hl_sctr_add(a, HL_SCTR_RECORD_BYTES, hl_heap_class_bytes(a, (unsigned)cls));
 	*rec = off;
 	return 0;
+}
+
+int hl_mcts_publish_replayed(hl_arena *a, uint64_t salt, hl_id pos,
+			     const hl_mcts_move *moves, unsigned n,
+			     uint32_t result)
+{
+	const struct hl_region *heap = hl_region(a, HL_REGION_HEAP);
+	hl_mcts s = {.a = a, .salt = salt, .heap_lo = heap->off,
+		     .heap_hi = heap->off + heap->bytes};
+	uint64_t rec;
+	int rc = publish_record(&s, pos, 0, moves, n, result, &rec);
+	return rc == 1 ? HL_EFULL : rc;
 }
 
 /* Links the path's last edge to rec (invariant 6): release, pairing with

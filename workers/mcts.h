@@ -166,4 +166,19 @@ static inline uint32_t hl_mcts_flip_result(const hl_mcts *s, uint32_t r)
 	return r == HL_MCTS_WIN ? HL_MCTS_LOSS : r == HL_MCTS_LOSS ? HL_MCTS_WIN : r;
 }
 
+/* ---- persistence (mcts_log.c; the hook in publish_record) ------------- */
+
+/* Pushes a search record's creation (persist_rec.h HL_PREC_SEARCH) before
+ * the index CAS that publishes it. 0 or the persist push's error. */
+int hl_mcts_log_record(hl_arena *a, hl_id pos, uint64_t salt,
+		       const hl_mcts_move *moves, unsigned n, uint32_t result);
+/* Replay: publishes pos's record of the search salted salt, with fresh
+ * statistics (mcts.c). 0 (also when it is there), HL_ENOENT (no such
+ * snapshot), HL_EFULL, HL_EINVAL. */
+int hl_mcts_publish_replayed(hl_arena *a, uint64_t salt, hl_id pos,
+			     const hl_mcts_move *moves, unsigned n,
+			     uint32_t result);
+/* Replays one HL_PREC_SEARCH record: HL_ECORRUPT when it fails its checks. */
+int hl_mcts_replay_record(hl_arena *a, const void *rec, uint32_t len);
+
 #endif /* HL_WORKERS_MCTS_H */

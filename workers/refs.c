@@ -23,11 +23,27 @@
  *     hl_ref_cas when it succeeds from the zero id. A CAS that fails on a
  *     name never set takes no slot (a get then still answers HL_ENOENT), so
  *     failed CASes never fill the table.
+ *  6. On a persisted arena a change is logged after it is made (its root
+ *     was found first, so the root's record is ahead of it in the ring,
+ *     shm/persist_ring.c invariant 1) and is as durable as a commit: sync
+ *     waits for it. Two processes changing one ref at once are logged in
+ *     the order of their pushes, which may differ from the order of their
+ *     stores: recovery keeps one of the values they set.
  */
 #include <string.h>
 
 #include "workers.h"
 
+/* Invariant 6: logs name = id and waits as a commit would. */
+static int log_ref(hl_arena *a, const char *name, hl_id id)
+{
+	if (!hl_persisted(a))
+		return 0;
+	int rc = hl_persist_push_ref(a, name, strlen(name), id);
+	if (!rc && hl_persist_mode(a, 0) == HL_DURABILITY_SYNC)
+		rc = hl_persist_wait_own(a);
+	return rc;
+}
 
 static int check_name(const char *name, size_t *len)
 {
@@ -145,7 +161,7 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 	/* release: pairs with hl_ref_get's acquire; the root node was published
 	 * (by its own release CAS) before we could look it up */
 	atomic_store_explicit(&slot->root_off, root_off, memory_order_release);
-	return 0;
+	return log_ref(a, name, id);
 }
 
 int hl_ref_get(hl_arena *a, const char *name, hl_id *out)
@@ -200,7 +216,7 @@ int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,
 						    memory_order_acquire))
-		return 0;
+		return log_ref(a, name, desired);
 	if (want == UINT64_MAX)
 		cur = atomic_load_explicit(&slot->root_off, memory_order_acquire);
 	rc = id_at(a, cur, expected);

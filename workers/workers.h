@@ -207,5 +207,23 @@ static inline uint64_t hl_state_root_off(const hl_state *s)
 {
 	return s->base.root_off;
 }
+/* ---- replaying persist records (replay.c) ------------------------------- */
+
+struct hl_prec_node;
+struct hl_prec_ref;
+/* commit.c's publish of one node, for replay: the image as stored (inner:
+ * child offsets), found-and-verified or allocated and inserted. */
+int hl_commit_publish_replayed(hl_arena *a, hl_id h, unsigned kind,
+			       unsigned level, unsigned count, uint64_t aux,
+			       const void *ident, uint32_t ident_bytes,
+			       const void *offs, uint32_t offs_bytes,
+			       uint64_t *off);
+/* Applies one persist record to arena ctx (hl_persist_apply_fn). 0 or
+ * HL_ECORRUPT (a record that fails its checks), or a publish error. */
+int hl_replay_record(void *ctx, const void *rec, uint32_t len);
+/* A record's shape and recomputed hash, without an arena. */
+int hl_replay_check_node(const struct hl_prec_node *n, uint32_t len,
+			 uint32_t chunk_bytes);
+int hl_replay_check_ref(const struct hl_prec_ref *r, uint32_t len);
 
 #endif /* HL_WORKERS_WORKERS_H */

@@ -1,0 +1,83 @@
+/*
+ * persister.h - the persister: the one consumer of an arena's persist
+ * ring, writing its records to the WAL in DIR with group commit and
+ * telling committers when they are durable; and recovery, which reads
+ * DIR's WAL back into an arena.
+ *
+ * DIR holds one file, "wal" (wal.h). Its geometry word is the chunk size
+ * (records are logical, persist_rec.h: any arena of the same chunk size
+ * can take them).
+ */
+#ifndef HL_PERSIST_PERSISTER_H
+#define HL_PERSIST_PERSISTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "helios.h"
+#include "io.h"
+#include "wal.h"
+
+struct hl_persister;
+
+#define HL_PERSIST_WAL_NAME "wal"
+/* The WAL file's preallocation by default: 256 MiB. */
+#define HL_PERSIST_WAL_BYTES_DEFAULT (256ull << 20)
+
+struct hl_persister_config {
+	uint64_t wal_bytes;     /* preallocation of a new WAL; 0: default */
+	struct hl_io_config io; /* backend, O_DIRECT, sync, fault layer */
+};
+
+void hl_persister_config_init(struct hl_persister_config *cfg);
+
+/* The geometry word of an arena's WAL. */
+uint64_t hl_persist_geometry(uint32_t chunk_bytes);
+
+/* Applies one persist record to an arena (workers/replay.c provides it);
+ * recovery hands it every valid record in log order. */
+typedef int hl_persist_apply_fn(void *ctx, const void *rec, uint32_t len);
+
+struct hl_recovery_info {
+	bool existed;          /* DIR held a WAL */
+	uint64_t records;      /* valid records replayed */
+	uint64_t end_lsn;      /* where the log ends */
+	enum hl_wal_stop stop; /* why the scan stopped */
+	uint64_t ns;
+};
+
+/*
+ * Opens DIR's WAL for the persister of arena a, creating DIR and the WAL
+ * when there is none; an existing WAL is first replayed into a through
+ * apply (recovery: a's handle pushes nothing while it replays), its torn
+ * tail sealed. Then starts the persister thread, which drains a's ring
+ * until hl_persister_stop. Errors: HL_EINVAL (a not persisted), HL_EEXIST
+ * (another persister runs on a), HL_EMISMATCH (another chunk size),
+ * HL_EVERSION, HL_ECORRUPT (a damaged WAL header), HL_EIO, HL_ENOSPC,
+ * HL_EACCES, HL_ENOMEM, or apply's error.
+ */
+int hl_persister_start(hl_arena *a, const char *dir,
+		       const struct hl_persister_config *cfg,
+		       hl_persist_apply_fn *apply, void *apply_ctx,
+		       struct hl_recovery_info *rec, struct hl_persister **out);
+
+/* Drains what is in the ring, flushes it, stops the thread, closes the
+ * WAL. Returns the sticky error if the persister had one, else 0. */
+int hl_persister_stop(struct hl_persister *p);
+
+/* Stops the thread at once, flushing nothing more and leaving the state
+ * RUNNING: what a crash of the persister leaves (the power-loss tests run
+ * hl_iofault_crash after it). Committers waiting are not woken. */
+void hl_persister_halt(struct hl_persister *p);
+
+/* The chunk size DIR's WAL was written for (its geometry word): 0,
+ * HL_ENOENT, HL_ECORRUPT, HL_EVERSION, HL_EMISMATCH (not a persister's). */
+int hl_persist_dir_chunk(const char *dir, uint32_t *chunk_bytes);
+
+/* Replays DIR's WAL into arena a without changing DIR (helios recover,
+ * helios check with a NULL a: apply alone). HL_ENOENT: no WAL. */
+int hl_recover_dir(const char *dir, uint32_t chunk_bytes,
+		   hl_persist_apply_fn *apply, void *apply_ctx,
+		   struct hl_recovery_info *info);
+
+#endif /* HL_PERSIST_PERSISTER_H */
