@@ -462,6 +462,16 @@ int hl_numa_interleave(void *p, size_t len);
 /* Prefers node for [p, p+len) (MPOL_PREFERRED: falls back rather than OOM). */
 int hl_numa_prefer(void *p, size_t len, int node);
 
+/* ---- populating ahead of need (populate.c) --------------------------------- */
+
+/* Creation: allocates every page but the heap's (MADV_POPULATE_WRITE).
+ * HL_ENOSPC when the file system cannot back them. */
+int hl_populate_metadata_create(unsigned char *base, const struct hl_arena_hdr *h);
+/* Attach: maps the metadata's existing pages (MADV_POPULATE_READ). */
+void hl_populate_metadata_attach(const hl_arena *a);
+/* A freshly grabbed slab [off, off+bytes), all of it, in one call. */
+void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
+
 /* ---- arena internals (arena.c) -------------------------------------------- */
 
 /* Whether the handle may change the arena. */
