@@ -126,6 +126,9 @@ struct hl_bench_run {
 	uint64_t dedup_bytes;
 	uint64_t heap_used_bytes;
 	uint64_t nodes;
+	bool prefault;              /* hl_config.prefault = 1; else the default */
+	uint64_t create_ns;         /* hl_arena_create of the run's arena */
+	uint64_t arena_bytes;
 };
 
 /* ---- peers (peers/...) -------------------------------------------------------
@@ -246,7 +249,19 @@ struct hl_bench_report {
 	unsigned peer_count;
 	struct hl_bench_game_row games[HL_BENCH_GAME_ROWS_MAX];
 	unsigned game_count;
+	/* the second row of each workload: 1 worker, hl_config.prefault = 1
+	 * (the headline runs above use hl_config_init and nothing else) */
+	struct hl_bench_run prefault_runs[HL_WORKLOAD_COUNT];
+	unsigned prefault_count;
+	/* the floor of a W1 commit on this machine, measured in the same run
+	 * (floor.c): XXH3-128 of 4 KiB + a cold 4 KiB copy + a cold CAS */
+	struct hl_hist floor;
 };
+
+/* Measures the floor row (floor.c): `samples` timed hash + copy + CAS
+ * triples, each on cold lines, timer_ns (the empty timed region) taken
+ * off each as the workers do. 0, or HL_ENOMEM. */
+int hl_bench_floor(struct hl_hist *out, uint64_t samples, uint64_t timer_ns);
 
 /* Shared by report.c and plot.c: the runs and peer rows in use (counts
  * clamped to the arrays), the run of (workload, workers) or NULL, and the

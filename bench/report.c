@@ -433,6 +433,64 @@ static void table_latency_row(FILE *out, const struct hl_bench_run *run,
 	     fmt_rate(rate, sizeof rate, op_rate(run, op)), target);
 }
 
+/* The W1 commit's distance from the floor: its p50 over the floor's. */
+static double floor_ratio(const struct hl_bench_report *r)
+{
+	const struct hl_bench_run *one = hl_report_find_run(r, HL_WORKLOAD_W1, 1);
+	uint64_t f = hl_hist_percentile(&r->floor, 50);
+	if (!one || !r->floor.count || !f)
+		return NAN;
+	return (double)hl_hist_percentile(&one->op[HL_OP_COMMIT], 50) / (double)f;
+}
+
+/* The floor row under W1's runs: hash + cold copy + cold CAS (floor.c). */
+static void table_floor_row(FILE *out, const struct hl_bench_report *r)
+{
+	const struct hl_hist *h = &r->floor;
+	char p50[24], p90[24], p99[24], p999[24], max[24], ratio[64] = "";
+	double x = floor_ratio(r);
+	if (!h->count)
+		return;
+	if (isfinite(x))
+		snprintf(ratio, sizeof ratio, "1-worker commit %.2fx this, <= 2x %s", x,
+			 x <= 2.0 ? "PASS" : "MISS");
+	line(out, "  %7s  %-7s  %10" PRIu64 " %9s %9s %9s %9s %9s %9s  %s", "floor",
+	     "commit", h->count, fmt_ns(p50, sizeof p50, hl_hist_percentile(h, 50)),
+	     fmt_ns(p90, sizeof p90, hl_hist_percentile(h, 90)),
+	     fmt_ns(p99, sizeof p99, hl_hist_percentile(h, 99)),
+	     fmt_ns(p999, sizeof p999, hl_hist_percentile(h, 99.9)),
+	     fmt_ns(max, sizeof max, h->max_ns), "-", ratio);
+}
+
+/* Workload w's prefault row (hl_config.prefault = 1, one worker) or NULL. */
+static const struct hl_bench_run *prefault_run(const struct hl_bench_report *r,
+					       enum hl_workload w)
+{
+	for (unsigned i = 0; i < r->prefault_count && i < HL_WORKLOAD_COUNT; i++)
+		if (r->prefault_runs[i].workload == w)
+			return &r->prefault_runs[i];
+	return NULL;
+}
+
+static void table_prefault_rows(FILE *out, const struct hl_bench_report *r,
+				enum hl_workload w)
+{
+	const struct hl_bench_run *pf = prefault_run(r, w);
+	const struct hl_bench_run *one = hl_report_find_run(r, w, 1);
+	char size[16], create[24], dcreate[24] = "-";
+	if (!pf)
+		return;
+	hl_fmt_bytes(size, sizeof size, pf->arena_bytes);
+	if (one)
+		fmt_ns(dcreate, sizeof dcreate, one->create_ns);
+	line(out, "  prefault (hl_config.prefault = 1, 1 worker; its %s arena "
+	     "created in %s, the default row's in %s):", size,
+	     fmt_ns(create, sizeof create, pf->create_ns), dcreate);
+	for (unsigned op = 0; op < HL_OP_COUNT; op++)
+		if (pf->op[op].count)
+			table_latency_row(out, pf, op);
+}
+
 static void table_workload(FILE *out, const struct hl_bench_report *r,
 			   enum hl_workload w)
 {
@@ -447,6 +505,9 @@ static void table_workload(FILE *out, const struct hl_bench_report *r,
 		for (unsigned op = 0; op < HL_OP_COUNT; op++)
 			if (r->runs[idx[i]].op[op].count)
 				table_latency_row(out, &r->runs[idx[i]], op);
+	if (w == HL_WORKLOAD_W1)
+		table_floor_row(out, r);
+	table_prefault_rows(out, r, w);
 	line(out, "%s", "");
 }
 
@@ -662,6 +723,8 @@ static void json_run(struct hl_json *j, const struct hl_bench_report *r,
 	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
 	hl_json_open(j, NULL, '{');
 	json_run_totals(j, run);
+	hl_json_bool(j, "prefault", run->prefault);
+	hl_json_u64(j, "create_ns", run->create_ns);
 	hl_json_num(j, "dedup_ratio", dedup_fraction(run));
 	hl_json_num(j, "stored_per_unique", spu);
 	hl_json_num(j, "stored_per_unique_target", st);
@@ -725,6 +788,34 @@ static void json_peer(struct hl_json *j, const struct hl_bench_report *r,
 	hl_json_close(j);
 }
 
+/* A prefault row: the totals and the per-op latencies (it has no scaling
+ * or space verdicts: the default runs carry those). */
+static void json_prefault_run(struct hl_json *j, const struct hl_bench_run *run)
+{
+	hl_json_open(j, NULL, '{');
+	json_run_totals(j, run);
+	hl_json_u64(j, "create_ns", run->create_ns);
+	hl_json_open(j, "per_op", '{');
+	for (unsigned op = 0; op < HL_OP_COUNT; op++)
+		json_run_op(j, run, op);
+	hl_json_close(j);
+	hl_json_close(j);
+}
+
+static void json_floor(struct hl_json *j, const struct hl_bench_report *r)
+{
+	double x = floor_ratio(r);
+	if (!r->floor.count) {
+		hl_json_null(j, "floor");
+		return;
+	}
+	hl_json_open(j, "floor", '{');
+	json_hist(j, &r->floor, NAN);
+	hl_json_num(j, "w1_commit_over_floor", x);
+	json_pass(j, "w1_commit_over_floor_pass", isfinite(x), x <= 2.0);
+	hl_json_close(j);
+}
+
 static void json_header(struct hl_json *j, const struct hl_bench_report *r)
 {
 	hl_json_str(j, "schema", "helios-bench/1", SIZE_MAX);
@@ -751,6 +842,11 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 	for (unsigned i = 0; i < hl_report_run_count(r); i++)
 		json_scaling(&j, r, &r->runs[i]);
 	hl_json_close(&j);
+	hl_json_open(&j, "prefault_runs", '[');
+	for (unsigned i = 0; i < r->prefault_count && i < HL_WORKLOAD_COUNT; i++)
+		json_prefault_run(&j, &r->prefault_runs[i]);
+	hl_json_close(&j);
+	json_floor(&j, r);
 	hl_json_open(&j, "peers", '[');
 	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
 		json_peer(&j, r, &r->peers[i]);
