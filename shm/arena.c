@@ -411,6 +411,7 @@ static int handle_init(hl_arena *a, const char *name)
 
 static void handle_free(hl_arena *a)
 {
+	hl_ahead_stop(a); /* before the unmap: the helper works in the mapping */
 	if (a->base)
 		munmap(a->base, a->bytes);
 	free((void *)a->zero_chunk);
@@ -484,6 +485,7 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 		handle_free(a);
 		return rc;
 	}
+	hl_ahead_start(a);
 	*out = a;
 	return 0;
 }

@@ -51,6 +51,7 @@ struct hl_arena {
 	 * checks its lock is on this very file; owner checks read file_uid) */
 	uint64_t file_dev, file_ino;
 	uint32_t file_uid;
+	struct hl_ahead *ahead;      /* the page helper thread (ahead.c) or NULL */
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -471,6 +472,12 @@ int hl_populate_metadata_create(unsigned char *base, const struct hl_arena_hdr *
 void hl_populate_metadata_attach(const hl_arena *a);
 /* A freshly grabbed slab [off, off+bytes), all of it, in one call. */
 void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
+
+/* The helper that allocates the heap's next pages ahead (ahead.c): started
+ * by a read-write attach, kicked by each slab grab, stopped by close. */
+void hl_ahead_start(hl_arena *a);
+void hl_ahead_kick(hl_arena *a);
+void hl_ahead_stop(hl_arena *a);
 
 /* ---- arena internals (arena.c) -------------------------------------------- */
 

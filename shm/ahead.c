@@ -1,0 +1,182 @@
+/*
+ * ahead.c - a helper thread per read-write handle that allocates the heap's
+ * next pages before any process grabs them, on a core the commits leave
+ * free.
+ *
+ * populate.c prepares a slab whole when it is grabbed: one call instead of
+ * a fault in each of the ~31 commits that fill a 128 KiB leaf slab, but
+ * the commit that grabs pays the whole allocation (~60-90 us: the p99).
+ * Pages past hdr->heap_next are unused and zero, so anyone may allocate
+ * them at any time (populate.c invariant 1) without owning them. This
+ * thread keeps the window [heap_next, heap_next + HL_AHEAD_BYTES) of the
+ * heap allocated and in this process's page tables; a later grab by this
+ * process then finds its slab's pages present and its MADV_POPULATE_WRITE
+ * only walks them, and a grab by another process finds them allocated and
+ * only maps them (2-4x cheaper).
+ *
+ * States of the helper (struct hl_ahead), and who moves it:
+ *
+ *   absent   -> running   hl_ahead_start (attach of a read-write handle on
+ *                         an arena without prefault, on a machine with two
+ *                         or more CPUs: with one, the helper would only
+ *                         take the commits' own core; and not when the
+ *                         environment has HELIOS_PAGE_HELPER=0). Without
+ *                         a helper each grab populates its slab itself.
+ *   running  -> running   hl_ahead_kick (slab_grab): bumps `seq`, wakes the
+ *                         thread, which fills the window and sleeps again
+ *   running  -> stopped   hl_ahead_stop (close, by the process that opened
+ *                         the handle): `stop`, a wake, and a join
+ *   a fork's child has the handle but not the thread: it never kicks and
+ *   its close only frees the memory (no join: there is no thread).
+ *
+ * Invariants:
+ *  1. The thread writes no byte of the arena (populate.c invariant 1) and
+ *     touches no word of the handle but its own struct: the heap, the
+ *     slots and the cursors are the calling thread's alone, as before.
+ *  2. heap_next is read relaxed: a stale value only moves the window back
+ *     (pages populated that were already in use, which is harmless) or
+ *     leaves a part of it for the grab to populate itself.
+ *  3. `seq` is the futex word: the kick's release increment pairs with
+ *     the thread's acquire load, and FUTEX_WAIT on the value last seen
+ *     cannot sleep through a kick made after that load.
+ *  4. Best effort throughout: a thread that cannot be made, or a populate
+ *     that fails, costs only the faults it would have saved.
+ *
+ * The cost it moves is real work (a fresh shm page costs ~3.5 us here):
+ * when commits allocate pages faster than one helper core can, the grab
+ * still populates whatever the window has not reached. The p99 the
+ * harness reports with it is in the README (Performance).
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+struct hl_ahead {
+	pthread_t thread;
+	hl_arena *a;
+	_Atomic uint32_t seq;   /* futex word: kicks so far */
+	_Atomic bool stop;
+};
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t seen)
+{
+	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+/* Allocates and maps [heap_next, heap_next + HL_AHEAD_BYTES) of the heap,
+ * nearest first, one slab unit per call: heap_next is read again after
+ * each (a grab that overtook the helper moves the window on), and no call
+ * holds the page-table locks long enough to stall a commit's fault. */
+static void fill_window(struct hl_ahead *h)
+{
+	hl_arena *a = h->a;
+	const struct hl_region *heap = hl_region(a, HL_REGION_HEAP);
+	uint64_t unit = a->hdr->slab_unit_bytes, done = 0;
+
+	for (;;) {
+		if (atomic_load_explicit(&h->stop, memory_order_relaxed))
+			return;
+		uint64_t next = atomic_load_explicit(&a->hdr->heap_next,
+						     memory_order_relaxed);
+		if (done < next)
+			done = next; /* invariant 2 */
+		if (done >= heap->bytes || done - next >= HL_AHEAD_BYTES ||
+		    heap->bytes - done < unit)
+			return;
+		/* page-aligned: both are multiples of the slab unit */
+		(void)madvise(hl_at(a, heap->off + done), unit, MADV_POPULATE_WRITE);
+		done += unit;
+	}
+}
+
+static void *ahead_main(void *arg)
+{
+	struct hl_ahead *h = arg;
+
+	while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
+		uint32_t seen = atomic_load_explicit(&h->seq, memory_order_acquire);
+		fill_window(h);
+		if (atomic_load_explicit(&h->seq, memory_order_acquire) == seen &&
+		    !atomic_load_explicit(&h->stop, memory_order_acquire))
+			futex_wait(&h->seq, seen); /* invariant 3 */
+	}
+	return NULL;
+}
+
+/* The thread blocks every signal: they are the application's, delivered
+ * to its own threads. */
+static int spawn(struct hl_ahead *h)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&h->thread, NULL, ahead_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* HELIOS_PAGE_HELPER=0 in the environment: no helper (a process that
+ * wants no thread of the library's, or one core it must not share). */
+static bool helper_wanted(void)
+{
+	const char *v = getenv("HELIOS_PAGE_HELPER");
+	return !(v && v[0] == '0' && v[1] == '\0');
+}
+
+void hl_ahead_start(hl_arena *a)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	a->ahead = NULL;
+	if ((a->flags & HL_RDONLY) || (a->hdr->flags & HL_ARENA_F_PREFAULT) ||
+	    cpus < 2 || !helper_wanted())
+		return;
+	struct hl_ahead *h = calloc(1, sizeof *h);
+	if (!h)
+		return; /* invariant 4 */
+	h->a = a;
+	if (spawn(h) != 0) {
+		free(h);
+		return;
+	}
+	a->ahead = h;
+}
+
+/* Called by the handle's own process only (a fork's child has no thread:
+ * heap.c checks the pid and populates the slab itself). */
+void hl_ahead_kick(hl_arena *a)
+{
+	struct hl_ahead *h = a->ahead;
+
+	atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
+	futex_wake(&h->seq);
+}
+
+void hl_ahead_stop(hl_arena *a)
+{
+	struct hl_ahead *h = a->ahead;
+
+	if (!h)
+		return;
+	a->ahead = NULL;
+	if (getpid() == a->pid) {
+		atomic_store_explicit(&h->stop, true, memory_order_release);
+		atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
+		futex_wake(&h->seq);
+		pthread_join(h->thread, NULL);
+	}
+	free(h);
+}
