@@ -17,11 +17,13 @@
  * States of the helper (struct hl_ahead), and who moves it:
  *
  *   absent   -> running   hl_ahead_start (attach of a read-write handle on
- *                         an arena without prefault, on a machine with two
- *                         or more CPUs: with one, the helper would only
- *                         take the commits' own core; and not when the
- *                         environment has HELIOS_PAGE_HELPER=0). Without
- *                         a helper each grab populates its slab itself.
+ *                         an arena without prefault, by a process allowed
+ *                         on two or more CPUs: one pinned to a single core
+ *                         would have the helper preempt its own commits
+ *                         there - in the harness that took W1's p99 from
+ *                         85 to 131 us; and not when the environment has
+ *                         HELIOS_PAGE_HELPER=0). Without a helper each
+ *                         grab populates its slab itself (populate.c).
  *   running  -> running   hl_ahead_kick (slab_grab): bumps `seq`, wakes the
  *                         thread, which fills the window and sleeps again
  *   running  -> stopped   hl_ahead_stop (close, by the process that opened
@@ -50,6 +52,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -136,13 +139,22 @@ static bool helper_wanted(void)
 	return !(v && v[0] == '0' && v[1] == '\0');
 }
 
+/* CPUs this process may run on: a thread inherits the mask, so a process
+ * pinned to one core (helios run and helios bench pin each worker) would
+ * have its helper preempt its own commits there. */
+static int cpus_allowed(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
 void hl_ahead_start(hl_arena *a)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
 	a->ahead = NULL;
 	if ((a->flags & HL_RDONLY) || (a->hdr->flags & HL_ARENA_F_PREFAULT) ||
-	    cpus < 2 || !helper_wanted())
+	    cpus_allowed() < 2 || !helper_wanted())
 		return;
 	struct hl_ahead *h = calloc(1, sizeof *h);
 	if (!h)
