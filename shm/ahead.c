@@ -16,8 +16,10 @@
  *
  * States of the helper (struct hl_ahead), and who moves it:
  *
- *   absent   -> running   hl_ahead_start (attach of a read-write handle on
- *                         an arena without prefault, by a process allowed
+ *   absent   -> running   the first hl_ahead_kick (a slab grab, so a
+ *                         process that only attaches, or attaches and
+ *                         forks, has no thread), on an arena without
+ *                         prefault, by a process allowed
  *                         on two or more CPUs: one pinned to a single core
  *                         would have the helper preempt its own commits
  *                         there - in the harness that took W1's p99 from
@@ -67,6 +69,7 @@ struct hl_ahead {
 	hl_arena *a;
 	_Atomic uint32_t seq;   /* futex word: kicks so far */
 	_Atomic bool stop;
+	uint64_t done;          /* heap-relative: allocated below, since start */
 };
 
 static void futex_wake(_Atomic uint32_t *w)
@@ -79,29 +82,32 @@ static void futex_wait(_Atomic uint32_t *w, uint32_t seen)
 	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
 }
 
-/* Allocates and maps [heap_next, heap_next + HL_AHEAD_BYTES) of the heap,
- * nearest first, one slab unit per call: heap_next is read again after
- * each (a grab that overtook the helper moves the window on), and no call
- * holds the page-table locks long enough to stall a commit's fault. */
+/* Allocates and maps the heap from h->done up to heap_next +
+ * HL_AHEAD_BYTES, one slab unit per call, nearest first. Nothing is
+ * skipped: a slab grabbed before the helper reached it (hl_ahead_kick
+ * told its grabber the helper would prepare it) is populated too, late
+ * (its pages the commits touched already exist: the call only walks
+ * them). heap_next is read again after each unit, so the window follows
+ * the grabs, and no call holds page-table locks long enough to stall a
+ * commit's own fault. */
 static void fill_window(struct hl_ahead *h)
 {
 	hl_arena *a = h->a;
 	const struct hl_region *heap = hl_region(a, HL_REGION_HEAP);
-	uint64_t unit = a->hdr->slab_unit_bytes, done = 0;
+	uint64_t unit = a->hdr->slab_unit_bytes;
 
 	for (;;) {
 		if (atomic_load_explicit(&h->stop, memory_order_relaxed))
 			return;
 		uint64_t next = atomic_load_explicit(&a->hdr->heap_next,
 						     memory_order_relaxed);
-		if (done < next)
-			done = next; /* invariant 2 */
-		if (done >= heap->bytes || done - next >= HL_AHEAD_BYTES ||
-		    heap->bytes - done < unit)
+		/* invariant 2: a stale next only ends this round early */
+		if (h->done >= heap->bytes || heap->bytes - h->done < unit ||
+		    (h->done > next && h->done - next >= HL_AHEAD_BYTES))
 			return;
 		/* page-aligned: both are multiples of the slab unit */
-		(void)madvise(hl_at(a, heap->off + done), unit, MADV_POPULATE_WRITE);
-		done += unit;
+		(void)madvise(hl_at(a, heap->off + h->done), unit, MADV_POPULATE_WRITE);
+		h->done += unit;
 	}
 }
 
@@ -132,11 +138,21 @@ static int spawn(struct hl_ahead *h)
 }
 
 /* HELIOS_PAGE_HELPER=0 in the environment: no helper (a process that
- * wants no thread of the library's, or one core it must not share). */
+ * wants no thread of the library's, or one core it must not share); =1:
+ * one even in a sanitizer build. Those are off by default: gcc 12's ASan
+ * allocator is not fork-safe beside a second thread (a child forked while
+ * the helper was inside it inherits its lock held, and hangs at its first
+ * allocation from that size class; the multiproc suite did). */
 static bool helper_wanted(void)
 {
 	const char *v = getenv("HELIOS_PAGE_HELPER");
-	return !(v && v[0] == '0' && v[1] == '\0');
+	if (v && v[0] && !v[1])
+		return v[0] != '0';
+#if defined(__SANITIZE_ADDRESS__)
+	return false;
+#else
+	return true;
+#endif
 }
 
 /* CPUs this process may run on: a thread inherits the mask, so a process
@@ -150,7 +166,7 @@ static int cpus_allowed(void)
 	return CPU_COUNT(&set);
 }
 
-void hl_ahead_start(hl_arena *a)
+static void ahead_start(hl_arena *a)
 {
 	a->ahead = NULL;
 	if ((a->flags & HL_RDONLY) || (a->hdr->flags & HL_ARENA_F_PREFAULT) ||
@@ -160,6 +176,8 @@ void hl_ahead_start(hl_arena *a)
 	if (!h)
 		return; /* invariant 4 */
 	h->a = a;
+	/* from here on: the starting grab's slab is populated by its grabber */
+	h->done = atomic_load_explicit(&a->hdr->heap_next, memory_order_relaxed);
 	if (spawn(h) != 0) {
 		free(h);
 		return;
@@ -167,14 +185,27 @@ void hl_ahead_start(hl_arena *a)
 	a->ahead = h;
 }
 
-/* Called by the handle's own process only (a fork's child has no thread:
- * heap.c checks the pid and populates the slab itself). */
-void hl_ahead_kick(hl_arena *a)
+/* A fork's child has the handle but not the thread: it answers false, and
+ * heap.c populates the slab itself. So does the grab that starts the
+ * helper: the window is only begun. */
+bool hl_ahead_kick(hl_arena *a)
 {
+	if (getpid() != a->pid)
+		return false;
+	if (!a->ahead_tried) {
+		a->ahead_tried = true;
+		ahead_start(a);
+		if (a->ahead)
+			futex_wake(&a->ahead->seq);
+		return false;
+	}
 	struct hl_ahead *h = a->ahead;
+	if (!h)
+		return false;
 
 	atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
 	futex_wake(&h->seq);
+	return true;
 }
 
 void hl_ahead_stop(hl_arena *a)

@@ -485,7 +485,6 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 		handle_free(a);
 		return rc;
 	}
-	hl_ahead_start(a);
 	*out = a;
 	return 0;
 }

@@ -138,7 +138,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "slabs.h"
 
@@ -493,9 +492,7 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	 * (ahead.c), and is told to go on; without one, all of them in one
 	 * call now rather than a fault in each commit that fills it
 	 * (populate.c). A prefaulted arena has them mapped since attach. */
-	if (a->ahead && getpid() == a->pid)
-		hl_ahead_kick(a);
-	else if (!(hdr->flags & HL_ARENA_F_PREFAULT))
+	if (!(hdr->flags & HL_ARENA_F_PREFAULT) && !hl_ahead_kick(a))
 		hl_populate_slab(a, start, bytes);
 	cursor_set(&a->slot->slab[cls], start, start + bytes);
 	return 0;

@@ -52,6 +52,7 @@ struct hl_arena {
 	uint64_t file_dev, file_ino;
 	uint32_t file_uid;
 	struct hl_ahead *ahead;      /* the page helper thread (ahead.c) or NULL */
+	bool ahead_tried;            /* its start was decided (the first grab) */
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -473,10 +474,10 @@ void hl_populate_metadata_attach(const hl_arena *a);
 /* A freshly grabbed slab [off, off+bytes), all of it, in one call. */
 void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
 
-/* The helper that allocates the heap's next pages ahead (ahead.c): started
- * by a read-write attach, kicked by each slab grab, stopped by close. */
-void hl_ahead_start(hl_arena *a);
-void hl_ahead_kick(hl_arena *a);
+/* The helper that allocates the heap's next pages ahead (ahead.c): kicked
+ * (and at the first, started) by each slab grab; true when it runs and the
+ * grab's slab was allocated ahead. Stopped by close. */
+bool hl_ahead_kick(hl_arena *a);
 void hl_ahead_stop(hl_arena *a);
 
 /* ---- arena internals (arena.c) -------------------------------------------- */
