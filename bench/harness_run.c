@@ -147,6 +147,12 @@ static uint64_t arena_bytes_for(const struct opts *o, enum hl_workload w,
 	} else {
 		uint64_t busy = n < cpus_online() ? n : cpus_online();
 		double rate = measured > 0 ? measured : t->ops_per_s_core;
+		/* An arena in the default configuration costs ~15 ms per GiB
+		 * to make and nothing for the pages it never uses, so it is
+		 * never sized below the shape's estimate: a 1-worker run slowed
+		 * by a loaded machine made the 2-worker arena too small. */
+		if (!o->prefault && rate < t->ops_per_s_core)
+			rate = t->ops_per_s_core;
 		timed = rate * RATE_MARGIN * (double)busy * o->duration_s *
 			t->commit_share;
 	}
