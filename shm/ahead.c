@@ -70,6 +70,8 @@ struct hl_ahead {
 	_Atomic uint32_t seq;   /* futex word: kicks so far */
 	_Atomic bool stop;
 	uint64_t done;          /* heap-relative: allocated below, since start */
+	bool first_round;       /* below first_end: nothing skipped */
+	uint64_t first_end;     /* the starting slab + HL_AHEAD_BYTES */
 };
 
 static void futex_wake(_Atomic uint32_t *w)
@@ -83,13 +85,17 @@ static void futex_wait(_Atomic uint32_t *w, uint32_t seen)
 }
 
 /* Allocates and maps the heap from h->done up to heap_next +
- * HL_AHEAD_BYTES, one slab unit per call, nearest first. Nothing is
- * skipped: a slab grabbed before the helper reached it (hl_ahead_kick
- * told its grabber the helper would prepare it) is populated too, late
- * (its pages the commits touched already exist: the call only walks
- * them). heap_next is read again after each unit, so the window follows
- * the grabs, and no call holds page-table locks long enough to stall a
- * commit's own fault. */
+ * HL_AHEAD_BYTES, one slab unit per call, nearest first. The first window
+ * (HL_AHEAD_BYTES from the slab whose grab started the helper) skips
+ * nothing, so the other grabs of that first commit are covered. Past it, slabs
+ * grabbed before the helper got to them are skipped (done jumps to
+ * heap_next): their commits fault their pages in themselves, which costs
+ * them no more than without a helper, while populating behind them only
+ * contends with their faults (measured in a tight W1 loop: a helper that
+ * never skipped took p90 from 4 us to 9 us, p50 from 0.7 to 1.1 us;
+ * one that skipped even in its first round left holes). heap_next is
+ * read again after each unit, so the window follows the grabs, and no
+ * call holds page-table locks long enough to stall a commit's fault. */
 static void fill_window(struct hl_ahead *h)
 {
 	hl_arena *a = h->a;
@@ -101,7 +107,10 @@ static void fill_window(struct hl_ahead *h)
 			return;
 		uint64_t next = atomic_load_explicit(&a->hdr->heap_next,
 						     memory_order_relaxed);
-		/* invariant 2: a stale next only ends this round early */
+		if (h->first_round && h->done >= h->first_end)
+			h->first_round = false;
+		if (h->done < next && !h->first_round)
+			h->done = next; /* invariant 2 */
 		if (h->done >= heap->bytes || heap->bytes - h->done < unit ||
 		    (h->done > next && h->done - next >= HL_AHEAD_BYTES))
 			return;
@@ -110,6 +119,7 @@ static void fill_window(struct hl_ahead *h)
 		h->done += unit;
 	}
 }
+
 
 static void *ahead_main(void *arg)
 {
@@ -166,7 +176,7 @@ static int cpus_allowed(void)
 	return CPU_COUNT(&set);
 }
 
-static void ahead_start(hl_arena *a)
+static void ahead_start(hl_arena *a, uint64_t slab_rel)
 {
 	a->ahead = NULL;
 	if ((a->flags & HL_RDONLY) || (a->hdr->flags & HL_ARENA_F_PREFAULT) ||
@@ -176,8 +186,9 @@ static void ahead_start(hl_arena *a)
 	if (!h)
 		return; /* invariant 4 */
 	h->a = a;
-	/* from here on: the starting grab's slab is populated by its grabber */
-	h->done = atomic_load_explicit(&a->hdr->heap_next, memory_order_relaxed);
+	h->done = slab_rel; /* the starting grab's slab, then what follows */
+	h->first_round = true;
+	h->first_end = slab_rel + HL_AHEAD_BYTES;
 	if (spawn(h) != 0) {
 		free(h);
 		return;
@@ -187,14 +198,16 @@ static void ahead_start(hl_arena *a)
 
 /* A fork's child has the handle but not the thread: it answers false, and
  * heap.c populates the slab itself. So does the grab that starts the
- * helper: the window is only begun. */
-bool hl_ahead_kick(hl_arena *a)
+ * helper: the window is only begun. True means the helper has been told:
+ * the slab's pages are allocated ahead when it kept up, and faulted in by
+ * its commits when it did not. */
+bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel)
 {
 	if (getpid() != a->pid)
 		return false;
 	if (!a->ahead_tried) {
 		a->ahead_tried = true;
-		ahead_start(a);
+		ahead_start(a, slab_rel);
 		if (a->ahead)
 			futex_wake(&a->ahead->seq);
 		return false;

@@ -492,7 +492,7 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	 * (ahead.c), and is told to go on; without one, all of them in one
 	 * call now rather than a fault in each commit that fills it
 	 * (populate.c). A prefaulted arena has them mapped since attach. */
-	if (!(hdr->flags & HL_ARENA_F_PREFAULT) && !hl_ahead_kick(a))
+	if (!(hdr->flags & HL_ARENA_F_PREFAULT) && !hl_ahead_kick(a, rel))
 		hl_populate_slab(a, start, bytes);
 	cursor_set(&a->slot->slab[cls], start, start + bytes);
 	return 0;

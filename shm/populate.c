@@ -20,7 +20,9 @@
  *   slabs      are prepared whole when a process grabs one (heap.c
  *              slab_grab): one MADV_POPULATE_WRITE of the slab (128 KiB
  *              for 4 KiB leaves: about 31 commits' worth) instead of a
- *              fault per page inside 31 commits. The slab is still all
+ *              fault per page inside 31 commits - unless the process's
+ *              page helper thread (ahead.c) allocates them ahead, off
+ *              the commit path. The slab is still all
  *              zero afterwards: a grabbed slab is fresh (heap_next only
  *              grows, and its units were claimed by CAS from unused), so
  *              populating changes no byte anyone can see.
