@@ -40,6 +40,7 @@
  *         "commits_per_s": number, "verified": int,
  *         "unique_bytes": int, "stored_bytes": int, "dedup_bytes": int,
  *         "heap_used_bytes": int, "nodes": int,
+ *         "prefault": false (the default configuration), "create_ns": int,
  *         "dedup_ratio": number (0..1),
  *         "stored_per_unique": number | null,
  *         "stored_per_unique_target": 1.1 | null,    (W2 only)
@@ -59,6 +60,11 @@
  *         "ops_per_s": number, "commits_per_s": number,
  *         "ratio": number | null, "target": number | null,
  *         "pass": bool | null } ],                   (one per run)
+ *     "prefault_runs": [ { the totals of a run, "create_ns": int,
+ *         "per_op": as above } ],    (1 worker, hl_config.prefault = 1)
+ *     "floor": { "count", "ops_per_s" (null), "p50_ns" ... "mean_ns" as an
+ *         op, "w1_commit_over_floor": number | null,
+ *         "w1_commit_over_floor_pass": bool | null } | null,
  *     "peers": [ {
  *         "peer": string, "workload": "w1" | "w2",
  *         "skipped": bool, "failed": bool, "why": string, "config": string,
