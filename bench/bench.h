@@ -280,6 +280,24 @@ struct hl_json;
 void hl_report_games_table(FILE *out, const struct hl_bench_report *r);
 void hl_report_games_json(struct hl_json *j, const struct hl_bench_report *r);
 
+/* report.c's formatting, shared with report_rows.c: a duration ("975
+ * ns", "1.02 us"), a table line (trailing blanks trimmed), one run's
+ * latency row, and the JSON of a histogram, a run's totals and one op. */
+const char *hl_report_fmt_ns(char *buf, size_t len, uint64_t ns);
+void hl_report_line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hl_report_latency_row(FILE *out, const struct hl_bench_run *run,
+			   enum hl_bench_op op);
+void hl_report_json_hist(struct hl_json *j, const struct hl_hist *h, double rate);
+void hl_report_json_totals(struct hl_json *j, const struct hl_bench_run *run);
+void hl_report_json_op(struct hl_json *j, const struct hl_bench_run *run,
+		       enum hl_bench_op op);
+/* The floor row and the prefault rows (report_rows.c). */
+void hl_report_floor_row(FILE *out, const struct hl_bench_report *r);
+void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,
+			     enum hl_workload w);
+void hl_report_json_prefault_run(struct hl_json *j, const struct hl_bench_run *run);
+void hl_report_json_floor(struct hl_json *j, const struct hl_bench_report *r);
+
 /* Fills r->machine, cpus, numa_nodes, date. */
 void hl_bench_describe_machine(struct hl_bench_report *r);
 /* The terminal table: machine header, per-workload latency table (p50,

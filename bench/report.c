@@ -402,19 +402,24 @@ static const char *fmt_vs(char *buf, size_t len, double ratio)
 }
 
 /* One line, without the blanks a padded last column leaves (invariant 7). */
-static void line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(FILE *out, const char *fmt, ...)
+static void vline(FILE *out, const char *fmt, va_list ap)
 {
 	char buf[LINE_MAX_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	size_t len = n < 0 ? 0 : strnlen(buf, sizeof buf);
 	while (len && buf[len - 1] == ' ')
 		len--;
 	fwrite(buf, 1, len, out);
 	fputc('\n', out);
+}
+
+static void line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline(out, fmt, ap);
+	va_end(ap);
 }
 
 static void table_latency_row(FILE *out, const struct hl_bench_run *run,
@@ -439,64 +444,6 @@ static void table_latency_row(FILE *out, const struct hl_bench_run *run,
 	     fmt_rate(rate, sizeof rate, op_rate(run, op)), target);
 }
 
-/* The W1 commit's distance from the floor: its p50 over the floor's. */
-static double floor_ratio(const struct hl_bench_report *r)
-{
-	const struct hl_bench_run *one = hl_report_find_run(r, HL_WORKLOAD_W1, 1);
-	uint64_t f = hl_hist_percentile(&r->floor, 50);
-	if (!one || !r->floor.count || !f)
-		return NAN;
-	return (double)hl_hist_percentile(&one->op[HL_OP_COMMIT], 50) / (double)f;
-}
-
-/* The floor row under W1's runs: hash + cold copy + cold CAS (floor.c). */
-static void table_floor_row(FILE *out, const struct hl_bench_report *r)
-{
-	const struct hl_hist *h = &r->floor;
-	char p50[24], p90[24], p99[24], p999[24], max[24], ratio[64] = "";
-	double x = floor_ratio(r);
-	if (!h->count)
-		return;
-	if (isfinite(x))
-		snprintf(ratio, sizeof ratio, "1-worker commit %.2fx this, <= 2x %s", x,
-			 x <= 2.0 ? "PASS" : "MISS");
-	line(out, "  %7s  %-7s  %10" PRIu64 " %9s %9s %9s %9s %9s %9s  %s", "floor",
-	     "commit", h->count, fmt_ns(p50, sizeof p50, hl_hist_percentile(h, 50)),
-	     fmt_ns(p90, sizeof p90, hl_hist_percentile(h, 90)),
-	     fmt_ns(p99, sizeof p99, hl_hist_percentile(h, 99)),
-	     fmt_ns(p999, sizeof p999, hl_hist_percentile(h, 99.9)),
-	     fmt_ns(max, sizeof max, h->max_ns), "-", ratio);
-}
-
-/* Workload w's prefault row (hl_config.prefault = 1, one worker) or NULL. */
-static const struct hl_bench_run *prefault_run(const struct hl_bench_report *r,
-					       enum hl_workload w)
-{
-	for (unsigned i = 0; i < r->prefault_count && i < HL_WORKLOAD_COUNT; i++)
-		if (r->prefault_runs[i].workload == w)
-			return &r->prefault_runs[i];
-	return NULL;
-}
-
-static void table_prefault_rows(FILE *out, const struct hl_bench_report *r,
-				enum hl_workload w)
-{
-	const struct hl_bench_run *pf = prefault_run(r, w);
-	const struct hl_bench_run *one = hl_report_find_run(r, w, 1);
-	char size[16], create[24], dcreate[24] = "-";
-	if (!pf)
-		return;
-	hl_fmt_bytes(size, sizeof size, pf->arena_bytes);
-	if (one)
-		fmt_ns(dcreate, sizeof dcreate, one->create_ns);
-	line(out, "  prefault (hl_config.prefault = 1, 1 worker; its %s arena "
-	     "created in %s, the default row's in %s):", size,
-	     fmt_ns(create, sizeof create, pf->create_ns), dcreate);
-	for (unsigned op = 0; op < HL_OP_COUNT; op++)
-		if (pf->op[op].count)
-			table_latency_row(out, pf, op);
-}
-
 static void table_workload(FILE *out, const struct hl_bench_report *r,
 			   enum hl_workload w)
 {
@@ -512,8 +459,8 @@ static void table_workload(FILE *out, const struct hl_bench_report *r,
 			if (r->runs[idx[i]].op[op].count)
 				table_latency_row(out, &r->runs[idx[i]], op);
 	if (w == HL_WORKLOAD_W1)
-		table_floor_row(out, r);
-	table_prefault_rows(out, r, w);
+		hl_report_floor_row(out, r);
+	hl_report_prefault_rows(out, r, w);
 	line(out, "%s", "");
 }
 
@@ -794,34 +741,6 @@ static void json_peer(struct hl_json *j, const struct hl_bench_report *r,
 	hl_json_close(j);
 }
 
-/* A prefault row: the totals and the per-op latencies (it has no scaling
- * or space verdicts: the default runs carry those). */
-static void json_prefault_run(struct hl_json *j, const struct hl_bench_run *run)
-{
-	hl_json_open(j, NULL, '{');
-	json_run_totals(j, run);
-	hl_json_u64(j, "create_ns", run->create_ns);
-	hl_json_open(j, "per_op", '{');
-	for (unsigned op = 0; op < HL_OP_COUNT; op++)
-		json_run_op(j, run, op);
-	hl_json_close(j);
-	hl_json_close(j);
-}
-
-static void json_floor(struct hl_json *j, const struct hl_bench_report *r)
-{
-	double x = floor_ratio(r);
-	if (!r->floor.count) {
-		hl_json_null(j, "floor");
-		return;
-	}
-	hl_json_open(j, "floor", '{');
-	json_hist(j, &r->floor, NAN);
-	hl_json_num(j, "w1_commit_over_floor", x);
-	json_pass(j, "w1_commit_over_floor_pass", isfinite(x), x <= 2.0);
-	hl_json_close(j);
-}
-
 static void json_header(struct hl_json *j, const struct hl_bench_report *r)
 {
 	hl_json_str(j, "schema", "helios-bench/1", SIZE_MAX);
@@ -850,9 +769,9 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 	hl_json_close(&j);
 	hl_json_open(&j, "prefault_runs", '[');
 	for (unsigned i = 0; i < r->prefault_count && i < HL_WORKLOAD_COUNT; i++)
-		json_prefault_run(&j, &r->prefault_runs[i]);
+		hl_report_json_prefault_run(&j, &r->prefault_runs[i]);
 	hl_json_close(&j);
-	json_floor(&j, r);
+	hl_report_json_floor(&j, r);
 	hl_json_open(&j, "peers", '[');
 	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
 		json_peer(&j, r, &r->peers[i]);
@@ -915,4 +834,41 @@ int hl_bench_report_csv(FILE *out, const struct hl_bench_report *r)
 					peer_op_rate(&p->r, peer_hist(p, op)));
 	}
 	return ferror(out) ? HL_EIO : 0;
+}
+
+/* ---- shared with report_rows.c (bench.h) ------------------------------------------ */
+
+const char *hl_report_fmt_ns(char *buf, size_t len, uint64_t ns)
+{
+	return fmt_ns(buf, len, ns);
+}
+
+void hl_report_line(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline(out, fmt, ap);
+	va_end(ap);
+}
+
+void hl_report_latency_row(FILE *out, const struct hl_bench_run *run,
+			   enum hl_bench_op op)
+{
+	table_latency_row(out, run, op);
+}
+
+void hl_report_json_hist(struct hl_json *j, const struct hl_hist *h, double rate)
+{
+	json_hist(j, h, rate);
+}
+
+void hl_report_json_totals(struct hl_json *j, const struct hl_bench_run *run)
+{
+	json_run_totals(j, run);
+}
+
+void hl_report_json_op(struct hl_json *j, const struct hl_bench_run *run,
+		       enum hl_bench_op op)
+{
+	json_run_op(j, run, op);
 }
