@@ -56,7 +56,7 @@ static const struct hl_bench_run *prefault_run(const struct hl_bench_report *r,
 }
 
 void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,
-				enum hl_workload w)
+			     enum hl_workload w)
 {
 	const struct hl_bench_run *pf = prefault_run(r, w);
 	const struct hl_bench_run *one = hl_report_find_run(r, w, 1);
@@ -66,9 +66,10 @@ void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,
 	hl_fmt_bytes(size, sizeof size, pf->arena_bytes);
 	if (one)
 		hl_report_fmt_ns(dcreate, sizeof dcreate, one->create_ns);
-	hl_report_line(out, "  prefault (hl_config.prefault = 1, 1 worker; its %s arena "
-	     "created in %s, the default row's in %s):", size,
-	     hl_report_fmt_ns(create, sizeof create, pf->create_ns), dcreate);
+	hl_report_fmt_ns(create, sizeof create, pf->create_ns);
+	hl_report_line(out, "  prefault (hl_config.prefault = 1, 1 worker; its %s "
+		       "arena created in %s, the default row's in %s):", size,
+		       create, dcreate);
 	for (unsigned op = 0; op < HL_OP_COUNT; op++)
 		if (pf->op[op].count)
 			hl_report_latency_row(out, pf, op);
