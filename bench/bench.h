@@ -126,6 +126,9 @@ struct hl_bench_run {
 	uint64_t dedup_bytes;
 	uint64_t heap_used_bytes;
 	uint64_t nodes;
+	bool prefault;              /* hl_config.prefault = 1; else the default */
+	uint64_t create_ns;         /* hl_arena_create of the run's arena */
+	uint64_t arena_bytes;
 };
 
 /* ---- peers (peers/...) -------------------------------------------------------
@@ -246,7 +249,19 @@ struct hl_bench_report {
 	unsigned peer_count;
 	struct hl_bench_game_row games[HL_BENCH_GAME_ROWS_MAX];
 	unsigned game_count;
+	/* the second row of each workload: 1 worker, hl_config.prefault = 1
+	 * (the headline runs above use hl_config_init and nothing else) */
+	struct hl_bench_run prefault_runs[HL_WORKLOAD_COUNT];
+	unsigned prefault_count;
+	/* the floor of a W1 commit on this machine, measured in the same run
+	 * (floor.c): XXH3-128 of 4 KiB + a cold 4 KiB copy + a cold CAS */
+	struct hl_hist floor;
 };
+
+/* Measures the floor row (floor.c): `samples` timed hash + copy + CAS
+ * triples, each on cold lines, timer_ns (the empty timed region) taken
+ * off each as the workers do. 0, or HL_ENOMEM. */
+int hl_bench_floor(struct hl_hist *out, uint64_t samples, uint64_t timer_ns);
 
 /* Shared by report.c and plot.c: the runs and peer rows in use (counts
  * clamped to the arrays), the run of (workload, workers) or NULL, and the
@@ -264,6 +279,24 @@ unsigned hl_report_runs_of(const struct hl_bench_report *r,
 struct hl_json;
 void hl_report_games_table(FILE *out, const struct hl_bench_report *r);
 void hl_report_games_json(struct hl_json *j, const struct hl_bench_report *r);
+
+/* report.c's formatting, shared with report_rows.c: a duration ("975
+ * ns", "1.02 us"), a table line (trailing blanks trimmed), one run's
+ * latency row, and the JSON of a histogram, a run's totals and one op. */
+const char *hl_report_fmt_ns(char *buf, size_t len, uint64_t ns);
+void hl_report_line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hl_report_latency_row(FILE *out, const struct hl_bench_run *run,
+			   enum hl_bench_op op);
+void hl_report_json_hist(struct hl_json *j, const struct hl_hist *h, double rate);
+void hl_report_json_totals(struct hl_json *j, const struct hl_bench_run *run);
+void hl_report_json_op(struct hl_json *j, const struct hl_bench_run *run,
+		       enum hl_bench_op op);
+/* The floor row and the prefault rows (report_rows.c). */
+void hl_report_floor_row(FILE *out, const struct hl_bench_report *r);
+void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,
+			     enum hl_workload w);
+void hl_report_json_prefault_run(struct hl_json *j, const struct hl_bench_run *run);
+void hl_report_json_floor(struct hl_json *j, const struct hl_bench_report *r);
 
 /* Fills r->machine, cpus, numa_nodes, date. */
 void hl_bench_describe_machine(struct hl_bench_report *r);

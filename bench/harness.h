@@ -36,6 +36,7 @@ struct opts {
 	const char *json, *csv, *plot;
 	bool quiet;
 	bool game;             /* Connect Four playouts (--game connect4) */
+	bool prefault;         /* this run's arena: hl_config.prefault = 1 */
 };
 
 /* What the report's notes say about how the numbers were made. */

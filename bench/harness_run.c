@@ -3,9 +3,10 @@
  * count, from a fresh arena to one merged struct hl_bench_run.
  *
  * One run (hl_harness_run), for a workload at N workers:
- *   1. A fresh arena (unique name, unlinked after), heap pre-faulted at
- *      creation (hl_config.prefault = 1) so page faults of fresh slabs are
- *      never timed; sized for the run (arena_bytes_for) unless --size.
+ *   1. A fresh arena (unique name, unlinked after) in the default
+ *      configuration (hl_config_init and nothing else: what a user gets),
+ *      or with hl_config.prefault = 1 for the report's second row (opts
+ *      prefault); sized for the run (arena_bytes_for) unless --size.
  *   2. A results file under /dev/shm (struct hl_bench_results_file plus N
  *      slots, MAP_SHARED), named to the workers by HELIOS_BENCH_RESULTS.
  *   3. N `helios-bench worker` processes through the supervisor (struct
@@ -56,9 +57,9 @@
  * --duration the timed commits come from a rate per busy core (workers
  * beyond the cores share them): the fastest this workload ran in an
  * earlier run of the sweep, else the shape's estimate, with RATE_MARGIN on
- * top. Tight, because every byte of the arena is pre-faulted, mapped by
- * every worker and unmapped again: on a 2-core VM that costs seconds per
- * GiB, more than the run. If the machine still outruns it, a worker ends
+ * top. Tight, because in the prefault rows every byte of the arena is
+ * pre-faulted, mapped by every worker and unmapped again: on a 2-core VM
+ * that costs seconds per GiB, more than the run. If the machine still outruns it, a worker ends
  * its timed loop early on HL_EFULL and the harness says so.
  */
 #define RATE_MARGIN 1.3
@@ -105,7 +106,7 @@ static void run_config(const struct opts *o, unsigned n, hl_config *cfg)
 	hl_config_init(cfg);
 	cfg->max_processes = n + 16 > 64 ? n + 16 : 64;
 	cfg->numa = (uint32_t)o->numa;
-	cfg->prefault = 1;
+	cfg->prefault = o->prefault;
 }
 
 /* What the workers store before timing starts: per worker its initial
@@ -146,6 +147,12 @@ static uint64_t arena_bytes_for(const struct opts *o, enum hl_workload w,
 	} else {
 		uint64_t busy = n < cpus_online() ? n : cpus_online();
 		double rate = measured > 0 ? measured : t->ops_per_s_core;
+		/* An arena in the default configuration costs ~15 ms per GiB
+		 * to make and nothing for the pages it never uses, so it is
+		 * never sized below the shape's estimate: a 1-worker run slowed
+		 * by a loaded machine made the 2-worker arena too small. */
+		if (!o->prefault && rate < t->ops_per_s_core)
+			rate = t->ops_per_s_core;
 		timed = rate * RATE_MARGIN * (double)busy * o->duration_s *
 			t->commit_share;
 	}
@@ -168,6 +175,7 @@ struct run {
 	char arena[96];
 	char results_path[80];
 	uint64_t arena_bytes;
+	uint64_t create_ns;     /* hl_arena_create_stoppable alone */
 	hl_arena *a;
 	struct hl_bench_results_file *f;
 	size_t f_bytes;
@@ -203,9 +211,13 @@ static int make_arena(struct run *r)
 	/* a stop signal ends even a prefault of many GiB promptly, and a
 	 * SIGKILL during it leaves no arena (shm/arena_file.c invariant 3) */
 	struct hl_create_stop stop = {.asked = interrupted};
-	int rc = hl_arena_create_stoppable(r->arena, &cfg, &stop, &r->a);
 	char size[16];
 	hl_fmt_bytes(size, sizeof size, r->arena_bytes);
+	if (o->prefault && !o->quiet)
+		fprintf(stderr, "%s pre-faulting a %s arena\n", r->tag, size);
+	uint64_t t0 = hl_now_ns();
+	int rc = hl_arena_create_stoppable(r->arena, &cfg, &stop, &r->a);
+	r->create_ns = hl_now_ns() - t0;
 	if (rc && hl_bench_interrupted) {
 		r->a = NULL;
 		return rc;
@@ -519,7 +531,8 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		   struct notes *nt)
 {
 	struct run r = {.o = o, .nt = nt, .w = w, .n = n};
-	snprintf(r.tag, sizeof r.tag, "[%s x%u]", hl_workload_name(w), n);
+	snprintf(r.tag, sizeof r.tag, "[%s x%u%s]", hl_workload_name(w), n,
+		 o->prefault ? " prefault" : "");
 	int result = 1;
 	uint64_t t0 = hl_now_ns();
 	if (make_arena(&r) || make_results(&r))
@@ -545,8 +558,9 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	if (!why && !o->quiet) {
 		char size[16];
 		hl_fmt_bytes(size, sizeof size, r.arena_bytes);
-		fprintf(stderr, "%s go: arena %s (pre-faulted in %.2f s), %u "
+		fprintf(stderr, "%s go: arena %s (%s in %.2f s), %u "
 			"worker%s ready in %.2f s\n", r.tag, size,
+			o->prefault ? "pre-faulted" : "created",
 			(double)(t_arena - t0) / 1e9, n, n > 1 ? "s" : "",
 			(double)(hl_now_ns() - t_arena) / 1e9);
 	}
@@ -562,6 +576,9 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		goto out;
 	}
 	result = collect(&r, out, nt, false) ? 0 : 1;
+	out->prefault = o->prefault;
+	out->create_ns = r.create_ns;
+	out->arena_bytes = r.arena_bytes;
 	if (result == 0) {
 		uint64_t busy = n < cpus_online() ? n : cpus_online();
 		double rate = out->ops_per_s / (double)busy;

@@ -40,6 +40,7 @@
  *         "commits_per_s": number, "verified": int,
  *         "unique_bytes": int, "stored_bytes": int, "dedup_bytes": int,
  *         "heap_used_bytes": int, "nodes": int,
+ *         "prefault": false (the default configuration), "create_ns": int,
  *         "dedup_ratio": number (0..1),
  *         "stored_per_unique": number | null,
  *         "stored_per_unique_target": 1.1 | null,    (W2 only)
@@ -59,6 +60,11 @@
  *         "ops_per_s": number, "commits_per_s": number,
  *         "ratio": number | null, "target": number | null,
  *         "pass": bool | null } ],                   (one per run)
+ *     "prefault_runs": [ { the totals of a run, "create_ns": int,
+ *         "per_op": as above } ],    (1 worker, hl_config.prefault = 1)
+ *     "floor": { "count", "ops_per_s" (null), "p50_ns" ... "mean_ns" as an
+ *         op, "w1_commit_over_floor": number | null,
+ *         "w1_commit_over_floor_pass": bool | null } | null,
  *     "peers": [ {
  *         "peer": string, "workload": "w1" | "w2",
  *         "skipped": bool, "failed": bool, "why": string, "config": string,
@@ -396,19 +402,24 @@ static const char *fmt_vs(char *buf, size_t len, double ratio)
 }
 
 /* One line, without the blanks a padded last column leaves (invariant 7). */
-static void line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(FILE *out, const char *fmt, ...)
+static void vline(FILE *out, const char *fmt, va_list ap)
 {
 	char buf[LINE_MAX_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	size_t len = n < 0 ? 0 : strnlen(buf, sizeof buf);
 	while (len && buf[len - 1] == ' ')
 		len--;
 	fwrite(buf, 1, len, out);
 	fputc('\n', out);
+}
+
+static void line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline(out, fmt, ap);
+	va_end(ap);
 }
 
 static void table_latency_row(FILE *out, const struct hl_bench_run *run,
@@ -447,6 +458,9 @@ static void table_workload(FILE *out, const struct hl_bench_report *r,
 		for (unsigned op = 0; op < HL_OP_COUNT; op++)
 			if (r->runs[idx[i]].op[op].count)
 				table_latency_row(out, &r->runs[idx[i]], op);
+	if (w == HL_WORKLOAD_W1)
+		hl_report_floor_row(out, r);
+	hl_report_prefault_rows(out, r, w);
 	line(out, "%s", "");
 }
 
@@ -662,6 +676,8 @@ static void json_run(struct hl_json *j, const struct hl_bench_report *r,
 	double x = scaling_ratio(r, run), t = scaling_target(run->workers);
 	hl_json_open(j, NULL, '{');
 	json_run_totals(j, run);
+	hl_json_bool(j, "prefault", run->prefault);
+	hl_json_u64(j, "create_ns", run->create_ns);
 	hl_json_num(j, "dedup_ratio", dedup_fraction(run));
 	hl_json_num(j, "stored_per_unique", spu);
 	hl_json_num(j, "stored_per_unique_target", st);
@@ -751,6 +767,11 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 	for (unsigned i = 0; i < hl_report_run_count(r); i++)
 		json_scaling(&j, r, &r->runs[i]);
 	hl_json_close(&j);
+	hl_json_open(&j, "prefault_runs", '[');
+	for (unsigned i = 0; i < r->prefault_count && i < HL_WORKLOAD_COUNT; i++)
+		hl_report_json_prefault_run(&j, &r->prefault_runs[i]);
+	hl_json_close(&j);
+	hl_report_json_floor(&j, r);
 	hl_json_open(&j, "peers", '[');
 	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
 		json_peer(&j, r, &r->peers[i]);
@@ -813,4 +834,41 @@ int hl_bench_report_csv(FILE *out, const struct hl_bench_report *r)
 					peer_op_rate(&p->r, peer_hist(p, op)));
 	}
 	return ferror(out) ? HL_EIO : 0;
+}
+
+/* ---- shared with report_rows.c (bench.h) ------------------------------------------ */
+
+const char *hl_report_fmt_ns(char *buf, size_t len, uint64_t ns)
+{
+	return fmt_ns(buf, len, ns);
+}
+
+void hl_report_line(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline(out, fmt, ap);
+	va_end(ap);
+}
+
+void hl_report_latency_row(FILE *out, const struct hl_bench_run *run,
+			   enum hl_bench_op op)
+{
+	table_latency_row(out, run, op);
+}
+
+void hl_report_json_hist(struct hl_json *j, const struct hl_hist *h, double rate)
+{
+	json_hist(j, h, rate);
+}
+
+void hl_report_json_totals(struct hl_json *j, const struct hl_bench_run *run)
+{
+	json_run_totals(j, run);
+}
+
+void hl_report_json_op(struct hl_json *j, const struct hl_bench_run *run,
+		       enum hl_bench_op op)
+{
+	json_run_op(j, run, op);
 }

@@ -114,9 +114,14 @@ typedef struct hl_config {
 				  * and map them all at each attach, so no commit
 				  * ever takes a page fault; costs the memory and
 				  * about 0.3-2 s per GiB up front (and per attach
-				  * for the page tables). 0 (default): pages are
-				  * faulted in as first used, on the using
-				  * process's node. */
+				  * for the page tables). 0 (default): the
+				  * metadata (index, slots, refs: ~1.6%) is
+				  * allocated at creation and mapped at attach;
+				  * heap pages a slab at a time as a process
+				  * grabs one, on its node, or ahead of need by
+				  * a helper thread when the process may run on
+				  * two or more CPUs (HELIOS_PAGE_HELPER=0 in
+				  * the environment: none). */
 	uint64_t persist_ring_bytes; /* 0 (default): memory only, no persist
 				      * region. Else the ring commits hand the
 				      * persister their records through, in

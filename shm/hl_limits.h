@@ -138,6 +138,13 @@
  * enough calls not to cost anything measurable. */
 #define HL_PREFAULT_STEP_BYTES (256ull << 20)
 
+/* The window of unused heap the helper thread (shm/ahead.c) keeps
+ * allocated past heap_next: 8 leaf slabs of a 4 KiB-chunk arena, about
+ * 250 W1 commits, so a grab finds its slab ready after any pause of the
+ * commits as short as a millisecond; small enough (1 MiB per arena) that
+ * an arena left unused costs nothing worth counting. */
+#define HL_AHEAD_BYTES (1ull << 20)
+
 /* Names of shm arenas (the file path form is bounded by PATH_MAX). */
 #define HL_ARENA_NAME_MAX 200u
 

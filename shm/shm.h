@@ -64,6 +64,8 @@ struct hl_arena {
 	struct hl_persist_slot *pslots;
 	void *ring;
 	uint64_t pseq;               /* this handle's last record's sequence */
+	struct hl_ahead *ahead;      /* the page helper thread (ahead.c) or NULL */
+	bool ahead_tried;            /* its start was decided (the first grab) */
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -535,6 +537,22 @@ int hl_persist_push_ref(hl_arena *a, const char *name, size_t len, hl_id id);
 int hl_persist_wait_own(hl_arena *a);
 /* The arena's durability of a commit made with flags (HL_COMMIT_*). */
 unsigned hl_persist_mode(const hl_arena *a, unsigned flags);
+/* ---- populating ahead of need (populate.c) --------------------------------- */
+
+/* Creation: allocates every page but the heap's (MADV_POPULATE_WRITE).
+ * HL_ENOSPC when the file system cannot back them. */
+int hl_populate_metadata_create(unsigned char *base, const struct hl_arena_hdr *h);
+/* Attach: maps the metadata's existing pages (MADV_POPULATE_READ). */
+void hl_populate_metadata_attach(const hl_arena *a);
+/* A freshly grabbed slab [off, off+bytes), all of it, in one call. */
+void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
+
+/* The helper that allocates the heap's next pages ahead (ahead.c): kicked
+ * (and at the first, started) by each slab grab, slab_rel the grabbed
+ * slab's heap-relative offset; true when a helper runs and has been told
+ * (the grab then populates nothing itself). Stopped by close. */
+bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel);
+void hl_ahead_stop(hl_arena *a);
 
 /* ---- arena internals (arena.c) -------------------------------------------- */
 
