@@ -136,15 +136,22 @@ static double evaluate(hl_mcts *m, hl_state *st, const struct game *g,
 	return n ? rollout(g, s, r) : (result == HL_MCTS_WIN ? 1 : result == HL_MCTS_LOSS ? -1 : 0);
 }
 
-/* Whether a backed-up path visited the root: all but a KNOWN root (the
- * root proven, when a searcher would stop). */
+/* Whether a backed-up path went through one of the root's edges. The
+ * root's N is then 1 (its one own evaluation: of the ROOT leaves that
+ * processes racing at the start back up, one is kept) plus these. */
 static bool visits_root(const hl_mcts_path *p)
 {
-	return p->depth > 0 || p->leaf != HL_MCTS_LEAF_KNOWN;
+	return p->depth > 0;
+}
+
+/* The root is proven: a searcher stops. */
+static bool root_proven(const hl_mcts_path *p)
+{
+	return p->depth == 0 && p->leaf == HL_MCTS_LEAF_KNOWN;
 }
 
 /* Up to `playouts` playouts of search m on game g, stopping when the root
- * is proven; returns how many visited the root. */
+ * is proven; returns how many went through a root edge (visits_root). */
 static uint64_t search(hl_mcts *m, hl_state *st, const struct game *g,
 		       uint64_t root, unsigned playouts, uint64_t seed)
 {
@@ -157,9 +164,9 @@ static uint64_t search(hl_mcts *m, hl_state *st, const struct game *g,
 		cr_assert_eq(rc, 0, "select: %s", hl_strerror(rc));
 		double v = evaluate(m, st, g, root, &p, &r);
 		cr_assert_eq(hl_mcts_backup(m, &p, v), 0);
-		if (!visits_root(&p))
+		if (root_proven(&p))
 			break;
-		visited++;
+		visited += visits_root(&p);
 	}
 	return visited;
 }
@@ -275,7 +282,7 @@ Test(mcts, nim_is_solved_exactly)
 				     (unsigned long long)pile, best.action);
 			cr_assert_eq(best.result, HL_MCTS_WIN);
 		}
-		check_graph(t.m, t.a, visited);
+		check_graph(t.m, t.a, 1 + visited);
 		close_search(&t);
 	}
 }
@@ -453,7 +460,7 @@ Test(mcts, processes_grow_one_graph)
 	uint64_t n = atomic_load(visited);
 	tu_shared_unmap(visited, sizeof *visited);
 	cr_assert_gt(n, KIDS * EACH / 2);
-	uint64_t records = check_graph(t.m, t.a, n);
+	uint64_t records = check_graph(t.m, t.a, 1 + n);
 	hl_mcts_stats ms;
 	cr_assert_eq(hl_mcts_stats_get(t.a, &ms), 0);
 	cr_assert_eq(ms.playouts, KIDS * EACH);
@@ -504,7 +511,7 @@ Test(mcts, a_killed_process_has_its_losses_released)
 			     (unsigned long long)ms.in_flight);
 		visited += search(t.m, t.st, &wide, 0, 50, 10 + (uint64_t)round);
 	}
-	check_graph(t.m, t.a, visited);
+	check_graph(t.m, t.a, 1 + visited);
 	close_search(&t);
 }
 
@@ -514,7 +521,7 @@ Test(mcts, a_full_arena_goes_on_with_statistics)
 	/* an arena with room for few records: the search must never fail */
 	open_search(&t, 0, "wide-full", 2u << 20, NULL);
 	g_wide_depth = 8;
-	cr_assert_eq(search(t.m, t.st, &wide, 0, 20000, 5), 20000);
+	cr_assert_eq(search(t.m, t.st, &wide, 0, 20000, 5), 20000 - 1); /* the first: the root */
 	hl_mcts_stats ms;
 	cr_assert_eq(hl_mcts_stats_get(t.a, &ms), 0);
 	cr_assert_gt(ms.no_room, 0, "the arena never filled: make it smaller");
