@@ -128,6 +128,10 @@
  * Each slot's in-flight table is rows x depth entries of 8 B: 12 KiB, so
  * 768 KiB of metadata for the default 64 slots. */
 #define HL_MCTS_INFLIGHT_ROWS ((unsigned)HL_MCTS_INFLIGHT_MAX) /* helios.h: 16 */
+/* A record's value is stored again only when it moved by more than this
+ * (1/4096 of the value range's half): below the noise of any playout count
+ * a search reaches, and it spares the hot records' cache lines. */
+#define HL_MCTS_Q_EPSILON (1.0f / 4096)
 /* Release after a death waits this many rounds (1 ms apart) for a live
  * process to finish adding or removing a loss on the same edge. */
 #define HL_INFLIGHT_SETTLE_ROUNDS 1000u

@@ -27,10 +27,12 @@
  *                 born with (result, 1).
  *                 Statistics-only visits (no room to expand a child) fold
  *                 their value in as a running average, by CAS
- *   q             the record's value, recomputed and stored by every backup
- *                 through it: (own.count * own.value + sum over linked
- *                 edges of visits * child's q, seen from here) / (own.count
- *                 + those visits)
+ *   q             the record's value, recomputed by every backup through
+ *                 it: (own.count * own.value + sum over linked edges of
+ *                 visits * child's q, seen from here) / (own.count + those
+ *                 visits), and stored when it moved by more than
+ *                 HL_MCTS_Q_EPSILON (a hot record's cache line is not
+ *                 taken from every reader by a store that changes nothing)
  *   flags         TERMINAL at birth; WIN / LOSS / DRAW stored by the backup
  *                 that derives them from the children
  *   edge stat     visits and virtual losses, atomic RMWs (inflight.c)

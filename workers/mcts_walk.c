@@ -264,7 +264,13 @@ static void recompute(const hl_mcts *s, uint64_t rec)
 		atomic_fetch_or_explicit(&p->flags, proven, memory_order_release);
 		return;
 	}
-	q_store(p, weight > 0 ? (float)(sum / weight) : 0.0f);
+	/* A store only when the value moved by more than HL_MCTS_Q_EPSILON:
+	 * near the root, where every playout passes, a value averaged over
+	 * thousands of visits barely moves, and each store would take its
+	 * cache line from every other core reading it to select. */
+	float q = weight > 0 ? (float)(sum / weight) : 0.0f;
+	if (fabsf(q - q_load(p)) > HL_MCTS_Q_EPSILON)
+		q_store(p, q);
 }
 
 /* The leaf's first evaluation: (value, 1) into an own word still empty. */
