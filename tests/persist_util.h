@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "helios.h"
+#include "testutil.h"
 #include "wal.h"
 
 #define PU_GEOMETRY 0x6765306d65747279ull
@@ -172,6 +173,33 @@ static inline void pu_write_at(const char *path, const void *p, size_t len,
 	cr_assert_eq(pwrite(fd, p, len, (off_t)off), (ssize_t)len);
 	cr_assert_eq(fsync(fd), 0);
 	close(fd);
+}
+
+/* ---- the persister suites' states (test_persister.c, test_persist_torn.c,
+ * test_persist_crash.c) -------------------------------------------------
+ *
+ * State `gen`: PU_STATE_CHUNKS chunks of PU_CHUNK bytes; chunk 0 is the
+ * same for every gen (so states share a leaf, as a search's do), the rest
+ * hold gen's own self-checking pattern (testutil.h). */
+#define PU_CHUNK 4096u
+#define PU_STATE_CHUNKS 3u
+
+static inline void pu_gen_fill(unsigned char *buf, uint32_t gen)
+{
+	tu_pattern_fill(buf, 0, PU_CHUNK, 0);
+	tu_pattern_fill(buf + PU_CHUNK, PU_CHUNK, (PU_STATE_CHUNKS - 1) * PU_CHUNK, gen);
+}
+
+/* Writes state gen into s and commits it with flags (hl_commit_ex). */
+static inline int pu_gen_commit(hl_state *s, uint32_t gen, unsigned flags,
+				hl_id *id)
+{
+	static unsigned char buf[PU_STATE_CHUNKS * PU_CHUNK];
+	pu_gen_fill(buf, gen);
+	int rc = hl_state_resize(s, sizeof buf);
+	if (!rc)
+		rc = hl_state_write(s, 0, buf, sizeof buf);
+	return rc ? rc : hl_commit_ex(s, id, NULL, flags);
 }
 
 #endif

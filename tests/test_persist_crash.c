@@ -28,8 +28,8 @@
 #include "workers.h"
 
 #define MiB (1024ull * 1024ull)
-#define CHUNK 4096u
-#define STATE_CHUNKS 3u
+#define CHUNK PU_CHUNK
+#define STATE_CHUNKS PU_STATE_CHUNKS
 #define WORKERS 2u
 #define ROUNDS 25u
 #define GEN_PER_ROUND 1024u
@@ -47,12 +47,6 @@ struct ack {
 	uint32_t gen;
 	uint32_t check; /* ~gen: a torn entry never passes */
 };
-
-static void fill_gen(unsigned char *buf, uint32_t gen)
-{
-	tu_pattern_fill(buf, 0, CHUNK, 0);
-	tu_pattern_fill(buf + CHUNK, CHUNK, (STATE_CHUNKS - 1) * CHUNK, gen);
-}
 
 /* ---- the process tree (no Criterion asserts: exit codes) ------------------- */
 
@@ -79,7 +73,7 @@ static int worker(const char *name, unsigned w, unsigned round, bool async)
 	for (uint32_t n = 0; n < GEN_PER_ROUND / WORKERS; n++) {
 		uint32_t gen = (round * GEN_PER_ROUND + n * WORKERS + w) & 0xfffff;
 		hl_id id;
-		fill_gen(buf, gen);
+		pu_gen_fill(buf, gen);
 		if (hl_state_resize(s, sizeof buf) ||
 		    hl_state_write(s, 0, buf, sizeof buf))
 			return 11;
@@ -171,7 +165,7 @@ static void check_ack(hl_arena *a, hl_state *s, const struct ack *k)
 	cr_assert_eq(rc, 0, "acknowledged gen %u lost: %s", k->gen, hl_strerror(rc));
 	cr_assert_eq(hl_state_size(s), sizeof got);
 	cr_assert_eq(hl_state_read(s, 0, got, sizeof got), 0);
-	fill_gen(want, k->gen);
+	pu_gen_fill(want, k->gen);
 	cr_assert_eq(memcmp(got, want, sizeof got), 0, "gen %u differs", k->gen);
 	(void)a;
 }

@@ -23,8 +23,8 @@
 #include "workers.h"
 
 #define MiB (1024ull * 1024ull)
-#define CHUNK 4096u
-#define STATE_CHUNKS 3u
+#define CHUNK PU_CHUNK
+#define STATE_CHUNKS PU_STATE_CHUNKS
 #define GENS 120u
 
 static void fini(void)
@@ -59,16 +59,6 @@ static struct hl_persister *start(hl_arena *a, struct hl_iofault *f)
 }
 
 static unsigned char buf[STATE_CHUNKS * CHUNK];
-
-static int commit_gen(hl_state *s, uint32_t gen, unsigned flags, hl_id *id)
-{
-	tu_pattern_fill(buf, 0, CHUNK, 0);
-	tu_pattern_fill(buf + CHUNK, CHUNK, (STATE_CHUNKS - 1) * CHUNK, gen);
-	int rc = hl_state_resize(s, sizeof buf);
-	if (!rc)
-		rc = hl_state_write(s, 0, buf, sizeof buf);
-	return rc ? rc : hl_commit_ex(s, id, NULL, flags);
-}
 
 /* Whether id restores to gen's bytes in a (asserting it is not wrong). */
 static bool restores(hl_arena *a, hl_id id, uint32_t gen)
@@ -119,7 +109,7 @@ static void power_loss(uint64_t seed, const char *name, const char *check)
 	uint32_t acked = GENS / 2;
 	for (uint32_t g = 0; g < GENS; g++) {
 		unsigned flags = g < 8 ? HL_COMMIT_SYNC : HL_COMMIT_ASYNC;
-		cr_assert_eq(commit_gen(s, g + 1, flags, &ids[g]), 0);
+		cr_assert_eq(pu_gen_commit(s, g + 1, flags, &ids[g]), 0);
 		if (g + 1 == acked)
 			cr_assert_eq(hl_persist_sync(a, 0), 0);
 	}
@@ -201,7 +191,7 @@ static unsigned char *make_log(size_t *len)
 	hl_state *s;
 	cr_assert_eq(hl_state_new(a, &s), 0);
 	for (uint32_t g = 0; g < GENS; g++)
-		cr_assert_eq(commit_gen(s, g + 1, 0, &torn_ids[g]), 0);
+		cr_assert_eq(pu_gen_commit(s, g + 1, 0, &torn_ids[g]), 0);
 	hl_state_free(s);
 	cr_assert_eq(hl_persister_stop(p), 0);
 	hl_arena_close(a);

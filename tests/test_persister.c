@@ -16,8 +16,8 @@
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024ull)
-#define CHUNK 4096u
-#define STATE_CHUNKS 3u
+#define CHUNK PU_CHUNK
+#define STATE_CHUNKS PU_STATE_CHUNKS
 
 static void fini(void)
 {
@@ -55,18 +55,6 @@ static struct hl_persister *start(hl_arena *a, struct hl_iofault *f,
 	return p;
 }
 
-/* Commits state `gen` (chunk 0 shared by every gen, the rest gen's own). */
-static int commit_gen(hl_state *s, uint32_t gen, unsigned flags, hl_id *id)
-{
-	static unsigned char buf[STATE_CHUNKS * CHUNK];
-	tu_pattern_fill(buf, 0, CHUNK, 0);
-	tu_pattern_fill(buf + CHUNK, CHUNK, (STATE_CHUNKS - 1) * CHUNK, gen);
-	int rc = hl_state_resize(s, sizeof buf);
-	if (!rc)
-		rc = hl_state_write(s, 0, buf, sizeof buf);
-	return rc ? rc : hl_commit_ex(s, id, NULL, flags);
-}
-
 static void assert_gen(hl_arena *a, hl_id id, uint32_t gen)
 {
 	static unsigned char buf[STATE_CHUNKS * CHUNK];
@@ -102,7 +90,7 @@ Test(persister, memory_only_arena_has_no_region)
 	hl_state *s;
 	hl_id id;
 	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(commit_gen(s, 1, HL_COMMIT_SYNC, &id), 0);
+	cr_assert_eq(pu_gen_commit(s, 1, HL_COMMIT_SYNC, &id), 0);
 	hl_state_free(s);
 	hl_arena_close(a);
 }
@@ -132,12 +120,12 @@ Test(persister, sync_commits_and_refs_survive_the_arena)
 	hl_id ids[64];
 	cr_assert_eq(hl_state_new(a, &s), 0);
 	for (uint32_t g = 1; g <= 64; g++) {
-		int rc = commit_gen(s, g, 0, &ids[g - 1]);
+		int rc = pu_gen_commit(s, g, 0, &ids[g - 1]);
 		cr_assert_eq(rc, 0, "commit %u: %s", g, hl_strerror(rc));
 		/* sync: on disk when it returns */
 		cr_assert_geq(atomic_load(&a->pslots[a->slot_index].durable), a->pseq);
 	}
-	cr_assert_eq(commit_gen(s, 5, 0, &ids[0]), 0); /* all found: a marker */
+	cr_assert_eq(pu_gen_commit(s, 5, 0, &ids[0]), 0); /* all found: a marker */
 	cr_assert_eq(hl_ref_set(a, "best", ids[41]), 0);
 	hl_state_free(s);
 	cr_assert_eq(hl_persister_stop(p), 0);
@@ -167,7 +155,7 @@ Test(persister, async_commits_are_durable_after_persist_sync)
 	hl_id ids[200];
 	cr_assert_eq(hl_state_new(a, &s), 0);
 	for (uint32_t g = 1; g <= 200; g++)
-		cr_assert_eq(commit_gen(s, g, 0, &ids[g - 1]), 0);
+		cr_assert_eq(pu_gen_commit(s, g, 0, &ids[g - 1]), 0);
 	cr_assert_eq(hl_persist_sync(a, 0), 0);
 	cr_assert_geq(atomic_load(&a->pslots[a->slot_index].durable), a->pseq);
 	hl_state_free(s);
@@ -190,7 +178,7 @@ Test(persister, restart_on_its_dir_recovers_first)
 	hl_state *s;
 	hl_id id1, id2;
 	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(commit_gen(s, 1, 0, &id1), 0);
+	cr_assert_eq(pu_gen_commit(s, 1, 0, &id1), 0);
 	hl_state_free(s);
 	cr_assert_eq(hl_persister_stop(p), 0);
 	cr_assert_eq(atomic_load(&a->pctl->state), HL_PERSISTER_STOPPED);
@@ -205,7 +193,7 @@ Test(persister, restart_on_its_dir_recovers_first)
 	cr_assert_gt(info.records, 0u);
 	assert_gen(a, id1, 1);
 	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(commit_gen(s, 2, 0, &id2), 0);
+	cr_assert_eq(pu_gen_commit(s, 2, 0, &id2), 0);
 	hl_state_free(s);
 	cr_assert_eq(hl_persister_stop(p), 0);
 	hl_arena_close(a);
@@ -232,7 +220,7 @@ static void sticky(bool flush, int err, int want)
 	hl_state *s;
 	hl_id good, id;
 	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(commit_gen(s, 1, 0, &good), 0);
+	cr_assert_eq(pu_gen_commit(s, 1, 0, &good), 0);
 	cr_assert_eq(hl_persister_stop(p), 0);
 	/* again with the fault layer: the next write or flush fails */
 	if (flush) {
@@ -245,11 +233,11 @@ static void sticky(bool flush, int err, int want)
 	hl_iofault_free(f);
 	cr_assert_eq(hl_iofault_new(&fc, &f), 0);
 	p = start(a, f, NULL);
-	int rc = commit_gen(s, 2, 0, &id);
+	int rc = pu_gen_commit(s, 2, 0, &id);
 	cr_assert_eq(rc, want, "the failed commit: %s", hl_strerror(rc));
 	cr_assert_eq(atomic_load(&a->pctl->state), HL_PERSISTER_ERROR);
-	cr_assert_eq(commit_gen(s, 3, 0, &id), want, "sticky");
-	cr_assert_eq(commit_gen(s, 4, HL_COMMIT_ASYNC, &id), want, "sticky");
+	cr_assert_eq(pu_gen_commit(s, 3, 0, &id), want, "sticky");
+	cr_assert_eq(pu_gen_commit(s, 4, HL_COMMIT_ASYNC, &id), want, "sticky");
 	cr_assert_eq(hl_persist_sync(a, 0), want);
 	cr_assert_eq(hl_persister_stop(p), want);
 	hl_iofault_free(f);
@@ -284,7 +272,7 @@ static void fallback(bool uring, bool direct)
 	hl_id ids[16];
 	cr_assert_eq(hl_state_new(a, &s), 0);
 	for (uint32_t g = 1; g <= 16; g++)
-		cr_assert_eq(commit_gen(s, g, 0, &ids[g - 1]), 0);
+		cr_assert_eq(pu_gen_commit(s, g, 0, &ids[g - 1]), 0);
 	hl_state_free(s);
 	cr_assert_eq(hl_persister_stop(p), 0);
 	hl_iofault_free(f);
@@ -352,8 +340,8 @@ Test(persister, search_records_survive_with_fresh_statistics)
 	hl_state *s;
 	hl_id root, kid;
 	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(commit_gen(s, 1, 0, &root), 0);
-	cr_assert_eq(commit_gen(s, 2, 0, &kid), 0);
+	cr_assert_eq(pu_gen_commit(s, 1, 0, &root), 0);
+	cr_assert_eq(pu_gen_commit(s, 2, 0, &kid), 0);
 	hl_state_free(s);
 	hl_mcts *m;
 	cr_assert_eq(hl_mcts_open(a, "g", root, NULL, &m), 0);
