@@ -571,8 +571,6 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info)
 		atomic_store_explicit(&g->live_bytes, cx.bytes, memory_order_relaxed);
 		atomic_store_explicit(&g->live_nodes, cx.nodes, memory_order_relaxed);
 		atomic_store_explicit(&g->last_pause_ns, cx.wait_ns, memory_order_relaxed);
-		atomic_store_explicit(&g->stored_at_end, stored_bytes(a),
-				      memory_order_relaxed);
 	}
 	unclaim(a);
 	if (info && rc == 0) {
@@ -595,26 +593,32 @@ bool hl_gc_for_room(hl_arena *a)
 {
 	if (!a->slot || a->epoch_depth || a->no_auto_gc)
 		return false;
-	/* A heap full of live nodes stays full: collect again only once a
-	 * sixteenth of it was published since the last collection, so a
-	 * full heap costs a collection per heap/16 of new content, never one
-	 * per failed allocation. */
-	uint64_t since = stored_bytes(a) -
-		atomic_load_explicit(&a->hdr->gc.stored_at_end, memory_order_relaxed);
-	if (since < hl_region(a, HL_REGION_HEAP)->bytes / HL_GC_AGAIN_FRACTION)
+	/* A heap full of live nodes stays full: after a collection of ours
+	 * that freed next to nothing, collect again only once a sixteenth of
+	 * the heap was published since, so a full heap costs a collection per
+	 * heap/16 of new content, never one per failed allocation. */
+	uint64_t heap = hl_region(a, HL_REGION_HEAP)->bytes;
+	if (a->gc_futile && stored_bytes(a) - a->gc_futile_at < heap / HL_GC_AGAIN_FRACTION)
 		return false;
-	hl_gc_info info;
-	int rc = hl_gc_collect(a, &info);
-	if (rc == 0)
-		return info.freed_nodes > 0;
-	if (rc != HL_EBUSY)
-		return false;
-	/* another process collects: its sweep is what we need; wait for it */
+	/* our own cycle, which starts after the failure and so reclaims
+	 * everything that was garbage then; another process's cycle in
+	 * progress may have marked before: wait for it, then run ours */
 	uint64_t until = hl_now_ns() + HL_GC_WAIT_NS;
-	while (atomic_load_explicit(&a->hdr->gc.collector, memory_order_acquire) &&
-	       hl_now_ns() < until) {
+	uint64_t freed0 = atomic_load_explicit(&a->hdr->gc.freed_bytes,
+					       memory_order_relaxed);
+	for (;;) {
+		int rc = hl_gc_collect(a, NULL);
+		if (rc == 0) {
+			/* what every collection freed meanwhile, ours and others' */
+			uint64_t freed = atomic_load_explicit(&a->hdr->gc.freed_bytes,
+							      memory_order_relaxed) - freed0;
+			a->gc_futile = freed < heap / HL_GC_FUTILE_FRACTION;
+			a->gc_futile_at = stored_bytes(a);
+			return true;
+		}
+		if (rc != HL_EBUSY || hl_now_ns() >= until)
+			return false;
 		struct timespec ts = {0, 200 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	return true;
 }

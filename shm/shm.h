@@ -71,6 +71,10 @@ struct hl_arena {
 	/* holds.c: the private map of this handle's pins and states' bases */
 	struct hl_holds_priv *holds;
 	bool no_auto_gc;             /* HELIOS_GC=off: a full heap is HL_EFULL */
+	/* gc.c, hl_gc_for_room: our last collection freed next to nothing,
+	 * when the arena had published gc_futile_at bytes */
+	bool gc_futile;
+	uint64_t gc_futile_at;
 };
 
 /* ---- addressing ----------------------------------------------------------- */
