@@ -640,7 +640,7 @@ Test(coordinator, coordinator_death_stops_workers)
 	tc_expect_exit(&q, 15, 0);
 	char said[256];
 	snprintf(said, sizeof said, "recovering arena %s from its dead "
-		 "coordinator (pid %d): %llu nodes kept, 1 dead slots reclaimed",
+		 "coordinator (pid %d): %llu nodes kept, 2 dead slots reclaimed",
 		 name, (int)dead, (unsigned long long)nodes);
 	tc_assert_has(tc_stderr(&q), said, "stderr");
 	cr_assert(tc_scan(name, &v));
