@@ -489,10 +489,11 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	if (hdr->numa_mode == HL_NUMA_AUTO)
 		(void)hl_numa_prefer(hl_at(a, start), bytes, a->numa_node);
 	/* The slab's pages: the helper thread has allocated them ahead
-	 * (ahead.c), and is told to go on; without one, all of them in one
-	 * call now rather than a fault in each commit that fills it
-	 * (populate.c). A prefaulted arena has them mapped since attach. */
-	if (!(hdr->flags & HL_ARENA_F_PREFAULT) && !hl_ahead_kick(a, rel))
+	 * (ahead.c), and is told to go on; when it has not (or there is
+	 * none), all of them in one call now rather than a fault in each
+	 * commit that fills it (populate.c). A prefaulted arena has them
+	 * mapped since attach. */
+	if (!(hdr->flags & HL_ARENA_F_PREFAULT) && !hl_ahead_kick(a, rel, bytes))
 		hl_populate_slab(a, start, bytes);
 	cursor_set(&a->slot->slab[cls], start, start + bytes);
 	return 0;

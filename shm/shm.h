@@ -548,10 +548,11 @@ void hl_populate_metadata_attach(const hl_arena *a);
 void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
 
 /* The helper that allocates the heap's next pages ahead (ahead.c): kicked
- * (and at the first, started) by each slab grab, slab_rel the grabbed
- * slab's heap-relative offset; true when a helper runs and has been told
- * (the grab then populates nothing itself). Stopped by close. */
-bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel);
+ * (and at the first, started) by each slab grab, slab_rel and bytes the
+ * grabbed slab's heap-relative offset and size; true when the helper has
+ * already populated that slab (the grab then populates nothing itself).
+ * Stopped by close. */
+bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel, uint64_t bytes);
 void hl_ahead_stop(hl_arena *a);
 
 /* ---- arena internals (arena.c) -------------------------------------------- */
