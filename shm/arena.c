@@ -496,6 +496,7 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 	a->file_dev = (uint64_t)st.st_dev;
 	a->file_ino = (uint64_t)st.st_ino;
 	a->file_uid = (uint32_t)st.st_uid;
+	a->huge_pages = hl_huge_backed(a->file_dev);
 	a->hdr = p;
 	a->flags = flags;
 	rc = validate_header(a->hdr, a->bytes);
@@ -763,6 +764,7 @@ int hl_arena_stats(hl_arena *a, hl_stats *out)
 	out->max_processes = a->hdr->max_processes;
 	out->refs = refs_in_use(a);
 	out->refs_capacity = a->hdr->refs_capacity;
+	out->huge_pages = a->huge_pages;
 	return 0;
 }
 

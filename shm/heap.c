@@ -486,7 +486,7 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	/* Before the first touch, so the pages fault in on this node. A
 	 * refused policy only costs locality, never correctness: the slab is
 	 * ours either way, so the allocation goes on. */
-	if (hdr->numa_mode == HL_NUMA_AUTO)
+	if (hdr->numa_mode == HL_NUMA_AUTO && !a->huge_pages) /* huge.c */
 		(void)hl_numa_prefer(hl_at(a, start), bytes, a->numa_node);
 	/* The slab's pages: the helper thread has allocated them ahead
 	 * (ahead.c), and is told to go on; when it has not (or there is

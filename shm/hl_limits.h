@@ -150,6 +150,11 @@
  * it saves (a thread start is ~50 us; 8 MiB is ~7 ms of populating). */
 #define HL_POPULATE_SPLIT_MIN_BYTES (8ull << 20)
 
+/* A line of /proc/self/mountinfo that shm/huge.c reads (mount points and
+ * options of any length exist; a longer line is skipped, and an arena on
+ * that mount is taken as not huge: a lost hint, never an error). */
+#define HL_MOUNTINFO_LINE_BYTES 4096u
+
 /* The window of unused heap the helper thread (shm/ahead.c) keeps
  * allocated past heap_next: 8 leaf slabs of a 4 KiB-chunk arena, about
  * 250 W1 commits, so a grab finds its slab ready after any pause of the
