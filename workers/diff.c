@@ -180,6 +180,12 @@ static int walk(struct diff *df, unsigned level, uint64_t i, struct hl_nref rx,
 		}
 	}
 	for (unsigned j = 0; j < count; j++) {
+		/* a child both trees share, wholly inside both: what walk
+		 * would skip at its first test, without the call */
+		uint64_t end = hl_node_hi_full(level - 1, i * HL_FANOUT + j);
+		if (cx[j].present && cy[j].present && cx[j].off == cy[j].off &&
+		    end <= df->x.chunks && end <= df->y.chunks)
+			continue;
 		int rc = walk(df, level - 1, i * HL_FANOUT + j, cx[j], cy[j]);
 		if (rc)
 			return rc;
