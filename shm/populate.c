@@ -57,6 +57,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -134,7 +135,13 @@ static int populate_write_split(unsigned char *p, uint64_t bytes)
 	uint64_t first = hl_align_up(bytes / 2, HL_PAGE_BYTES);
 	struct half h = {p + first, bytes - first, 0};
 	pthread_t t;
-	if (pthread_create(&t, NULL, populate_half, &h) != 0)
+	sigset_t all, old;
+	/* signals are the application's, for its own threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int made = pthread_create(&t, NULL, populate_half, &h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (made != 0)
 		return populate_write(p, bytes);
 	int rc = populate_write(p, first);
 	pthread_join(t, NULL); /* invariant 4 */
