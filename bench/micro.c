@@ -3,7 +3,9 @@
  * W1 and W2 workloads of DESIGN.md, against the public API only.
  *
  *   W1  4 KiB state. Op: write 64 B at a random offset, commit.
- *       Then: restore a random earlier id.
+ *       Then: restore a random earlier id; restore one and read its 4 KiB
+ *       (DESIGN.md's restore + read, against LMDB's get + copy in
+ *       helios bench).
  *   W2  1 MiB state (filled with non-zero bytes first). Op: rewrite one
  *       random 4 KiB-aligned block, commit. Then: restore a random earlier
  *       id; diff two consecutive ids (they differ in exactly that block).
@@ -183,6 +185,7 @@ static void print_json(const struct options *o, const struct machine *m,
 		json_row(&j, &w1->commit_only);
 		json_row(&j, &w1->restore);
 		json_row(&j, &w1->restore_hot);
+		json_row(&j, &w1->restore_read);
 	}
 	if (o->run_w2) {
 		json_row(&j, &w2->commit);
@@ -394,6 +397,7 @@ int main(int argc, char **argv)
 			print_row(&w1.commit_only);
 			print_row(&w1.restore);
 			print_row(&w1.restore_hot);
+			print_row(&w1.restore_read);
 		}
 		if (o.run_w2) {
 			print_row(&w2.commit);

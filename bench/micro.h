@@ -114,7 +114,7 @@ uint64_t measure_timer_overhead(void);
 /* ---- the workloads (micro_workloads.c) --------------------------------------- */
 
 struct w1_result {
-	struct series commit, commit_only, restore, restore_hot;
+	struct series commit, commit_only, restore, restore_hot, restore_read;
 	uint64_t checked_restores, arena_mb, warmup;
 };
 

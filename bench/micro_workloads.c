@@ -210,6 +210,7 @@ void w1_run(const struct options *o, struct w1_result *r)
 	series_init(&r->restore, "restore", "W1", "restore any earlier id", 300,
 		    "p50 <= 0.3 us", n);
 	series_init(&r->restore_hot, "restore_hot", "W1", "  restore one of last 64", 0, "-", n);
+	series_init(&r->restore_read, "restore_read", "W1", "  restore + read 4 KiB", 0, "-", n);
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t tw;
@@ -246,6 +247,19 @@ void w1_run(const struct options *o, struct w1_result *r)
 			die("W1 restore of op %" PRIu64 ": wrong size or base", j);
 		if (state_fingerprint(s, 0, W1_STATE_BYTES, scratch) != fp[j])
 			die("W1 restore of op %" PRIu64 ": bytes differ from what op %" PRIu64
+			    " committed", j, j);
+		r->checked_restores++;
+	}
+	/* restore + read: a cold id, then its whole state copied out */
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t j = pick_earlier(&rng, n, false);
+		uint64_t t0 = now_ns();
+		CHECK(hl_restore(s, ids[j]));
+		CHECK(hl_state_read(s, 0, scratch, W1_STATE_BYTES));
+		uint64_t t1 = now_ns();
+		series_add(&r->restore_read, timed_ns(t0, t1));
+		if (fingerprint(scratch, W1_STATE_BYTES) != fp[j])
+			die("W1 restore + read of op %" PRIu64 ": bytes differ from what op %" PRIu64
 			    " committed", j, j);
 		r->checked_restores++;
 	}

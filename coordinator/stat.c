@@ -31,6 +31,7 @@
  *     the sleep still ends the sleep at once (no lost wake-up).
  *
  * The JSON object: "arena", "time_unix_ms", "arena_bytes", "chunk_bytes",
+ * "huge_pages" (true: 2 MiB pages, shm/huge.c),
  * "max_processes", "totals" {nodes, stored_bytes, dedup_bytes,
  * dedup_ratio_percent, commits, restores, hashed_bytes, dedup_hits,
  * index_used, index_capacity, index_load_percent, heap_used_bytes,
@@ -324,6 +325,7 @@ static void text_header(FILE *f, const char *name, const struct stat_report *r)
 	fprintf(f, KEY "%s\n", "arena size", fmt_bytes(st->arena_bytes, b, sizeof b));
 	fprintf(f, KEY "%s\n", "chunk size", fmt_bytes(st->chunk_bytes, b, sizeof b));
 	fprintf(f, KEY "%" PRIu32 "\n", "max processes", st->max_processes);
+	fprintf(f, KEY "%s\n", "pages", st->huge_pages ? "2 MiB (huge pages)" : "4 KiB");
 }
 
 static void text_totals(FILE *f, const hl_stats *st)
@@ -497,6 +499,7 @@ static void print_json(FILE *f, const char *name, const struct stat_report *r)
 				     (uint64_t)r->at.tv_nsec / 1000000);
 	hl_json_u64(&j, "arena_bytes", r->st.arena_bytes);
 	hl_json_u64(&j, "chunk_bytes", r->st.chunk_bytes);
+	hl_json_bool(&j, "huge_pages", r->st.huge_pages != 0);
 	hl_json_u64(&j, "max_processes", r->st.max_processes);
 	json_totals(&j, &r->st);
 	json_gc(&j, &r->gc);

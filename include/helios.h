@@ -203,6 +203,9 @@ typedef struct hl_stats {
 	uint32_t max_processes;
 	uint64_t refs;            /* named refs in use */
 	uint64_t refs_capacity;
+	uint32_t huge_pages;      /* 1: the arena's file is backed by 2 MiB
+				   * pages (a tmpfs mounted huge=always or
+				   * huge=within_size, or shmem_enabled=force) */
 } hl_stats;
 
 /* Sums every slot's counters: a consistent-enough view while others run,

@@ -14,20 +14,33 @@
  * only walks them, and a grab by another process finds them allocated and
  * only maps them (2-4x cheaper).
  *
+ * Where it runs: never on the CPU of a process pinned to one (helios run
+ * and helios bench pin each worker): such a process's helper may run on
+ * every CPU but its own. A helper on the process's own CPU preempted its
+ * commits there (in the harness that took W1's p99 from 85 to 131 us);
+ * one on an idle sibling core takes the slab preparation off the commit
+ * path. It runs at the process's priority, not SCHED_IDLE: a helper
+ * starved on a busy core while it held a page's lock (inside its
+ * MADV_POPULATE_WRITE) stalled a commit faulting the same page for
+ * 87-155 ms (a pinned W1 micro run on a loaded machine); at normal
+ * priority the scheduler gives it the CPU back within its latency.
+ *
  * States of the helper (struct hl_ahead), and who moves it:
  *
  *   absent   -> running   the first hl_ahead_kick (a slab grab, so a
  *                         process that only attaches, or attaches and
  *                         forks, has no thread), on an arena without
- *                         prefault, by a process allowed
- *                         on two or more CPUs: one pinned to a single core
- *                         would have the helper preempt its own commits
- *                         there - in the harness that took W1's p99 from
- *                         85 to 131 us; and not when the environment has
- *                         HELIOS_PAGE_HELPER=0). Without a helper each
+ *                         prefault, by a process with a CPU left for the
+ *                         helper (two allowed, or pinned to one of two or
+ *                         more online), and not when the environment has
+ *                         HELIOS_PAGE_HELPER=0. Without a helper each
  *                         grab populates its slab itself (populate.c).
  *   running  -> running   hl_ahead_kick (slab_grab): bumps `seq`, wakes the
- *                         thread, which fills the window and sleeps again
+ *                         thread, which fills the window and sleeps again;
+ *                         the kick answers whether the helper has already
+ *                         populated the grabbed slab, and when not (it is
+ *                         behind, or starved on a busy core), the grab
+ *                         populates the slab itself, as without a helper
  *   running  -> stopped   hl_ahead_stop (close, by the process that opened
  *                         the handle): `stop`, a wake, and a join
  *   a fork's child has the handle but not the thread: it never kicks and
@@ -45,6 +58,14 @@
  *     cannot sleep through a kick made after that load.
  *  4. Best effort throughout: a thread that cannot be made, or a populate
  *     that fails, costs only the faults it would have saved.
+ *  5. [covered, done) of the heap (heap-relative) has been populated by
+ *     the helper, in one piece: it grows at `done` a unit at a time and
+ *     restarts (covered = done = heap_next) when it jumps past slabs
+ *     grabbed before it got there. Only the thread writes them: `covered`
+ *     first, then `done` with release; a kick loads `done` with acquire
+ *     and then `covered`, and both only grow, so a slab inside the pair
+ *     it read was populated (a stale pair only answers "not yet", and the
+ *     grab populates its slab itself: invariant 4).
  *
  * The cost it moves is real work (a fresh shm page costs ~3.5 us here):
  * when commits allocate pages faster than one helper core can, the grab
@@ -69,7 +90,8 @@ struct hl_ahead {
 	hl_arena *a;
 	_Atomic uint32_t seq;   /* futex word: kicks so far */
 	_Atomic bool stop;
-	uint64_t done;          /* heap-relative: allocated below, since start */
+	_Atomic uint64_t covered; /* invariant 5: [covered, done) populated */
+	_Atomic uint64_t done;    /* heap-relative */
 	bool first_round;       /* below first_end: nothing skipped */
 	uint64_t first_end;     /* the starting slab + HL_AHEAD_BYTES */
 };
@@ -101,25 +123,31 @@ static void fill_window(struct hl_ahead *h)
 	hl_arena *a = h->a;
 	const struct hl_region *heap = hl_region(a, HL_REGION_HEAP);
 	uint64_t unit = a->hdr->slab_unit_bytes;
+	/* only this thread stores them (invariant 5) */
+	uint64_t done = atomic_load_explicit(&h->done, memory_order_relaxed);
 
 	for (;;) {
 		if (atomic_load_explicit(&h->stop, memory_order_relaxed))
 			return;
 		uint64_t next = atomic_load_explicit(&a->hdr->heap_next,
 						     memory_order_relaxed);
-		if (h->first_round && h->done >= h->first_end)
+		if (h->first_round && done >= h->first_end)
 			h->first_round = false;
-		if (h->done < next && !h->first_round)
-			h->done = next; /* invariant 2 */
-		if (h->done >= heap->bytes || heap->bytes - h->done < unit ||
-		    (h->done > next && h->done - next >= HL_AHEAD_BYTES))
+		if (done < next && !h->first_round) { /* invariant 2 */
+			done = next;
+			atomic_store_explicit(&h->covered, done, memory_order_relaxed);
+			atomic_store_explicit(&h->done, done, memory_order_release);
+		}
+		if (done >= heap->bytes || heap->bytes - done < unit ||
+		    (done > next && done - next >= HL_AHEAD_BYTES))
 			return;
 		/* page-aligned: both are multiples of the slab unit */
-		(void)madvise(hl_at(a, heap->off + h->done), unit, MADV_POPULATE_WRITE);
-		h->done += unit;
+		(void)madvise(hl_at(a, heap->off + done), unit, MADV_POPULATE_WRITE);
+		done += unit;
+		/* release: pairs with the kick's acquire (invariant 5) */
+		atomic_store_explicit(&h->done, done, memory_order_release);
 	}
 }
-
 
 static void *ahead_main(void *arg)
 {
@@ -136,14 +164,24 @@ static void *ahead_main(void *arg)
 }
 
 /* The thread blocks every signal: they are the application's, delivered
- * to its own threads. */
-static int spawn(struct hl_ahead *h)
+ * to its own threads. `cpus` is where it may run (NULL: the process's own
+ * mask). */
+static int spawn(struct hl_ahead *h, const cpu_set_t *cpus)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&h->thread, NULL, ahead_main, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = pthread_attr_init(&attr);
+	if (rc)
+		return rc;
+	if (cpus)
+		rc = pthread_attr_setaffinity_np(&attr, sizeof *cpus, cpus);
+	if (!rc) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&h->thread, &attr, ahead_main, h);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pthread_attr_destroy(&attr);
 	return rc;
 }
 
@@ -165,43 +203,58 @@ static bool helper_wanted(void)
 #endif
 }
 
-/* CPUs this process may run on: a thread inherits the mask, so a process
- * pinned to one core (helios run and helios bench pin each worker) would
- * have its helper preempt its own commits there. */
-static int cpus_allowed(void)
+/* Where the helper may run: the process's own CPUs when it may use two
+ * or more (*cpus left unset, *own true), else every online CPU but the
+ * one it is pinned to (a thread inherits the mask, and there it would
+ * preempt the process's own commits). False: no CPU for a helper. */
+static bool helper_cpus(cpu_set_t *cpus, bool *own)
 {
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) != 0)
-		return 1;
-	return CPU_COUNT(&set);
+	cpu_set_t mine;
+	if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+		return false;
+	*own = CPU_COUNT(&mine) >= 2;
+	if (*own)
+		return true;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	CPU_ZERO(cpus);
+	for (long c = 0; c < online && c < CPU_SETSIZE; c++)
+		if (!CPU_ISSET((int)c, &mine))
+			CPU_SET((int)c, cpus);
+	return CPU_COUNT(cpus) > 0;
 }
 
 static void ahead_start(hl_arena *a, uint64_t slab_rel)
 {
+	cpu_set_t cpus;
+	bool own;
+
 	a->ahead = NULL;
 	if ((a->flags & HL_RDONLY) || (a->hdr->flags & HL_ARENA_F_PREFAULT) ||
-	    cpus_allowed() < 2 || !helper_wanted())
+	    !helper_wanted() || !helper_cpus(&cpus, &own))
 		return;
 	struct hl_ahead *h = calloc(1, sizeof *h);
 	if (!h)
 		return; /* invariant 4 */
 	h->a = a;
-	h->done = slab_rel; /* the starting grab's slab, then what follows */
+	/* the starting grab's slab, then what follows */
+	atomic_init(&h->covered, slab_rel);
+	atomic_init(&h->done, slab_rel);
 	h->first_round = true;
 	h->first_end = slab_rel + HL_AHEAD_BYTES;
-	if (spawn(h) != 0) {
-		free(h);
+	if (spawn(h, own ? NULL : &cpus) != 0) {
+		free(h); /* e.g. a cpuset that allows none of those CPUs */
 		return;
 	}
 	a->ahead = h;
 }
 
-/* A fork's child has the handle but not the thread: it answers false, and
- * heap.c populates the slab itself. So does the grab that starts the
- * helper: the window is only begun. True means the helper has been told:
- * the slab's pages are allocated ahead when it kept up, and faulted in by
- * its commits when it did not. */
-bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel)
+/* True when the helper has already populated [slab_rel, slab_rel +
+ * bytes) (invariant 5); the grab then populates nothing itself. False for
+ * a fork's child (it has the handle but not the thread), for the grab
+ * that starts the helper (the window is only begun) and whenever the
+ * helper has not got there: behind the grabs, or starved at SCHED_IDLE
+ * on a busy core. Every call tells a running helper to go on. */
+bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel, uint64_t bytes)
 {
 	if (getpid() != a->pid)
 		return false;
@@ -216,9 +269,12 @@ bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel)
 	if (!h)
 		return false;
 
+	/* acquire: pairs with fill_window's release store (invariant 5) */
+	uint64_t done = atomic_load_explicit(&h->done, memory_order_acquire);
+	uint64_t covered = atomic_load_explicit(&h->covered, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
 	futex_wake(&h->seq);
-	return true;
+	return covered <= slab_rel && slab_rel <= done && bytes <= done - slab_rel;
 }
 
 void hl_ahead_stop(hl_arena *a)

@@ -483,16 +483,22 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	if (rc)
 		return rc;
 	start = hdr->regions[HL_REGION_HEAP].off + rel;
-	/* Before the first touch, so the pages fault in on this node. A
-	 * refused policy only costs locality, never correctness: the slab is
-	 * ours either way, so the allocation goes on. */
-	if (hdr->numa_mode == HL_NUMA_AUTO)
-		(void)hl_numa_prefer(hl_at(a, start), bytes, a->numa_node);
 	/* The slab's pages: the helper thread has allocated them ahead
-	 * (ahead.c), and is told to go on; without one, all of them in one
-	 * call now rather than a fault in each commit that fills it
-	 * (populate.c). A prefaulted arena has them mapped since attach. */
-	if (!(hdr->flags & HL_ARENA_F_PREFAULT) && !hl_ahead_kick(a, rel))
+	 * (ahead.c), and is told to go on; when it has not (or there is
+	 * none), all of them in one call now rather than a fault in each
+	 * commit that fills it (populate.c). A prefaulted arena has them
+	 * mapped since attach. */
+	bool prefault = hdr->flags & HL_ARENA_F_PREFAULT;
+	bool ready = !prefault && hl_ahead_kick(a, rel, bytes);
+	/* Before the first touch, so the pages fault in on this node; not
+	 * for pages the helper has allocated already (a policy places only
+	 * pages faulted later, and the mbind would wait on the mmap lock the
+	 * helper's populate holds), nor on huge pages (huge.c). A refused
+	 * policy only costs locality, never correctness: the slab is ours
+	 * either way, so the allocation goes on. */
+	if (hdr->numa_mode == HL_NUMA_AUTO && !a->huge_pages && !ready)
+		(void)hl_numa_prefer(hl_at(a, start), bytes, a->numa_node);
+	if (!prefault && !ready)
 		hl_populate_slab(a, start, bytes);
 	cursor_set(&a->slot->slab[cls], start, start + bytes);
 	return 0;

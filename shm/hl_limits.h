@@ -142,6 +142,19 @@
  * enough calls not to cost anything measurable. */
 #define HL_PREFAULT_STEP_BYTES (256ull << 20)
 
+/* Creation populates a metadata region this large or larger (the index:
+ * 64 MiB of a 4 GiB arena) in two halves at once, the second on a thread
+ * of its own, when the process may run on two CPUs: a fresh shm page
+ * costs ~3.5 us of kernel time, which is most of a 4 GiB creation, and
+ * shmem allocation scales across CPUs. Below it a thread costs more than
+ * it saves (a thread start is ~50 us; 8 MiB is ~7 ms of populating). */
+#define HL_POPULATE_SPLIT_MIN_BYTES (8ull << 20)
+
+/* A line of /proc/self/mountinfo that shm/huge.c reads (mount points and
+ * options of any length exist; a longer line is skipped, and an arena on
+ * that mount is taken as not huge: a lost hint, never an error). */
+#define HL_MOUNTINFO_LINE_BYTES 4096u
+
 /* The window of unused heap the helper thread (shm/ahead.c) keeps
  * allocated past heap_next: 8 leaf slabs of a 4 KiB-chunk arena, about
  * 250 W1 commits, so a grab finds its slab ready after any pause of the

@@ -11,10 +11,14 @@
  *   metadata   (everything but the heap: header, slots, refs, index, slab
  *              map, in-flight tables, and any region added to the table
  *              later) is about 1.6% of an arena. Creation allocates it
- *              with MADV_POPULATE_WRITE (about 15 ms per GiB of arena),
- *              after NUMA policy is set (arena.c invariant 3). Each attach
- *              maps it with MADV_POPULATE_READ: the pages exist, so this
- *              only fills page tables, 2-4x cheaper than POPULATE_WRITE.
+ *              with MADV_POPULATE_WRITE (about 15 ms per GiB of arena on
+ *              one CPU), after NUMA policy is set (arena.c invariant 3);
+ *              a region of HL_POPULATE_SPLIT_MIN_BYTES or more (the
+ *              index) in two halves at once, the second on a thread, when
+ *              the process may run on two CPUs. The creator keeps that
+ *              mapping for its handle. Each attach maps it with
+ *              MADV_POPULATE_READ: the pages exist, so this only fills
+ *              page tables, 2-4x cheaper than POPULATE_WRITE.
  *              A read fault on shmem maps the page writable (tmpfs does no
  *              dirty tracking), so a commit's index insert takes no fault.
  *   slabs      are prepared whole when a process grabs one (heap.c
@@ -46,8 +50,14 @@
  *  3. Only ranges from a validated region table (arena.c invariant 2) or a
  *     slab this process owns are populated with writes; read-only handles
  *     populate for reading only.
+ *  4. The thread of a split populate is joined before creation goes on:
+ *     no thread of creation outlives it (a fork after it finds none), and
+ *     its error counts as creation's own.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -95,13 +105,57 @@ static uint64_t metadata_range(const struct hl_arena_hdr *h, unsigned r,
 	return h->regions[r].bytes;
 }
 
+/* The second half of a split populate, on its own thread. */
+struct half {
+	unsigned char *p;
+	uint64_t bytes;
+	int rc;
+};
+
+static void *populate_half(void *arg)
+{
+	struct half *h = arg;
+	h->rc = populate_write(h->p, h->bytes);
+	return NULL;
+}
+
+static bool two_cpus_allowed(void)
+{
+	cpu_set_t set;
+	return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 2;
+}
+
+/* [p, p+bytes), page-aligned: in two halves at once when it is large
+ * and there is a second CPU (HL_POPULATE_SPLIT_MIN_BYTES), else in one
+ * call; a thread that cannot be made leaves its half to this one. */
+static int populate_write_split(unsigned char *p, uint64_t bytes)
+{
+	if (bytes < HL_POPULATE_SPLIT_MIN_BYTES || !two_cpus_allowed())
+		return populate_write(p, bytes);
+	uint64_t first = hl_align_up(bytes / 2, HL_PAGE_BYTES);
+	struct half h = {p + first, bytes - first, 0};
+	pthread_t t;
+	sigset_t all, old;
+	/* signals are the application's, for its own threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int made = pthread_create(&t, NULL, populate_half, &h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (made != 0)
+		return populate_write(p, bytes);
+	int rc = populate_write(p, first);
+	pthread_join(t, NULL); /* invariant 4 */
+	return rc ? rc : h.rc;
+}
+
 int hl_populate_metadata_create(unsigned char *base, const struct hl_arena_hdr *h)
 {
 	int rc = populate_write(base, HL_PAGE_BYTES); /* the header's page */
 
 	for (unsigned r = 0; !rc && r < HL_REGION_TABLE; r++) {
 		uint64_t off = 0, bytes = metadata_range(h, r, &off);
-		rc = populate_write(base + off, hl_align_up(bytes, HL_PAGE_BYTES));
+		rc = populate_write_split(base + off,
+					  hl_align_up(bytes, HL_PAGE_BYTES));
 	}
 	return rc;
 }

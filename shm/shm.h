@@ -51,6 +51,7 @@ struct hl_arena {
 	 * checks its lock is on this very file; owner checks read file_uid) */
 	uint64_t file_dev, file_ino;
 	uint32_t file_uid;
+	bool huge_pages;  /* its file is backed by 2 MiB pages (huge.c) */
 	/* bit r: row r of this handle's slot's in-flight table holds a path
 	 * (of any search opened on this handle: inflight.c) */
 	uint32_t inflight_rows;
@@ -641,11 +642,17 @@ void hl_populate_metadata_attach(const hl_arena *a);
 void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
 
 /* The helper that allocates the heap's next pages ahead (ahead.c): kicked
- * (and at the first, started) by each slab grab, slab_rel the grabbed
- * slab's heap-relative offset; true when a helper runs and has been told
- * (the grab then populates nothing itself). Stopped by close. */
-bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel);
+ * (and at the first, started) by each slab grab, slab_rel and bytes the
+ * grabbed slab's heap-relative offset and size; true when the helper has
+ * already populated that slab (the grab then populates nothing itself).
+ * Stopped by close. */
+bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel, uint64_t bytes);
 void hl_ahead_stop(hl_arena *a);
+
+/* True when files on device dev are backed by 2 MiB pages: a tmpfs
+ * mounted huge=always or huge=within_size, or shmem_enabled=force
+ * (huge.c). A hint; false when unknown. */
+bool hl_huge_backed(uint64_t dev);
 
 /* ---- arena internals (arena.c) -------------------------------------------- */
 

@@ -184,3 +184,53 @@ Test(diff, unknown_ids_and_bad_arguments)
 	cr_assert_eq(r.n, 0);
 	hl_arena_close(a);
 }
+
+/* Runs of every length from 1 to 130 bytes, starting anywhere in and
+ * around a 64-byte step of the leaf compare, against a byte-by-byte model:
+ * each run's first and last byte are exact (a differing byte left out, or
+ * an equal one taken in, fails), in 4 KiB chunks (64-byte steps, then
+ * words) and in 32-byte chunks (words only). */
+static void runs_match_model(uint32_t chunk_bytes)
+{
+	hl_arena *a = tu_arena_new("diff", 32 << 20, chunk_bytes, NULL);
+	enum { SIZE = 3 * 4096 };
+	static unsigned char x[SIZE], y[SIZE];
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ chunk_bytes;
+	for (size_t i = 0; i < SIZE; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		x[i] = (unsigned char)(rng >> 56) | 1; /* never 0: y's runs flip */
+	}
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	cr_assert_eq(hl_state_resize(s, SIZE), 0);
+	cr_assert_eq(hl_state_write(s, 0, x, SIZE), 0);
+	hl_id ix;
+	cr_assert_eq(hl_commit(s, &ix, NULL), 0);
+	for (uint64_t len = 1; len <= 130; len++) {
+		uint64_t off = 4096 - 70 + (len * 37) % 140; /* around 4096 */
+		memcpy(y, x, SIZE);
+		for (uint64_t k = 0; k < len; k++)
+			y[off + k] ^= 0x80; /* every byte of the run differs */
+		cr_assert_eq(hl_restore(s, ix), 0);
+		cr_assert_eq(hl_state_write(s, off, y + off, len), 0);
+		hl_id iy;
+		cr_assert_eq(hl_commit(s, &iy, NULL), 0);
+		struct runs r = diff(a, ix, iy);
+		cr_assert_eq(r.n, 1, "len %llu at %llu: %d runs",
+			     (unsigned long long)len, (unsigned long long)off, r.n);
+		cr_assert_eq(r.off[0], off, "len %llu: run at %llu, not %llu",
+			     (unsigned long long)len, (unsigned long long)r.off[0],
+			     (unsigned long long)off);
+		cr_assert_eq(r.len[0], len, "at %llu: run of %llu, not %llu",
+			     (unsigned long long)off, (unsigned long long)r.len[0],
+			     (unsigned long long)len);
+	}
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+Test(diff, runs_are_exact_at_every_offset_around_a_compare_step)
+{
+	runs_match_model(4096);
+	runs_match_model(32);
+}

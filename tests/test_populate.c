@@ -20,6 +20,7 @@
  * creation, an attacher faulted once per metadata page, and a W1 commit
  * took ~1.8 faults.
  */
+#include <dirent.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -198,16 +199,39 @@ static bool heap_resident_within(hl_arena *a, uint64_t bytes)
 	return false;
 }
 
-/* With the helper (the default on two or more CPUs): the heap's next pages
- * are allocated before any grab, so even the commits that grab a slab take
- * no fault while they stay inside the window it has filled. */
-Test(populate, the_helper_allocates_the_next_slabs_ahead)
+/* Threads of this process that may not run on CPU `cpu`. */
+static int threads_kept_off(int cpu)
+{
+	DIR *d = opendir("/proc/self/task");
+	cr_assert_not_null(d);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		cpu_set_t set;
+		if (tid > 0 && sched_getaffinity(tid, sizeof set, &set) == 0 &&
+		    !CPU_ISSET(cpu, &set))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The helper at work: the heap's next pages are allocated before any
+ * grab, so even the commits that grab a slab take no fault while they
+ * stay inside the window it has filled. */
+static void helper_fills_the_window(bool pinned)
 {
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		cr_skip_test("one CPU: no helper thread");
 	/* on in sanitizer builds too, for this test: it forks nothing */
 	cr_assert_eq(setenv("HELIOS_PAGE_HELPER", "1", 1), 0);
 	cr_assert_eq(cpu_set_all(), 0);
+	if (pinned) { /* as helios run and helios bench pin each worker */
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	}
 	hl_arena *a = tu_arena_new("populate", ARENA, CHUNK, NULL);
 	hl_state *s = NULL;
 	cr_assert_eq(hl_state_new(a, &s), 0);
@@ -217,6 +241,9 @@ Test(populate, the_helper_allocates_the_next_slabs_ahead)
 	cr_assert_eq(hl_state_write(s, 0, word, sizeof word), 0);
 	cr_assert_eq(hl_commit(s, &id, NULL), 0); /* the first grabs start it */
 	cr_assert_not_null(a->ahead, "the first grab started a helper");
+	if (pinned)
+		cr_assert_eq(threads_kept_off(0), 1,
+			     "the helper (only) is kept off the process's CPU");
 	cr_assert(heap_resident_within(a, HL_AHEAD_BYTES),
 		  "the helper allocated the next %llu bytes of the heap",
 		  (unsigned long long)HL_AHEAD_BYTES);
@@ -239,4 +266,18 @@ Test(populate, the_helper_allocates_the_next_slabs_ahead)
 #endif
 	hl_state_free(s);
 	hl_arena_close(a);
+}
+
+/* The default on two or more CPUs. */
+Test(populate, the_helper_allocates_the_next_slabs_ahead)
+{
+	helper_fills_the_window(false);
+}
+
+/* A process pinned to one CPU (each worker of helios run and helios
+ * bench) has its helper on the others: its grabs, too, find their slabs
+ * ready instead of preparing them inside a commit (the W1 p99). */
+Test(populate, a_pinned_process_has_its_helper_on_another_cpu)
+{
+	helper_fills_the_window(true);
 }

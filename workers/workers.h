@@ -145,6 +145,13 @@ struct hl_nref hl_tree_at_level(const hl_arena *a, const struct hl_tree *t,
 struct hl_nref hl_tree_child(const hl_arena *a, const struct hl_tree *t,
 			     struct hl_nref p, unsigned level, uint64_t i,
 			     unsigned j, bool *bad);
+/* Children [0, count) of node (level, i) given its reference p, into out
+ * (count <= HL_FANOUT): hl_tree_child for each j, with the parent
+ * validated once for all of them (tree.c invariant 1). 0, or HL_ECORRUPT
+ * when the parent or a child offset fails validation. */
+int hl_tree_children(const hl_arena *a, const struct hl_tree *t,
+		     struct hl_nref p, unsigned level, uint64_t i,
+		     unsigned count, struct hl_nref *out);
 /* The hash of present reference r at `level`: the zero hash for offset 0,
  * else its node's header (one cache line). */
 hl_id hl_nref_hash(const hl_arena *a, struct hl_nref r, unsigned level);
