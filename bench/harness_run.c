@@ -18,6 +18,11 @@
  *   5. When every worker has exited: each slot must say DONE (acquire);
  *      the histograms merge into one struct hl_bench_run, with the arena's
  *      hl_arena_stats after the run.
+ *   A persistence row (opts durability, persist_rows.c) adds to step 1 a
+ *   persist ring and the arena's durability, and a persister in this
+ *   process (as `helios run` has) writing a WAL in a fresh directory under
+ *   opts persist_dir; it is stopped (everything flushed) before step 5
+ *   reads the WAL's size, and the directory is removed with the arena.
  *
  * Invariants:
  *  1. Every arena and results file this process makes is removed on every
@@ -40,6 +45,7 @@
 
 #include "harness.h"
 #include "kit.h"
+#include "persister.h"
 #include "shm.h"
 
 #define READY_WAIT_NS (120ull * 1000000000ull)
@@ -107,6 +113,10 @@ static void run_config(const struct opts *o, unsigned n, hl_config *cfg)
 	cfg->max_processes = n + 16 > 64 ? n + 16 : 64;
 	cfg->numa = (uint32_t)o->numa;
 	cfg->prefault = o->prefault;
+	if (o->durability != HL_DURABILITY_NONE) {
+		cfg->persist_ring_bytes = HL_PERSIST_RING_BYTES_DEFAULT;
+		cfg->durability = o->durability;
+	}
 }
 
 /* What the workers store before timing starts: per worker its initial
@@ -132,7 +142,10 @@ static uint64_t arena_bytes_holding(const struct opts *o, unsigned n,
 	if (content_bytes >= (double)HL_ARENA_BYTES_MAX ||
 	    hl_arena_bytes_for(&cfg, n + 1, (uint64_t)content_bytes, &bytes))
 		return UINT64_MAX;
-	return bytes;
+	/* the persist ring lies outside what hl_arena_bytes_for counts */
+	uint64_t ring = cfg.persist_ring_bytes
+		? hl_persist_region_bytes(cfg.persist_ring_bytes, cfg.max_processes) : 0;
+	return hl_align_up(bytes + ring, HL_ARENA_SIZE_STEP);
 }
 
 /* The arena for a run: its minimum plus the timed commits, capped by what
@@ -177,6 +190,8 @@ struct run {
 	uint64_t arena_bytes;
 	uint64_t create_ns;     /* hl_arena_create_stoppable alone */
 	hl_arena *a;
+	struct hl_persister *persister; /* a persistence row's */
+	char wal_dir[4096];     /* its WAL's directory, removed after */
 	struct hl_bench_results_file *f;
 	size_t f_bytes;
 	struct hl_sup sup;
@@ -186,6 +201,40 @@ static bool interrupted(void *arg)
 {
 	(void)arg;
 	return hl_bench_interrupted != 0;
+}
+
+/* A persistence row's persister: a fresh WAL of o->wal_bytes in a new
+ * directory under o->persist_dir (on a disk: tmpfs takes no O_DIRECT). */
+static int start_persister(struct run *r)
+{
+	const struct opts *o = r->o;
+	int n = snprintf(r->wal_dir, sizeof r->wal_dir, "%s/helios-bench-wal.%d.XXXXXX",
+			 o->persist_dir, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof r->wal_dir || !mkdtemp(r->wal_dir)) {
+		hl_say("bench: %s: cannot make a WAL directory under %s: %s", r->tag,
+		       o->persist_dir, strerror(errno));
+		r->wal_dir[0] = '\0';
+		return HL_EIO;
+	}
+	struct hl_persister_config pc;
+	hl_persister_config_init(&pc);
+	pc.wal_bytes = o->wal_bytes;
+	int rc = hl_persister_start(r->a, r->wal_dir, &pc, NULL, NULL, NULL,
+				    &r->persister);
+	if (rc) {
+		r->persister = NULL;
+		hl_say("bench: %s: cannot start a persister in %s: %s", r->tag,
+		       r->wal_dir, hl_strerror(rc));
+	}
+	return rc;
+}
+
+/* Stops a persistence row's persister (its sticky error, or 0). */
+static int stop_persister(struct run *r)
+{
+	int rc = hl_persister_stop(r->persister);
+	r->persister = NULL;
+	return rc;
 }
 
 static int make_arena(struct run *r)
@@ -251,7 +300,7 @@ static int make_arena(struct run *r)
 		hl_say("bench: %s: arena capped at %s by this machine's free "
 		       "memory; a worker that fills it stops early and says so",
 		       r->tag, size);
-	return 0;
+	return o->durability != HL_DURABILITY_NONE ? start_persister(r) : 0;
 }
 
 static int make_results(struct run *r)
@@ -319,6 +368,14 @@ static void run_cleanup(struct run *r)
 		if (r->sup.topo)
 			hwloc_topology_destroy(r->sup.topo);
 		hl_sup_fini(&r->sup);
+	}
+	if (r->persister)
+		stop_persister(r);
+	if (r->wal_dir[0]) {
+		char wal[4200];
+		snprintf(wal, sizeof wal, "%s/%s", r->wal_dir, HL_PERSIST_WAL_NAME);
+		unlink(wal);
+		rmdir(r->wal_dir);
 	}
 	if (r->a) {
 		hl_arena_close(r->a);
@@ -576,6 +633,17 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		goto out;
 	}
 	result = collect(&r, out, nt, false) ? 0 : 1;
+	if (r.persister) {
+		int prc = stop_persister(&r);
+		out->wal_bytes = atomic_load_explicit(&r.a->pctl->wal_bytes,
+						      memory_order_relaxed);
+		if (prc) {
+			hl_say("bench: %s: the persister failed: %s", r.tag,
+			       hl_strerror(prc));
+			result = 1;
+		}
+	}
+	out->durability = o->durability;
 	out->prefault = o->prefault;
 	out->create_ns = r.create_ns;
 	out->arena_bytes = r.arena_bytes;
