@@ -72,6 +72,9 @@
 #define CONSUME_BATCH 4096u
 /* Idle sleep between empty turns. */
 #define IDLE_NS 50000l
+/* The heartbeat's period at most (waiters call a persister dead after
+ * HL_PERSIST_PUSH_TIMEOUT_NS without one). */
+#define HEARTBEAT_NS 1000000ull
 
 struct hl_persister {
 	hl_arena *a;
@@ -86,6 +89,8 @@ struct hl_persister {
 	uint64_t *fly_seq;  /* per slot: last sequence in the flush in flight */
 	uint64_t pend_records, pend_since_ns;
 	uint32_t asks_seen;  /* ctl->flush_asks at the last flush */
+	uint64_t records;    /* appended so far: ctl->records once a turn */
+	uint64_t heartbeat_ns; /* the last heartbeat stored */
 	int error;
 };
 
@@ -164,7 +169,7 @@ static int on_record(void *ctx, const void *payload, uint32_t len)
 		p->pend_seq[h.slot] = h.seq;
 	if (p->pend_records++ == 0)
 		p->pend_since_ns = hl_now_ns();
-	atomic_fetch_add_explicit(&p->ctl->records, 1, memory_order_relaxed);
+	p->records++; /* published a turn at a time (publish_counters) */
 	return 0;
 }
 
@@ -209,11 +214,28 @@ static void begin_flush(struct hl_persister *p)
 	p->flying = true;
 }
 
+/* The ctl words the persister writes share a line with the error and
+ * state every commit reads: each store costs every committer a miss, so
+ * they are stored once a turn and only when they changed, the heartbeat
+ * at most every HEARTBEAT_NS. */
+static void publish_counters(struct hl_persister *p, uint64_t now)
+{
+	struct hl_persist_ctl *c = p->ctl;
+	if (now - p->heartbeat_ns >= HEARTBEAT_NS) {
+		atomic_store_explicit(&c->heartbeat_ns, now, memory_order_relaxed);
+		p->heartbeat_ns = now;
+	}
+	if (atomic_load_explicit(&c->records, memory_order_relaxed) != p->records)
+		atomic_store_explicit(&c->records, p->records, memory_order_relaxed);
+	uint64_t end = hl_wal_end_lsn(p->wal);
+	if (atomic_load_explicit(&c->wal_bytes, memory_order_relaxed) != end)
+		atomic_store_explicit(&c->wal_bytes, end, memory_order_relaxed);
+}
+
 /* One turn: true if it did something. */
 static bool turn(struct hl_persister *p)
 {
-	atomic_store_explicit(&p->ctl->heartbeat_ns, hl_now_ns(),
-			      memory_order_relaxed);
+	publish_counters(p, hl_now_ns());
 	int64_t n = hl_ring_mpsc_consume(p->a->ring, on_record, p, owner_dead,
 					 p->a, CONSUME_BATCH);
 	bool busy = n > 0;
@@ -230,8 +252,7 @@ static bool turn(struct hl_persister *p)
 		begin_flush(p);
 		busy = true;
 	}
-	atomic_store_explicit(&p->ctl->wal_bytes, hl_wal_end_lsn(p->wal),
-			      memory_order_relaxed);
+	publish_counters(p, p->heartbeat_ns); /* records and the WAL's end */
 	return busy;
 }
 
@@ -348,6 +369,7 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 		return HL_ENOMEM;
 	p->a = a;
 	p->ctl = a->pctl;
+	p->records = atomic_load_explicit(&a->pctl->records, memory_order_relaxed);
 	p->slots = a->hdr->max_processes;
 	p->pend_seq = calloc(p->slots, sizeof *p->pend_seq);
 	p->fly_seq = calloc(p->slots, sizeof *p->fly_seq);

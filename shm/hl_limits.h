@@ -203,6 +203,11 @@
 /* Lost claiming races before a reserve answers HL_EBUSY: each loss means
  * another producer made progress, so this bounds only unfairness. */
 #define HL_RING_RESERVE_TRIES 256u
+/* Records the consumer frees before it stores head (ring_mpsc.c): every
+ * store takes head's line from the producers that read it in each
+ * reserve, so once per record cost each async commit a miss; a batch only
+ * holds back this many records' room. */
+#define HL_RING_HEAD_BATCH 64u
 
 /* ---- the persist region (shm/persist_ring.c) ----------------------------- */
 
