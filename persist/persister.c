@@ -90,6 +90,7 @@ struct hl_persister {
 	uint64_t pend_records, pend_since_ns;
 	uint32_t asks_seen;  /* ctl->flush_asks at the last flush */
 	uint64_t records;    /* appended so far: ctl->records once a turn */
+	void *leaf_buf;      /* a leaf record built from its node */
 	uint64_t heartbeat_ns; /* the last heartbeat stored */
 	int error;
 };
@@ -159,8 +160,15 @@ static int on_record(void *ctx, const void *payload, uint32_t len)
 	memcpy(&h, payload, sizeof h);
 	if (p->error)
 		return 0; /* invariant 3: dropped */
+	const void *rec;
 	uint64_t lsn;
-	int rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, payload, len, &lsn);
+	/* a leaf by reference: its chunk from the node (persist_ring.c
+	 * invariant 5); a stale one is redundant and not logged */
+	int rc = hl_persist_expand(p->a, payload, len, p->leaf_buf, &rec, &len);
+	if (rc == 0)
+		rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, rec, len, &lsn);
+	else
+		rc = 0;
 	if (rc) {
 		fail(p, rc);
 		return 0;
@@ -373,9 +381,11 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 	p->slots = a->hdr->max_processes;
 	p->pend_seq = calloc(p->slots, sizeof *p->pend_seq);
 	p->fly_seq = calloc(p->slots, sizeof *p->fly_seq);
-	if (!p->pend_seq || !p->fly_seq) {
+	p->leaf_buf = malloc(sizeof(struct hl_prec_node) + a->chunk_bytes);
+	if (!p->pend_seq || !p->fly_seq || !p->leaf_buf) {
 		free(p->pend_seq);
 		free(p->fly_seq);
+		free(p->leaf_buf);
 		free(p);
 		return HL_ENOMEM;
 	}
@@ -385,6 +395,7 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 
 static void persister_free(struct hl_persister *p)
 {
+	free(p->leaf_buf);
 	free(p->pend_seq);
 	free(p->fly_seq);
 	free(p);

@@ -61,6 +61,10 @@ enum hl_prec_type {
 			   * which the ring puts after the root's own */
 	HL_PREC_SEARCH = 4, /* a search record's creation (its statistics
 			     * are not logged: they start from zero) */
+	HL_PREC_LEAF_REF = 5, /* in the ring only, never in the WAL: a leaf
+			       * named by its arena offset; the persister
+			       * writes it as the HL_PREC_NODE it stands for
+			       * (persist_ring.c, hl_persist_expand) */
 };
 
 /* The WAL's record type of every persist record (wal.h: >= USER). */
@@ -89,6 +93,22 @@ _Static_assert(offsetof(struct hl_prec_node, kind) == 32, "node record layout");
 _Static_assert(offsetof(struct hl_prec_node, ident_bytes) == 36, "node record layout");
 _Static_assert(offsetof(struct hl_prec_node, aux) == 40, "node record layout");
 _Static_assert(sizeof(struct hl_prec_node) == 48, "node record layout");
+
+/* HL_PREC_LEAF_REF (ring only):
+ *   16  hash          16 B  the leaf's content address
+ *   32  off u64              the leaf node's arena offset (its publisher's
+ *                            copy, filled before the push)
+ *   40  ident_bytes u32      the chunk size   44 reserved u32
+ */
+struct hl_prec_leaf_ref {
+	struct hl_prec_hdr h;
+	hl_id hash;
+	uint64_t off;
+	uint32_t ident_bytes;
+	uint32_t reserved;
+};
+_Static_assert(offsetof(struct hl_prec_leaf_ref, off) == 32, "leaf ref layout");
+_Static_assert(sizeof(struct hl_prec_leaf_ref) == 48, "leaf ref layout");
 
 struct hl_prec_ref {
 	struct hl_prec_hdr h;
