@@ -186,6 +186,11 @@
 #define HL_WAL_BUFFER_BYTES_MAX (64u << 20)
 /* Fresh salts drawn when a new generation's salt equals the old one. */
 #define HL_WAL_SALT_TRIES 8u
+/* A WAL scan of a file asks for the next this many bytes ahead of it
+ * (MADV_WILLNEED), again each time it is half way through: enough for the
+ * disk to stream at full speed, little enough not to evict what replay
+ * just touched (wal.c). */
+#define HL_WAL_READAHEAD_BYTES (32ull << 20)
 
 /* ---- the MPSC ring (shm/ring_mpsc.c) ------------------------------------ */
 
