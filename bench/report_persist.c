@@ -167,8 +167,8 @@ static void table_peers(FILE *out, const struct hl_bench_persist *ps)
 				 (double)c50 / (double)h50);
 		hl_report_line(out, "    %-10s  %-4s  %6" PRIu64 " commits  p50 %9s  "
 			       "p99 %9s  %8s/s  %s", p->peer,
-			       hl_workload_name(p->workload), p->r.ops, p50, p99,
-			       rate, ratio);
+			       hl_workload_name(p->workload), p->r.commit.count, p50,
+			       p99, rate, ratio);
 		hl_report_line(out, "                      %.*s",
 			       (int)strnlen(p->r.config, sizeof p->r.config), p->r.config);
 	}
@@ -246,6 +246,7 @@ static void json_peer(struct hl_json *j, const struct hl_bench_peer_row *p)
 	hl_json_str(j, "why", p->why, sizeof p->why);
 	hl_json_str(j, "config", p->r.config, sizeof p->r.config);
 	hl_json_u64(j, "ops", m ? p->r.ops : 0);
+	hl_json_u64(j, "commits", m ? p->r.commit.count : 0);
 	if (m) {
 		hl_json_open(j, "commit", '{');
 		double mean = hl_hist_mean_ns(&p->r.commit);
