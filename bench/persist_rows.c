@@ -68,6 +68,10 @@
  * (4 KiB chunk + 48 + 32) and its root's; W2's inner nodes on top. */
 #define WAL_COMMIT_BYTES_W1 4500u
 #define WAL_COMMIT_BYTES_W2 6000u
+/* What one unique W1 commit writes exactly: its leaf's record (32-byte
+ * WAL header, 48-byte node record, the 4 KiB chunk) and its root's
+ * (32 + 48 + the top hash). */
+#define WAL_COMMIT_BYTES_RECOVERY (32u + 48u + 4096u + 32u + 48u + 16u)
 /* Commits/s of one busy core, upper estimates (async is at most off). */
 #define COMMITS_PER_S_CORE_W1 600000.0
 #define COMMITS_PER_S_CORE_W2 250000.0
@@ -289,23 +293,22 @@ static int arena_for(const char *name, uint64_t content_bytes, bool persisted,
 	return hl_arena_create(name, &cfg, out);
 }
 
-/* Unique W1 commits until the WAL holds `bytes` (each commit writes its
- * counter into the state, so every leaf is new). */
+/* Unique W1 commits until the WAL holds about `bytes` (each commit writes
+ * its counter into the state, so every leaf is new); counted here, not
+ * read from the persister, which may lag the loop by a ring's worth. */
 static int wal_fill(hl_arena *a, uint64_t bytes)
 {
 	hl_state *s;
 	int rc = hl_state_new(a, &s);
 	if (rc)
 		return rc;
-	if ((rc = hl_state_resize(s, 4096)))
+	if ((rc = hl_state_resize(s, HL_CHUNK_BYTES_DEFAULT)))
 		goto out_free;
-	for (uint64_t i = 1;; i++) {
+	uint64_t commits = bytes / WAL_COMMIT_BYTES_RECOVERY;
+	for (uint64_t i = 1; i <= commits; i++) {
 		hl_id id;
 		if ((rc = hl_state_write(s, (i % 64) * 64, &i, sizeof i)) ||
 		    (rc = hl_commit(s, &id, NULL)))
-			break;
-		if (i % 1024 == 0 &&
-		    atomic_load_explicit(&a->pctl->wal_bytes, memory_order_relaxed) >= bytes)
 			break;
 	}
 	if (!rc)

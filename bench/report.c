@@ -75,10 +75,10 @@
  *         "commit_vs_helios": number | null,         (definition 4)
  *         "restore_vs_helios": number | null } ],
  *     "persistence": null | { "section": "short" | "full", "reps", "dir",
- *         "rows": [ { workload, workers, "durability": "off" | "async" |
- *             "sync", reps, "commits_per_s_reps": [number], "commits_per_s",
+ *         "rows": [ { "durability": "off" | "async" | "sync", reps, "commits_per_s_reps": [number], "commits_per_s",
  *             "vs_off", "sync_vs_1_worker", "pass" (async), "wal_bytes",
- *             "wal_mbps", a run's totals, "per_op": { "commit": op } } ],
+ *             "wal_mbps", a run's totals (workload, workers, ...; a row with
+ *             no run: workload and workers alone), "per_op": { "commit": op } } ],
  *         "write": { "bytes", "device_raw_mbps", "wal_append_mbps",
  *             "io_fell_back" }, "recovery": { "wal_bytes", "records",
  *             "cold_ns", "warm_ns", "arena_create_ns", "clean_end", "pass" },

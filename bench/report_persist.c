@@ -209,8 +209,10 @@ static void json_row(struct hl_json *j, const struct hl_bench_persist *ps,
 		     const struct hl_bench_persist_row *row)
 {
 	hl_json_open(j, NULL, '{');
-	hl_json_str(j, "workload", hl_workload_name(row->workload), 16);
-	hl_json_u64(j, "workers", row->workers);
+	if (!row->reps) { /* else the run's totals name them */
+		hl_json_str(j, "workload", hl_workload_name(row->workload), 16);
+		hl_json_u64(j, "workers", row->workers);
+	}
 	hl_json_str(j, "durability", mode_name(row->durability), 8);
 	hl_json_u64(j, "reps", row->reps);
 	hl_json_open(j, "commits_per_s_reps", '[');
@@ -229,7 +231,9 @@ static void json_row(struct hl_json *j, const struct hl_bench_persist *ps,
 	json_num_or_null(j, "wal_mbps", wal_mbps(row));
 	if (row->reps) {
 		hl_report_json_totals(j, &row->run);
+		hl_json_open(j, "per_op", '{');
 		hl_report_json_op(j, &row->run, HL_OP_COMMIT);
+		hl_json_close(j);
 	}
 	hl_json_close(j);
 }
