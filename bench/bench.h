@@ -131,6 +131,7 @@ struct hl_bench_run {
 	uint64_t arena_bytes;
 	unsigned durability;        /* HL_DURABILITY_*: persistence rows */
 	uint64_t wal_bytes;         /* the WAL's log bytes after the run */
+	uint64_t arena_commits;     /* every commit in the arena, warm-up's too */
 };
 
 /* ---- peers (peers/...) -------------------------------------------------------
@@ -255,7 +256,8 @@ struct hl_bench_persist_row {
 	unsigned workers;
 	unsigned durability;         /* HL_DURABILITY_* */
 	unsigned reps;               /* repetitions that ran */
-	double commits_per_s[HL_BENCH_PERSIST_REPS_MAX];
+	uint32_t rep_ok;             /* bit i: repetition i ran */
+	double commits_per_s[HL_BENCH_PERSIST_REPS_MAX]; /* [repetition] */
 	double median_commits_per_s;
 	struct hl_bench_run run;     /* the median repetition, whole */
 };

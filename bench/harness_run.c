@@ -633,6 +633,9 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		goto out;
 	}
 	result = collect(&r, out, nt, false) ? 0 : 1;
+	struct live after;
+	live_sample(r.a, &after);
+	out->arena_commits = after.commits;
 	if (r.persister) {
 		int prc = stop_persister(&r);
 		out->wal_bytes = atomic_load_explicit(&r.a->pctl->wal_bytes,

@@ -14,7 +14,10 @@
  *      times, the three modes interleaved within each repetition so a
  *      noisy minute hits all three alike. A row reports the median
  *      repetition (by commits/s) whole: its commits/s, commit p50/p99 and
- *      WAL bytes; "vs off" is its commits/s over the off row's median.
+ *      WAL bytes; "vs off" is the median over the repetitions of its
+ *      commits/s over the off row's in the same repetition (paired: a
+ *      shared machine's load drifts between repetitions more than within
+ *      one).
  *   2. write speed: the device's raw O_DIRECT sequential write speed and
  *      the WAL's own append speed (wal_engine.c, the default I/O
  *      configuration), each the median of the repetitions, on the disk of
@@ -140,8 +143,8 @@ static double median_of(const double *v, unsigned n)
 /* One run of a row: 0 kept in row (the repetition's run), 1 failed, -1
  * interrupted. */
 static int run_rep(const struct opts *o, char **worker_argv,
-		   struct hl_bench_persist_row *row, struct hl_bench_run *runs,
-		   struct notes *nt)
+		   struct hl_bench_persist_row *row, unsigned rep,
+		   struct hl_bench_run *runs, struct notes *nt)
 {
 	struct opts po = *o;
 	po.durability = row->durability;
@@ -160,13 +163,15 @@ static int run_rep(const struct opts *o, char **worker_argv,
 	}
 	/* a copy: these runs neither size the sweep's arenas nor list theirs */
 	struct notes scratch = *nt;
-	struct hl_bench_run *run = &runs[row->reps];
+	struct hl_bench_run *run = &runs[rep];
 	int r = hl_harness_run(&po, row->workload, row->workers, worker_argv, run,
 			       &scratch);
 	nt->early_stop |= scratch.early_stop;
 	if (r)
 		return r;
-	row->commits_per_s[row->reps++] = run->commits_per_s;
+	row->commits_per_s[rep] = run->commits_per_s;
+	row->rep_ok |= 1u << rep;
+	row->reps++;
 	return 0;
 }
 
@@ -174,9 +179,14 @@ static int run_rep(const struct opts *o, char **worker_argv,
 static void row_settle(struct hl_bench_persist_row *row,
 		       const struct hl_bench_run *runs)
 {
-	double m = median_of(row->commits_per_s, row->reps);
-	for (unsigned i = 0; i < row->reps; i++)
-		if (row->commits_per_s[i] == m) {
+	double v[HL_BENCH_PERSIST_REPS_MAX];
+	unsigned n = 0;
+	for (unsigned i = 0; i < HL_BENCH_PERSIST_REPS_MAX; i++)
+		if (row->rep_ok & 1u << i)
+			v[n++] = row->commits_per_s[i];
+	double m = median_of(v, n);
+	for (unsigned i = 0; i < HL_BENCH_PERSIST_REPS_MAX; i++)
+		if ((row->rep_ok & 1u << i) && row->commits_per_s[i] == m) {
 			row->run = runs[i];
 			break;
 		}
@@ -217,7 +227,7 @@ static int run_rows(const struct opts *o, char **worker_argv,
 	rows_plan(o, ps);
 	for (unsigned rep = 0; rep < o->persist_reps; rep++)
 		for (unsigned i = 0; i < ps->row_count; i++) {
-			int r = run_rep(o, worker_argv, &ps->rows[i],
+			int r = run_rep(o, worker_argv, &ps->rows[i], rep,
 					runs + (size_t)i * o->persist_reps, nt);
 			if (r < 0 || hl_bench_interrupted) {
 				free(runs);

@@ -75,8 +75,10 @@
  *         "commit_vs_helios": number | null,         (definition 4)
  *         "restore_vs_helios": number | null } ],
  *     "persistence": null | { "section": "short" | "full", "reps", "dir",
- *         "rows": [ { "durability": "off" | "async" | "sync", reps, "commits_per_s_reps": [number], "commits_per_s",
- *             "vs_off", "sync_vs_1_worker", "pass" (async), "wal_bytes",
+ *         "rows": [ { "durability": "off" | "async" | "sync", reps,
+ *             "commits_per_s_reps": [number | null], "commits_per_s",
+ *             "vs_off_reps": [number | null], "vs_off" (their median),
+ *             "sync_vs_1_worker", "pass" (async), "wal_bytes",
  *             "wal_mbps", a run's totals (workload, workers, ...; a row with
  *             no run: workload and workers alone), "per_op": { "commit": op } } ],
  *         "write": { "bytes", "device_raw_mbps", "wal_append_mbps",

@@ -5,12 +5,14 @@
  * WAL's write speed beside the device's raw O_DIRECT speed; recovery of a
  * WAL; the durable peers. In the table, and as the JSON report's
  * "persistence" object (report.c's schema: null when the section did not
- * run). Targets (DESIGN.md): async >= 0.8x off, recovery of a 1 GiB WAL
+ * run). "vs off" is the median of the ratios repetition by repetition
+ * (persist_rows.c). Targets (DESIGN.md): async >= 0.8x off, recovery of a 1 GiB WAL
  * < 2 s; sync's group commit shows as 4 workers over 1.
  */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -40,15 +42,43 @@ static const struct hl_bench_persist_row *find_row(const struct hl_bench_persist
 	return NULL;
 }
 
-/* The row's commits/s over the off row's at the same workload and count. */
-static double vs_off(const struct hl_bench_persist *ps,
-		     const struct hl_bench_persist_row *row)
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* The row's commits/s over the off row's at the same workload and count,
+ * repetition by repetition (ratios[i], NAN where either did not run);
+ * returns their median (NAN: none). */
+static double vs_off_reps(const struct hl_bench_persist *ps,
+			  const struct hl_bench_persist_row *row,
+			  double ratios[HL_BENCH_PERSIST_REPS_MAX])
 {
 	const struct hl_bench_persist_row *off =
 		find_row(ps, row->workload, row->workers, HL_DURABILITY_NONE);
-	if (!off || !row->reps || !(off->median_commits_per_s > 0))
+	double v[HL_BENCH_PERSIST_REPS_MAX];
+	unsigned n = 0;
+	for (unsigned i = 0; i < HL_BENCH_PERSIST_REPS_MAX; i++) {
+		uint32_t bit = 1u << i;
+		ratios[i] = NAN;
+		if (!off || !(row->rep_ok & bit) || !(off->rep_ok & bit) ||
+		    !(off->commits_per_s[i] > 0))
+			continue;
+		ratios[i] = row->commits_per_s[i] / off->commits_per_s[i];
+		v[n++] = ratios[i];
+	}
+	if (n == 0)
 		return NAN;
-	return row->median_commits_per_s / off->median_commits_per_s;
+	qsort(v, n, sizeof *v, cmp_double);
+	return v[n / 2];
+}
+
+static double vs_off(const struct hl_bench_persist *ps,
+		     const struct hl_bench_persist_row *row)
+{
+	double ratios[HL_BENCH_PERSIST_REPS_MAX];
+	return vs_off_reps(ps, row, ratios);
 }
 
 /* A sync row at n workers over the sync row at 1: group commit. */
@@ -63,11 +93,14 @@ static double sync_scaling(const struct hl_bench_persist *ps,
 	return row->median_commits_per_s / one->median_commits_per_s;
 }
 
+/* The WAL's write rate while the row's commits ran: its bytes per commit
+ * (warm-up's commits and records both counted) at the row's commits/s. */
 static double wal_mbps(const struct hl_bench_persist_row *row)
 {
-	if (row->durability == HL_DURABILITY_NONE || !(row->run.seconds > 0))
+	if (row->durability == HL_DURABILITY_NONE || !row->run.arena_commits)
 		return NAN;
-	return (double)row->run.wal_bytes / 1e6 / row->run.seconds;
+	return (double)row->run.wal_bytes / (double)row->run.arena_commits *
+	       row->run.commits_per_s / 1e6;
 }
 
 static bool recovery_applies(const struct hl_bench_persist *ps)
@@ -215,12 +248,18 @@ static void json_row(struct hl_json *j, const struct hl_bench_persist *ps,
 	}
 	hl_json_str(j, "durability", mode_name(row->durability), 8);
 	hl_json_u64(j, "reps", row->reps);
-	hl_json_open(j, "commits_per_s_reps", '[');
-	for (unsigned i = 0; i < row->reps && i < HL_BENCH_PERSIST_REPS_MAX; i++)
-		hl_json_num(j, NULL, row->commits_per_s[i]);
+	double ratios[HL_BENCH_PERSIST_REPS_MAX];
+	double x = vs_off_reps(ps, row, ratios);
+	hl_json_open(j, "commits_per_s_reps", '['); /* null: did not run */
+	for (unsigned i = 0; i < ps->reps && i < HL_BENCH_PERSIST_REPS_MAX; i++)
+		json_num_or_null(j, NULL, row->rep_ok & 1u << i ? row->commits_per_s[i]
+								: NAN);
 	hl_json_close(j);
 	hl_json_num(j, "commits_per_s", row->median_commits_per_s);
-	double x = vs_off(ps, row);
+	hl_json_open(j, "vs_off_reps", '[');
+	for (unsigned i = 0; i < ps->reps && i < HL_BENCH_PERSIST_REPS_MAX; i++)
+		json_num_or_null(j, NULL, row->durability ? ratios[i] : NAN);
+	hl_json_close(j);
 	json_num_or_null(j, "vs_off", row->durability ? x : NAN);
 	json_num_or_null(j, "sync_vs_1_worker", sync_scaling(ps, row));
 	if (row->durability == HL_DURABILITY_ASYNC && isfinite(x))
