@@ -9,6 +9,9 @@
  * chunk size, recomputes and checks every hash, and is idempotent: a
  * record replayed twice, or one for a node already in a page image, is a
  * dedup hit.
+ * One record type lives in the ring only: HL_PREC_LEAF_REF names a leaf
+ * by its arena offset, and the persister writes the HL_PREC_NODE it
+ * stands for (persist_ring.c invariant 5), so the WAL holds no offsets.
  *
  * Every record starts with (little-endian, 8-byte aligned fields):
  *
