@@ -59,7 +59,7 @@ struct seen {
 	const hl_arena *a;
 	unsigned leaf_refs, nodes, expanded, dropped;
 	uint32_t max_len;
-	unsigned char node_rec[sizeof(struct hl_prec_node) + CHUNK];
+	_Alignas(8) unsigned char node_rec[sizeof(struct hl_prec_node) + CHUNK];
 };
 
 /* The persister's view of each record: what hl_persist_expand makes. */
@@ -73,7 +73,7 @@ static int look(void *ctx, const void *rec, uint32_t len)
 	sn->nodes += h.type == HL_PREC_NODE;
 	const void *out;
 	uint32_t out_len;
-	static unsigned char buf[sizeof(struct hl_prec_node) + CHUNK];
+	static _Alignas(8) unsigned char buf[sizeof(struct hl_prec_node) + CHUNK];
 	if (hl_persist_expand(sn->a, rec, len, buf, &out, &out_len)) {
 		sn->dropped++;
 		return 0;
@@ -157,7 +157,7 @@ Test(persist_leafref, stale_references_leave_a_valid_wal)
 		ids[g] = commit_chunk(a, 10 + g, &leaf);
 		cr_assert_eq(hl_index_lookup(a, leaf, &off), 0);
 		hl_id other = leaf;
-		other.hi ^= 1u << g % 64;
+		other.hi ^= 1ull << (g % 64);
 		cr_assert_eq(hl_persist_push_leaf(a, other, off), 0);
 	}
 	cr_assert_eq(hl_persist_sync(a, 0), 0);
