@@ -33,7 +33,7 @@
  *      their data on --persist-dir's disk (harness_peers.c).
  *
  * short (the default) is rows W1 x1 with one repetition, a small write
- * test and recovery of RECOVERY_BYTES_SHORT: a few seconds, so the
+ * test and recovery of RECOVERY_BYTES_SHORT: 10-20 s on a 2-CPU box, so the
  * default and CI runs stay short; full is what the README's table shows.
  *
  * Invariants:
