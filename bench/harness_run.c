@@ -19,8 +19,9 @@
  *      the histograms merge into one struct hl_bench_run, with the arena's
  *      hl_arena_stats after the run.
  *   A persistence row (opts durability, persist_rows.c) adds to step 1 a
- *   persist ring and the arena's durability, and a persister in this
- *   process (as `helios run` has) writing a WAL in a fresh directory under
+ *   persist ring and the arena's durability, and before step 3 a persister
+ *   in this process (as `helios run` has), bound to the CPUs no worker is
+ *   pinned to when there are any, writing a WAL in a fresh directory under
  *   opts persist_dir; it is stopped (everything flushed) before step 5
  *   reads the WAL's size, and the directory is removed with the arena.
  *
@@ -203,8 +204,38 @@ static bool interrupted(void *arg)
 	return hl_bench_interrupted != 0;
 }
 
+/* Binds this thread to the CPUs no worker is pinned to, when there are
+ * some, and returns its old binding (NULL: left as it was). Unbound, the
+ * scheduler may run the persister thread (and the io_uring workers it
+ * makes) on a pinned worker's core, and each such turn preempts that
+ * worker's commits; `helios run` leaves its persister where it is. */
+static hwloc_bitmap_t bind_off_workers(struct run *r)
+{
+	if (!r->sup.topo || !r->sup.place)
+		return NULL;
+	hwloc_bitmap_t free_set = hwloc_bitmap_dup(
+		hwloc_topology_get_allowed_cpuset(r->sup.topo));
+	hwloc_bitmap_t was = hwloc_bitmap_alloc();
+	if (!free_set || !was)
+		goto out_free;
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->sup.place[i].cpuset)
+			hwloc_bitmap_andnot(free_set, free_set, r->sup.place[i].cpuset);
+	if (hwloc_bitmap_iszero(free_set) ||
+	    hwloc_get_cpubind(r->sup.topo, was, HWLOC_CPUBIND_THREAD) != 0 ||
+	    hwloc_set_cpubind(r->sup.topo, free_set, HWLOC_CPUBIND_THREAD) != 0)
+		goto out_free;
+	hwloc_bitmap_free(free_set);
+	return was;
+out_free:
+	hwloc_bitmap_free(free_set);
+	hwloc_bitmap_free(was);
+	return NULL;
+}
+
 /* A persistence row's persister: a fresh WAL of o->wal_bytes in a new
- * directory under o->persist_dir (on a disk: tmpfs takes no O_DIRECT). */
+ * directory under o->persist_dir (on a disk: tmpfs takes no O_DIRECT),
+ * started once the workers' placement is known and before they are. */
 static int start_persister(struct run *r)
 {
 	const struct opts *o = r->o;
@@ -219,8 +250,14 @@ static int start_persister(struct run *r)
 	struct hl_persister_config pc;
 	hl_persister_config_init(&pc);
 	pc.wal_bytes = o->wal_bytes;
+	/* the persister thread inherits this thread's binding */
+	hwloc_bitmap_t was = bind_off_workers(r);
 	int rc = hl_persister_start(r->a, r->wal_dir, &pc, NULL, NULL, NULL,
 				    &r->persister);
+	if (was) {
+		hwloc_set_cpubind(r->sup.topo, was, HWLOC_CPUBIND_THREAD);
+		hwloc_bitmap_free(was);
+	}
 	if (rc) {
 		r->persister = NULL;
 		hl_say("bench: %s: cannot start a persister in %s: %s", r->tag,
@@ -300,7 +337,7 @@ static int make_arena(struct run *r)
 		hl_say("bench: %s: arena capped at %s by this machine's free "
 		       "memory; a worker that fills it stops early and says so",
 		       r->tag, size);
-	return o->durability != HL_DURABILITY_NONE ? start_persister(r) : 0;
+	return 0;
 }
 
 static int make_results(struct run *r)
@@ -608,6 +645,8 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	r.sup.hang_timeout_ns = HANG_NS;
 	r.sup.grace_ns = STOP_GRACE_NS; /* the watchdog's, if we die */
 	place_workers(&r);
+	if (o->durability != HL_DURABILITY_NONE && start_persister(&r))
+		goto out;
 	for (unsigned i = 0; i < n; i++)
 		if (hl_sup_spawn(&r.sup, i))
 			goto out;
