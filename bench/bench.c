@@ -8,11 +8,14 @@
  *                [--ops N | --duration SECONDS] [--peers all|none|LIST]
  *                [--seed N] [--size BYTES] [--numa auto|off]
  *                [--json FILE|-] [--csv FILE|-] [--plot FILE.svg]
- *                [--quiet] [--help]
+ *                [--persist short|full|none] [--persist-dir DIR]
+ *                [--persist-reps N] [--quiet] [--help]
  *
  * This file: the command line, the sweep (every selected workload at every
- * worker count, then the peers), stop signals and the report. One run is
- * harness_run.c, the peers harness_peers.c, what they share harness.h.
+ * worker count, then the persistence section, the game, the peers), stop
+ * signals and the report. One run is harness_run.c, the persistence
+ * section persist_rows.c, the peers harness_peers.c, what they share
+ * harness.h.
  *
  * Invariants:
  *  1. A stop signal (SIGINT, SIGTERM, SIGHUP) ends the current run cleanly,
@@ -36,6 +39,8 @@
 
 #define DURATION_MAX_S 86400.0
 #define FLOOR_SAMPLES 20000u /* about 20 ms: the floor row's samples */
+#define PERSIST_DIR_DEFAULT "/var/tmp" /* a disk, not tmpfs (O_DIRECT) */
+#define PERSIST_REPS_FULL 3u
 
 volatile sig_atomic_t hl_bench_interrupted;
 
@@ -52,7 +57,8 @@ static const char usage_text[] =
 	"                    [--ops N | --duration SECONDS] [--peers all|none|LIST]\n"
 	"                    [--seed N] [--size BYTES] [--numa auto|off]\n"
 	"                    [--json FILE|-] [--csv FILE|-] [--plot FILE.svg]\n"
-	"                    [--game connect4|none] [--quiet] [--help]\n"
+	"                    [--game connect4|none] [--persist short|full|none]\n"
+	"                    [--persist-dir DIR] [--persist-reps N] [--quiet] [--help]\n"
 	"\n"
 	"  --workload   w1 (4 KiB state, 64 B writes), w2 (1 MiB, 4 KiB chunks),\n"
 	"               mixed (64 KiB: commit/restore/fork/diff), all (default),\n"
@@ -70,6 +76,12 @@ static const char usage_text[] =
 	"  --plot       an SVG of the scaling curve and latency distributions\n"
 	"  --game       connect4 (default): shared-search playouts at each worker\n"
 	"               count beside a private-memory baseline; none\n"
+	"  --persist    the persistence section: short (default: W1 at 1 worker\n"
+	"               off/async/sync, write speed, recovery of a 64 MiB WAL),\n"
+	"               full (W1 and W2 at 1 and 4 workers, 3 runs each, a 1 GiB\n"
+	"               WAL, the durable peers) or none\n"
+	"  --persist-dir  where the WALs go (default /var/tmp; a disk, not tmpfs)\n"
+	"  --persist-reps runs of each persistence row (default 1 short, 3 full)\n"
 	"  --quiet      no progress lines\n"
 	"Exit status: 0; 1 if a worker, a self-check or a peer failed; 2 usage.\n";
 
@@ -122,7 +134,7 @@ static int parse_peers(struct opts *o, const char *arg)
 enum {
 	OPT_WORKLOAD = 256, OPT_WORKERS, OPT_OPS, OPT_DURATION, OPT_PEERS,
 	OPT_SEED, OPT_SIZE, OPT_NUMA, OPT_JSON, OPT_CSV, OPT_PLOT, OPT_QUIET,
-	OPT_HELP, OPT_GAME,
+	OPT_HELP, OPT_GAME, OPT_PERSIST, OPT_PERSIST_DIR, OPT_PERSIST_REPS,
 };
 
 static const struct option long_opts[] = {
@@ -140,6 +152,9 @@ static const struct option long_opts[] = {
 	{"quiet", no_argument, 0, OPT_QUIET},
 	{"help", no_argument, 0, OPT_HELP},
 	{"game", required_argument, 0, OPT_GAME},
+	{"persist", required_argument, 0, OPT_PERSIST},
+	{"persist-dir", required_argument, 0, OPT_PERSIST_DIR},
+	{"persist-reps", required_argument, 0, OPT_PERSIST_REPS},
 	{0, 0, 0, 0},
 };
 
@@ -190,6 +205,28 @@ static int parse_one(struct opts *o, int opt, const char *arg, bool *duration_se
 			return usage("--game takes connect4 or none", arg);
 		o->game = !strcmp(arg, "connect4");
 		return 0;
+	case OPT_PERSIST:
+		if (!strcmp(arg, "short"))
+			o->persist_section = PERSIST_SHORT;
+		else if (!strcmp(arg, "full"))
+			o->persist_section = PERSIST_FULL;
+		else if (!strcmp(arg, "none"))
+			o->persist_section = PERSIST_NONE;
+		else
+			return usage("--persist takes short, full or none", arg);
+		return 0;
+	case OPT_PERSIST_DIR:
+		if (!arg[0] || strlen(arg) > 200)
+			return usage("--persist-dir takes a directory (at most 200 bytes)", arg);
+		o->persist_dir = arg;
+		return 0;
+	case OPT_PERSIST_REPS: {
+		uint64_t v;
+		if (!hl_parse_u64(arg, HL_BENCH_PERSIST_REPS_MAX, &v) || v == 0)
+			return usage("--persist-reps takes a count from 1 to 9", arg);
+		o->persist_reps = (unsigned)v;
+		return 0;
+	}
 	case OPT_HELP:
 		fputs(usage_text, stdout);
 		return -1;
@@ -212,6 +249,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	o->seed = 1;
 	o->numa = HL_NUMA_AUTO;
 	o->game = true;
+	o->persist_section = PERSIST_SHORT;
+	o->persist_dir = PERSIST_DIR_DEFAULT;
 	bool duration_set = false;
 	optind = 1;
 	opterr = 1;
@@ -231,6 +270,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		return usage("only one of --json and --csv can be '-'", NULL);
 	if (o->plot && !strcmp(o->plot, "-"))
 		return usage("--plot takes a file name", "-");
+	if (!o->persist_reps)
+		o->persist_reps = o->persist_section == PERSIST_FULL ? PERSIST_REPS_FULL : 1;
 	return 0;
 }
 
@@ -449,6 +490,8 @@ int hl_bench_main(int argc, char **argv)
 		sweep = pf < 0 ? pf : sweep | pf;
 	}
 	bool ok = sweep == 0;
+	if (sweep >= 0 && !hl_bench_interrupted)
+		ok &= hl_harness_run_persist(&o, worker_argv, rep, nt);
 	if (sweep >= 0 && !hl_bench_interrupted && o.game)
 		ok &= hl_harness_run_games(&o, exe, rep);
 	if (sweep >= 0 && !hl_bench_interrupted)

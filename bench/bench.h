@@ -129,6 +129,9 @@ struct hl_bench_run {
 	bool prefault;              /* hl_config.prefault = 1; else the default */
 	uint64_t create_ns;         /* hl_arena_create of the run's arena */
 	uint64_t arena_bytes;
+	unsigned durability;        /* HL_DURABILITY_*: persistence rows */
+	uint64_t wal_bytes;         /* the WAL's log bytes after the run */
+	uint64_t arena_commits;     /* every commit in the arena, warm-up's too */
 };
 
 /* ---- peers (peers/...) -------------------------------------------------------
@@ -150,6 +153,8 @@ struct hl_peer_workload {
 	uint64_t ops;            /* commits; then as many restores */
 	uint64_t seed;
 	const char *dir;         /* an empty temporary directory, the peer's */
+	bool durable;            /* the peer's durable configuration: every
+				  * acknowledged commit on disk (fsync'd) */
 };
 
 struct hl_peer_result {
@@ -216,6 +221,7 @@ struct hl_bench_peer_row {
 	bool skipped;
 	char why[256];                    /* when skipped or failed */
 	bool failed;
+	bool durable;                     /* its durable configuration, on disk */
 	struct hl_peer_result r;
 };
 
@@ -238,6 +244,44 @@ struct hl_bench_game_row {
 #define HL_BENCH_RUNS_MAX 64u
 #define HL_BENCH_PEER_ROWS_MAX 16u
 
+/* The persistence section (persist_rows.c, report_persist.c): a row is a
+ * workload at a worker count with one durability, the median of its
+ * repetitions. */
+#define HL_BENCH_PERSIST_MODES 3u      /* off, async, sync */
+#define HL_BENCH_PERSIST_ROWS_MAX 12u  /* 2 workloads x 2 counts x 3 modes */
+#define HL_BENCH_PERSIST_REPS_MAX 9u
+
+struct hl_bench_persist_row {
+	enum hl_workload workload;
+	unsigned workers;
+	unsigned durability;         /* HL_DURABILITY_* */
+	unsigned reps;               /* repetitions that ran */
+	uint32_t rep_ok;             /* bit i: repetition i ran */
+	double commits_per_s[HL_BENCH_PERSIST_REPS_MAX]; /* [repetition] */
+	double median_commits_per_s;
+	struct hl_bench_run run;     /* the median repetition, whole */
+};
+
+struct hl_bench_persist {
+	bool ran, full;
+	unsigned reps;
+	char dir[256];               /* where the WALs were (--persist-dir) */
+	struct hl_bench_persist_row rows[HL_BENCH_PERSIST_ROWS_MAX];
+	unsigned row_count;
+	/* write speed, medians over the repetitions (wal_engine.c) */
+	uint64_t write_bytes;
+	double raw_mbps, wal_mbps;
+	uint32_t io_fallbacks;       /* HL_IO_FELL_BACK_* of the WAL test */
+	/* recovery of a WAL of W1 commits */
+	uint64_t recovery_wal_bytes, recovery_records, recovery_replayed;
+	uint64_t recovery_end_lsn;
+	bool recovery_clean_end;
+	uint64_t recovery_cold_ns, recovery_warm_ns, recovery_create_ns;
+	/* durable peers */
+	struct hl_bench_peer_row peers[HL_BENCH_PEER_ROWS_MAX];
+	unsigned peer_count;
+};
+
 struct hl_bench_report {
 	char date[32];                    /* "2026-11-20 23:30" */
 	char command[512];                /* the command line, to reproduce */
@@ -256,6 +300,7 @@ struct hl_bench_report {
 	/* the floor of a W1 commit on this machine, measured in the same run
 	 * (floor.c): XXH3-128 of 4 KiB + a cold 4 KiB copy + a cold CAS */
 	struct hl_hist floor;
+	struct hl_bench_persist persist;  /* --persist (persist_rows.c) */
 };
 
 /* Measures the floor row (floor.c): `samples` timed hash + copy + CAS
@@ -291,6 +336,10 @@ void hl_report_json_hist(struct hl_json *j, const struct hl_hist *h, double rate
 void hl_report_json_totals(struct hl_json *j, const struct hl_bench_run *run);
 void hl_report_json_op(struct hl_json *j, const struct hl_bench_run *run,
 		       enum hl_bench_op op);
+/* The persistence section (report_persist.c): its table, and the
+ * "persistence" object of the JSON report. */
+void hl_report_persist_table(FILE *out, const struct hl_bench_report *r);
+void hl_report_persist_json(struct hl_json *j, const struct hl_bench_report *r);
 /* The floor row and the prefault rows (report_rows.c). */
 void hl_report_floor_row(FILE *out, const struct hl_bench_report *r);
 void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,

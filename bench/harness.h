@@ -37,7 +37,17 @@ struct opts {
 	bool quiet;
 	bool game;             /* Connect Four playouts (--game connect4) */
 	bool prefault;         /* this run's arena: hl_config.prefault = 1 */
+	/* the persistence rows (persist_rows.c): this run's arena persisted
+	 * with this durability (HL_DURABILITY_NONE: memory only), its WAL
+	 * of wal_bytes in a fresh directory under persist_dir */
+	unsigned durability;
+	uint64_t wal_bytes;
+	const char *persist_dir;
+	int persist_section;   /* --persist: PERSIST_NONE, _SHORT or _FULL */
+	unsigned persist_reps; /* repetitions of each persistence row */
 };
+
+enum { PERSIST_NONE = 0, PERSIST_SHORT = 1, PERSIST_FULL = 2 };
 
 /* What the report's notes say about how the numbers were made. */
 struct notes {
@@ -67,6 +77,19 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
  * failed; true when all ran or were skipped. */
 bool hl_harness_run_peers(const struct opts *o, struct hl_bench_report *rep,
 			  struct notes *nt);
+
+/* One peer on one workload (harness_peers.c): durable runs it with its
+ * durable configuration and its data on persist_dir's disk, not tmpfs.
+ * False when it failed (row says why). */
+bool hl_harness_peer_run(const struct opts *o, const struct hl_peer *p,
+			 enum hl_workload w, uint64_t ops, bool durable,
+			 struct hl_bench_peer_row *row);
+
+/* The persistence section (persist_rows.c): off, async and sync rows, the
+ * WAL's and the device's write speed, recovery of a WAL, durable peers.
+ * False when a run failed or the harness was interrupted. */
+bool hl_harness_run_persist(const struct opts *o, char **worker_argv,
+			    struct hl_bench_report *rep, struct notes *nt);
 
 /* Connect Four playouts at each worker count, then the private-memory
  * baseline (harness_game.c); exe is this program, for the workers. False

@@ -10,6 +10,9 @@
  *     hours), each in its own temporary directory on tmpfs, removed after.
  *     A peer that is not installed is a skipped row with its probe's why;
  *     one that fails is a failed row and exit status 1.
+ *  2. A durable run (the persistence section's, persist_rows.c) keeps its
+ *     data on the disk of --persist-dir, never tmpfs, and is otherwise
+ *     the same run in the peer's durable configuration.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -74,16 +77,19 @@ static uint64_t peer_ops_for(const struct hl_bench_report *rep,
 	return ops ? ops : 1;
 }
 
-static bool peer_run(const struct opts *o, const struct hl_peer *p,
-		     enum hl_workload w, uint64_t ops,
-		     struct hl_bench_peer_row *row)
+bool hl_harness_peer_run(const struct opts *o, const struct hl_peer *p,
+			 enum hl_workload w, uint64_t ops, bool durable,
+			 struct hl_bench_peer_row *row)
 {
-	char dir[64];
-	snprintf(dir, sizeof dir, "/dev/shm/helios-bench-peer.%d.XXXXXX",
-		 (int)getpid());
+	/* a durable peer's data on a disk (its fsyncs mean something there),
+	 * else on tmpfs as Helios's arena */
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s/helios-bench-peer.%d.XXXXXX",
+		 durable ? o->persist_dir : "/dev/shm", (int)getpid());
 	if (!mkdtemp(dir)) {
 		snprintf(row->why, sizeof row->why, "cannot make a directory "
-			 "under /dev/shm: %s", strerror(errno));
+			 "under %s: %s", durable ? o->persist_dir : "/dev/shm",
+			 strerror(errno));
 		row->failed = true;
 		return false;
 	}
@@ -94,10 +100,12 @@ static bool peer_run(const struct opts *o, const struct hl_peer *p,
 		.ops = ops,
 		.seed = o->seed,
 		.dir = dir,
+		.durable = durable,
 	};
+	const char *mode = durable ? " durable" : "";
 	if (!o->quiet)
-		fprintf(stderr, "[%s %s] %" PRIu64 " commits, then as many restores\n",
-			p->name, hl_workload_name(w), ops);
+		fprintf(stderr, "[%s %s%s] %" PRIu64 " commits, then as many restores\n",
+			p->name, hl_workload_name(w), mode, ops);
 	hl_hist_init(&row->r.commit);
 	hl_hist_init(&row->r.restore);
 	char err[256] = "";
@@ -106,13 +114,13 @@ static bool peer_run(const struct opts *o, const struct hl_peer *p,
 	if (rc) {
 		row->failed = true;
 		snprintf(row->why, sizeof row->why, "%s", err[0] ? err : "failed");
-		hl_say("bench: peer %s %s failed: %s", p->name,
-		       hl_workload_name(w), row->why);
+		hl_say("bench: peer %s %s%s failed: %s", p->name,
+		       hl_workload_name(w), mode, row->why);
 		return false;
 	}
 	if (!o->quiet)
-		fprintf(stderr, "[%s %s] done in %.1f s\n", p->name,
-			hl_workload_name(w), row->r.seconds);
+		fprintf(stderr, "[%s %s%s] done in %.1f s\n", p->name,
+			hl_workload_name(w), mode, row->r.seconds);
 	return true;
 }
 
@@ -150,7 +158,8 @@ bool hl_harness_run_peers(const struct opts *o, struct hl_bench_report *rep,
 					 why[0] ? why : "not available here");
 				continue;
 			}
-			ok &= peer_run(o, p, ws[i], nt->peer_ops[ws[i]], row);
+			ok &= hl_harness_peer_run(o, p, ws[i], nt->peer_ops[ws[i]],
+						  false, row);
 		}
 	}
 	return ok;

@@ -18,6 +18,12 @@
  *   5. When every worker has exited: each slot must say DONE (acquire);
  *      the histograms merge into one struct hl_bench_run, with the arena's
  *      hl_arena_stats after the run.
+ *   A persistence row (opts durability, persist_rows.c) adds to step 1 a
+ *   persist ring and the arena's durability, and before step 3 a persister
+ *   in this process (as `helios run` has), bound to the CPUs no worker is
+ *   pinned to when there are any, writing a WAL in a fresh directory under
+ *   opts persist_dir; it is stopped (everything flushed) before step 5
+ *   reads the WAL's size, and the directory is removed with the arena.
  *
  * Invariants:
  *  1. Every arena and results file this process makes is removed on every
@@ -40,6 +46,7 @@
 
 #include "harness.h"
 #include "kit.h"
+#include "persister.h"
 #include "shm.h"
 
 #define READY_WAIT_NS (120ull * 1000000000ull)
@@ -107,6 +114,10 @@ static void run_config(const struct opts *o, unsigned n, hl_config *cfg)
 	cfg->max_processes = n + 16 > 64 ? n + 16 : 64;
 	cfg->numa = (uint32_t)o->numa;
 	cfg->prefault = o->prefault;
+	if (o->durability != HL_DURABILITY_NONE) {
+		cfg->persist_ring_bytes = HL_PERSIST_RING_BYTES_DEFAULT;
+		cfg->durability = o->durability;
+	}
 }
 
 /* What the workers store before timing starts: per worker its initial
@@ -132,7 +143,10 @@ static uint64_t arena_bytes_holding(const struct opts *o, unsigned n,
 	if (content_bytes >= (double)HL_ARENA_BYTES_MAX ||
 	    hl_arena_bytes_for(&cfg, n + 1, (uint64_t)content_bytes, &bytes))
 		return UINT64_MAX;
-	return bytes;
+	/* the persist ring lies outside what hl_arena_bytes_for counts */
+	uint64_t ring = cfg.persist_ring_bytes
+		? hl_persist_region_bytes(cfg.persist_ring_bytes, cfg.max_processes) : 0;
+	return hl_align_up(bytes + ring, HL_ARENA_SIZE_STEP);
 }
 
 /* The arena for a run: its minimum plus the timed commits, capped by what
@@ -177,6 +191,8 @@ struct run {
 	uint64_t arena_bytes;
 	uint64_t create_ns;     /* hl_arena_create_stoppable alone */
 	hl_arena *a;
+	struct hl_persister *persister; /* a persistence row's */
+	char wal_dir[4096];     /* its WAL's directory, removed after */
 	struct hl_bench_results_file *f;
 	size_t f_bytes;
 	struct hl_sup sup;
@@ -186,6 +202,76 @@ static bool interrupted(void *arg)
 {
 	(void)arg;
 	return hl_bench_interrupted != 0;
+}
+
+/* Binds this thread to the CPUs no worker is pinned to, when there are
+ * some, and returns its old binding (NULL: left as it was). Unbound, the
+ * scheduler may run the persister thread (and the io_uring workers it
+ * makes) on a pinned worker's core, and each such turn preempts that
+ * worker's commits; `helios run` leaves its persister where it is. */
+static hwloc_bitmap_t bind_off_workers(struct run *r)
+{
+	if (!r->sup.topo || !r->sup.place)
+		return NULL;
+	hwloc_bitmap_t free_set = hwloc_bitmap_dup(
+		hwloc_topology_get_allowed_cpuset(r->sup.topo));
+	hwloc_bitmap_t was = hwloc_bitmap_alloc();
+	if (!free_set || !was)
+		goto out_free;
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->sup.place[i].cpuset)
+			hwloc_bitmap_andnot(free_set, free_set, r->sup.place[i].cpuset);
+	if (hwloc_bitmap_iszero(free_set) ||
+	    hwloc_get_cpubind(r->sup.topo, was, HWLOC_CPUBIND_THREAD) != 0 ||
+	    hwloc_set_cpubind(r->sup.topo, free_set, HWLOC_CPUBIND_THREAD) != 0)
+		goto out_free;
+	hwloc_bitmap_free(free_set);
+	return was;
+out_free:
+	hwloc_bitmap_free(free_set);
+	hwloc_bitmap_free(was);
+	return NULL;
+}
+
+/* A persistence row's persister: a fresh WAL of o->wal_bytes in a new
+ * directory under o->persist_dir (on a disk: tmpfs takes no O_DIRECT),
+ * started once the workers' placement is known and before they are. */
+static int start_persister(struct run *r)
+{
+	const struct opts *o = r->o;
+	int n = snprintf(r->wal_dir, sizeof r->wal_dir, "%s/helios-bench-wal.%d.XXXXXX",
+			 o->persist_dir, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof r->wal_dir || !mkdtemp(r->wal_dir)) {
+		hl_say("bench: %s: cannot make a WAL directory under %s: %s", r->tag,
+		       o->persist_dir, strerror(errno));
+		r->wal_dir[0] = '\0';
+		return HL_EIO;
+	}
+	struct hl_persister_config pc;
+	hl_persister_config_init(&pc);
+	pc.wal_bytes = o->wal_bytes;
+	/* the persister thread inherits this thread's binding */
+	hwloc_bitmap_t was = bind_off_workers(r);
+	int rc = hl_persister_start(r->a, r->wal_dir, &pc, NULL, NULL, NULL,
+				    &r->persister);
+	if (was) {
+		hwloc_set_cpubind(r->sup.topo, was, HWLOC_CPUBIND_THREAD);
+		hwloc_bitmap_free(was);
+	}
+	if (rc) {
+		r->persister = NULL;
+		hl_say("bench: %s: cannot start a persister in %s: %s", r->tag,
+		       r->wal_dir, hl_strerror(rc));
+	}
+	return rc;
+}
+
+/* Stops a persistence row's persister (its sticky error, or 0). */
+static int stop_persister(struct run *r)
+{
+	int rc = hl_persister_stop(r->persister);
+	r->persister = NULL;
+	return rc;
 }
 
 static int make_arena(struct run *r)
@@ -319,6 +405,14 @@ static void run_cleanup(struct run *r)
 		if (r->sup.topo)
 			hwloc_topology_destroy(r->sup.topo);
 		hl_sup_fini(&r->sup);
+	}
+	if (r->persister)
+		stop_persister(r);
+	if (r->wal_dir[0]) {
+		char wal[4200];
+		snprintf(wal, sizeof wal, "%s/%s", r->wal_dir, HL_PERSIST_WAL_NAME);
+		unlink(wal);
+		rmdir(r->wal_dir);
 	}
 	if (r->a) {
 		hl_arena_close(r->a);
@@ -551,6 +645,8 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	r.sup.hang_timeout_ns = HANG_NS;
 	r.sup.grace_ns = STOP_GRACE_NS; /* the watchdog's, if we die */
 	place_workers(&r);
+	if (o->durability != HL_DURABILITY_NONE && start_persister(&r))
+		goto out;
 	for (unsigned i = 0; i < n; i++)
 		if (hl_sup_spawn(&r.sup, i))
 			goto out;
@@ -576,6 +672,20 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 		goto out;
 	}
 	result = collect(&r, out, nt, false) ? 0 : 1;
+	struct live after;
+	live_sample(r.a, &after);
+	out->arena_commits = after.commits;
+	if (r.persister) {
+		int prc = stop_persister(&r);
+		out->wal_bytes = atomic_load_explicit(&r.a->pctl->wal_bytes,
+						      memory_order_relaxed);
+		if (prc) {
+			hl_say("bench: %s: the persister failed: %s", r.tag,
+			       hl_strerror(prc));
+			result = 1;
+		}
+	}
+	out->durability = o->durability;
 	out->prefault = o->prefault;
 	out->create_ns = r.create_ns;
 	out->arena_bytes = r.arena_bytes;

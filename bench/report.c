@@ -73,7 +73,19 @@
  *                                                     or failed; op as above
  *                                                     without the targets)
  *         "commit_vs_helios": number | null,         (definition 4)
- *         "restore_vs_helios": number | null } ]
+ *         "restore_vs_helios": number | null } ],
+ *     "persistence": null | { "section": "short" | "full", "reps", "dir",
+ *         "rows": [ { "durability": "off" | "async" | "sync", reps,
+ *             "commits_per_s_reps": [number | null], "commits_per_s",
+ *             "vs_off_reps": [number | null], "vs_off" (their median),
+ *             "sync_vs_1_worker", "pass" (async), "wal_bytes",
+ *             "wal_mbps", a run's totals (workload, workers, ...; a row with
+ *             no run: workload and workers alone), "per_op": { "commit": op } } ],
+ *         "write": { "bytes", "device_raw_mbps", "wal_append_mbps",
+ *             "io_fell_back" }, "recovery": { "wal_bytes", "records",
+ *             "cold_ns", "warm_ns", "arena_create_ns", "clean_end", "pass" },
+ *         "peers": [ { peer, workload, "durable": true, skipped, failed,
+ *             why, config, ops, "commit": op | null } ] } (report_persist.c)
  *   }
  *
  * CSV (hl_bench_report_csv): the header
@@ -610,6 +622,7 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 	}
 	hl_report_games_table(out, r);
 	table_peers(out, r);
+	hl_report_persist_table(out, r);
 	return ferror(out) ? HL_EIO : 0;
 }
 
@@ -777,6 +790,7 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 		json_peer(&j, r, &r->peers[i]);
 	hl_json_close(&j);
 	hl_report_games_json(&j, r);
+	hl_report_persist_json(&j, r);
 	hl_json_close(&j);
 	return hl_json_end(&j);
 }

@@ -14,7 +14,9 @@
  *
  * and, with plain pwrite(2) on an O_DIRECT file, the device's sequential
  * write speed in 1 MiB writes with one fdatasync at the end ("raw"), and
- * CRC32C's speed over 1 MiB, by instruction and by table. Every figure is
+ * CRC32C's speed over 1 MiB, by instruction and by table (the append and
+ * raw measurements are wal_engine.c's, which `helios bench --persist`
+ * shares). Every figure is
  * the median of --runs runs, interleaved across backends. The files live
  * in DIR (default /var/tmp; never tmpfs, where neither O_DIRECT nor
  * flushes mean much) and are removed at the end. Not a test: nothing here
@@ -31,10 +33,9 @@
 #include "io.h"
 #include "shm.h"
 #include "wal.h"
+#include "wal_engine.h"
 
 #define RUNS_MAX 15
-#define RECORD_BYTES 4096u
-#define GROUP_RECORDS 64u
 #define SMALL_BYTES 100u
 
 struct opts {
@@ -84,33 +85,16 @@ static void die(const char *what, int rc)
 	exit(1);
 }
 
-/* ---- the device: plain O_DIRECT pwrite -------------------------------------- */
+/* ---- the device: plain O_DIRECT pwrite (wal_engine.c) ---------------------- */
 
 static double raw_direct_mbps(const char *path, uint64_t bytes)
 {
-	const uint64_t chunk = 1u << 20;
-	int fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "helios-wal-speed: O_DIRECT open of %s: %s\n",
-			path, strerror(errno));
-		return 0;
-	}
-	void *buf = hl_io_buf_alloc(chunk);
-	memset(buf, 0x5a, chunk);
-	uint64_t t0 = hl_now_ns();
-	for (uint64_t off = 0; off < bytes; off += chunk)
-		if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk) {
-			perror("helios-wal-speed: pwrite");
-			exit(1);
-		}
-	if (fdatasync(fd) != 0) {
-		perror("helios-wal-speed: fdatasync");
-		exit(1);
-	}
-	uint64_t ns = hl_now_ns() - t0;
-	hl_io_buf_free(buf);
-	close(fd);
-	return (double)bytes / 1e6 / ((double)ns / 1e9);
+	double mbps = 0;
+	int rc = hl_wal_engine_raw_mbps(path, bytes, &mbps);
+	if (rc)
+		fprintf(stderr, "helios-wal-speed: O_DIRECT writes to %s: %s\n",
+			path, hl_strerror(rc));
+	return mbps;
 }
 
 /* ---- CRC32C ------------------------------------------------------------------- */
@@ -137,16 +121,13 @@ static double crc_gbps(uint32_t (*fn)(uint32_t, const void *, size_t))
 static struct hl_wal *wal_fresh(const char *path, const struct backend *b,
 				uint64_t file_bytes, struct hl_io_stats *st)
 {
-	struct hl_wal_config cfg;
+	struct hl_io_config io;
 	struct hl_wal *w;
-	hl_wal_config_init(&cfg);
-	cfg.geometry = 1;
-	cfg.file_bytes = file_bytes;
-	cfg.buffer_bytes = HL_WAL_BUFFER_BYTES_MIN;
-	cfg.io.backend = b->be;
-	cfg.io.direct = b->direct;
-	cfg.io.sync = b->sync;
-	int rc = hl_wal_create(path, &cfg, &w); /* recycles after the first */
+	hl_io_config_init(&io);
+	io.backend = b->be;
+	io.direct = b->direct;
+	io.sync = b->sync;
+	int rc = hl_wal_engine_fresh(path, &io, file_bytes, &w); /* recycles after the first */
 	if (rc)
 		die("hl_wal_create", rc);
 	hl_wal_io_stats(w, st);
@@ -155,21 +136,11 @@ static struct hl_wal *wal_fresh(const char *path, const struct backend *b,
 
 static double append_mbps(struct hl_wal *w, uint64_t bytes)
 {
-	static unsigned char rec[RECORD_BYTES];
-	uint64_t n = bytes / RECORD_BYTES, t0 = hl_now_ns();
-	for (uint64_t i = 0; i < n; i++) {
-		memset(rec, (int)i, 16);
-		int rc = hl_wal_append(w, HL_WAL_TYPE_USER, rec, RECORD_BYTES, NULL);
-		if (!rc && i % GROUP_RECORDS == GROUP_RECORDS - 1)
-			rc = hl_wal_flush(w);
-		if (rc)
-			die("append", rc);
-	}
-	int rc = hl_wal_flush(w);
+	double mbps = 0;
+	int rc = hl_wal_engine_append_mbps(w, bytes, &mbps);
 	if (rc)
-		die("flush", rc);
-	uint64_t ns = hl_now_ns() - t0;
-	return (double)(n * RECORD_BYTES) / 1e6 / ((double)ns / 1e9);
+		die("append", rc);
+	return mbps;
 }
 
 static void flush_latency(struct hl_wal *w, unsigned flushes, uint64_t *lat)
@@ -200,8 +171,7 @@ static void run_once(const struct opts *o, const struct backend *b,
 		     unsigned r)
 {
 	uint64_t bytes = o->mb << 20;
-	uint64_t file_bytes = hl_align_up(bytes + bytes / 8 + (4u << 20),
-					  HL_WAL_BLOCK_BYTES);
+	uint64_t file_bytes = hl_wal_engine_file_bytes(bytes);
 	struct hl_wal *w = wal_fresh(path, b, file_bytes, &res->st);
 	res->mbps[r] = (uint64_t)(append_mbps(w, bytes) * 10);
 	hl_wal_close(w);

@@ -72,6 +72,9 @@
 #define CONSUME_BATCH 4096u
 /* Idle sleep between empty turns. */
 #define IDLE_NS 50000l
+/* The heartbeat's period at most (waiters call a persister dead after
+ * HL_PERSIST_PUSH_TIMEOUT_NS without one). */
+#define HEARTBEAT_NS 1000000ull
 
 struct hl_persister {
 	hl_arena *a;
@@ -86,6 +89,9 @@ struct hl_persister {
 	uint64_t *fly_seq;  /* per slot: last sequence in the flush in flight */
 	uint64_t pend_records, pend_since_ns;
 	uint32_t asks_seen;  /* ctl->flush_asks at the last flush */
+	uint64_t records;    /* appended so far: ctl->records once a turn */
+	void *leaf_buf;      /* a leaf record built from its node */
+	uint64_t heartbeat_ns; /* the last heartbeat stored */
 	int error;
 };
 
@@ -154,8 +160,15 @@ static int on_record(void *ctx, const void *payload, uint32_t len)
 	memcpy(&h, payload, sizeof h);
 	if (p->error)
 		return 0; /* invariant 3: dropped */
+	const void *rec;
 	uint64_t lsn;
-	int rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, payload, len, &lsn);
+	/* a leaf by reference: its chunk from the node (persist_ring.c
+	 * invariant 5); a stale one is redundant and not logged */
+	int rc = hl_persist_expand(p->a, payload, len, p->leaf_buf, &rec, &len);
+	if (rc == 0)
+		rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, rec, len, &lsn);
+	else
+		rc = 0;
 	if (rc) {
 		fail(p, rc);
 		return 0;
@@ -164,7 +177,7 @@ static int on_record(void *ctx, const void *payload, uint32_t len)
 		p->pend_seq[h.slot] = h.seq;
 	if (p->pend_records++ == 0)
 		p->pend_since_ns = hl_now_ns();
-	atomic_fetch_add_explicit(&p->ctl->records, 1, memory_order_relaxed);
+	p->records++; /* published a turn at a time (publish_counters) */
 	return 0;
 }
 
@@ -209,11 +222,28 @@ static void begin_flush(struct hl_persister *p)
 	p->flying = true;
 }
 
+/* The ctl words the persister writes share a line with the error and
+ * state every commit reads: each store costs every committer a miss, so
+ * they are stored once a turn and only when they changed, the heartbeat
+ * at most every HEARTBEAT_NS. */
+static void publish_counters(struct hl_persister *p, uint64_t now)
+{
+	struct hl_persist_ctl *c = p->ctl;
+	if (now - p->heartbeat_ns >= HEARTBEAT_NS) {
+		atomic_store_explicit(&c->heartbeat_ns, now, memory_order_relaxed);
+		p->heartbeat_ns = now;
+	}
+	if (atomic_load_explicit(&c->records, memory_order_relaxed) != p->records)
+		atomic_store_explicit(&c->records, p->records, memory_order_relaxed);
+	uint64_t end = hl_wal_end_lsn(p->wal);
+	if (atomic_load_explicit(&c->wal_bytes, memory_order_relaxed) != end)
+		atomic_store_explicit(&c->wal_bytes, end, memory_order_relaxed);
+}
+
 /* One turn: true if it did something. */
 static bool turn(struct hl_persister *p)
 {
-	atomic_store_explicit(&p->ctl->heartbeat_ns, hl_now_ns(),
-			      memory_order_relaxed);
+	publish_counters(p, hl_now_ns());
 	int64_t n = hl_ring_mpsc_consume(p->a->ring, on_record, p, owner_dead,
 					 p->a, CONSUME_BATCH);
 	bool busy = n > 0;
@@ -230,8 +260,7 @@ static bool turn(struct hl_persister *p)
 		begin_flush(p);
 		busy = true;
 	}
-	atomic_store_explicit(&p->ctl->wal_bytes, hl_wal_end_lsn(p->wal),
-			      memory_order_relaxed);
+	publish_counters(p, p->heartbeat_ns); /* records and the WAL's end */
 	return busy;
 }
 
@@ -348,12 +377,15 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 		return HL_ENOMEM;
 	p->a = a;
 	p->ctl = a->pctl;
+	p->records = atomic_load_explicit(&a->pctl->records, memory_order_relaxed);
 	p->slots = a->hdr->max_processes;
 	p->pend_seq = calloc(p->slots, sizeof *p->pend_seq);
 	p->fly_seq = calloc(p->slots, sizeof *p->fly_seq);
-	if (!p->pend_seq || !p->fly_seq) {
+	p->leaf_buf = malloc(sizeof(struct hl_prec_node) + a->chunk_bytes);
+	if (!p->pend_seq || !p->fly_seq || !p->leaf_buf) {
 		free(p->pend_seq);
 		free(p->fly_seq);
+		free(p->leaf_buf);
 		free(p);
 		return HL_ENOMEM;
 	}
@@ -363,6 +395,7 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 
 static void persister_free(struct hl_persister *p)
 {
+	free(p->leaf_buf);
 	free(p->pend_seq);
 	free(p->fly_seq);
 	free(p);

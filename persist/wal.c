@@ -284,15 +284,43 @@ static enum hl_wal_stop record_check(const unsigned char *log, uint64_t x,
 	return HL_WAL_STOP_END;
 }
 
+/* A mapped file's pages ahead of the scan are asked for (MADV_WILLNEED)
+ * a window at a time, so the disk reads them while the records before
+ * them are checked and applied: with MADV_SEQUENTIAL alone each fault
+ * waited for its own readahead, and a cold 1 GiB WAL took seconds more
+ * than a warm one. */
+struct readahead {
+	const unsigned char *map;   /* NULL: a buffer, nothing to ask */
+	uint64_t map_len, asked;    /* bytes from map asked for so far */
+};
+
+static void read_ahead(struct readahead *ra, const unsigned char *at)
+{
+	if (!ra || !ra->map)
+		return;
+	uint64_t pos = (uint64_t)(at - ra->map);
+	if (ra->asked >= ra->map_len || pos + HL_WAL_READAHEAD_BYTES / 2 < ra->asked)
+		return;
+	uint64_t from = ra->asked > pos ? ra->asked : pos / HL_PAGE_BYTES * HL_PAGE_BYTES;
+	uint64_t to = pos + HL_WAL_READAHEAD_BYTES;
+	if (to > ra->map_len)
+		to = ra->map_len;
+	if (to > from)
+		(void)madvise((void *)(ra->map + from), to - from, MADV_WILLNEED);
+	ra->asked = to;
+}
+
 /* Scans the log bytes (the image after the header block). */
 static int scan_log(const unsigned char *log, uint64_t log_len,
 		    const struct hl_wal_info *info, hl_wal_record_fn *fn,
-		    void *ctx, struct hl_wal_scan_result *res)
+		    void *ctx, struct hl_wal_scan_result *res,
+		    struct readahead *ra)
 {
 	uint64_t x = 0;
 	memset(res, 0, sizeof *res);
 	res->last_crc = info->hdr_crc;
 	for (;;) {
+		read_ahead(ra, log + x);
 		res->end_lsn = info->start_lsn + x;
 		if (block_rem(x) < HL_WAL_REC_HDR_BYTES)
 			x += block_rem(x);    /* the zero tail of a block */
@@ -322,9 +350,21 @@ static int scan_log(const unsigned char *log, uint64_t log_len,
 	}
 }
 
+static int scan_image(const void *buf, size_t len, struct hl_wal_info *info,
+		      hl_wal_record_fn *fn, void *ctx,
+		      struct hl_wal_scan_result *res, struct readahead *ra);
+
 int hl_wal_scan_buf(const void *buf, size_t len, struct hl_wal_info *info,
 		    hl_wal_record_fn *fn, void *ctx,
 		    struct hl_wal_scan_result *res)
+{
+	return scan_image(buf, len, info, fn, ctx, res, NULL);
+}
+
+/* hl_wal_scan_buf of a mapped file (ra) or of a buffer (NULL). */
+static int scan_image(const void *buf, size_t len, struct hl_wal_info *info,
+		      hl_wal_record_fn *fn, void *ctx,
+		      struct hl_wal_scan_result *res, struct readahead *ra)
 {
 	struct hl_wal_info local;
 	struct hl_wal_scan_result rlocal;
@@ -337,7 +377,7 @@ int hl_wal_scan_buf(const void *buf, size_t len, struct hl_wal_info *info,
 		return rc;
 	uint64_t image = len < info->file_bytes ? len : info->file_bytes;
 	return scan_log((const unsigned char *)buf + HL_WAL_HDR_BYTES,
-			image - HL_WAL_HDR_BYTES, info, fn, ctx, res);
+			image - HL_WAL_HDR_BYTES, info, fn, ctx, res, ra);
 }
 
 /* Maps path read-only (a private, page-cache view: the scanner never
@@ -388,8 +428,9 @@ int hl_wal_scan_file(const char *path, uint64_t geometry,
 	rc = hl_wal_header_parse(m, len, info);
 	if (!rc && info->geometry != geometry)
 		rc = HL_EMISMATCH;
+	struct readahead ra = {m, len, 0};
 	if (!rc)
-		rc = hl_wal_scan_buf(m, len, info, fn, ctx, res);
+		rc = scan_image(m, len, info, fn, ctx, res, &ra);
 	munmap((void *)m, len);
 	return rc;
 }
@@ -549,8 +590,9 @@ int hl_wal_open(const char *path, const struct hl_wal_config *cfg,
 	rc = hl_wal_header_parse(m, len, &w->info);
 	if (!rc && w->info.geometry != cfg->geometry)
 		rc = HL_EMISMATCH;
+	struct readahead ra = {m, len, 0};
 	if (!rc)
-		rc = hl_wal_scan_buf(m, len, &w->info, fn, ctx, res);
+		rc = scan_image(m, len, &w->info, fn, ctx, res, &ra);
 	if (rc)
 		goto out_unmap;
 	w->log_bytes = w->info.file_bytes - HL_WAL_HDR_BYTES;

@@ -199,6 +199,11 @@
 #define HL_WAL_BUFFER_BYTES_MAX (64u << 20)
 /* Fresh salts drawn when a new generation's salt equals the old one. */
 #define HL_WAL_SALT_TRIES 8u
+/* A WAL scan of a file asks for the next this many bytes ahead of it
+ * (MADV_WILLNEED), again each time it is half way through: enough for the
+ * disk to stream at full speed, little enough not to evict what replay
+ * just touched (wal.c). */
+#define HL_WAL_READAHEAD_BYTES (32ull << 20)
 
 /* ---- the MPSC ring (shm/ring_mpsc.c) ------------------------------------ */
 
@@ -216,6 +221,11 @@
 /* Lost claiming races before a reserve answers HL_EBUSY: each loss means
  * another producer made progress, so this bounds only unfairness. */
 #define HL_RING_RESERVE_TRIES 256u
+/* Records the consumer frees before it stores head (ring_mpsc.c): every
+ * store takes head's line from the producers that read it in each
+ * reserve, so once per record cost each async commit a miss; a batch only
+ * holds back this many records' room. */
+#define HL_RING_HEAD_BATCH 64u
 
 /* ---- the persist region (shm/persist_ring.c) ----------------------------- */
 

@@ -9,6 +9,9 @@
  * chunk size, recomputes and checks every hash, and is idempotent: a
  * record replayed twice, or one for a node already in a page image, is a
  * dedup hit.
+ * One record type lives in the ring only: HL_PREC_LEAF_REF names a leaf
+ * by its arena offset, and the persister writes the HL_PREC_NODE it
+ * stands for (persist_ring.c invariant 5), so the WAL holds no offsets.
  *
  * Every record starts with (little-endian, 8-byte aligned fields):
  *
@@ -61,6 +64,10 @@ enum hl_prec_type {
 			   * which the ring puts after the root's own */
 	HL_PREC_SEARCH = 4, /* a search record's creation (its statistics
 			     * are not logged: they start from zero) */
+	HL_PREC_LEAF_REF = 5, /* in the ring only, never in the WAL: a leaf
+			       * named by its arena offset; the persister
+			       * writes it as the HL_PREC_NODE it stands for
+			       * (persist_ring.c, hl_persist_expand) */
 };
 
 /* The WAL's record type of every persist record (wal.h: >= USER). */
@@ -89,6 +96,22 @@ _Static_assert(offsetof(struct hl_prec_node, kind) == 32, "node record layout");
 _Static_assert(offsetof(struct hl_prec_node, ident_bytes) == 36, "node record layout");
 _Static_assert(offsetof(struct hl_prec_node, aux) == 40, "node record layout");
 _Static_assert(sizeof(struct hl_prec_node) == 48, "node record layout");
+
+/* HL_PREC_LEAF_REF (ring only):
+ *   16  hash          16 B  the leaf's content address
+ *   32  off u64              the leaf node's arena offset (its publisher's
+ *                            copy, filled before the push)
+ *   40  ident_bytes u32      the chunk size   44 reserved u32
+ */
+struct hl_prec_leaf_ref {
+	struct hl_prec_hdr h;
+	hl_id hash;
+	uint64_t off;
+	uint32_t ident_bytes;
+	uint32_t reserved;
+};
+_Static_assert(offsetof(struct hl_prec_leaf_ref, off) == 32, "leaf ref layout");
+_Static_assert(sizeof(struct hl_prec_leaf_ref) == 48, "leaf ref layout");
 
 struct hl_prec_ref {
 	struct hl_prec_hdr h;

@@ -48,7 +48,9 @@
  * descriptor of unit t/64 mod N from FREE(lap(t)) to CLAIMED, then CAS tail
  * from t to t + span. Anyone who finds the descriptor at tail already
  * claimed for this lap helps by doing that tail CAS itself, and so does
- * the consumer when it frees the record, so a producer that dies between
+ * the consumer when it frees the record (after a load that finds tail
+ * still there: a failing CAS would take tail's line from the producers
+ * all the same), so a producer that dies between
  * its two CASes stops nobody, even alone (the Michael-Scott queue's
  * helping step). Commit writes the payload, then COMMITTED.
  *
@@ -59,9 +61,17 @@
  *   COMMITTED / SKIP    deliver (COMMITTED) and free: tail moved past
  *                       the record if nobody did, every unit of the record
  *                       to FREE(lap + 1), the first unit last, then
- *                       head += span
+ *                       h += span
  *   FREE(lap(h) + 1)    consumed by a consumer that died before moving
- *                       head: head += the units it records
+ *                       head: h += the units it records
+ *
+ * The consumer keeps h in a local and stores it to head once every
+ * HL_RING_HEAD_BATCH records and when the call ends: head is a line every
+ * reserve reads, and a store per record made each one a miss for the
+ * producers. The records freed past the stored head are the FREE(lap + 1)
+ * case for a consumer restarting there (and hl_ring_mpsc_abandon walks
+ * over them the same way); producers cannot claim them meanwhile, since
+ * their room check reads the stored head (invariant 5).
  *
  * Why a dead producer cannot wedge the consumer: its record's length and
  * owner are in the descriptor from the instant the record exists (the
@@ -81,6 +91,10 @@
  *   4. A stale producer (one that read tail a lap ago) cannot claim: the
  *      descriptor holds another lap's value (ABA needs 2^32 laps while it
  *      sleeps between its load and its CAS, as heap.c's 16-bit tag).
+ *   5. Between the stored head and the consumer's h lie only whole
+ *      records already freed (FREE(lap + 1), span in the first unit): a
+ *      producer's claim at t needs t + span <= head + data size, so none
+ *      is reused before head passes it.
  *
  * Memory orders:
  *   - The claiming CAS is acq_rel: its acquire pairs with the consumer's
@@ -88,8 +102,9 @@
  *     to helpers, who then move tail.
  *   - Commit's store of COMMITTED is release, pairing with the consumer's
  *     acquire load of the descriptor: the payload is complete when seen.
- *   - head is stored release by the consumer after the FREE stores and
- *     loaded acquire by producers: room seen means units freed.
+ *   - head is stored release by the consumer after the FREE stores (a
+ *     batch of them) and loaded acquire by producers: room seen means
+ *     units freed.
  *   - tail CAS is acq_rel and its loads acquire: a producer that reads
  *     tail t also sees the claim that moved tail there.
  *
@@ -323,39 +338,42 @@ int hl_ring_mpsc_push(void *base, uint32_t owner, const void *payload,
 
 /* ---- the consumer ----------------------------------------------------------- */
 
-/* Frees the record of `units` at head h. First tail is moved past it if
+/* Frees the record of `units` at position h (the consumer's head; the
+ * caller moves head past it, a batch at a time). First tail is moved past it if
  * its producer died between its claiming CAS and its tail CAS with nobody
  * to help (else head would pass tail and every later reserve would read a
  * tail whose unit is already freed for the next lap: a wedge, which
  * test_ring_mpsc's two-CAS test showed). Then the other units, the first
- * unit last (it tells a restarted consumer the span), then head. */
+ * unit last (it tells a restarted consumer the span). */
 static void release(struct ring *r, uint64_t h, uint64_t units)
 {
 	uint64_t i = unit_of(r, h);
 	uint32_t next = lap_of(r, h) + 1;
-	help_tail(r, h, d_make(D_FREE, 0, units, 0));
+	/* A load first: a CAS takes tail's line from the producers even when
+	 * it fails, and it fails unless a producer died mid-reservation; the
+	 * acquire load pairs with the producers' tail CAS as the CAS did. */
+	if (atomic_load_explicit(r->tail, memory_order_acquire) == h)
+		help_tail(r, h, d_make(D_FREE, 0, units, 0));
 	for (uint64_t k = 1; k < units; k++)
 		atomic_store_explicit(&r->desc[i + k], d_make(D_FREE, 0, 0, next),
 				      memory_order_release);
 	atomic_store_explicit(&r->desc[i], d_make(D_FREE, 0, units, next),
 			      memory_order_release);
-	atomic_store_explicit(r->head, h + units * HL_RING_UNIT_BYTES,
-			      memory_order_release);
 }
 
-/* The record at head: 1 delivered, 2 skipped (pad, abandoned, dead
- * owner, already consumed), 0 nothing to take now (or fn said stop: then
- * *fn_rc is its value). */
+/* The record at position h (the consumer's head): 1 delivered, 2 skipped
+ * (pad, abandoned, dead owner, already consumed), 0 nothing to take now
+ * (or fn said stop: then *fn_rc is its value). *next is where the
+ * following record starts. */
 static int consume_one(struct ring *r, uint64_t h, hl_ring_record_fn *fn,
 		       void *ctx, hl_ring_owner_dead_fn *dead, void *dead_ctx,
-		       int *fn_rc)
+		       int *fn_rc, uint64_t *next)
 {
 	uint64_t i = unit_of(r, h);
 	uint32_t lap = lap_of(r, h);
 	uint64_t d = atomic_load_explicit(&r->desc[i], memory_order_acquire);
 	if (d_state(d) == D_FREE && d_lap(d) == lap + 1 && d_units(d)) {
-		atomic_store_explicit(r->head, h + d_units(d) * HL_RING_UNIT_BYTES,
-				      memory_order_release);
+		*next = h + d_units(d) * HL_RING_UNIT_BYTES;
 		return 2;            /* freed by a consumer that died */
 	}
 	if (d_lap(d) != lap || d_state(d) == D_FREE)
@@ -384,9 +402,16 @@ static int consume_one(struct ring *r, uint64_t h, hl_ring_record_fn *fn,
 			return 0;
 	}
 	release(r, h, units);
+	*next = h + units * HL_RING_UNIT_BYTES;
 	return deliver ? 1 : 2;
 }
 
+/* Head is stored once per HL_RING_HEAD_BATCH records and when the call
+ * ends (release, after the records' FREE stores: room seen by a producer
+ * is freed room). Between, the records already freed past the stored head
+ * are FREE for the next lap with their span in the first unit, which is
+ * what a consumer restarting there skips; no producer can claim them
+ * before head passes them (its room check reads the stored head). */
 int64_t hl_ring_mpsc_consume(void *base, hl_ring_record_fn *fn, void *ctx,
 			     hl_ring_owner_dead_fn *dead, void *dead_ctx,
 			     uint64_t max)
@@ -396,17 +421,24 @@ int64_t hl_ring_mpsc_consume(void *base, hl_ring_record_fn *fn, void *ctx,
 	struct ring r = view(base);
 	int64_t n = 0;
 	int fn_rc = 0;
+	uint64_t h = atomic_load_explicit(r.head, memory_order_relaxed);
+	uint64_t stored = h;
 	/* Bounded: each step frees at least one unit of [head, tail). */
 	for (uint64_t steps = 0; (uint64_t)n < max && steps <= r.units; steps++) {
-		uint64_t h = atomic_load_explicit(r.head, memory_order_relaxed);
-		int got = consume_one(&r, h, fn, ctx, dead, dead_ctx, &fn_rc);
-		if (fn_rc)
-			return fn_rc;
-		if (!got)
+		uint64_t next = h;
+		int got = consume_one(&r, h, fn, ctx, dead, dead_ctx, &fn_rc, &next);
+		if (fn_rc || !got)
 			break;
 		n += got == 1;
+		h = next;
+		if ((steps + 1) % HL_RING_HEAD_BATCH == 0) {
+			atomic_store_explicit(r.head, h, memory_order_release);
+			stored = h;
+		}
 	}
-	return n;
+	if (h != stored)
+		atomic_store_explicit(r.head, h, memory_order_release);
+	return fn_rc ? fn_rc : n;
 }
 
 uint64_t hl_ring_mpsc_abandon(void *base, uint32_t owner)
@@ -419,6 +451,11 @@ uint64_t hl_ring_mpsc_abandon(void *base, uint32_t owner)
 	for (uint64_t steps = 0; p < t && steps < r.units; steps++) {
 		uint64_t i = unit_of(&r, p);
 		uint64_t d = atomic_load_explicit(&r.desc[i], memory_order_acquire);
+		if (d_state(d) == D_FREE && d_lap(d) == lap_of(&r, p) + 1 &&
+		    d_units(d)) {
+			p += d_units(d) * HL_RING_UNIT_BYTES;
+			continue;    /* consumed, head not yet stored past it */
+		}
 		if (d_lap(d) != lap_of(&r, p) || d_state(d) == D_FREE ||
 		    d_units(d) == 0)
 			break;       /* consumed under us, or not claimed yet */

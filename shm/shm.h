@@ -614,6 +614,19 @@ static inline int hl_persist_error(const hl_arena *a)
 int hl_persist_push_node(hl_arena *a, hl_id hash, unsigned kind,
 			 unsigned level, unsigned count, uint64_t aux,
 			 const void *ident, uint32_t ident_bytes);
+/* Pushes a leaf about to be published by reference (HL_PREC_LEAF_REF):
+ * the node at off, filled, that only this process holds until its index
+ * CAS. The persister copies its chunk into the WAL (hl_persist_expand).
+ * Errors as push_node's. */
+int hl_persist_push_leaf(hl_arena *a, hl_id hash, uint64_t off);
+/* What the persister writes for ring record rec: rec itself (*out = rec),
+ * or for a HL_PREC_LEAF_REF the HL_PREC_NODE it stands for, built in buf
+ * (sizeof(struct hl_prec_node) + chunk_bytes): 0. 1 when the leaf no
+ * longer holds the content its hash names (its publisher lost the index
+ * race, failed, or died, and the copy went back to the heap): the record
+ * is redundant and is not logged. */
+int hl_persist_expand(const hl_arena *a, const void *rec, uint32_t len,
+		      void *buf, const void **out, uint32_t *out_len);
 /* A record of `bytes` (header included) of the given type: reserve fills
  * its header (slot, sequence) and returns where it goes (r->payload);
  * the caller fills the rest and publishes it. Errors as push_node's. */

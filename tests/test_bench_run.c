@@ -347,6 +347,85 @@ Test(bench_run, peer_row)
 	tb_assert_clean(r.pid);
 }
 
+/* ---- 3b. the persistence section ------------------------------------------------ */
+
+static const char persist_check[] =
+	"import json, sys\n"
+	"r = json.load(open(sys.argv[1]))\n"
+	"p = r['persistence']\n"
+	"assert p is not None and p['section'] == 'short' and p['reps'] == 1, p\n"
+	"rows = {(x['workload'], x['workers'], x['durability']): x for x in p['rows']}\n"
+	"assert sorted(rows) == [('w1', 1, m) for m in ('async', 'off', 'sync')], sorted(rows)\n"
+	"for k, x in rows.items():\n"
+	"    assert x['reps'] == 1 and x['commits_per_s'] > 0, (k, x)\n"
+	"    assert x['per_op']['commit']['count'] > 0, (k, x)\n"
+	"    assert (x['wal_bytes'] > 0) == (k[2] != 'off'), (k, x['wal_bytes'])\n"
+	"    assert (x['vs_off'] is None) == (k[2] == 'off'), (k, x['vs_off'])\n"
+	"assert rows[('w1', 1, 'async')]['pass'] is not None\n"
+	"w = p['write']\n"
+	"assert w['device_raw_mbps'] > 0 and w['wal_append_mbps'] > 0, w\n"
+	"rec = p['recovery']\n"
+	"assert rec['records'] > 1000 and rec['clean_end'], rec\n"
+	"assert rec['cold_ns'] > 0 and rec['warm_ns'] > 0, rec\n"
+	"assert rec['wal_bytes'] >= 60 << 20, rec\n"
+	"assert rec['pass'] is None, rec  # the target is for 1 GiB\n";
+
+/* Nothing the persistence section made is left in dir. */
+static void tb_assert_no_wals(const char *dir, pid_t pid)
+{
+	char pre[3][64];
+	snprintf(pre[0], sizeof pre[0], "helios-bench-wal.%d.", (int)pid);
+	snprintf(pre[1], sizeof pre[1], "helios-bench-recovery.%d.", (int)pid);
+	snprintf(pre[2], sizeof pre[2], "helios-bench-raw.%d", (int)pid);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		for (unsigned i = 0; i < 3; i++)
+			if (!strncmp(e->d_name, pre[i], strlen(pre[i]))) {
+				closedir(d);
+				cr_assert_fail("left behind in %s: %s", dir, e->d_name);
+			}
+	closedir(d);
+}
+
+Test(bench_run, persistence_section)
+{
+	const char *json = tb_file("json");
+	char dir[] = "/var/tmp/helios-tb-persist-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	struct tb_run r;
+	const char *args[] = {"--workload", "w1", "--workers", "1", "--ops", "300",
+			      "--peers", "none", "--game", "none", "--persist", "short",
+			      "--persist-dir", dir, "--json", json, "--quiet", NULL};
+	int code = tb_bench(&r, 200, args);
+	cr_assert_eq(code, 0, "exit %d; stderr:\n%s", code, tb_read(r.err));
+	const char *out = tb_read(r.out);
+	cr_assert(strstr(out, "Persistence (--persist short)") &&
+		  strstr(out, "  recover  a ") && strstr(out, "device: O_DIRECT"),
+		  "the report has no persistence section:\n%s", out);
+	tb_python(persist_check, json, NULL);
+	tb_assert_clean(r.pid);
+	tb_assert_no_wals(dir, r.pid);
+	rmdir(dir);
+}
+
+Test(bench_run, persistence_none)
+{
+	const char *json = tb_file("json");
+	struct tb_run r;
+	const char *args[] = {"--workload", "w1", "--workers", "1", "--ops", "300",
+			      "--peers", "none", "--game", "none", "--persist", "none",
+			      "--json", json, "--quiet", NULL};
+	int code = tb_bench(&r, 100, args);
+	cr_assert_eq(code, 0, "exit %d; stderr:\n%s", code, tb_read(r.err));
+	cr_assert(!strstr(tb_read(r.out), "Persistence ("));
+	tb_python("import json, sys\n"
+		  "r = json.load(open(sys.argv[1]))\n"
+		  "assert r['persistence'] is None, r['persistence']\n", json, NULL);
+	tb_assert_clean(r.pid);
+}
+
 /* ---- 4. the command line ------------------------------------------------------ */
 
 Test(bench_run, bad_flags)
@@ -364,6 +443,10 @@ Test(bench_run, bad_flags)
 		{"--numa", "sideways", NULL},
 		{"--size", "lots", NULL},
 		{"--seed", "-3", NULL},
+		{"--persist", "most", NULL},
+		{"--persist-reps", "0", NULL},
+		{"--persist-reps", "10", NULL},
+		{"--persist-dir", "", NULL},
 		{"extra", NULL},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

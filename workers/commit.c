@@ -164,9 +164,12 @@ __attribute__((noinline, cold))
 static int log_node(struct commit *cx, hl_id h, const struct node_image *im,
 		    uint64_t mine)
 {
-	int rc = hl_persist_push_node(cx->a, h, im->kind, im->level, im->count,
-				      im->aux, im->log ? im->log : im->ident,
-				      im->log ? im->log_bytes : im->ident_bytes);
+	/* a leaf by reference: the ring takes no copy of its chunk */
+	int rc = im->kind == HL_NODE_LEAF
+		? hl_persist_push_leaf(cx->a, h, mine)
+		: hl_persist_push_node(cx->a, h, im->kind, im->level, im->count,
+				       im->aux, im->log ? im->log : im->ident,
+				       im->log ? im->log_bytes : im->ident_bytes);
 	if (rc)
 		hl_heap_free(cx->a, im->cls, mine);
 	else

@@ -36,6 +36,10 @@
  *     out->seconds; only the put/commit (with the state's change, as
  *     Helios's commit is timed with its write) and the get/copy are in the
  *     histograms. Fingerprints and checks run between timed regions.
+ *  6. A durable run (w->durable: the persistence section beside Helios's
+ *     sync commits) opens with no flags, LMDB's default: every commit
+ *     fsyncs its pages and meta page before it returns; its directory is
+ *     then on a disk, not tmpfs.
  *
  * Paths out of hl_peer_lmdb_run undo in reverse: the read transaction,
  * the environment, the private state. A library error is reported as
@@ -199,7 +203,9 @@ static int env_open(const struct hl_peer_workload *w, uint64_t map_bytes,
 		fail(err, len, "lmdb: mdb_env_set_mapsize: %s", mdb_strerror(rc));
 		goto out_close;
 	}
-	rc = mdb_env_open(env, w->dir, MDB_NOSYNC | MDB_NOMETASYNC, 0600);
+	/* durable: LMDB's default, every commit fsync'd (note 6) */
+	rc = mdb_env_open(env, w->dir, w->durable ? 0 : MDB_NOSYNC | MDB_NOMETASYNC,
+			  0600);
 	if (rc != 0) {
 		fail(err, len, "lmdb: mdb_env_open %s: %s", w->dir, mdb_strerror(rc));
 		goto out_close;
@@ -267,9 +273,10 @@ static int lmdb_run(const struct hl_peer_workload *w, struct hl_peer_result *out
 	int maj, min, patch;
 	(void)mdb_version(&maj, &min, &patch);
 	snprintf(out->config, sizeof out->config,
-		 "LMDB %d.%d.%d, MDB_NOSYNC|MDB_NOMETASYNC (commits in page cache,"
-		 " no fsync), %" PRIu64 " MiB map, 1 db, reads renew one txn",
-		 maj, min, patch, map_bytes >> 20);
+		 "LMDB %d.%d.%d, %s, %" PRIu64 " MiB map, 1 db, reads renew one txn",
+		 maj, min, patch, w->durable ? "default sync (each commit fsync'd)"
+		 : "MDB_NOSYNC|MDB_NOMETASYNC (commits in page cache, no fsync)",
+		 map_bytes >> 20);
 
 	uint64_t t_start = hl_peer_now_ns();
 	for (uint64_t i = 0; i < w->ops; i++) {

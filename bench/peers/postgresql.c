@@ -21,6 +21,9 @@
  *    its WAL is flushed (the WAL writer flushes within a bounded lag), the
  *    same promise as Helios's async durability and the peers' no-fsync
  *    modes, and the cluster stays crash-consistent (fsync is not turned off).
+ *    A durable run (w->durable: the persistence section beside Helios's
+ *    sync commits) sets synchronous_commit=on, so each commit returns once
+ *    its WAL is flushed, with the data directory on a disk.
  *  - shared_buffers sized to the run (pg_shared_buffers_mb, up to a
  *    quarter of RAM): every state the run stores stays in PostgreSQL's own
  *    cache, as every state stays in Helios's arena; the data directory is
@@ -375,7 +378,7 @@ static unsigned long long pg_shared_buffers_mb(const struct hl_peer_workload *w)
  * directory is, so as fast as POSIX shm): a postmaster that dies by
  * SIGKILL leaves nothing behind in /dev/shm. */
 static int pg_start(const struct pg_paths *p, const struct pg_cred *cred,
-		    unsigned long long shared_buffers_mb,
+		    unsigned long long shared_buffers_mb, bool durable,
 		    struct hl_server_proc *proc, char *err, size_t len)
 {
 	char shared_buffers[48];
@@ -387,7 +390,7 @@ static int pg_start(const struct pg_paths *p, const struct pg_cred *cred,
 		"-c", "port=" PG_PORT,
 		"-c", "unix_socket_permissions=0700",
 		"-c", "fsync=on",
-		"-c", "synchronous_commit=off",
+		"-c", durable ? "synchronous_commit=on" : "synchronous_commit=off",
 		"-c", shared_buffers,
 		"-c", "dynamic_shared_memory_type=mmap",
 		NULL,
@@ -626,7 +629,7 @@ static int pg_run(const struct hl_peer_workload *w,
 		goto out_free_state;
 	}
 	if (pg_initdb(&p, &cred, err, len) ||
-	    pg_start(&p, &cred, shared_buffers_mb, &postmaster, err, len))
+	    pg_start(&p, &cred, shared_buffers_mb, w->durable, &postmaster, err, len))
 		goto out_chown_dir;
 	if (pg_wait_ready(&p, &postmaster, &conn, err, len) ||
 	    pg_setup(conn, err, len))
@@ -637,9 +640,9 @@ static int pg_run(const struct hl_peer_workload *w,
 		version = "?";
 	snprintf(out->config, sizeof out->config,
 		 "PostgreSQL %.*s over a unix socket; logged table, bytea "
-		 "STORAGE EXTERNAL; synchronous_commit=off, fsync=on, "
+		 "STORAGE EXTERNAL; synchronous_commit=%s, fsync=on, "
 		 "shared_buffers=%lluMB", (int)strcspn(version, " "), version,
-		 shared_buffers_mb);
+		 w->durable ? "on" : "off", shared_buffers_mb);
 	rc = pg_workload(conn, &ps, out, err, len);
 
 out_stop_server:

@@ -15,7 +15,9 @@
  *     survives a crash of the process, as a commit into Helios's shared
  *     memory does; neither survives a crash of the machine. Turning the
  *     WAL off would lose acknowledged writes with the process; syncing it
- *     would measure the disk.
+ *     would measure the disk. A durable run (w->durable: the persistence
+ *     section beside Helios's sync commits) sets sync=true, so each put
+ *     returns once its WAL record is fsync'd, in a directory on a disk.
  *  2. The tuning RocksDB's own C example (examples/c_simple_example.c)
  *     gives every new user: background threads for the cores
  *     (rocksdb_options_increase_parallelism) and level-style compaction
@@ -190,7 +192,8 @@ static void rocks_configure(struct rocks *k, const struct hl_peer_workload *w)
 	rocksdb_options_set_block_based_table_factory(k->opts, k->table);
 
 	k->wopts = rocksdb_writeoptions_create();
-	rocksdb_writeoptions_set_sync(k->wopts, 0); /* WAL on: its default */
+	/* WAL on: its default; durable: sync=true, each put's WAL fsync'd */
+	rocksdb_writeoptions_set_sync(k->wopts, w->durable ? 1 : 0);
 	k->ropts = rocksdb_readoptions_create();
 }
 
@@ -286,9 +289,11 @@ static int rocks_run(const struct hl_peer_workload *w, struct hl_peer_result *ou
 	char version[32];
 	rocks_version(w->dir, version, sizeof version);
 	snprintf(out->config, sizeof out->config,
-		 "RocksDB %s, WAL on, sync=0 (page cache, no fsync), level compaction,"
+		 "RocksDB %s, WAL on, %s, level compaction,"
 		 " %llu MiB memtable budget, %" PRIu64 " MiB LRU block cache",
-		 version, HL_PEER_ROCKS_MEMTABLE_BUDGET >> 20, k.cache_bytes >> 20);
+		 version, w->durable ? "sync=true (each put's WAL fsync'd)"
+		 : "sync=0 (page cache, no fsync)",
+		 HL_PEER_ROCKS_MEMTABLE_BUDGET >> 20, k.cache_bytes >> 20);
 
 	uint64_t t_start = hl_peer_now_ns();
 	for (uint64_t i = 0; i < w->ops; i++) {
