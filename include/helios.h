@@ -427,6 +427,9 @@ typedef struct hl_gc_stats {
 	uint64_t last_wait_ns;    /* the last collection's longest wait */
 	uint32_t running;         /* a collection is running now */
 	uint32_t reserved;
+	uint64_t unreused_bytes;  /* swept but kept from reuse: on a persisted
+				   * arena whose persister was not draining
+				   * (its WAL may still need them) */
 } hl_gc_stats;
 int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out);
 

@@ -118,6 +118,13 @@
  *  3. The mark bitmap is all zero at the start of MARK (cleared in IDLE
  *     after a barrier that follows the end of the previous SWEEP).
  *  4. One collector at a time (gc.collector).
+ *  5. On a persisted arena nothing swept is reused before every record
+ *     pushed before the sweep ended is durable (hl_persist_sync): a leaf
+ *     goes into the persist ring by its offset, and the persister copies
+ *     it from there. Checkpoints need nothing more: the two page images
+ *     alternate, so the image recovery may use is never written while
+ *     memory it saw is reused (persist/checkpoint.c), and a record replayed
+ *     over an image names nodes by content, never by offset.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +349,7 @@ struct collect {
 	uint64_t *retired;        /* tombstoned, to free after a barrier */
 	size_t nretired, capretired;
 	uint64_t retired_bytes;
+	uint64_t leaked_bytes;    /* swept but kept from reuse (invariant 5) */
 	uint64_t wait_ns;         /* the longest barrier */
 };
 
@@ -565,6 +573,15 @@ static int cycle(struct collect *cx)
 	/* invariant 1: no section that read a swept entry is still running */
 	while ((rc = barrier(cx)) == HL_EBUSY)
 		;
+	/* invariant 5: records pushed before the sweep may name a swept leaf
+	 * by its offset (persist_ring.c invariant 5); they must be in the WAL
+	 * before its memory is reused. A persister that does not drain (not
+	 * running, failed, too slow) keeps the memory unreused: leaked. */
+	if (hl_persisted(a) &&
+	    (!hl_persist_draining(a) || hl_persist_sync(a, HL_GC_WAIT_NS) != 0)) {
+		cx->leaked_bytes = cx->retired_bytes;
+		return 0;
+	}
 	free_retired(cx);
 	return 0;
 abandon:
@@ -599,6 +616,8 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info)
 	if (rc == 0) {
 		atomic_fetch_add_explicit(&g->cycles, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&g->freed_nodes, cx.nretired, memory_order_relaxed);
+		atomic_fetch_add_explicit(&g->retired_bytes, cx.leaked_bytes,
+					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&g->freed_bytes, cx.retired_bytes,
 					  memory_order_relaxed);
 		atomic_store_explicit(&g->last_ns, ns, memory_order_relaxed);

@@ -103,7 +103,8 @@ _Static_assert(offsetof(struct hl_free_head, tag) == 8, "free head layout");
  *   32  freed_bytes  (total)                      40  last_ns (duration)
  *   48  last_freed_bytes                          56  live_bytes (marked by
  *                                                     the last collection)
- *   64  retired_bytes  freed, waiting for their grace period (or checkpoint)
+ *   64  retired_bytes  swept but never reused: a persister that did not
+ *                      make the records before the sweep durable (gc.c)
  *   72  pause_max_ns   the longest shading pause a worker has reported
  *   80  live_nodes     nodes marked by the last collection
  *   88  last_pause_ns  the collection's longest own wait (barriers)

@@ -169,6 +169,11 @@ static bool persister_live(const hl_arena *a)
 	       now - hb < HL_PERSIST_PUSH_TIMEOUT_NS;
 }
 
+bool hl_persist_draining(const hl_arena *a)
+{
+	return a->pctl && persister_live(a);
+}
+
 /* The shared tail of every wait: 0 to wait on, or why not. */
 static int wait_verdict(const hl_arena *a, uint64_t since_ns)
 {

@@ -642,6 +642,9 @@ int hl_persist_push_ref(hl_arena *a, const char *name, size_t len, hl_id id);
 /* Waits until this handle's records up to a->pseq are durable: 0, the
  * sticky error, HL_EBUSY (no live persister within the timeout). */
 int hl_persist_wait_own(hl_arena *a);
+/* True while a persister is running on the arena (state RUNNING, and its
+ * heartbeat recent): records pushed now will become durable. */
+bool hl_persist_draining(const hl_arena *a);
 /* The arena's durability of a commit made with flags (HL_COMMIT_*). */
 unsigned hl_persist_mode(const hl_arena *a, unsigned flags);
 /* ---- populating ahead of need (populate.c) --------------------------------- */

@@ -85,6 +85,8 @@ int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out)
 		.pause_max_ns = atomic_load_explicit(&g->pause_max_ns, memory_order_relaxed),
 		.last_wait_ns = atomic_load_explicit(&g->last_pause_ns, memory_order_relaxed),
 		.running = atomic_load_explicit(&g->collector, memory_order_relaxed) != 0,
+		.unreused_bytes = atomic_load_explicit(&g->retired_bytes,
+						       memory_order_relaxed),
 	};
 	return 0;
 }
