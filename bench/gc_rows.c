@@ -54,7 +54,7 @@ struct gc_opts {
 
 struct gc_sample {
 	double commits_per_s;
-	uint64_t cycles, pause_max_ns, live_bytes, arena_bytes, freed_bytes;
+	uint64_t cycles, pause_max_ns, pause_p99_ns, live_bytes, arena_bytes, freed_bytes;
 	double seconds;
 };
 
@@ -136,6 +136,7 @@ static int run_once(const struct gc_opts *o, uint64_t bytes, uint64_t content,
 	*out = (struct gc_sample){
 		.commits_per_s = (double)(st1.commits - st0.commits) / (t1 - t0),
 		.cycles = gs.cycles, .pause_max_ns = gs.pause_max_ns,
+		.pause_p99_ns = gs.pause_p99_ns,
 		.live_bytes = gs.live_bytes, .arena_bytes = bytes,
 		.freed_bytes = gs.freed_bytes, .seconds = t1 - t0};
 	hl_arena_close(a);
@@ -240,7 +241,7 @@ int hl_bench_gc_main(int argc, char **argv)
 	qsort(small, o.reps, sizeof *small, by_rate);
 	qsort(large, o.reps, sizeof *large, by_rate);
 	const struct gc_sample *s = &small[o.reps / 2], *l = &large[o.reps / 2];
-	uint64_t pause = 0;
+	uint64_t pause = 0, p99 = s->pause_p99_ns;
 	for (unsigned r = 0; r < o.reps; r++)
 		if (small[r].pause_max_ns > pause)
 			pause = small[r].pause_max_ns;
@@ -250,12 +251,13 @@ int hl_bench_gc_main(int argc, char **argv)
 		       "\"small_arena_bytes\":%llu,\"big_arena_bytes\":%llu,"
 		       "\"content_bytes\":%llu,\"pressure_commits_per_s\":%.0f,"
 		       "\"free_commits_per_s\":%.0f,\"ratio\":%.3f,\"collections\":%llu,"
-		       "\"worker_pause_max_ns\":%llu,\"live_bytes\":%llu}\n",
+		       "\"worker_pause_p99_ns\":%llu,\"worker_pause_max_ns\":%llu,"
+		       "\"live_bytes\":%llu}\n",
 		       o.workers, o.reps, (unsigned long long)o.small_bytes,
 		       (unsigned long long)big, (unsigned long long)content,
 		       s->commits_per_s, l->commits_per_s, ratio,
-		       (unsigned long long)s->cycles, (unsigned long long)pause,
-		       (unsigned long long)s->live_bytes);
+		       (unsigned long long)s->cycles, (unsigned long long)p99,
+		       (unsigned long long)pause, (unsigned long long)s->live_bytes);
 		return HL_EXIT_OK;
 	}
 	char sb[32], bb[32], cb[32], lb[32];
@@ -265,11 +267,11 @@ int hl_bench_gc_main(int argc, char **argv)
 	hl_fmt_bytes(lb, sizeof lb, s->live_bytes);
 	printf("garbage collection under pressure (w1, %u workers, medians of %u)\n",
 	       o.workers, o.reps);
-	printf("  %-34s %12s %10s %12s %14s\n", "", "commits/s", "vs free", "collections",
-	       "worker pause");
-	printf("  %-34s %12.0f %9.1f%% %12llu %11.0f us\n",
+	printf("  %-34s %12s %10s %12s %22s\n", "", "commits/s", "vs free", "collections",
+	       "worker pause p99/max");
+	printf("  %-34s %12.0f %9.1f%% %12llu %10.0f / %6.0f us\n",
 	       "pressure: content 10x a small arena", s->commits_per_s, 100 * ratio,
-	       (unsigned long long)s->cycles, (double)pause / 1e3);
+	       (unsigned long long)s->cycles, (double)p99 / 1e3, (double)pause / 1e3);
 	printf("  %-34s %12.0f %10s %12llu\n", "no pressure: an arena that fits it",
 	       l->commits_per_s, "100%", (unsigned long long)l->cycles);
 	printf("  small arena %s, big arena %s, content %s per run; the last "

@@ -450,10 +450,11 @@ static void summary(const struct run_opts *o, struct hl_sup *sup,
 	       n, stored, hl_dedup_ratio(dedup_now, stored_now), all);
 	hl_gc_stats gs;
 	if (hl_gc_stats_get(sup->a, &gs) == 0 && gs.cycles)
-		printf("  gc        %llu collections, %llu nodes freed, longest "
-		       "worker pause %.0f us\n", (unsigned long long)gs.cycles,
+		printf("  gc        %llu collections, %llu nodes freed, worker "
+		       "pauses p99 <= %.0f us (max %.0f us)\n",
+		       (unsigned long long)gs.cycles,
 		       (unsigned long long)gs.freed_nodes,
-		       (double)gs.pause_max_ns / 1e3);
+		       (double)gs.pause_p99_ns / 1e3, (double)gs.pause_max_ns / 1e3);
 	printf("  heap      %s of %s   index %llu of %llu entries\n", heap, total,
 	       (unsigned long long)st.index_used,
 	       (unsigned long long)st.index_capacity);

@@ -398,10 +398,17 @@ static void text_gc(FILE *f, const struct stat_report *r)
 	fprintf(f, KEY "%s live (%" PRIu64 " nodes), %s reclaimable or free\n",
 		"heap at last gc", fmt_bytes(live, c, sizeof c), g->live_nodes,
 		fmt_bytes(used > live ? used - live : 0, d, sizeof d));
-	fprintf(f, KEY "%.1f ms, freed %s; longest wait %.2f ms, worker pause "
-		"max %.1f us\n", "last collection", (double)g->last_ns / 1e6,
+	fprintf(f, KEY "%.1f ms, freed %s; longest wait %.2f ms\n",
+		"last collection", (double)g->last_ns / 1e6,
 		fmt_bytes(g->last_freed_bytes, b, sizeof b),
-		(double)g->last_wait_ns / 1e6, (double)g->pause_max_ns / 1e3);
+		(double)g->last_wait_ns / 1e6);
+	fprintf(f, KEY "%" PRIu64 ": p50 <= %.1f us, p99 <= %.1f us, max %.1f us\n",
+		"worker pauses", g->pauses, (double)g->pause_p50_ns / 1e3,
+		(double)g->pause_p99_ns / 1e3, (double)g->pause_max_ns / 1e3);
+	if (g->unreused_bytes)
+		fprintf(f, KEY "%s swept but kept from reuse (no persister drained "
+			"the records before them)\n", "held back",
+			fmt_bytes(g->unreused_bytes, b, sizeof b));
 }
 
 static void json_gc(struct hl_json *j, const hl_gc_stats *g)
@@ -417,6 +424,10 @@ static void json_gc(struct hl_json *j, const hl_gc_stats *g)
 	hl_json_u64(j, "last_freed_bytes", g->last_freed_bytes);
 	hl_json_u64(j, "last_wait_ns", g->last_wait_ns);
 	hl_json_u64(j, "pause_max_ns", g->pause_max_ns);
+	hl_json_u64(j, "pauses", g->pauses);
+	hl_json_u64(j, "pause_p50_ns", g->pause_p50_ns);
+	hl_json_u64(j, "pause_p99_ns", g->pause_p99_ns);
+	hl_json_u64(j, "unreused_bytes", g->unreused_bytes);
 	hl_json_close(j);
 }
 

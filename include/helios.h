@@ -430,6 +430,11 @@ typedef struct hl_gc_stats {
 	uint64_t unreused_bytes;  /* swept but kept from reuse: on a persisted
 				   * arena whose persister was not draining
 				   * (its WAL may still need them) */
+	uint64_t pauses;          /* workers' pauses for collections: their own
+				   * marking, and full-heap collections their
+				   * commits ran or waited for */
+	uint64_t pause_p50_ns;    /* quantiles of those (upper bounds of */
+	uint64_t pause_p99_ns;    /* power-of-two buckets) */
 } hl_gc_stats;
 int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out);
 

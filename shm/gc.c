@@ -265,6 +265,19 @@ static bool ring_push(hl_arena *a, uint64_t off)
 	return true;
 }
 
+void hl_gc_pause_note(hl_arena *a, uint64_t ns)
+{
+	unsigned b = ns ? 63u - (unsigned)__builtin_clzll(ns) : 0;
+	if (b >= HL_GC_PAUSE_BUCKETS)
+		b = HL_GC_PAUSE_BUCKETS - 1;
+	atomic_fetch_add_explicit(&a->hdr->gc_pause[b], 1, memory_order_relaxed);
+	uint64_t max = atomic_load_explicit(&a->hdr->gc.pause_max_ns, memory_order_relaxed);
+	while (ns > max && !atomic_compare_exchange_weak_explicit(
+				   &a->hdr->gc.pause_max_ns, &max, ns,
+				   memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
 /* A worker's own trace (MARK_END, or a full ring): the whole subgraph
  * below off that is not marked yet. */
 static void trace_here(hl_arena *a, uint64_t off)
@@ -274,12 +287,7 @@ static void trace_here(hl_arena *a, uint64_t off)
 	push(&s, off);
 	trace(a, &s, &nodes, &bytes);
 	free(s.v);
-	uint64_t ns = hl_now_ns() - t0;
-	uint64_t max = atomic_load_explicit(&a->hdr->gc.pause_max_ns, memory_order_relaxed);
-	while (ns > max && !atomic_compare_exchange_weak_explicit(
-				   &a->hdr->gc.pause_max_ns, &max, ns,
-				   memory_order_relaxed, memory_order_relaxed))
-		;
+	hl_gc_pause_note(a, hl_now_ns() - t0);
 }
 
 /* Shades off under phase ph (read once by the caller). */
@@ -658,7 +666,7 @@ bool hl_gc_for_room(hl_arena *a)
 	/* our own cycle, which starts after the failure and so reclaims
 	 * everything that was garbage then; another process's cycle in
 	 * progress may have marked before: wait for it, then run ours */
-	uint64_t until = hl_now_ns() + HL_GC_WAIT_NS;
+	uint64_t t0 = hl_now_ns(), until = t0 + HL_GC_WAIT_NS;
 	uint64_t freed0 = atomic_load_explicit(&a->hdr->gc.freed_bytes,
 					       memory_order_relaxed);
 	for (;;) {
@@ -669,10 +677,13 @@ bool hl_gc_for_room(hl_arena *a)
 							      memory_order_relaxed) - freed0;
 			a->gc_futile = freed < heap / HL_GC_FUTILE_FRACTION;
 			a->gc_futile_at = stored_bytes(a);
+			hl_gc_pause_note(a, hl_now_ns() - t0); /* the commit's wait */
 			return true;
 		}
-		if (rc != HL_EBUSY || hl_now_ns() >= until)
+		if (rc != HL_EBUSY || hl_now_ns() >= until) {
+			hl_gc_pause_note(a, hl_now_ns() - t0);
 			return false;
+		}
 		struct timespec ts = {0, 200 * 1000};
 		nanosleep(&ts, NULL);
 	}

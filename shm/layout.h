@@ -121,6 +121,10 @@ enum hl_gc_phase {
 #define HL_GC_PHASE(w) ((unsigned)((w) & 0xffu))
 #define HL_GC_CYCLE(w) ((w) >> 8)
 
+/* Buckets of the workers' pause histogram: bucket b counts pauses of
+ * [2^b, 2^(b+1)) ns (b = 0 also counts shorter ones). */
+#define HL_GC_PAUSE_BUCKETS 32u
+
 struct hl_gc_ctl {
 	_Atomic uint64_t state;
 	_Atomic uint64_t collector;
@@ -181,7 +185,9 @@ struct hl_region {
  *                         +8 tag (successful CASes on this head, 64 bits)
  *  1664  gc_epoch         the global reclamation epoch (epoch.c), own line
  *  1728  gc               struct hl_gc_ctl, the collector's words (gc.c)
- *  1856  end; the rest of the page is zero
+ *  1856  gc_pause[32]     workers' pauses for the collector, by log2 of
+ *                         their nanoseconds (atomic counters, gc.c)
+ *  2112  end; the rest of the page is zero
  */
 struct hl_arena_hdr {
 	/* immutable after creation: covered by hdr_checksum */
@@ -218,6 +224,7 @@ struct hl_arena_hdr {
 	} free_list[HL_CLASSES_MAX];
 	alignas(64) _Atomic uint64_t gc_epoch;
 	alignas(64) struct hl_gc_ctl gc;
+	_Atomic uint64_t gc_pause[HL_GC_PAUSE_BUCKETS];
 };
 
 /* hl_arena_hdr.flags */
@@ -248,7 +255,8 @@ _Static_assert(offsetof(struct hl_arena_hdr, free_list[1]) == 704, "hdr layout")
 _Static_assert(offsetof(struct hl_arena_hdr, holds_per_slot) == 408, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, gc_epoch) == 1664, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, gc) == 1728, "hdr layout");
-_Static_assert(sizeof(struct hl_arena_hdr) == 1856, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, gc_pause) == 1856, "hdr layout");
+_Static_assert(sizeof(struct hl_arena_hdr) == 2112, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
 
 /* ---- process slots ---------------------------------------------------------

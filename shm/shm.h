@@ -328,6 +328,9 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info);
  * for the one another process runs): true when it is worth trying again.
  * Never inside a section. */
 bool hl_gc_for_room(hl_arena *a);
+/* Counts a worker's pause for the collector (its own tracing, or a full
+ * heap's collection it ran or waited for) in the arena's histogram. */
+void hl_gc_pause_note(hl_arena *a, uint64_t ns);
 /* Slot's in-flight table's records, each passed to fn. */
 void hl_inflight_records(const hl_arena *a, uint32_t slot,
 			 void (*fn)(void *ctx, uint64_t rec_off), void *ctx);

@@ -88,5 +88,18 @@ int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out)
 		.unreused_bytes = atomic_load_explicit(&g->retired_bytes,
 						       memory_order_relaxed),
 	};
+	uint64_t n[HL_GC_PAUSE_BUCKETS], all = 0;
+	for (unsigned b = 0; b < HL_GC_PAUSE_BUCKETS; b++)
+		all += n[b] = atomic_load_explicit(&a->hdr->gc_pause[b],
+						   memory_order_relaxed);
+	out->pauses = all;
+	uint64_t seen = 0;
+	for (unsigned b = 0; all && b < HL_GC_PAUSE_BUCKETS; b++) {
+		seen += n[b];
+		if (!out->pause_p50_ns && seen * 2 >= all)
+			out->pause_p50_ns = 2ull << b;
+		if (!out->pause_p99_ns && seen * 100 >= all * 99)
+			out->pause_p99_ns = 2ull << b;
+	}
 	return 0;
 }
