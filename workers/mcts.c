@@ -162,6 +162,13 @@ int hl_mcts_open(hl_arena *a, const char *name, hl_id root,
 	}
 	if ((rc = open_root(s, root)) != 0)
 		goto out_free;
+	/* the handle follows the ref from now on (mcts_root.c) */
+	if (!(s->root_word = hl_ref_word(a, s->ref))) {
+		rc = HL_ENOENT;
+		goto out_free;
+	}
+	if ((rc = hl_mcts_follow_root(s)) != 0)
+		goto out_free;
 	*out = s;
 	return 0;
 out_free:
@@ -204,13 +211,6 @@ uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos)
 		return 0;
 	const struct hl_node *n = hl_node_get(s->a, off, HL_NODE_SEARCH, 0);
 	return n && n->aux == s->salt ? off : 0;
-}
-
-uint64_t hl_mcts_root_rec(hl_mcts *s)
-{
-	if (!s->root_rec)
-		s->root_rec = hl_mcts_find(s, s->root);
-	return s->root_rec;
 }
 
 hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec)
@@ -405,8 +405,8 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 	if ((p->leaf != HL_MCTS_LEAF_NEW && p->leaf != HL_MCTS_LEAF_ROOT) ||
 	    p->leaf_rec_ || hl_id_is_zero(leaf) || !move_list_ok(moves, n, result))
 		return HL_EINVAL;
-	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, s->root))
-		return HL_EINVAL;
+	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, p->leaf_id))
+		return HL_EINVAL; /* the root the path was selected from */
 	uint64_t rec;
 	rc = publish_record(s, leaf, pos_off, moves, n, result, &rec);
 	if (rc)
@@ -515,7 +515,10 @@ int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 	if (!s || !n || (cap && !actions))
 		return HL_EINVAL;
 	*n = 0;
-	uint64_t rec = hl_mcts_find(s, s->root);
+	uint64_t rec;
+	int rc = hl_mcts_root_rec(s, &rec);
+	if (rc)
+		return rc;
 	while (rec && *n < cap) {
 		hl_mcts_child c;
 		if (best_of(s, rec, &c) || c.visits == 0)
