@@ -232,4 +232,15 @@
  * stopped, but never forever. */
 #define HL_PERSIST_PUSH_TIMEOUT_NS (30ull * 1000000000ull)
 
+/* ---- self-play (coordinator/selfplay.c) --------------------------------- */
+
+/* Games of one `helios run --selfplay G`: the driver keeps each game's
+ * record (its moves and counts, 80 bytes) for the report, so a million
+ * games is 80 MB of the coordinator's memory at most. */
+#define HL_SELFPLAY_GAMES_MAX 1000000ull
+/* Playouts a move: 10^9 keeps a move's target (the arena's playout count
+ * plus this) far from overflow and a move under an hour at the rates of
+ * this engine. */
+#define HL_SELFPLAY_PLAYOUTS_MAX 1000000000ull
+
 #endif /* HL_SHM_LIMITS_H */
