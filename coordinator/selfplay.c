@@ -85,6 +85,8 @@ struct sp_game {
 	uint8_t winner;              /* enum sp_winner */
 	uint16_t unsearched;         /* moves chosen by sp_flat (invariant 3) */
 	uint64_t playouts;
+	uint64_t reused;             /* the root's visits when each search
+				      * began: kept from the moves before */
 	double elapsed_s;
 };
 
@@ -201,8 +203,11 @@ static const char *sp_spawn(struct selfplay *sp)
 
 /* SEARCH: publishes the budget of P playouts from the root and waits for
  * them (invariant 1). */
-static const char *sp_search(struct selfplay *sp)
+static const char *sp_search(struct selfplay *sp, struct sp_game *g)
 {
+	hl_mcts_node root;
+	if (hl_mcts_node_info(sp->s, hl_mcts_root(sp->s), &root) == 0)
+		g->reused += root.visits; /* tree reuse: what the search starts from */
 	uint64_t target = hl_mcts_playouts(sp->a) + sp->o->move_playouts;
 	int rc = hl_c4_budget_publish(sp->a, sp->budget_st, hl_mcts_root(sp->s),
 				      target);
@@ -327,7 +332,7 @@ static int sp_advance(struct selfplay *sp, const struct hl_c4_pos *pos,
 static const char *sp_move(struct selfplay *sp, struct hl_c4_pos *pos,
 			   struct sp_game *g, bool *searched)
 {
-	const char *why = *searched ? sp_search(sp) : sp_supervise(sp);
+	const char *why = *searched ? sp_search(sp, g) : sp_supervise(sp);
 	if (why)
 		return why;
 	unsigned col;
@@ -416,7 +421,7 @@ static const char *sp_game(struct selfplay *sp, uint64_t n)
 /* ---- the report ----------------------------------------------------------------- */
 
 struct sp_totals {
-	uint64_t wins[3], moves, playouts, unsearched;
+	uint64_t wins[3], moves, playouts, unsearched, reused;
 	double elapsed_s;
 };
 
@@ -427,6 +432,7 @@ static void sp_sum(const struct selfplay *sp, struct sp_totals *t)
 		t->wins[sp->games[i].winner]++;
 		t->moves += sp->games[i].plies;
 		t->unsearched += sp->games[i].unsearched;
+		t->reused += sp->games[i].reused;
 	}
 	t->playouts = hl_mcts_playouts(sp->a) - sp->playouts_first;
 	t->elapsed_s = (double)(hl_now_ns() - sp->start_ns) / 1e9;
@@ -461,6 +467,7 @@ static void sp_json(const struct selfplay *sp, const struct sp_totals *t)
 	hl_json_u64(&j, "records", sp->mem.records);
 	hl_json_u64(&j, "no_room", sp->mem.no_room);
 	hl_json_u64(&j, "unsearched_moves", t->unsearched);
+	hl_json_u64(&j, "reused_visits", t->reused);
 	hl_json_open(&j, "results", '[');
 	for (uint64_t i = 0; i < sp->played; i++) {
 		const struct sp_game *g = &sp->games[i];
@@ -469,6 +476,7 @@ static void sp_json(const struct selfplay *sp, const struct sp_totals *t)
 		hl_json_u64(&j, "plies", g->plies);
 		hl_json_str(&j, "moves", g->moves, sizeof g->moves);
 		hl_json_u64(&j, "playouts", g->playouts);
+		hl_json_u64(&j, "reused_visits", g->reused);
 		hl_json_fixed(&j, "elapsed_s", g->elapsed_s, 3);
 		hl_json_close(&j);
 	}
@@ -497,6 +505,9 @@ static void sp_text(const struct selfplay *sp, const struct sp_totals *t)
 	       sp->played ? (double)t->moves / (double)sp->played : 0);
 	printf("  playouts  %llu (%.0f/s)\n", (unsigned long long)t->playouts,
 	       t->elapsed_s > 0 ? (double)t->playouts / t->elapsed_s : 0);
+	printf("  reuse     a move's search began from %.0f visits on average, "
+	       "kept from the moves before\n",
+	       t->moves ? (double)t->reused / (double)t->moves : 0);
 	printf("  memory    heap %s used of %s (peak %s), %llu nodes, %llu search "
 	       "records\n", used, all, peak, (unsigned long long)sp->mem.nodes,
 	       (unsigned long long)sp->mem.records);
