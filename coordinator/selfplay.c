@@ -19,8 +19,10 @@
  * The driver's states, per game:
  *
  *   START    the start position committed, the root moved to it (sp_game)
- *   SEARCH   a budget published; waiting for its playouts (sp_wait), while
- *            supervising the workers (signals, deaths, restarts)
+ *   SEARCH   a budget published; waiting for its playouts (sp_search),
+ *            while supervising the workers (signals, deaths, restarts);
+ *            skipped when the root is proven already (a proven win, loss
+ *            or draw has every child it needs linked and proven)
  *   PICK     the move chosen (sp_pick): the most visited, a proven win
  *            first, never a proven loss while another move exists; in the
  *            first SELFPLAY_SAMPLED_PLIES plies, drawn in proportion to the
@@ -188,6 +190,8 @@ static const char *sp_supervise(struct selfplay *sp)
 	return NULL;
 }
 
+/* Starts the workers and waits until they have attached (the first
+ * game's rate is then the search's, not the workers' start-up). */
 static const char *sp_spawn(struct selfplay *sp)
 {
 	for (unsigned i = 0; i < sp->sup->n; i++) {
@@ -196,18 +200,31 @@ static const char *sp_spawn(struct selfplay *sp)
 		if (hl_sup_spawn(sp->sup, i))
 			return "a worker could not be started";
 	}
+	hl_stats st;
+	while (hl_arena_stats(sp->a, &st) == 0 && st.processes < 1 + (uint64_t)sp->sup->n) {
+		const char *why = sp_supervise(sp);
+		if (why)
+			return why;
+		struct timespec ts = {0, SELFPLAY_POLL_NS};
+		nanosleep(&ts, NULL);
+	}
 	return NULL;
 }
 
 /* ---- one move ----------------------------------------------------------------- */
 
 /* SEARCH: publishes the budget of P playouts from the root and waits for
- * them (invariant 1). */
+ * them (invariant 1); nothing when the root is proven already (a root
+ * proven during its search spends the rest of its budget on a select and
+ * a backup each, c4_search.c). */
 static const char *sp_search(struct selfplay *sp, struct sp_game *g)
 {
 	hl_mcts_node root;
-	if (hl_mcts_node_info(sp->s, hl_mcts_root(sp->s), &root) == 0)
+	if (hl_mcts_node_info(sp->s, hl_mcts_root(sp->s), &root) == 0) {
 		g->reused += root.visits; /* tree reuse: what the search starts from */
+		if (root.result != HL_MCTS_ONGOING)
+			return NULL; /* proven already: its children say the move */
+	}
 	uint64_t target = hl_mcts_playouts(sp->a) + sp->o->move_playouts;
 	int rc = hl_c4_budget_publish(sp->a, sp->budget_st, hl_mcts_root(sp->s),
 				      target);
