@@ -86,6 +86,7 @@ struct sp_game {
 	uint8_t plies;               /* how many */
 	uint8_t winner;              /* enum sp_winner */
 	uint16_t unsearched;         /* moves chosen by sp_flat (invariant 3) */
+	uint16_t proven;             /* moves from a root proven already */
 	uint64_t playouts;
 	uint64_t reused;             /* the root's visits when each search
 				      * began: kept from the moves before */
@@ -222,8 +223,10 @@ static const char *sp_search(struct selfplay *sp, struct sp_game *g)
 	hl_mcts_node root;
 	if (hl_mcts_node_info(sp->s, hl_mcts_root(sp->s), &root) == 0) {
 		g->reused += root.visits; /* tree reuse: what the search starts from */
-		if (root.result != HL_MCTS_ONGOING)
+		if (root.result != HL_MCTS_ONGOING) {
+			g->proven++;
 			return NULL; /* proven already: its children say the move */
+		}
 	}
 	uint64_t target = hl_mcts_playouts(sp->a) + sp->o->move_playouts;
 	int rc = hl_c4_budget_publish(sp->a, sp->budget_st, hl_mcts_root(sp->s),
@@ -438,7 +441,7 @@ static const char *sp_game(struct selfplay *sp, uint64_t n)
 /* ---- the report ----------------------------------------------------------------- */
 
 struct sp_totals {
-	uint64_t wins[3], moves, playouts, unsearched, reused;
+	uint64_t wins[3], moves, playouts, unsearched, proven, reused;
 	double elapsed_s;
 };
 
@@ -450,6 +453,7 @@ static void sp_sum(const struct selfplay *sp, struct sp_totals *t)
 		t->moves += sp->games[i].plies;
 		t->unsearched += sp->games[i].unsearched;
 		t->reused += sp->games[i].reused;
+		t->proven += sp->games[i].proven;
 	}
 	t->playouts = hl_mcts_playouts(sp->a) - sp->playouts_first;
 	t->elapsed_s = (double)(hl_now_ns() - sp->start_ns) / 1e9;
@@ -484,6 +488,7 @@ static void sp_json(const struct selfplay *sp, const struct sp_totals *t)
 	hl_json_u64(&j, "records", sp->mem.records);
 	hl_json_u64(&j, "no_room", sp->mem.no_room);
 	hl_json_u64(&j, "unsearched_moves", t->unsearched);
+	hl_json_u64(&j, "proven_moves", t->proven);
 	hl_json_u64(&j, "reused_visits", t->reused);
 	hl_json_open(&j, "results", '[');
 	for (uint64_t i = 0; i < sp->played; i++) {
@@ -518,8 +523,10 @@ static void sp_text(const struct selfplay *sp, const struct sp_totals *t)
 	       (unsigned long long)t->wins[SP_FIRST],
 	       (unsigned long long)t->wins[SP_SECOND],
 	       (unsigned long long)t->wins[SP_DRAW]);
-	printf("  moves     %llu (%.1f a game)\n", (unsigned long long)t->moves,
-	       sp->played ? (double)t->moves / (double)sp->played : 0);
+	printf("  moves     %llu (%.1f a game), %llu from a position proven "
+	       "already (played without a search)\n", (unsigned long long)t->moves,
+	       sp->played ? (double)t->moves / (double)sp->played : 0,
+	       (unsigned long long)t->proven);
 	printf("  playouts  %llu (%.0f/s)\n", (unsigned long long)t->playouts,
 	       t->elapsed_s > 0 ? (double)t->playouts / t->elapsed_s : 0);
 	printf("  reuse     a move's search began from %.0f visits on average, "

@@ -11,7 +11,8 @@
  *  2. --json: stdout carries exactly one JSON object with the documented
  *     fields (selfplay.c); the progress (a line per game) goes to stderr.
  *  3. The search is reused from move to move: moves start from visits kept
- *     from the moves before.
+ *     from the moves before; each move searched gets its playouts (moves
+ *     from a position proven already are played without a search).
  *  4. With --seed and one worker a run plays the same games every time; a
  *     different seed plays others.
  *  5. Bad arguments are usage errors (exit 2) that say what is wrong.
@@ -80,7 +81,8 @@ static const char totals_py[] =
 	"            'playouts_per_move', 'seed', 'first_wins', 'second_wins',\n"
 	"            'draws', 'moves', 'playouts', 'elapsed_s', 'playouts_per_s',\n"
 	"            'heap_bytes', 'heap_used_bytes', 'heap_peak_bytes', 'nodes',\n"
-	"            'records', 'no_room', 'unsearched_moves', 'reused_visits',\n"
+	"            'records', 'no_room', 'unsearched_moves', 'proven_moves',\n"
+	"            'reused_visits',\n"
 	"            'results']\n"
 	"    missing = [k for k in keys if k not in r]\n"
 	"    assert not missing, missing\n"
@@ -98,7 +100,7 @@ static const char totals_py[] =
 	"        won[g['winner']] += 1\n"
 	"    assert won == {'first': r['first_wins'], 'second': r['second_wins'],\n"
 	"                   'draw': r['draws']}, (won, r)\n"
-	"    searched = r['moves'] - r['unsearched_moves']\n"
+	"    searched = r['moves'] - r['unsearched_moves'] - r['proven_moves']\n"
 	"    assert r['playouts'] >= searched * playouts, r\n"
 	"    assert 0 < r['heap_used_bytes'] <= r['heap_peak_bytes'] <= r['heap_bytes']\n"
 	"    assert r['nodes'] > 0 and r['records'] > 0\n"
