@@ -46,9 +46,10 @@
  *     replaced by the any-root budget committed at the start (the workers
  *     then search whatever root there is until the driver moves it); a
  *     position that cannot be committed ends the search for the rest of
- *     that game, whose moves (and those of a root with no record) are
- *     then chosen by plain rollouts in the driver, P a move (sp_flat;
- *     counted as unsearched, said once).
+ *     that game (the workers get the idle budget and wait), whose moves
+ *     (and those of a root with no record) are then chosen by plain
+ *     rollouts in the driver, P a move (sp_flat; counted as unsearched,
+ *     said once).
  *  4. Totals add up: first-player wins + second-player wins + draws =
  *     games played; the moves and playouts are the games' sums.
  */
@@ -76,8 +77,10 @@
 #define SELFPLAY_TICK_NS 100000000ull
 /* Mixed into --seed: the driver's draws differ from every worker's. */
 #define SELFPLAY_SEED_SALT 0x5e1f91a7c0ffee11ull
-/* The ref that keeps the any-root budget reachable (a collector's root). */
+/* The refs that keep the any-root and the idle budgets reachable (refs are
+ * a collector's roots). */
 #define SELFPLAY_ANY_REF HL_C4_BUDGET_REF "/any"
+#define SELFPLAY_IDLE_REF HL_C4_BUDGET_REF "/idle"
 
 enum sp_winner { SP_FIRST = 0, SP_SECOND = 1, SP_DRAW = 2 };
 
@@ -101,7 +104,8 @@ struct selfplay {
 	hl_mcts *s;
 	hl_state *pos_st;    /* the positions the driver commits */
 	hl_state *budget_st; /* the budgets */
-	hl_id any_budget;    /* invariant 3 */
+	hl_id any_budget;    /* invariant 3: any root, no bound */
+	hl_id idle_budget;   /* no playouts: the workers wait */
 	struct hl_c4_rng rng;
 	struct sp_game *games;
 	uint64_t played;     /* games over */
@@ -139,8 +143,9 @@ static void sp_close(struct selfplay *sp)
 	hl_mcts_close(sp->s);
 }
 
-/* The handle, the states, the any-root budget, and a first budget of no
- * playouts, so workers that start wait for the first move's. */
+/* The handle, the states, the any-root budget and the idle one (no
+ * playouts), published first so that workers that start wait for the
+ * first move's budget. */
 static int sp_open(struct selfplay *sp, const struct run_opts *o,
 		   struct hl_sup *sup, int sfd)
 {
@@ -154,9 +159,11 @@ static int sp_open(struct selfplay *sp, const struct run_opts *o,
 		return rc;
 	if ((rc = hl_c4_budget_commit(sp->budget_st, (hl_id){0, 0}, UINT64_MAX,
 				      &sp->any_budget)) != 0 ||
+	    (rc = hl_c4_budget_commit(sp->budget_st, (hl_id){0, 0}, 0,
+				      &sp->idle_budget)) != 0 ||
 	    (rc = hl_ref_set(sp->a, SELFPLAY_ANY_REF, sp->any_budget)) != 0 ||
-	    (rc = hl_c4_budget_publish(sp->a, sp->budget_st, hl_mcts_root(sp->s),
-				       hl_mcts_playouts(sp->a))) != 0)
+	    (rc = hl_ref_set(sp->a, SELFPLAY_IDLE_REF, sp->idle_budget)) != 0 ||
+	    (rc = hl_c4_budget_set(sp->a, sp->idle_budget)) != 0)
 		return rc;
 	if (!(sp->games = calloc(o->selfplay, sizeof *sp->games)))
 		return HL_ENOMEM;
@@ -371,6 +378,10 @@ static const char *sp_move(struct selfplay *sp, struct hl_c4_pos *pos,
 		hl_say("run: self-play: cannot move the root: %s", hl_strerror(rc));
 		return "the root could not be moved";
 	}
+	/* off the graph for the rest of the game: the workers wait, leaving
+	 * the cores to the driver's rollouts */
+	if (!*searched && (rc = hl_c4_budget_set(sp->a, sp->idle_budget)) != 0)
+		return "the budget could not be published";
 	if ((rc = hl_run_after_move(sp->a, &sp->mem)) != 0)
 		return "the arena could not be read";
 	if (g->unsearched && !sp->said_unsearched) {
