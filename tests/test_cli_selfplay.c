@@ -17,6 +17,8 @@
  *     different seed plays others.
  *  5. Bad arguments are usage errors (exit 2) that say what is wrong.
  *  6. A full arena is said once and the games still finish.
+ *  7. A worker killed mid-game (SIGKILL, paths in flight) is restarted by
+ *     the coordinator and the games finish with totals that add up.
  */
 #include "testutil.h"
 #include "coordinator_util.h"
@@ -217,4 +219,33 @@ Test(cli_selfplay, a_full_arena_is_said_once_and_the_games_finish)
 		     "said %u times:\n%s", tc_count(tc_stderr(&p), "the arena is full"),
 		     tc_stderr(&p));
 	check_totals(&p, 8, 3000, "assert r['no_room'] > 0, r\n");
+}
+
+Test(cli_selfplay, workers_killed_mid_game_are_restarted_and_the_games_finish)
+{
+	char name[64];
+	snprintf(name, sizeof name, "t-selfplay-kill-%d", (int)getpid());
+	tu_arena_name_register(name);
+	hl_arena_unlink(name);
+	struct tc_proc p;
+	tc_start(&p, NULL, "run", "--game", "connect4", "--selfplay", "40",
+		 "--playouts", "1000", "--workers", "2", "--arena", name, "--json",
+		 NULL);
+	struct tc_view v;
+	int kills = 0;
+	for (int k = 0; k < 3; k++) {
+		tc_wait_workers(name, 2, &p, 30, &v);
+		tu_sleep_us(150000);
+		if (!tc_running(&p))
+			break; /* every game played already: nothing left to kill */
+		pid_t victim = v.worker_pid[k % 2];
+		cr_assert_gt(victim, 0);
+		kills += kill(victim, SIGKILL) == 0; /* paths in flight, likely */
+	}
+	tc_expect_exit(&p, 150, 0);
+	cr_assert_geq(kills, 1, "no worker was killed: the games ended first");
+	cr_assert_geq(tc_count(tc_stderr(&p), "restarting in"), (unsigned)kills,
+		      "%s", tc_stderr(&p));
+	check_totals(&p, 40, 1000, NULL);
+	hl_arena_unlink(name);
 }
