@@ -76,7 +76,7 @@
 
 #include "mcts.h"
 
-#define MCTS_REF_PREFIX "mcts/"
+#define MCTS_REF_PREFIX HL_SEARCH_REF_PREFIX
 
 void hl_mcts_config_init(hl_mcts_config *cfg)
 {
