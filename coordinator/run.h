@@ -60,13 +60,17 @@ void hl_run_arena_close(const struct run_opts *o, struct run_arena *ra);
 void hl_run_arena_full(const struct run_opts *o, const struct run_arena *ra);
 
 /* What a run knows of its arena's memory, read through public calls
- * (hl_arena_stats, hl_mcts_stats_get) by hl_run_after_move. */
+ * (hl_arena_stats, hl_mcts_stats_get, hl_gc_stats_get) by
+ * hl_run_after_move. */
 struct hl_run_memory {
 	uint64_t heap_bytes, heap_used_bytes, heap_peak_bytes;
 	uint64_t nodes;      /* the arena's nodes (snapshots' leaves, inner and
 			      * root nodes, search records) */
 	uint64_t records;    /* search records */
 	uint64_t no_room;    /* expansions refused for want of room */
+	uint64_t gc_cycles;  /* collections completed (hl_gc_stats_get) */
+	uint64_t gc_freed_bytes; /* their total */
+	uint64_t live_bytes; /* found reachable by the last collection */
 	bool said_full;      /* "the arena is full", said once */
 };
 /* A game driver calls this after each move it plays, when the root has

@@ -499,9 +499,14 @@ int hl_run_after_move(hl_arena *a, struct hl_run_memory *mem)
 {
 	hl_stats st;
 	hl_mcts_stats ms;
+	hl_gc_stats gs;
 	int rc = hl_arena_stats(a, &st);
-	if (rc || (rc = hl_mcts_stats_get(a, &ms)) != 0)
+	if (rc || (rc = hl_mcts_stats_get(a, &ms)) != 0 ||
+	    (rc = hl_gc_stats_get(a, &gs)) != 0)
 		return rc;
+	mem->gc_cycles = gs.cycles;
+	mem->gc_freed_bytes = gs.freed_bytes;
+	mem->live_bytes = gs.live_bytes;
 	mem->heap_bytes = st.heap_bytes;
 	mem->heap_used_bytes = st.heap_used_bytes;
 	if (st.heap_used_bytes > mem->heap_peak_bytes)

@@ -498,6 +498,9 @@ static void sp_json(const struct selfplay *sp, const struct sp_totals *t)
 	hl_json_u64(&j, "nodes", sp->mem.nodes);
 	hl_json_u64(&j, "records", sp->mem.records);
 	hl_json_u64(&j, "no_room", sp->mem.no_room);
+	hl_json_u64(&j, "gc_cycles", sp->mem.gc_cycles);
+	hl_json_u64(&j, "gc_freed_bytes", sp->mem.gc_freed_bytes);
+	hl_json_u64(&j, "live_bytes", sp->mem.live_bytes);
 	hl_json_u64(&j, "unsearched_moves", t->unsearched);
 	hl_json_u64(&j, "proven_moves", t->proven);
 	hl_json_u64(&j, "reused_visits", t->reused);
@@ -546,6 +549,13 @@ static void sp_text(const struct selfplay *sp, const struct sp_totals *t)
 	printf("  memory    heap %s used of %s (peak %s), %llu nodes, %llu search "
 	       "records\n", used, all, peak, (unsigned long long)sp->mem.nodes,
 	       (unsigned long long)sp->mem.records);
+	if (sp->mem.gc_cycles) {
+		char freed[16], live[16];
+		hl_fmt_bytes(freed, sizeof freed, sp->mem.gc_freed_bytes);
+		hl_fmt_bytes(live, sizeof live, sp->mem.live_bytes);
+		printf("  gc        %llu collections freed %s; the last found %s live\n",
+		       (unsigned long long)sp->mem.gc_cycles, freed, live);
+	}
 	if (sp->mem.no_room)
 		printf("  full      %llu expansions refused: the search went on with "
 		       "statistics only\n", (unsigned long long)sp->mem.no_room);

@@ -12,13 +12,21 @@
  *     root) and follow the winner's.
  *  4. A path selected before the move backs up as usual; a new root with
  *     no record yet is a ROOT leaf; bad calls are refused.
+ *  5. With a collector: after a move, a collection frees what only the old
+ *     root reached and keeps everything below the new root with its
+ *     statistics; searches that grow the graph while the root moves and
+ *     collections run (Connect Four, whose transpositions link records
+ *     that already exist) never follow a link into freed memory.
  *
  * The game: a wide tree (10 moves a position, 8 plies, results by a hash
  * of the path), deep enough not to be solved in these budgets.
  */
 #include "testutil.h"
 
+#include <signal.h>
 #include <sys/wait.h>
+
+#include "games/c4_search.h"
 
 TestSuite(mcts_root, .fini = tu_unlink_all, .timeout = 120);
 
@@ -430,4 +438,144 @@ Test(mcts_root, bad_moves_are_refused)
 	hl_mcts_close(m);
 	hl_arena_close(ro);
 	close_search(&t);
+}
+
+/* Every record below pos, counted; their visits summed into *visits. */
+static unsigned count_below(hl_mcts *m, hl_id pos, uint64_t *visits,
+			    hl_id *seen, unsigned *nseen, unsigned cap)
+{
+	for (unsigned i = 0; i < *nseen; i++)
+		if (hl_id_eq(seen[i], pos))
+			return 0;
+	cr_assert_lt(*nseen, cap, "more records than the test expected");
+	seen[(*nseen)++] = pos;
+	hl_mcts_node n = info(m, pos);
+	*visits += n.visits;
+	hl_mcts_child c[WIDE];
+	unsigned k, count = 1;
+	cr_assert_eq(hl_mcts_children(m, pos, c, WIDE, &k), 0);
+	for (unsigned i = 0; i < k; i++)
+		if (!hl_id_is_zero(c[i].child))
+			count += count_below(m, c[i].child, visits, seen, nseen, cap);
+	return count;
+}
+
+Test(mcts_root, a_collection_after_a_move_keeps_the_new_root_and_frees_the_rest)
+{
+	struct setup t;
+	open_search(&t, "collect");
+	search(t.m, t.st, 0, 4000, 5);
+	hl_mcts_child c = most_visited(t.m, t.root_id);
+	enum { CAP = 8192 };
+	hl_id *seen = calloc(CAP, sizeof *seen);
+	unsigned nseen = 0;
+	uint64_t v_before = 0;
+	unsigned kept = count_below(t.m, c.child, &v_before, seen, &nseen, CAP);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(t.a, &ms), 0);
+	cr_assert_gt(ms.records, kept + 100, "the old root reaches little else");
+
+	cr_assert_eq(hl_mcts_set_root(t.m, c.child), 0);
+	hl_gc_info gi;
+	int rc = hl_gc(t.a, &gi);
+	cr_assert_eq(rc, 0, "gc: %s", hl_strerror(rc));
+	cr_assert_gt(gi.freed_nodes, 0);
+	/* the old root and its other children are gone... */
+	hl_mcts_node gone;
+	cr_assert_eq(hl_mcts_node_info(t.m, t.root_id, &gone), HL_ENOENT);
+	/* ...and everything below the new root is there, unchanged */
+	uint64_t v_after = 0;
+	nseen = 0;
+	cr_assert_eq(count_below(t.m, c.child, &v_after, seen, &nseen, CAP), kept);
+	cr_assert_eq(v_after, v_before);
+	free(seen);
+	tu_assert_arena_ok(t.a, "after the collection");
+	/* the search goes on from the kept statistics */
+	uint64_t n0 = info(t.m, c.child).visits;
+	search(t.m, t.st, play(0, c.action), 500, 6);
+	cr_assert_eq(info(t.m, c.child).visits, n0 + 500);
+	close_search(&t);
+}
+
+/* Connect Four workers in child processes, searching until told to stop. */
+static pid_t c4_worker(const char *arena, int k, _Atomic int *stop_all)
+{
+	pid_t kid = tu_fork();
+	if (kid)
+		return kid;
+	hl_arena *a;
+	if (hl_arena_attach(arena, 0, &a))
+		_exit(2);
+	static volatile sig_atomic_t stop;
+	int rc = 0;
+	while (!rc && !atomic_load(stop_all)) {
+		/* batches of 2000 playouts, so the stop flag is looked at */
+		hl_mcts_stats ms;
+		if ((rc = hl_mcts_stats_get(a, &ms)) == 0)
+			rc = hl_c4_search_work(a, ms.playouts + 2000, 100 + (uint64_t)k,
+					       &stop, NULL);
+	}
+	hl_arena_close(a);
+	_exit(rc ? 10 + (rc < 0 ? -rc : rc) % 100 : 0);
+}
+
+Test(mcts_root, searches_racing_moves_and_collections_never_follow_a_freed_link)
+{
+	const char *name;
+	hl_arena *a = tu_arena_new("mcts_root", 24u << 20, 32, &name);
+	struct hl_c4_pos pos;
+	hl_c4_init(&pos);
+	cr_assert_eq(hl_c4_search_create(a, &pos), 0);
+	hl_mcts_config cfg;
+	hl_c4_search_config(&cfg);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(a, HL_C4_SEARCH_NAME, (hl_id){0, 0}, &cfg, &m), 0);
+	hl_state *st;
+	cr_assert_eq(hl_state_new(a, &st), 0);
+	cr_assert_eq(hl_state_resize(st, HL_C4_ENC_BYTES), 0);
+	_Atomic int *stop_all = tu_shared_map(sizeof *stop_all);
+	enum { KIDS = 2 };
+	pid_t kid[KIDS];
+	for (int k = 0; k < KIDS; k++)
+		kid[k] = c4_worker(name, k, stop_all);
+	/* a few games' worth of moves down the most visited line, a
+	 * collection after each, back to the start when a game ends */
+	unsigned moves = 0, collections = 0;
+	uint64_t deadline = tu_now_ns() + 6000000000ull;
+	while (tu_now_ns() < deadline) {
+		tu_sleep_us(20000);
+		hl_mcts_child best;
+		unsigned col;
+		if (hl_c4_status(&pos) != HL_C4_ONGOING ||
+		    hl_mcts_best(m, hl_mcts_root(m), &best) || best.visits == 0) {
+			hl_c4_init(&pos); /* over, or nothing known: start again */
+		} else {
+			col = best.action;
+			cr_assert(col < HL_C4_COLS && (hl_c4_legal(&pos) & (1u << col)));
+			hl_c4_play(&pos, col);
+		}
+		hl_id id;
+		if (hl_c4_search_commit(st, &pos, &id) == 0 &&
+		    hl_mcts_set_root(m, id) == 0)
+			moves++;
+		collections += hl_gc(a, NULL) == 0;
+	}
+	atomic_store(stop_all, 1);
+	for (int k = 0; k < KIDS; k++) {
+		int status;
+		cr_assert_eq(waitpid(kid[k], &status, 0), kid[k]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "worker %d: status %#x (10 + |rc|: %d)", k, status,
+			  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	cr_assert_gt(moves, 20, "only %u moves", moves);
+	cr_assert_gt(collections, 5, "only %u collections", collections);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+	cr_assert_eq(ms.in_flight, 0);
+	tu_assert_arena_ok(a, "after racing moves and collections");
+	tu_shared_unmap(stop_all, sizeof *stop_all);
+	hl_state_free(st);
+	hl_mcts_close(m);
+	hl_arena_close(a);
 }

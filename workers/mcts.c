@@ -66,11 +66,19 @@
  *  6. An edge links at most one record, once: the CAS that links it
  *     expects the unlinked word, and the record of one position is unique
  *     (the index holds one entry per key).
+ *  7. The collector (shm/gc.c) never frees a record a walk may still
+ *     reach: select, expand, backup, abandon and the readers run inside an
+ *     epoch section each; a new record is born marked with its position
+ *     and the records it links at birth shaded; a record found already
+ *     published (a transposition, or another expander's) is shaded before
+ *     an edge links it (the insertion barrier); and a path's records stay
+ *     roots between select and backup through the in-flight table.
  *
  * Memory is bounded by the arena: when a record cannot be allocated the
  * search goes on with the statistics it has (hl_mcts_expand returns 1,
- * counted in HL_SCTR_NO_ROOM), and reclaiming unreachable records is the
- * garbage collector's.
+ * counted in HL_SCTR_NO_ROOM), and reclaiming unreachable records - those
+ * a move of the root (mcts_root.c) left behind - is the garbage
+ * collector's (invariant 7).
  */
 #include <stdio.h>
 
@@ -282,6 +290,8 @@ static void fill_record(hl_mcts *s, uint64_t off, hl_id key, uint64_t pos_off,
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t child = hl_id_is_zero(moves[i].child)
 					 ? 0 : hl_mcts_find(s, moves[i].child);
+		if (child)
+			hl_gc_shade(s->a, child); /* a record this one reaches */
 		atomic_init(&e[i].stat, (uint64_t)prior_bits(moves[i].prior)
 						<< HL_EDGE_PRIOR_SHIFT);
 		atomic_init(&e[i].link, (uint64_t)moves[i].action << HL_LINK_CHILD_BITS |
@@ -327,6 +337,7 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 		return 1;
 	}
 	fill_record(s, off, key, pos_off, moves, n, result);
+	hl_gc_shade(a, pos_off); /* its position: born records are not traced */
 	if (hl_unlikely(hl_persisted(a)) &&
 	    (rc = hl_mcts_log_record(a, pos, s->salt, moves, n, result))) {
 		hl_heap_free(a, (unsigned)cls, off); /* persist hook (mcts_log.c) */
@@ -335,11 +346,14 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	/* no look-up first: the insert finds a record already there (a
 	 * transposition, or another expander of this leaf) and names it */
 	uint64_t winner;
+	hl_gc_born(a, off);
 	rc = hl_index_insert(a, key, off, &winner);
 	if (rc != 0) {
 		hl_heap_free(a, (unsigned)cls, off);
-		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0)
+		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0) {
+			hl_gc_shade(a, *rec); /* a record we are about to link */
 			return 0; /* another expander won: use theirs */
+		}
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return rc == HL_EFULL || rc == 1 ? 1 : rc;
 	}
@@ -357,7 +371,9 @@ int hl_mcts_publish_replayed(hl_arena *a, uint64_t salt, hl_id pos,
 	hl_mcts s = {.a = a, .salt = salt, .heap_lo = heap->off,
 		     .heap_hi = heap->off + heap->bytes};
 	uint64_t rec;
+	hl_epoch_enter(a);
 	int rc = publish_record(&s, pos, 0, moves, n, result, &rec);
+	hl_epoch_exit(a);
 	return rc == 1 ? HL_EFULL : rc;
 }
 
@@ -408,22 +424,22 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, p->leaf_id))
 		return HL_EINVAL; /* the root the path was selected from */
 	uint64_t rec;
+	hl_epoch_enter(s->a); /* the collector's view of the graph (gc.c) */
 	rc = publish_record(s, leaf, pos_off, moves, n, result, &rec);
-	if (rc)
-		return rc;
-	p->leaf_rec_ = rec;
-	p->leaf_id = leaf;
-	if (p->leaf == HL_MCTS_LEAF_NEW)
-		link_edge(s, p, rec);
-	return 0;
+	if (!rc) {
+		p->leaf_rec_ = rec;
+		p->leaf_id = leaf;
+		if (p->leaf == HL_MCTS_LEAF_NEW)
+			link_edge(s, p, rec);
+	}
+	hl_epoch_exit(s->a);
+	return rc;
 }
 
 /* ---- reading --------------------------------------------------------------------- */
 
-int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
+static int node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
 {
-	if (!s || !out)
-		return HL_EINVAL;
 	uint64_t rec = hl_mcts_find(s, pos);
 	if (!rec)
 		return HL_ENOENT;
@@ -437,6 +453,19 @@ int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
 			 HL_SREC_TERMINAL) != 0;
 	out->edges = rec_count(s->a, rec);
 	return 0;
+}
+
+/* The public readers run inside a section, so that no record they reach
+ * is freed under them (a read-only handle's section is a no-op: it reads
+ * what a collector may be changing, and validates it). */
+int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
+{
+	if (!s || !out)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = node_info(s, pos, out);
+	hl_epoch_exit(s->a);
+	return rc;
 }
 
 static void child_info(hl_mcts *s, uint64_t rec, unsigned i, hl_mcts_child *c)
@@ -465,13 +494,15 @@ int hl_mcts_children(hl_mcts *s, hl_id pos, hl_mcts_child *out, unsigned cap,
 {
 	if (!s || !n || (cap && !out))
 		return HL_EINVAL;
+	hl_epoch_enter(s->a);
 	uint64_t rec = hl_mcts_find(s, pos);
-	if (!rec)
-		return HL_ENOENT;
-	*n = rec_count(s->a, rec);
-	for (unsigned i = 0; i < *n && i < cap; i++)
-		child_info(s, rec, i, &out[i]);
-	return 0;
+	if (rec) {
+		*n = rec_count(s->a, rec);
+		for (unsigned i = 0; i < *n && i < cap; i++)
+			child_info(s, rec, i, &out[i]);
+	}
+	hl_epoch_exit(s->a);
+	return rec ? 0 : HL_ENOENT;
 }
 
 /* Whether candidate c is a better move to play than b. */
@@ -506,8 +537,11 @@ int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out)
 {
 	if (!s || !out)
 		return HL_EINVAL;
+	hl_epoch_enter(s->a);
 	uint64_t rec = hl_mcts_find(s, pos);
-	return rec ? best_of(s, rec, out) : HL_ENOENT;
+	int rc = rec ? best_of(s, rec, out) : HL_ENOENT;
+	hl_epoch_exit(s->a);
+	return rc;
 }
 
 int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
@@ -516,17 +550,17 @@ int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 		return HL_EINVAL;
 	*n = 0;
 	uint64_t rec;
+	hl_epoch_enter(s->a);
 	int rc = hl_mcts_root_rec(s, &rec);
-	if (rc)
-		return rc;
-	while (rec && *n < cap) {
+	while (!rc && rec && *n < cap) {
 		hl_mcts_child c;
 		if (best_of(s, rec, &c) || c.visits == 0)
 			break;
 		actions[(*n)++] = c.action;
 		rec = hl_id_is_zero(c.child) ? 0 : hl_mcts_find(s, c.child);
 	}
-	return 0;
+	hl_epoch_exit(s->a);
+	return rc;
 }
 
 uint64_t hl_mcts_playouts(const hl_arena *a)

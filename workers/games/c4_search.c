@@ -124,8 +124,12 @@ static int worker_open(struct worker *w, hl_arena *a, uint64_t seed)
 	int rc = hl_mcts_open(a, HL_C4_SEARCH_NAME, (hl_id){0, 0}, &cfg, &w->s);
 	if (rc)
 		return rc;
-	if ((rc = hl_state_new(a, &w->st)) == 0)
-		rc = worker_root(w);
+	if ((rc = hl_state_new(a, &w->st)) != 0)
+		return rc;
+	/* a root moved on and collected between open and restore: follow */
+	for (unsigned i = 0; (rc = worker_root(w)) == HL_ENOENT && i < 8; i++)
+		if (hl_mcts_follow_root(w->s))
+			break;
 	return rc;
 }
 
@@ -178,10 +182,13 @@ static int playout(struct worker *w, const hl_id *want, enum playout_end *end)
 	int rc = hl_mcts_select(w->s, &path);
 	if (rc)
 		return rc;
-	/* select followed a moved root: decode it before replaying moves */
+	/* select followed a moved root: decode it before replaying moves (a
+	 * root moved on again and collected meanwhile answers HL_ENOENT: the
+	 * path is dropped, the next select follows the newer one) */
 	if (!hl_id_eq(hl_mcts_root(w->s), w->root_id) && (rc = worker_root(w))) {
 		hl_mcts_abandon(w->s, &path);
-		return rc;
+		*end = OTHER_ROOT;
+		return rc == HL_ENOENT ? 0 : rc;
 	}
 	if (want && !hl_id_eq(w->root_id, *want)) {
 		hl_mcts_abandon(w->s, &path);
@@ -292,8 +299,10 @@ static int budget_read(hl_arena *a, hl_state *bst, struct budget *b)
 		return 0; /* none yet: the driver has not started a move */
 	if (rc || (b->set && hl_id_eq(id, b->id)))
 		return rc;
+	/* HL_ENOENT: the driver published another one and a collector took
+	 * this one between the two calls; the next look reads the new one */
 	if ((rc = hl_restore(bst, id)) != 0)
-		return rc;
+		return rc == HL_ENOENT ? 0 : rc;
 	if (hl_state_size(bst) != sizeof im)
 		return HL_ECORRUPT;
 	if ((rc = hl_state_read(bst, 0, &im, sizeof im)) != 0)
