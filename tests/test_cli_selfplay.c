@@ -19,6 +19,8 @@
  *  6. A full arena is said once and the games still finish.
  *  7. A worker killed mid-game (SIGKILL, paths in flight) is restarted by
  *     the coordinator and the games finish with totals that add up.
+ *  8. A kept arena is left with the search at its start: `helios stat
+ *     --search` reads it there, and the next run reuses it.
  */
 #include "testutil.h"
 #include "coordinator_util.h"
@@ -247,5 +249,32 @@ Test(cli_selfplay, workers_killed_mid_game_are_restarted_and_the_games_finish)
 	cr_assert_geq(tc_count(tc_stderr(&p), "restarting in"), (unsigned)kills,
 		      "%s", tc_stderr(&p));
 	check_totals(&p, 40, 1000, NULL);
+	hl_arena_unlink(name);
+}
+
+Test(cli_selfplay, a_kept_arena_is_left_at_the_start_for_stat_and_the_next_run)
+{
+	char name[64];
+	snprintf(name, sizeof name, "t-selfplay-kept-%d", (int)getpid());
+	tu_arena_name_register(name);
+	hl_arena_unlink(name);
+	struct tc_proc p, s;
+	tc_start(&p, NULL, "run", "--game", "connect4", "--selfplay", "2",
+		 "--playouts", "300", "--workers", "2", "--position", "44",
+		 "--arena", name, "--keep", "--quiet", NULL);
+	tc_expect_exit(&p, 120, 0);
+	tc_start(&s, NULL, "stat", name, "--search", "--json", NULL);
+	tc_expect_exit(&s, 20, 0);
+	const struct tc_proc *one[] = {&s};
+	check_json(one, 1, "r = d[0]\n"
+		   "assert r['root_plies'] == 2, r\n"   /* "44": the start */
+		   "assert r['position'] == '44', r\n"
+		   "assert r['root_visits'] > 0 and r['best_move'] in range(1, 8)\n");
+	/* the next run on the kept arena goes on from the same search */
+	tc_start(&p, NULL, "run", "--game", "connect4", "--selfplay", "1",
+		 "--playouts", "300", "--workers", "2", "--position", "44",
+		 "--arena", name, "--keep", "--json", "--quiet", NULL);
+	tc_expect_exit(&p, 120, 0);
+	check_totals(&p, 1, 300, "assert r['reused_visits'] > 0\n");
 	hl_arena_unlink(name);
 }

@@ -402,6 +402,22 @@ static void summary_root(hl_mcts *s, struct hl_c4_summary *out)
 			out->pv[i] = (char)('1' + pv[i]);
 }
 
+/* The stones on root's board (a moved root: self-play), -1 if unreadable. */
+static int root_plies(hl_arena *a, hl_id root)
+{
+	hl_state *st;
+	uint8_t enc[HL_C4_ENC_BYTES];
+	struct hl_c4_pos p;
+	int plies = -1;
+	if (hl_state_new(a, &st))
+		return -1;
+	if (hl_restore(st, root) == 0 && hl_state_read(st, 0, enc, sizeof enc) == 0 &&
+	    hl_c4_decode(enc, sizeof enc, &p) == 0)
+		plies = (int)p.plies;
+	hl_state_free(st);
+	return plies;
+}
+
 int hl_c4_search_summary(hl_arena *a, struct hl_c4_summary *out)
 {
 	if (!a || !out)
@@ -414,6 +430,7 @@ int hl_c4_search_summary(hl_arena *a, struct hl_c4_summary *out)
 	if (rc)
 		return rc;
 	summary_root(s, out);
+	out->root_plies = root_plies(a, hl_mcts_root(s));
 	hl_mcts_close(s);
 	hl_mcts_stats ms;
 	hl_stats st;

@@ -107,6 +107,7 @@ struct hl_c4_summary {
 	uint64_t record_bytes;    /* their heap bytes */
 	uint64_t bytes_per_node;  /* record + position snapshot, per record */
 	uint64_t no_room;         /* expansions refused for want of room */
+	int root_plies;           /* stones on the root's board; -1: unknown */
 };
 
 /* Reads the search's summary (any process, read-only ones too). */
