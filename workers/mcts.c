@@ -175,7 +175,10 @@ int hl_mcts_open(hl_arena *a, const char *name, hl_id root,
 		rc = HL_ENOENT;
 		goto out_free;
 	}
-	if ((rc = hl_mcts_follow_root(s)) != 0)
+	hl_epoch_enter(a);
+	rc = hl_mcts_follow_root(s);
+	hl_epoch_exit(a);
+	if (rc)
 		goto out_free;
 	*out = s;
 	return 0;

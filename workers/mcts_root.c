@@ -42,7 +42,9 @@
  *     since.
  *  4. The word is checked against the id as well as the offset: the
  *     offset of a root freed by a collector may come back as another
- *     snapshot's root node, and then the id at it differs.
+ *     snapshot's root node, and then the id at it differs. Following runs
+ *     inside an epoch section (select's, pv's, or its own at open and
+ *     set_root), so the node it reads is not freed while it reads it.
  */
 #include "mcts.h"
 
@@ -82,7 +84,9 @@ int hl_mcts_set_root(hl_mcts *s, hl_id new_root)
 	rc = hl_ref_cas(s->a, s->ref, &expected, new_root);
 	if (rc && rc != HL_EBUSY)
 		return rc; /* HL_ENOENT: new_root is no snapshot here */
+	hl_epoch_enter(s->a); /* the root node read where a collector frees */
 	int frc = hl_mcts_follow_root(s);
+	hl_epoch_exit(s->a);
 	if (rc == HL_EBUSY)
 		return hl_id_eq(expected, new_root) ? frc : HL_EBUSY;
 	return frc;
