@@ -27,6 +27,16 @@
  * returns, every section that read the old phase has ended, so the
  * collector's next step is seen by everyone who runs alongside it.
  *
+ * Taking a reference is a decision of its own (hl_gc_keep): a node found
+ * under MARK_END may be read as garbage by the time it is used, because a
+ * section that began in MARK_END may see SWEEP. So whoever makes a found
+ * node reachable (a hold, a ref, a parent, a link) asks hl_gc_keep, which
+ * reads the phase once: it shades the node (MARK, MARK_END), or answers
+ * whether it is marked (SWEEP): an unmarked node is then treated as gone
+ * (a fresh copy published, HL_ENOENT for a restore), never used. A
+ * section begun in IDLE or MARK sees at most one later phase (the barrier
+ * after each change waits for it), so only that straddle needs this.
+ *
  * What workers do, by the phase they read (always inside a section):
  *
  *   IDLE      nothing: marks mean nothing.
@@ -265,29 +275,55 @@ static void trace_here(hl_arena *a, uint64_t off)
 		;
 }
 
-void hl_gc_shade(hl_arena *a, uint64_t off)
+/* Shades off under phase ph (read once by the caller). */
+static void shade_in(hl_arena *a, uint64_t off, unsigned ph)
 {
-	if (!off || !a->slot)
+	if (!off || !hl_heap_contains(a, off, sizeof(struct hl_node)) ||
+	    !hl_mark_set(a, off))
 		return;
-	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
-	unsigned ph = HL_GC_PHASE(st);
-	if (ph != HL_GC_MARK && ph != HL_GC_MARK_END)
-		return;
-	if (!hl_heap_contains(a, off, sizeof(struct hl_node)) || !hl_mark_set(a, off))
-		return;
-	const struct hl_node *n = hl_node_at(a, off);
-	if (n->kind == HL_NODE_LEAF)
+	if (hl_node_at(a, off)->kind == HL_NODE_LEAF)
 		return; /* nothing below it */
 	if (ph == HL_GC_MARK && ring_push(a, off))
 		return;
 	trace_here(a, off);
 }
 
-void hl_gc_born(hl_arena *a, uint64_t off)
+bool hl_gc_keep(hl_arena *a, uint64_t off)
 {
+	if (!off || !a->slot)
+		return true;
 	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
-	if (HL_GC_PHASE(st) != HL_GC_IDLE)
-		(void)hl_mark_set(a, off);
+	unsigned ph = HL_GC_PHASE(st);
+	if (ph == HL_GC_IDLE)
+		return true;
+	if (ph == HL_GC_SWEEP) /* marks are final: unmarked is garbage */
+		return hl_mark_test(a, off);
+	shade_in(a, off, ph);
+	return true;
+}
+
+void hl_gc_shade(hl_arena *a, uint64_t off)
+{
+	if (!off || !a->slot)
+		return;
+	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
+	unsigned ph = HL_GC_PHASE(st);
+	if (ph == HL_GC_MARK || ph == HL_GC_MARK_END)
+		shade_in(a, off, ph);
+}
+
+void hl_gc_publish(hl_arena *a, uint64_t off, const uint64_t *targets, unsigned n)
+{
+	/* one load for both decisions: a node born marked whose targets were
+	 * judged under an earlier IDLE would hide them from the collector */
+	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
+	unsigned ph = HL_GC_PHASE(st);
+	if (ph == HL_GC_IDLE)
+		return;
+	if (ph == HL_GC_MARK || ph == HL_GC_MARK_END)
+		for (unsigned j = 0; j < n; j++)
+			shade_in(a, targets[j], ph);
+	(void)hl_mark_set(a, off);
 }
 
 bool hl_gc_marking(const hl_arena *a)
@@ -571,8 +607,6 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info)
 		atomic_store_explicit(&g->live_bytes, cx.bytes, memory_order_relaxed);
 		atomic_store_explicit(&g->live_nodes, cx.nodes, memory_order_relaxed);
 		atomic_store_explicit(&g->last_pause_ns, cx.wait_ns, memory_order_relaxed);
-		atomic_store_explicit(&g->stored_at_end, stored_bytes(a),
-				      memory_order_relaxed);
 	}
 	unclaim(a);
 	if (info && rc == 0) {
@@ -595,26 +629,32 @@ bool hl_gc_for_room(hl_arena *a)
 {
 	if (!a->slot || a->epoch_depth || a->no_auto_gc)
 		return false;
-	/* A heap full of live nodes stays full: collect again only once a
-	 * sixteenth of it was published since the last collection, so a
-	 * full heap costs a collection per heap/16 of new content, never one
-	 * per failed allocation. */
-	uint64_t since = stored_bytes(a) -
-		atomic_load_explicit(&a->hdr->gc.stored_at_end, memory_order_relaxed);
-	if (since < hl_region(a, HL_REGION_HEAP)->bytes / HL_GC_AGAIN_FRACTION)
+	/* A heap full of live nodes stays full: after a collection of ours
+	 * that freed next to nothing, collect again only once a sixteenth of
+	 * the heap was published since, so a full heap costs a collection per
+	 * heap/16 of new content, never one per failed allocation. */
+	uint64_t heap = hl_region(a, HL_REGION_HEAP)->bytes;
+	if (a->gc_futile && stored_bytes(a) - a->gc_futile_at < heap / HL_GC_AGAIN_FRACTION)
 		return false;
-	hl_gc_info info;
-	int rc = hl_gc_collect(a, &info);
-	if (rc == 0)
-		return info.freed_nodes > 0;
-	if (rc != HL_EBUSY)
-		return false;
-	/* another process collects: its sweep is what we need; wait for it */
+	/* our own cycle, which starts after the failure and so reclaims
+	 * everything that was garbage then; another process's cycle in
+	 * progress may have marked before: wait for it, then run ours */
 	uint64_t until = hl_now_ns() + HL_GC_WAIT_NS;
-	while (atomic_load_explicit(&a->hdr->gc.collector, memory_order_acquire) &&
-	       hl_now_ns() < until) {
+	uint64_t freed0 = atomic_load_explicit(&a->hdr->gc.freed_bytes,
+					       memory_order_relaxed);
+	for (;;) {
+		int rc = hl_gc_collect(a, NULL);
+		if (rc == 0) {
+			/* what every collection freed meanwhile, ours and others' */
+			uint64_t freed = atomic_load_explicit(&a->hdr->gc.freed_bytes,
+							      memory_order_relaxed) - freed0;
+			a->gc_futile = freed < heap / HL_GC_FUTILE_FRACTION;
+			a->gc_futile_at = stored_bytes(a);
+			return true;
+		}
+		if (rc != HL_EBUSY || hl_now_ns() >= until)
+			return false;
 		struct timespec ts = {0, 200 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	return true;
 }

@@ -259,8 +259,10 @@
 /* A commit that found the heap full while another process collects waits
  * at most this long for that collection before it tries again. */
 #define HL_GC_WAIT_NS (10ull * 1000000000ull)
-/* A full heap runs a collection only when heap / this was published since
- * the last one (gc.c, hl_gc_for_room). */
+/* A full heap's collection that freed less than heap / FUTILE is futile;
+ * after one, the next waits until heap / AGAIN more was published (gc.c,
+ * hl_gc_for_room). */
+#define HL_GC_FUTILE_FRACTION 64u
 #define HL_GC_AGAIN_FRACTION 16u
 
 /* ---- self-play (coordinator/selfplay.c) --------------------------------- */

@@ -107,9 +107,7 @@ _Static_assert(offsetof(struct hl_free_head, tag) == 8, "free head layout");
  *   72  pause_max_ns   the longest shading pause a worker has reported
  *   80  live_nodes     nodes marked by the last collection
  *   88  last_pause_ns  the collection's longest own wait (barriers)
- *   96  stored_at_end  the arena's published bytes (counters) when the
- *                     last collection ended
- *   104 reserved, zero to 128
+ *   96  reserved, zero to 128
  */
 enum hl_gc_phase {
 	HL_GC_IDLE = 0,     /* no collection: marks mean nothing */
@@ -135,8 +133,7 @@ struct hl_gc_ctl {
 	_Atomic uint64_t pause_max_ns;
 	_Atomic uint64_t live_nodes;
 	_Atomic uint64_t last_pause_ns;
-	_Atomic uint64_t stored_at_end;
-	uint64_t reserved[3];
+	uint64_t reserved[4];
 };
 _Static_assert(offsetof(struct hl_gc_ctl, collector) == 8, "gc ctl layout");
 _Static_assert(offsetof(struct hl_gc_ctl, retired_bytes) == 64, "gc ctl layout");

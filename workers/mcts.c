@@ -66,19 +66,12 @@
  *  6. An edge links at most one record, once: the CAS that links it
  *     expects the unlinked word, and the record of one position is unique
  *     (the index holds one entry per key).
- *  7. The collector (shm/gc.c) never frees a record a walk may still
- *     reach: select, expand, backup, abandon and the readers run inside an
- *     epoch section each; a new record is born marked with its position
- *     and the records it links at birth shaded; a record found already
- *     published (a transposition, or another expander's) is shaded before
- *     an edge links it (the insertion barrier); and a path's records stay
- *     roots between select and backup through the in-flight table.
  *
  * Memory is bounded by the arena: when a record cannot be allocated the
  * search goes on with the statistics it has (hl_mcts_expand returns 1,
  * counted in HL_SCTR_NO_ROOM), and reclaiming unreachable records - those
- * a move of the root (mcts_root.c) left behind - is the garbage
- * collector's (invariant 7).
+ * a move of the root (hl_mcts_set_root, mcts_root.c) left behind - is the
+ * garbage collector's.
  */
 #include <stdio.h>
 
@@ -294,7 +287,7 @@ static void fill_record(hl_mcts *s, uint64_t off, hl_id key, uint64_t pos_off,
 		uint64_t child = hl_id_is_zero(moves[i].child)
 					 ? 0 : hl_mcts_find(s, moves[i].child);
 		if (child)
-			hl_gc_shade(s->a, child); /* a record this one reaches */
+			hl_gc_shade(s->a, child); /* linked at birth: reachable */
 		atomic_init(&e[i].stat, (uint64_t)prior_bits(moves[i].prior)
 						<< HL_EDGE_PRIOR_SHIFT);
 		atomic_init(&e[i].link, (uint64_t)moves[i].action << HL_LINK_CHILD_BITS |
@@ -339,8 +332,12 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return 1;
 	}
+	if (!hl_gc_keep(a, pos_off)) {
+		hl_heap_free(a, (unsigned)cls, off);
+		return HL_ENOENT; /* the position is garbage a sweep removes */
+	}
 	fill_record(s, off, key, pos_off, moves, n, result);
-	hl_gc_shade(a, pos_off); /* its position: born records are not traced */
+	hl_gc_publish(a, off, &pos_off, 1); /* born marked, its position shaded */
 	if (hl_unlikely(hl_persisted(a)) &&
 	    (rc = hl_mcts_log_record(a, pos, s->salt, moves, n, result))) {
 		hl_heap_free(a, (unsigned)cls, off); /* persist hook (mcts_log.c) */
@@ -349,14 +346,12 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	/* no look-up first: the insert finds a record already there (a
 	 * transposition, or another expander of this leaf) and names it */
 	uint64_t winner;
-	hl_gc_born(a, off);
 	rc = hl_index_insert(a, key, off, &winner);
 	if (rc != 0) {
 		hl_heap_free(a, (unsigned)cls, off);
-		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0) {
-			hl_gc_shade(a, *rec); /* a record we are about to link */
+		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0 &&
+		    hl_gc_keep(a, *rec))
 			return 0; /* another expander won: use theirs */
-		}
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return rc == HL_EFULL || rc == 1 ? 1 : rc;
 	}
@@ -374,9 +369,7 @@ int hl_mcts_publish_replayed(hl_arena *a, uint64_t salt, hl_id pos,
 	hl_mcts s = {.a = a, .salt = salt, .heap_lo = heap->off,
 		     .heap_hi = heap->off + heap->bytes};
 	uint64_t rec;
-	hl_epoch_enter(a);
 	int rc = publish_record(&s, pos, 0, moves, n, result, &rec);
-	hl_epoch_exit(a);
 	return rc == 1 ? HL_EFULL : rc;
 }
 
@@ -389,6 +382,8 @@ static void link_edge(hl_mcts *s, const hl_mcts_path *p, uint64_t rec)
 	uint64_t w = atomic_load_explicit(&e->link, memory_order_acquire);
 	if (link_child(w) != 0)
 		return; /* linked already, by another expander */
+	if (!hl_gc_keep(s->a, rec))
+		return; /* garbage a sweep is removing: never linked (shm/gc.c) */
 	atomic_compare_exchange_strong_explicit(&e->link, &w,
 						w | rec / HL_HEAP_ALIGN,
 						memory_order_release,
@@ -413,7 +408,7 @@ int hl_mcts_expand(hl_mcts *s, hl_mcts_path *p, hl_id leaf,
 	return hl_mcts_expand_at(s, p, leaf, 0, moves, n, result);
 }
 
-int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
+static int mcts_expand_at_in(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 		      const hl_mcts_move *moves, unsigned n, uint32_t result)
 {
 	if (!s || !p)
@@ -427,22 +422,22 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, p->leaf_id))
 		return HL_EINVAL; /* the root the path was selected from */
 	uint64_t rec;
-	hl_epoch_enter(s->a); /* the collector's view of the graph (gc.c) */
 	rc = publish_record(s, leaf, pos_off, moves, n, result, &rec);
-	if (!rc) {
-		p->leaf_rec_ = rec;
-		p->leaf_id = leaf;
-		if (p->leaf == HL_MCTS_LEAF_NEW)
-			link_edge(s, p, rec);
-	}
-	hl_epoch_exit(s->a);
-	return rc;
+	if (rc)
+		return rc;
+	p->leaf_rec_ = rec;
+	p->leaf_id = leaf;
+	if (p->leaf == HL_MCTS_LEAF_NEW)
+		link_edge(s, p, rec);
+	return 0;
 }
 
 /* ---- reading --------------------------------------------------------------------- */
 
-static int node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
+static int mcts_node_info_in(hl_mcts *s, hl_id pos, hl_mcts_node *out)
 {
+	if (!s || !out)
+		return HL_EINVAL;
 	uint64_t rec = hl_mcts_find(s, pos);
 	if (!rec)
 		return HL_ENOENT;
@@ -456,19 +451,6 @@ static int node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
 			 HL_SREC_TERMINAL) != 0;
 	out->edges = rec_count(s->a, rec);
 	return 0;
-}
-
-/* The public readers run inside a section, so that no record they reach
- * is freed under them (a read-only handle's section is a no-op: it reads
- * what a collector may be changing, and validates it). */
-int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
-{
-	if (!s || !out)
-		return HL_EINVAL;
-	hl_epoch_enter(s->a);
-	int rc = node_info(s, pos, out);
-	hl_epoch_exit(s->a);
-	return rc;
 }
 
 static void child_info(hl_mcts *s, uint64_t rec, unsigned i, hl_mcts_child *c)
@@ -492,20 +474,18 @@ static void child_info(hl_mcts *s, uint64_t rec, unsigned i, hl_mcts_child *c)
 	c->child = hl_mcts_rec_pos(s->a, child);
 }
 
-int hl_mcts_children(hl_mcts *s, hl_id pos, hl_mcts_child *out, unsigned cap,
-		     unsigned *n)
+static int mcts_children_in(hl_mcts *s, hl_id pos, hl_mcts_child *out,
+			    unsigned cap, unsigned *n)
 {
 	if (!s || !n || (cap && !out))
 		return HL_EINVAL;
-	hl_epoch_enter(s->a);
 	uint64_t rec = hl_mcts_find(s, pos);
-	if (rec) {
-		*n = rec_count(s->a, rec);
-		for (unsigned i = 0; i < *n && i < cap; i++)
-			child_info(s, rec, i, &out[i]);
-	}
-	hl_epoch_exit(s->a);
-	return rec ? 0 : HL_ENOENT;
+	if (!rec)
+		return HL_ENOENT;
+	*n = rec_count(s->a, rec);
+	for (unsigned i = 0; i < *n && i < cap; i++)
+		child_info(s, rec, i, &out[i]);
+	return 0;
 }
 
 /* Whether candidate c is a better move to play than b. */
@@ -536,25 +516,21 @@ static int best_of(hl_mcts *s, uint64_t rec, hl_mcts_child *out)
 	return 0;
 }
 
-int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out)
+static int mcts_best_in(hl_mcts *s, hl_id pos, hl_mcts_child *out)
 {
 	if (!s || !out)
 		return HL_EINVAL;
-	hl_epoch_enter(s->a);
 	uint64_t rec = hl_mcts_find(s, pos);
-	int rc = rec ? best_of(s, rec, out) : HL_ENOENT;
-	hl_epoch_exit(s->a);
-	return rc;
+	return rec ? best_of(s, rec, out) : HL_ENOENT;
 }
 
-int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
+static int mcts_pv_in(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 {
 	if (!s || !n || (cap && !actions))
 		return HL_EINVAL;
 	*n = 0;
 	uint64_t rec;
-	hl_epoch_enter(s->a);
-	int rc = hl_mcts_root_rec(s, &rec);
+	int rc = hl_mcts_root_rec(s, &rec); /* follows a moved root */
 	while (!rc && rec && *n < cap) {
 		hl_mcts_child c;
 		if (best_of(s, rec, &c) || c.visits == 0)
@@ -562,7 +538,6 @@ int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 		actions[(*n)++] = c.action;
 		rec = hl_id_is_zero(c.child) ? 0 : hl_mcts_find(s, c.child);
 	}
-	hl_epoch_exit(s->a);
 	return rc;
 }
 
@@ -587,4 +562,56 @@ int hl_mcts_stats_get(hl_arena *a, hl_mcts_stats *out)
 	for (uint32_t i = 0; i < hl_slot_count(a); i++)
 		out->in_flight += hl_inflight_held(a, i);
 	return 0;
+}
+
+int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
+		      const hl_mcts_move *moves, unsigned n, uint32_t result)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_expand_at_in(s, p, leaf, pos_off, moves, n, result);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_node_info_in(s, pos, out);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_best_in(s, pos, out);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_pv_in(s, actions, cap, n);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_children(hl_mcts *s, hl_id pos, hl_mcts_child *out, unsigned cap,
+		     unsigned *n)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_children_in(s, pos, out, cap, n);
+	hl_epoch_exit(s->a);
+	return rc;
 }

@@ -165,24 +165,10 @@ static void known_leaf(const hl_mcts *s, hl_mcts_path *p, uint64_t rec)
 						 : q_load(rec_payload(s->a, rec));
 }
 
-static int select_path(hl_mcts *s, hl_mcts_path *p);
-
-/* Select, backup and abandon run inside a section (shm/epoch.c): no record
- * they pass through is freed under them; a path's records stay reachable
- * between select and backup through the in-flight table (a collector's
- * root), except an edge whose loss could not be written down (held_ 0). */
-int hl_mcts_select(hl_mcts *s, hl_mcts_path *p)
+static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 {
 	if (!s || !p)
 		return HL_EINVAL;
-	hl_epoch_enter(s->a);
-	int rc = select_path(s, p);
-	hl_epoch_exit(s->a);
-	return rc;
-}
-
-static int select_path(hl_mcts *s, hl_mcts_path *p)
-{
 	int rc = hl_arena_writable(s->a);
 	uint64_t rec;
 	unsigned row;
@@ -346,8 +332,10 @@ static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 	p->row_ = HL_MCTS_INFLIGHT_ROWS; /* no longer in flight */
 }
 
-static int backup_path(hl_mcts *s, hl_mcts_path *p, double value)
+static int mcts_backup_in(hl_mcts *s, hl_mcts_path *p, double value)
 {
+	if (!s || !p || !path_in_flight(s, p))
+		return HL_EINVAL;
 	float v = isnan(value) ? 0.0f : value > 1 ? 1.0f : value < -1 ? -1.0f : (float)value;
 	if (p->leaf == HL_MCTS_LEAF_NEW || p->leaf == HL_MCTS_LEAF_ROOT) {
 		if (p->leaf_rec_) {
@@ -365,21 +353,37 @@ static int backup_path(hl_mcts *s, hl_mcts_path *p, double value)
 	return 0;
 }
 
-int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
+static void mcts_abandon_in(hl_mcts *s, hl_mcts_path *p)
 {
-	if (!s || !p || !path_in_flight(s, p))
+	if (s && p && path_in_flight(s, p))
+		unwind(s, p, false, 0);
+}
+
+int hl_mcts_select(hl_mcts *s, hl_mcts_path *p)
+{
+	if (!s)
 		return HL_EINVAL;
 	hl_epoch_enter(s->a);
-	int rc = backup_path(s, p, value);
+	int rc = mcts_select_in(s, p);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_backup_in(s, p, value);
 	hl_epoch_exit(s->a);
 	return rc;
 }
 
 void hl_mcts_abandon(hl_mcts *s, hl_mcts_path *p)
 {
-	if (!s || !p || !path_in_flight(s, p))
+	if (!s)
 		return;
 	hl_epoch_enter(s->a);
-	unwind(s, p, false, 0);
+	mcts_abandon_in(s, p);
 	hl_epoch_exit(s->a);
 }

@@ -20,10 +20,10 @@ int hl_pin(hl_arena *a, hl_id id)
 	struct hl_tree t;
 	hl_epoch_enter(a);
 	rc = hl_tree_load(a, id, &t, NULL);
-	if (!rc) {
-		hl_gc_shade(a, t.root_off);
+	if (!rc && !hl_gc_keep(a, t.root_off))
+		rc = HL_ENOENT; /* garbage a sweep is removing (shm/gc.c) */
+	if (!rc)
 		rc = hl_hold_add(a, t.root_off, HL_HOLD_PIN);
-	}
 	hl_epoch_exit(a);
 	return rc;
 }

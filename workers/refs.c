@@ -157,17 +157,25 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 		return rc;
 	uint64_t root_off;
 	struct hl_ref_slot *slot;
-	hl_epoch_enter(a); /* invariant 7 */
-	rc = root_of(a, id, &root_off); /* invariant 3 */
-	if (!rc)
-		rc = find_slot(a, name, true, &slot);
-	if (!rc) {
-		hl_gc_shade(a, root_off);
-		/* release: pairs with hl_ref_get's acquire; the root node was
-		 * published (by its own release CAS) before we could look it up */
-		atomic_store_explicit(&slot->root_off, root_off, memory_order_release);
+	for (unsigned round = 0; round < 2; round++) {
+		hl_epoch_enter(a); /* invariant 7 */
+		rc = root_of(a, id, &root_off); /* invariant 3 */
+		if (!rc)
+			rc = find_slot(a, name, true, &slot);
+		if (!rc && !hl_gc_keep(a, root_off))
+			rc = HL_ENOENT; /* garbage a sweep is removing (shm/gc.c) */
+		if (!rc) {
+			/* release: pairs with hl_ref_get's acquire; the root node
+			 * was published (by its own release CAS) before we could
+			 * look it up */
+			atomic_store_explicit(&slot->root_off, root_off,
+					      memory_order_release);
+		}
+		hl_epoch_exit(a);
+		/* no heap for a new name: a collection, outside the section */
+		if (rc != HL_EFULL || round || !hl_gc_for_room(a))
+			break;
 	}
-	hl_epoch_exit(a);
 	return rc ? rc : log_ref(a, name, id);
 }
 
@@ -215,7 +223,8 @@ static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired
 	if (root_of(a, *expected, &want) != 0)
 		want = UINT64_MAX; /* not a snapshot here: it can't be held */
 	uint64_t cur = want;
-	hl_gc_shade(a, put);
+	if (!hl_gc_keep(a, put))
+		return HL_ENOENT; /* garbage a sweep is removing (shm/gc.c) */
 	if (want != UINT64_MAX &&
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,

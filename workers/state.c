@@ -361,10 +361,10 @@ int hl_restore(hl_state *s, hl_id id)
 	 * only by hl_arena_check, since a restore is O(1). */
 	if (!rc && !hl_tree_root_ok(id, &t))
 		rc = HL_ECORRUPT;
-	if (!rc) {
-		hl_gc_shade(s->a, t.root_off);
+	if (!rc && !hl_gc_keep(s->a, t.root_off))
+		rc = HL_ENOENT; /* garbage a sweep is removing (shm/gc.c) */
+	if (!rc)
 		rc = hl_state_rebase(s, id, &t);
-	}
 	hl_epoch_exit(s->a);
 	if (rc)
 		return rc;
