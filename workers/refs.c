@@ -134,6 +134,18 @@ static int root_of(const hl_arena *a, hl_id id, uint64_t *off)
 	return hl_tree_load(a, id, &t, off);
 }
 
+/* The root naming id, about to be stored in a ref (0 for the zero id):
+ * a root a sweep is removing is no snapshot any more (shm/gc.c). */
+static int kept_root(hl_arena *a, hl_id id, uint64_t *off)
+{
+	if (hl_id_is_zero(id))
+		return root_of(a, id, off);
+	struct hl_tree t;
+	int rc = hl_gc_find_root(a, id, &t);
+	*off = t.root_off;
+	return rc;
+}
+
 static int id_at(const hl_arena *a, uint64_t root_off, hl_id *out)
 {
 	if (root_off == 0) {
@@ -159,11 +171,9 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 	struct hl_ref_slot *slot;
 	for (unsigned round = 0; round < 2; round++) {
 		hl_epoch_enter(a); /* invariant 7 */
-		rc = root_of(a, id, &root_off); /* invariant 3 */
+		rc = kept_root(a, id, &root_off); /* invariants 3, 7 */
 		if (!rc)
 			rc = find_slot(a, name, true, &slot);
-		if (!rc && !hl_gc_keep(a, root_off))
-			rc = HL_ENOENT; /* garbage a sweep is removing (shm/gc.c) */
 		if (!rc) {
 			/* release: pairs with hl_ref_get's acquire; the root node
 			 * was published (by its own release CAS) before we could
@@ -210,7 +220,7 @@ static int cas_slot(hl_arena *a, const char *name, hl_id expected,
 static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 {
 	uint64_t want, put;
-	int rc = root_of(a, desired, &put);
+	int rc = kept_root(a, desired, &put);
 	if (rc)
 		return rc;
 	struct hl_ref_slot *slot;
@@ -223,8 +233,6 @@ static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired
 	if (root_of(a, *expected, &want) != 0)
 		want = UINT64_MAX; /* not a snapshot here: it can't be held */
 	uint64_t cur = want;
-	if (!hl_gc_keep(a, put))
-		return HL_ENOENT; /* garbage a sweep is removing (shm/gc.c) */
 	if (want != UINT64_MAX &&
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,
