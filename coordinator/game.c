@@ -19,7 +19,10 @@
  * best_move is a column 1-7 (null before any playout); visits has 7
  * entries in column order (0 for full columns); value is in [-1, 1] and
  * proven one of "win", "loss", "draw" or null, both from the side to move
- * at the position.
+ * at the position. root_plies is the stones on the search's root's board:
+ * the position's own while the root has not moved, more once self-play
+ * (or any hl_mcts_set_root) has moved it, and then the rest of the
+ * summary is about that root.
  */
 #include <stdio.h>
 #include <string.h>
@@ -147,6 +150,10 @@ static void report_json(FILE *out, const struct hl_game_run *g,
 	hl_json_u64(&j, "bytes_per_node", s->bytes_per_node);
 	hl_json_u64(&j, "root_visits", s->root_visits);
 	hl_json_u64(&j, "no_room", s->no_room);
+	if (s->root_plies >= 0)
+		hl_json_u64(&j, "root_plies", (uint64_t)s->root_plies);
+	else
+		hl_json_null(&j, "root_plies");
 	hl_json_close(&j);
 	hl_json_end(&j);
 }
@@ -159,6 +166,12 @@ static void report_text(FILE *out, const struct hl_game_run *g,
 		sum += s->visits[c];
 	fprintf(out, "helios run: connect4 from \"%s\", %u workers, %.1f s\n",
 		g->position, g->workers, g->elapsed_s);
+	size_t start = strlen(g->position); /* the start's plies: one a move */
+	if (s->root_plies >= 0 && (size_t)s->root_plies != start &&
+	    g->position[0] != '?')
+		fprintf(out, "  root      moved: %d plies into the game, %d past the "
+			"start (self-play, or hl_mcts_set_root)\n", s->root_plies,
+			s->root_plies - (int)start);
 	fprintf(out, "  playouts  %llu (%.0f/s)\n", (unsigned long long)s->playouts,
 		g->elapsed_s > 0 ? (double)g->playouts / g->elapsed_s : 0);
 	fprintf(out, "  best move %d   value %+.3f (side to move)   proven %s\n",

@@ -24,6 +24,7 @@ int hl_cmd_worker_builtin(int argc, char **argv)
 	int workload = -1;
 	uint64_t seed = 1, playouts = 0;
 	const char *game = NULL;
+	bool selfplay = false;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--workload"))
 			workload = hl_workload_parse(argv[i + 1]);
@@ -33,9 +34,11 @@ int hl_cmd_worker_builtin(int argc, char **argv)
 			game = argv[i + 1];
 		else if (!strcmp(argv[i], "--playouts"))
 			playouts = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--selfplay"))
+			selfplay = !strcmp(argv[i + 1], "1");
 	}
 	if (game && !strcmp(game, "connect4"))
-		return hl_worker_run_game(playouts, seed);
+		return hl_worker_run_game(playouts, seed, selfplay);
 	if (!hl_workload_playable(workload)) {
 		hl_say("worker-builtin: --workload w1|w2 is required");
 		return HL_EXIT_USAGE;

@@ -8,13 +8,16 @@
  *              [--prefault] [--seed N] [--quiet] [--trust-owner]
  *              [--persist DIR [--durability none|async|sync] [--wal-size S]]
  *              (--workload w1|w2 | -- WORKER_COMMAND ARGS...
- *               | --game connect4 [--position MOVES] [--playouts P] [--json])
+ *               | --game connect4 [--position MOVES] [--playouts P] [--json]
+ *                 [--selfplay G])
  *
  * With --game the workers grow one shared search graph from the position
  * (workers/games/c4_search.c) until --playouts are done between them, the
  * root is proven, or --duration (default 5 s with no --playouts); the
  * summary is the search's (game.c), and with --json stdout carries exactly
- * one JSON object while everything else goes to stderr.
+ * one JSON object while everything else goes to stderr. With --selfplay G
+ * the coordinator drives G games of the search against itself instead,
+ * --playouts P a move (selfplay.c).
  *
  * Life of a run:
  *   1. Parse and check the command line (errors: usage, exit 2): each bad
@@ -58,7 +61,7 @@ static const char usage_text[] =
 	"                   [--wal-size 256M]]\n"
 	"                  (--workload w1|w2 | -- WORKER_COMMAND [ARGS...]\n"
 	"                   | --game connect4 [--position MOVES] [--playouts P]\n"
-	"                     [--json])\n";
+	"                     [--json] [--selfplay GAMES])\n";
 
 static int usage(const char *why, const char *what)
 {
@@ -70,7 +73,7 @@ enum {
 	OPT_DURATION, OPT_RESTART, OPT_MAX_RESTARTS, OPT_GRACE, OPT_HANG,
 	OPT_KEEP, OPT_PREFAULT, OPT_SEED, OPT_QUIET, OPT_WORKLOAD, OPT_GAME,
 	OPT_PERSIST, OPT_DURABILITY, OPT_TRUST_OWNER, OPT_HELP, OPT_POSITION,
-	OPT_PLAYOUTS, OPT_JSON, OPT_WAL_SIZE,
+	OPT_PLAYOUTS, OPT_JSON, OPT_WAL_SIZE, OPT_SELFPLAY,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +101,7 @@ static const struct option long_opts[] = {
 	{"position", required_argument, 0, OPT_POSITION},
 	{"playouts", required_argument, 0, OPT_PLAYOUTS},
 	{"json", no_argument, 0, OPT_JSON},
+	{"selfplay", required_argument, 0, OPT_SELFPLAY},
 	{0, 0, 0, 0},
 };
 
@@ -201,6 +205,10 @@ static int parse_one(struct run_opts *o, int opt, const char *arg)
 			return usage("--playouts takes a count of at least 1", arg);
 		return 0;
 	case OPT_JSON: o->json = true; return 0;
+	case OPT_SELFPLAY:
+		if (!hl_parse_u64(arg, HL_SELFPLAY_GAMES_MAX, &o->selfplay) || !o->selfplay)
+			return usage("--selfplay takes a count of games, 1 to 1000000", arg);
+		return 0;
 	case OPT_PERSIST: o->persist = arg; return 0;
 	case OPT_DURABILITY:
 		if (!strcmp(arg, "sync"))
@@ -240,7 +248,8 @@ static int game_opts(struct run_opts *o)
 		o->duration_s = 5; /* neither bound given: a short search */
 	if (!o->chunk_given)
 		o->chunk = HL_CHUNK_BYTES_MIN; /* a position is 16 bytes */
-	return 0;
+	const char *why = hl_selfplay_opts(o);
+	return why ? usage(why, NULL) : 0;
 }
 
 static int parse_opts(struct run_opts *o, int argc, char **argv)
@@ -267,8 +276,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv)
 		return usage("--wal-size goes with --persist", NULL);
 	if (o->game)
 		return game_opts(o);
-	if (o->position || o->playouts || o->json)
-		return usage("--position, --playouts and --json go with --game", NULL);
+	if (o->position || o->playouts || o->json || o->selfplay)
+		return usage("--position, --playouts, --json and --selfplay go with "
+			     "--game", NULL);
 	if (!o->command && o->workload < 0)
 		o->workload = HL_WORKLOAD_W1; /* the embedded default */
 	return 0;
@@ -300,7 +310,7 @@ struct builtin_argv {
 	char exe[PATH_MAX];
 	char seed[32];
 	char playouts[32];
-	char *argv[10];
+	char *argv[12];
 };
 
 /* The argv a built-in worker runs: this very program, re-executed. */
@@ -321,6 +331,10 @@ static int builtin_argv(struct builtin_argv *b, const struct run_opts *o)
 		*v++ = (char *)o->game;
 		*v++ = "--playouts";
 		*v++ = b->playouts;
+		if (o->selfplay) {
+			*v++ = "--selfplay";
+			*v++ = "1";
+		}
 	} else {
 		*v++ = "--workload";
 		*v++ = (char *)hl_workload_name(o->workload);
@@ -649,15 +663,18 @@ static int run(struct run_opts *o, char **argv)
 	hl_arena_stats(ra.a, &p.first);
 	p.last = p.first;
 	p.playouts_first = p.playouts_last = hl_mcts_playouts(ra.a);
-	const char *reason = supervise(o, &sup, sfd, &p);
+	bool selfplay_failed = false;
+	const char *reason = o->selfplay ? hl_selfplay_run(o, &sup, sfd, &selfplay_failed)
+					 : supervise(o, &sup, sfd, &p);
 	hl_sup_stop(&sup, sup.grace_ns);
 	hl_run_gc_stop(gc);
 	bool persist_failed = hl_run_persist_stop(persister) != 0;
-	summary(o, &sup, &p, reason);
+	if (!o->selfplay) /* self-play reported its games */
+		summary(o, &sup, &p, reason);
 	if (sup.full)
 		hl_run_arena_full(o, &ra);
-	int code = sup.failed || sup.full || persist_failed ? HL_EXIT_FAILED
-							   : HL_EXIT_OK;
+	int code = sup.failed || sup.full || persist_failed || selfplay_failed
+			   ? HL_EXIT_FAILED : HL_EXIT_OK;
 	place_free(o, &sup);
 	hl_sup_fini(&sup);
 	hl_run_arena_close(o, &ra);

@@ -32,6 +32,8 @@ struct run_opts {
 	bool json;           /* the summary as one JSON object on stdout */
 	struct hl_c4_pos root; /* the position, parsed */
 	bool duration_given;
+	uint64_t selfplay;   /* --selfplay G: games to play (0: one search) */
+	uint64_t move_playouts; /* self-play: --playouts, per move */
 	/* persistence (persist_cmd.c) */
 	const char *persist; /* --persist DIR; NULL: memory only */
 	unsigned durability; /* --durability: HL_DURABILITY_ASYNC or _SYNC */
@@ -56,6 +58,36 @@ void hl_run_arena_close(const struct run_opts *o, struct run_arena *ra);
 /* Says which part of the arena is full and what --size would fit, after
  * workers found it full (HL_WORKER_EXIT_FULL). */
 void hl_run_arena_full(const struct run_opts *o, const struct run_arena *ra);
+
+/* What a run knows of its arena's memory, read through public calls
+ * (hl_arena_stats, hl_mcts_stats_get, hl_gc_stats_get) by
+ * hl_run_after_move. */
+struct hl_run_memory {
+	uint64_t heap_bytes, heap_used_bytes, heap_peak_bytes;
+	uint64_t nodes;      /* the arena's nodes (snapshots' leaves, inner and
+			      * root nodes, search records) */
+	uint64_t records;    /* search records */
+	uint64_t no_room;    /* expansions refused for want of room */
+	uint64_t gc_cycles;  /* collections completed (hl_gc_stats_get) */
+	uint64_t gc_freed_bytes; /* their total */
+	uint64_t live_bytes; /* found reachable by the last collection */
+	bool said_full;      /* "the arena is full", said once */
+};
+/* A game driver calls this after each move it plays, when the root has
+ * moved and before the workers get the next move's budget (selfplay.c):
+ * the place between moves for work on the arena as a whole. It reads the
+ * memory into *mem (the peak too) and says once when the arena has
+ * filled. 0 or an HL_E* code. */
+int hl_run_after_move(hl_arena *a, struct hl_run_memory *mem);
+
+/* Self-play (selfplay.c): checks and completes a --selfplay command line
+ * after the --game part (NULL, or why it is a usage error); then drives
+ * the games on the run's workers (spawning them) and prints the report;
+ * returns why it stopped, *failed when that is a failure of its own. */
+const char *hl_selfplay_opts(struct run_opts *o);
+struct hl_sup;
+const char *hl_selfplay_run(const struct run_opts *o, struct hl_sup *sup,
+			    int sfd, bool *failed);
 
 /* The persister of a --persist run (persist_cmd.c): recovers DIR into the
  * run's arena and starts persisting, saying so; *out stays NULL without

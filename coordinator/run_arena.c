@@ -494,3 +494,30 @@ void hl_run_arena_full(const struct run_opts *o, const struct run_arena *ra)
 	else
 		hl_say("run: give a larger arena: --size %s or more", size);
 }
+
+int hl_run_after_move(hl_arena *a, struct hl_run_memory *mem)
+{
+	hl_stats st;
+	hl_mcts_stats ms;
+	hl_gc_stats gs;
+	int rc = hl_arena_stats(a, &st);
+	if (rc || (rc = hl_mcts_stats_get(a, &ms)) != 0 ||
+	    (rc = hl_gc_stats_get(a, &gs)) != 0)
+		return rc;
+	mem->gc_cycles = gs.cycles;
+	mem->gc_freed_bytes = gs.freed_bytes;
+	mem->live_bytes = gs.live_bytes;
+	mem->heap_bytes = st.heap_bytes;
+	mem->heap_used_bytes = st.heap_used_bytes;
+	if (st.heap_used_bytes > mem->heap_peak_bytes)
+		mem->heap_peak_bytes = st.heap_used_bytes;
+	mem->nodes = st.nodes;
+	mem->records = ms.records;
+	mem->no_room = ms.no_room;
+	if (ms.no_room && !mem->said_full) {
+		hl_say("run: the arena is full: the search goes on without "
+		       "expanding, with the statistics it has (--size for more)");
+		mem->said_full = true; /* once, as a --game search says it */
+	}
+	return 0;
+}

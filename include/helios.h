@@ -519,8 +519,24 @@ int hl_mcts_open(hl_arena *a, const char *name, hl_id root,
 /* Abandons the paths still in flight (their losses come off, nothing is
  * visited) and frees the handle. NULL is a no-op. */
 void hl_mcts_close(hl_mcts *s);
-/* The search's root position. */
+/* The search's root position, as this handle last followed it: at open,
+ * at every select (which follows the root another process moved), at
+ * hl_mcts_pv and at hl_mcts_set_root. */
 hl_id hl_mcts_root(const hl_mcts *s);
+/*
+ * Moves the search's root to position new_root (a snapshot of this arena),
+ * normally a child of the current root - the move actually played - so
+ * the statistics grown below it are kept and the search goes on from them
+ * (tree reuse). One compare-and-swap on the ref "mcts/<name>" from the
+ * root this handle saw last: of processes racing to move it, one wins.
+ * Every process's next select walks from the new root; paths selected
+ * before the move back up as usual. Returns 0 (also when another process
+ * moved it to new_root already), HL_EBUSY (another process moved it
+ * elsewhere first: this handle now follows that root, see hl_mcts_root),
+ * HL_EINVAL (zero new_root), HL_ENOENT (no such snapshot), HL_EROFS. Cost:
+ * one ref CAS (and on a persisted arena, the ref's log record).
+ */
+int hl_mcts_set_root(hl_mcts *s, hl_id new_root);
 
 typedef struct hl_mcts_path {
 	uint32_t leaf;     /* HL_MCTS_LEAF_* */

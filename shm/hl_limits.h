@@ -291,4 +291,15 @@
 #define HL_GC_COMMIT_RETRIES 4u
 #define HL_GC_AGAIN_FRACTION 16u
 
+/* ---- self-play (coordinator/selfplay.c) --------------------------------- */
+
+/* Games of one `helios run --selfplay G`: the driver keeps each game's
+ * record (its moves and counts, 80 bytes) for the report, so a million
+ * games is 80 MB of the coordinator's memory at most. */
+#define HL_SELFPLAY_GAMES_MAX 1000000ull
+/* Playouts a move: 10^9 keeps a move's target (the arena's playout count
+ * plus this) far from overflow and a move under an hour at the rates of
+ * this engine. */
+#define HL_SELFPLAY_PLAYOUTS_MAX 1000000000ull
+
 #endif /* HL_SHM_LIMITS_H */

@@ -69,7 +69,8 @@
  *
  * Memory is bounded by the arena: when a record cannot be allocated the
  * search goes on with the statistics it has (hl_mcts_expand returns 1,
- * counted in HL_SCTR_NO_ROOM), and reclaiming unreachable records is the
+ * counted in HL_SCTR_NO_ROOM), and reclaiming unreachable records - those
+ * a move of the root (hl_mcts_set_root, mcts_root.c) left behind - is the
  * garbage collector's.
  */
 #include <stdio.h>
@@ -162,6 +163,16 @@ int hl_mcts_open(hl_arena *a, const char *name, hl_id root,
 	}
 	if ((rc = open_root(s, root)) != 0)
 		goto out_free;
+	/* the handle follows the ref from now on (mcts_root.c) */
+	if (!(s->root_word = hl_ref_word(a, s->ref))) {
+		rc = HL_ENOENT;
+		goto out_free;
+	}
+	hl_epoch_enter(a);
+	rc = hl_mcts_follow_root(s);
+	hl_epoch_exit(a);
+	if (rc)
+		goto out_free;
 	*out = s;
 	return 0;
 out_free:
@@ -204,13 +215,6 @@ uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos)
 		return 0;
 	const struct hl_node *n = hl_node_get(s->a, off, HL_NODE_SEARCH, 0);
 	return n && n->aux == s->salt ? off : 0;
-}
-
-uint64_t hl_mcts_root_rec(hl_mcts *s)
-{
-	if (!s->root_rec)
-		s->root_rec = hl_mcts_find(s, s->root);
-	return s->root_rec;
 }
 
 hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec)
@@ -282,6 +286,8 @@ static void fill_record(hl_mcts *s, uint64_t off, hl_id key, uint64_t pos_off,
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t child = hl_id_is_zero(moves[i].child)
 					 ? 0 : hl_mcts_find(s, moves[i].child);
+		if (child)
+			hl_gc_shade(s->a, child); /* linked at birth: reachable */
 		atomic_init(&e[i].stat, (uint64_t)prior_bits(moves[i].prior)
 						<< HL_EDGE_PRIOR_SHIFT);
 		atomic_init(&e[i].link, (uint64_t)moves[i].action << HL_LINK_CHILD_BITS |
@@ -413,8 +419,8 @@ static int mcts_expand_at_in(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t p
 	if ((p->leaf != HL_MCTS_LEAF_NEW && p->leaf != HL_MCTS_LEAF_ROOT) ||
 	    p->leaf_rec_ || hl_id_is_zero(leaf) || !move_list_ok(moves, n, result))
 		return HL_EINVAL;
-	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, s->root))
-		return HL_EINVAL;
+	if (p->leaf == HL_MCTS_LEAF_ROOT && !hl_id_eq(leaf, p->leaf_id))
+		return HL_EINVAL; /* the root the path was selected from */
 	uint64_t rec;
 	rc = publish_record(s, leaf, pos_off, moves, n, result, &rec);
 	if (rc)
@@ -523,15 +529,16 @@ static int mcts_pv_in(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 	if (!s || !n || (cap && !actions))
 		return HL_EINVAL;
 	*n = 0;
-	uint64_t rec = hl_mcts_find(s, s->root);
-	while (rec && *n < cap) {
+	uint64_t rec;
+	int rc = hl_mcts_root_rec(s, &rec); /* follows a moved root */
+	while (!rc && rec && *n < cap) {
 		hl_mcts_child c;
 		if (best_of(s, rec, &c) || c.visits == 0)
 			break;
 		actions[(*n)++] = c.action;
 		rec = hl_id_is_zero(c.child) ? 0 : hl_mcts_find(s, c.child);
 	}
-	return 0;
+	return rc;
 }
 
 uint64_t hl_mcts_playouts(const hl_arena *a)

@@ -18,8 +18,9 @@ struct hl_mcts {
 	char name[HL_MCTS_NAME_MAX + 1];
 	char ref[HL_REF_NAME_MAX + 1]; /* "mcts/<name>" */
 	uint64_t salt;                 /* hl_hash64 of the name */
-	hl_id root;
-	uint64_t root_rec;             /* the root's record once found; 0 */
+	hl_id root;                    /* as last followed (mcts_root.c) */
+	uint64_t root_off;             /* its root node: the ref's word then */
+	const _Atomic uint64_t *root_word; /* the ref's value word */
 	uint32_t rows_used;            /* bit r: row r of the arena handle's
 					* in-flight table holds a path of this
 					* search (rows come from the handle) */
@@ -127,8 +128,14 @@ static inline uint64_t hl_mcts_child_stats(const hl_mcts *s, uint64_t link)
 }
 /* Record of position pos in this search: its offset, or 0. */
 uint64_t hl_mcts_find(const hl_mcts *s, hl_id pos);
-/* The root's record, cached once found; 0 while the root has none. */
-uint64_t hl_mcts_root_rec(hl_mcts *s);
+/* Follows the search's root ref (mcts_root.c): s->root is then the root
+ * the ref names now. 0, HL_ENOENT (the ref was cleared to the zero id) or
+ * HL_ECORRUPT (it names no snapshot's root node); s->root is unchanged on
+ * an error. */
+int hl_mcts_follow_root(hl_mcts *s);
+/* Follows the root, then its record: *rec gets it, 0 while the root has
+ * none. 0 or hl_mcts_follow_root's error. */
+int hl_mcts_root_rec(hl_mcts *s, uint64_t *rec);
 /* The position id of record rec. */
 hl_id hl_mcts_rec_pos(const hl_arena *a, uint64_t rec);
 /* N of record rec: own evaluations plus edge visits. */

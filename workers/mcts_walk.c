@@ -170,8 +170,11 @@ static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 	if (!s || !p)
 		return HL_EINVAL;
 	int rc = hl_arena_writable(s->a);
+	uint64_t rec;
 	unsigned row;
-	if (rc || (rc = take_row(s, &row)) != 0)
+	/* the root first: a root moved by any process is followed here */
+	if (rc || (rc = hl_mcts_root_rec(s, &rec)) != 0 ||
+	    (rc = take_row(s, &row)) != 0)
 		return rc;
 	p->row_ = row;
 	p->depth = 0;
@@ -179,7 +182,6 @@ static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 	p->result = HL_MCTS_ONGOING;
 	p->value = 0;
 	p->leaf_id = p->parent = (hl_id){0, 0};
-	uint64_t rec = hl_mcts_root_rec(s);
 	if (!rec) {
 		p->leaf = HL_MCTS_LEAF_ROOT;
 		p->leaf_id = p->parent = s->root;

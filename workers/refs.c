@@ -256,3 +256,11 @@ int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 	hl_epoch_exit(a);
 	return rc ? rc : log_ref(a, name, desired);
 }
+
+const _Atomic uint64_t *hl_ref_word(hl_arena *a, const char *name)
+{
+	struct hl_ref_slot *slot;
+	if (!a || find_slot(a, name, false, &slot))
+		return NULL;
+	return &slot->root_off;
+}

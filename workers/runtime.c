@@ -5,7 +5,8 @@
  *
  * A built-in worker runs a workload (--workload w1|w2) or a game search
  * (--game connect4: workers/games/c4_search.c, until the shared playout
- * budget is spent, the root is proven, or the stop flag is set).
+ * budget is spent, the root is proven, or the stop flag is set; with
+ * --selfplay, the budgets of a self-play driver until the stop flag).
  *
  * Life of a built-in worker:
  *   1. SIGTERM and SIGINT set a stop flag (the coordinator's grace period
@@ -71,7 +72,7 @@ int hl_worker_run_builtin(enum hl_workload w, uint64_t seed)
 	return exit_status(rc);
 }
 
-int hl_worker_run_game(uint64_t playouts, uint64_t seed)
+int hl_worker_run_game(uint64_t playouts, uint64_t seed, bool selfplay)
 {
 	unsigned index;
 	hl_arena *a;
@@ -79,8 +80,9 @@ int hl_worker_run_game(uint64_t playouts, uint64_t seed)
 	if (code)
 		return code;
 	/* each worker's rollouts differ: the seed mixed with its index */
-	int rc = hl_c4_search_work(a, playouts, seed * 0x9e3779b97f4a7c15ull + index,
-				   &stop_requested, NULL);
+	uint64_t mine = seed * 0x9e3779b97f4a7c15ull + index;
+	int rc = selfplay ? hl_c4_selfplay_work(a, mine, &stop_requested, NULL)
+			  : hl_c4_search_work(a, playouts, mine, &stop_requested, NULL);
 	if (rc)
 		fprintf(stderr, "helios: worker %u: connect4 search: %s\n", index,
 			hl_strerror(rc));

@@ -214,6 +214,15 @@ static inline uint64_t hl_state_root_off(const hl_state *s)
 {
 	return s->base.root_off;
 }
+/* ---- refs (refs.c) -------------------------------------------------------- */
+
+/* The value word of ref `name` (the offset of its snapshot's root node, 0
+ * for the zero id), for a process that watches a ref with one acquire load
+ * (pairs with the release store or acq_rel CAS that set it): NULL when the
+ * name was never set. The word stays where it is (names are never
+ * removed), so the pointer lives as long as the arena handle. */
+const _Atomic uint64_t *hl_ref_word(hl_arena *a, const char *name);
+
 /* ---- replaying persist records (replay.c) ------------------------------- */
 
 struct hl_prec_node;

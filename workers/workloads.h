@@ -14,6 +14,7 @@
 #define HL_WORKERS_WORKLOADS_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <strings.h>
@@ -103,7 +104,9 @@ int hl_workload_run(hl_arena *a, enum hl_workload w, unsigned index,
 int hl_worker_run_builtin(enum hl_workload w, uint64_t seed);
 /* The same for a Connect Four search worker (`helios worker-builtin --game
  * connect4`): playouts on the arena's search until `playouts` are done
- * between all workers (0: no limit), the root is proven, or a stop signal. */
-int hl_worker_run_game(uint64_t playouts, uint64_t seed);
+ * between all workers (0: no limit), the root is proven, or a stop signal;
+ * with selfplay (--selfplay 1), the self-play driver's budgets until a
+ * stop signal (c4_search.h). */
+int hl_worker_run_game(uint64_t playouts, uint64_t seed, bool selfplay);
 
 #endif /* HL_WORKERS_WORKLOADS_H */

@@ -39,6 +39,10 @@
 /* The search configuration every process of a Connect Four search uses. */
 void hl_c4_search_config(hl_mcts_config *cfg);
 
+/* Commits position p in st (a state of HL_C4_ENC_BYTES): *id gets its id,
+ * the key of its search record. 0 or hl_commit's error. */
+int hl_c4_search_commit(hl_state *st, const struct hl_c4_pos *p, hl_id *id);
+
 /* Creates (or finds) the search from position `root` on arena a: the root
  * committed as a snapshot and published as the search's root. */
 int hl_c4_search_create(hl_arena *a, const struct hl_c4_pos *root);
@@ -51,6 +55,43 @@ int hl_c4_search_create(hl_arena *a, const struct hl_c4_pos *root);
  */
 int hl_c4_search_work(hl_arena *a, uint64_t playouts, uint64_t seed,
 		      volatile sig_atomic_t *stop, uint64_t *done);
+
+/* ---- self-play (coordinator/selfplay.c drives, these workers search) ------
+ *
+ * The driver moves the search's root from move to move (hl_mcts_set_root)
+ * and tells the workers how far to search each one through a *budget*: a
+ * snapshot named by the ref HL_C4_BUDGET_REF holding the root it is for
+ * and the arena's playout count (hl_mcts_playouts) to stop at. A worker
+ * searches while the root it selects from is the budget's and the count is
+ * below the target, in batches that never pass it, and waits otherwise;
+ * so with one worker each move gets exactly its playouts, and a seeded
+ * run is reproducible. A budget with a zero root (the driver could not
+ * commit one: the arena is full) lets the workers search any root without
+ * a bound until the driver moves it. */
+#define HL_C4_BUDGET_REF "selfplay/" HL_C4_SEARCH_NAME
+#define HL_C4_BUDGET_BYTES 32u
+#define HL_C4_BUDGET_TAG 0x7465676475626334ull /* "4cbudget" */
+/* Playouts a self-play worker runs between looks at the budget: its
+ * overshoot of a move's budget with several workers, at most. */
+#define HL_C4_SELFPLAY_BATCH 16u
+/* A waiting self-play worker looks at the budget this often (50 us: a
+ * move's wait for its workers is then a few percent of a 300-playout
+ * move, and a waiting worker costs no core). */
+#define HL_C4_SELFPLAY_IDLE_NS 50000l
+
+/* Commits a budget {root, target} in st (resized to HL_C4_BUDGET_BYTES);
+ * *out gets its id. 0 or hl_commit's error (HL_EFULL). */
+int hl_c4_budget_commit(hl_state *st, hl_id root, uint64_t target, hl_id *out);
+/* Points HL_C4_BUDGET_REF at a committed budget (hl_ref_set). */
+int hl_c4_budget_set(hl_arena *a, hl_id budget);
+/* Both: commits the budget and points the ref at it. */
+int hl_c4_budget_publish(hl_arena *a, hl_state *st, hl_id root, uint64_t target);
+
+/* A self-play worker: searches each budget the driver publishes (above)
+ * until *stop. 0 or an HL_E* code; *done (may be NULL) gets the playouts
+ * it backed up. */
+int hl_c4_selfplay_work(hl_arena *a, uint64_t seed, volatile sig_atomic_t *stop,
+			uint64_t *done);
 
 /* What the graph says now, from the side to move at the root. */
 struct hl_c4_summary {
@@ -66,6 +107,7 @@ struct hl_c4_summary {
 	uint64_t record_bytes;    /* their heap bytes */
 	uint64_t bytes_per_node;  /* record + position snapshot, per record */
 	uint64_t no_room;         /* expansions refused for want of room */
+	int root_plies;           /* stones on the root's board; -1: unknown */
 };
 
 /* Reads the search's summary (any process, read-only ones too). */
