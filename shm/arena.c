@@ -185,14 +185,17 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 	/* the in-flight tables go last, at the arena's end, so the heap
 	 * keeps its alignment and its place between the slab map and them */
 	uint64_t inflight = (uint64_t)c->max_processes * HL_INFLIGHT_TABLE_BYTES;
+	uint64_t dirty = c->persist_ring_bytes ? hl_dirty_region_bytes(c->arena_bytes) : 0;
 	uint64_t persist = c->persist_ring_bytes
-		? hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) : 0;
+		? hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) + dirty : 0;
 	if (at >= c->arena_bytes || inflight >= c->arena_bytes - at ||
 	    persist >= c->arena_bytes - at - inflight)
 		return HL_EINVAL;
-	/* the persist region after them, last of all (layout.h) */
+	/* the persist region after them, then the dirty bitmap (layout.h) */
 	h->regions[HL_REGION_PERSIST].off = c->arena_bytes - persist;
-	h->regions[HL_REGION_PERSIST].bytes = persist;
+	h->regions[HL_REGION_PERSIST].bytes = persist - dirty;
+	h->regions[HL_REGION_DIRTY].off = c->arena_bytes - dirty;
+	h->regions[HL_REGION_DIRTY].bytes = dirty;
 	uint64_t top = c->arena_bytes - persist - inflight;
 	uint64_t units = (top - at) / unit;
 	at = place(h, HL_REGION_SLABMAP, at, units * sizeof(uint16_t));
@@ -272,7 +275,7 @@ static bool region_holds(const struct hl_region *g, uint64_t count,
 static bool regions_sane(const struct hl_arena_hdr *h)
 {
 	uint64_t at = HL_PAGE_BYTES;
-	int count = (h->features & HL_FEATURE_PERSIST) ? HL_REGION_PERSIST + 1
+	int count = (h->features & HL_FEATURE_PERSIST) ? HL_REGION_DIRTY + 1
 						       : HL_REGION_COUNT;
 	for (int r = 0; r < count; r++) {
 		const struct hl_region *g = &h->regions[r];
@@ -294,7 +297,9 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 	       region_holds(&h->regions[HL_REGION_SLABMAP],
 			    heap->bytes / h->slab_unit_bytes, sizeof(uint16_t)) &&
 	       region_holds(&h->regions[HL_REGION_INFLIGHT], h->max_processes,
-			    HL_INFLIGHT_TABLE_BYTES);
+			    HL_INFLIGHT_TABLE_BYTES) &&
+	       (!(h->features & HL_FEATURE_PERSIST) ||
+		h->regions[HL_REGION_DIRTY].bytes >= hl_dirty_region_bytes(h->arena_bytes));
 }
 
 /* Classes ascending, each with a slab of whole units that holds at least

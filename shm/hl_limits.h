@@ -232,4 +232,22 @@
  * stopped, but never forever. */
 #define HL_PERSIST_PUSH_TIMEOUT_NS (30ull * 1000000000ull)
 
+/* ---- checkpoints (shm/dirty.c, persist/checkpoint.c) ---------------------- */
+
+/* FORMAT: the dirty bitmap and the page images track 4 KiB pages, the
+ * smallest unit O_DIRECT writes and the arena's own page. */
+#define HL_CKPT_PAGE_BYTES 4096u
+/* A checkpoint every 30 s by default: the WAL since it is what recovery
+ * replays, and at W1 rates 30 s of it replays in well under a second. At
+ * most an hour: longer only lets the WAL grow without bound. */
+#define HL_CKPT_INTERVAL_NS_DEFAULT (30ull * 1000000000ull)
+#define HL_CKPT_INTERVAL_NS_MAX (3600ull * 1000000000ull)
+/* Pages copied per write batch: 256 pages (1 MiB), what one io_uring
+ * submission of HL_IO_BATCH_WRITES_MAX buffers carries well. */
+#define HL_CKPT_BATCH_PAGES 256u
+/* WAL segments in DIR at most: a checkpoint recycles segments, so more
+ * than this means checkpoints are failing; the persister then stops with
+ * HL_ENOSPC rather than fill the disk. */
+#define HL_WAL_SEGMENTS_MAX 4096u
+
 #endif /* HL_SHM_LIMITS_H */

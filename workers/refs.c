@@ -78,6 +78,7 @@ static int name_object(hl_arena *a, uint64_t hash, const char *name,
 	n->name_hash = hash;
 	n->len = (uint32_t)len;
 	memcpy(n->name, name, len);
+	hl_dirty_mark(a, *off, sizeof *n); /* before its CAS: checkpoints */
 	return 0;
 }
 
@@ -161,6 +162,7 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 	/* release: pairs with hl_ref_get's acquire; the root node was published
 	 * (by its own release CAS) before we could look it up */
 	atomic_store_explicit(&slot->root_off, root_off, memory_order_release);
+	hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
 	return log_ref(a, name, id);
 }
 
@@ -215,8 +217,10 @@ int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 	if (want != UINT64_MAX &&
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,
-						    memory_order_acquire))
+						    memory_order_acquire)) {
+		hl_dirty_mark_rmw(a, hl_off(a, slot), sizeof *slot);
 		return log_ref(a, name, desired);
+	}
 	if (want == UINT64_MAX)
 		cur = atomic_load_explicit(&slot->root_off, memory_order_acquire);
 	rc = id_at(a, cur, expected);
