@@ -242,9 +242,14 @@
  * most an hour: longer only lets the WAL grow without bound. */
 #define HL_CKPT_INTERVAL_NS_DEFAULT (30ull * 1000000000ull)
 #define HL_CKPT_INTERVAL_NS_MAX (3600ull * 1000000000ull)
-/* Pages copied per write batch: 256 pages (1 MiB), what one io_uring
- * submission of HL_IO_BATCH_WRITES_MAX buffers carries well. */
-#define HL_CKPT_BATCH_PAGES 256u
+/* Pages copied per write batch: 2048 (8 MiB, two staging buffers of it
+ * per checkpointer): each batch ends with a device flush, so a 1 GiB image
+ * costs 128 flushes, and copying one batch overlaps writing the other. */
+#define HL_CKPT_BATCH_PAGES 2048u
+/* Without the epoch API (shm/epoch.c) a checkpoint waits this long after
+ * taking L for commits that pushed a record before it to finish their
+ * CASes: 20 ms, thousands of times a commit's push-to-CAS window. */
+#define HL_CKPT_GRACE_NS 20000000ull
 /* WAL segments in DIR at most: a checkpoint recycles segments, so more
  * than this means checkpoints are failing; the persister then stops with
  * HL_ENOSPC rather than fill the disk. */

@@ -364,6 +364,8 @@ uint64_t hl_hash64(const void *p, size_t len, uint64_t seed);
  * kind, hash recomputed from its bytes, children present with the hashes
  * recorded. 0 or HL_ECORRUPT (nodecheck.c). */
 int hl_nodes_check(const hl_arena *a, char *msg, size_t msg_len);
+/* One node, as hl_nodes_check checks each (recovery: a damaged page's). */
+int hl_node_check(const hl_arena *a, uint64_t off, char *msg, size_t msg_len);
 
 /* ---- the node index (index.c) ----------------------------------------------
  *
