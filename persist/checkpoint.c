@@ -177,8 +177,13 @@ int hl_ckpt_meta_read(const char *dir, struct hl_ckpt_meta m[2], int rc[2],
 		return errno == ENOENT ? 0 : hl_io_errno_rc(errno);
 	for (unsigned i = 0; i < 2; i++) {
 		ssize_t got = pread(fd, &m[i], sizeof m[i], (off_t)i * PAGE);
-		rc[i] = got == (ssize_t)sizeof m[i] ? hl_ckpt_meta_check(&m[i], i)
-						    : HL_ECORRUPT;
+		static const struct hl_ckpt_meta zero;
+		if (got <= 0 || (got == (ssize_t)sizeof m[i] &&
+				 memcmp(&m[i], &zero, sizeof zero) == 0))
+			rc[i] = HL_ENOENT; /* never written */
+		else
+			rc[i] = got == (ssize_t)sizeof m[i]
+					? hl_ckpt_meta_check(&m[i], i) : HL_ECORRUPT;
 		if (rc[i] == 0 && (*newest < 0 || m[i].ckpt > m[*newest].ckpt))
 			*newest = (int)i;
 	}

@@ -100,6 +100,12 @@ int hl_recover_dir(const char *dir, uint32_t chunk_bytes,
 		   hl_persist_apply_fn *apply, void *apply_ctx,
 		   struct hl_recovery_info *info);
 
+/* Every record of every WAL segment DIR still holds, from the oldest
+ * (helios check --persist): as hl_recover_dir otherwise. */
+int hl_recover_dir_all(const char *dir, uint32_t chunk_bytes,
+		       hl_persist_apply_fn *apply, void *apply_ctx,
+		       struct hl_recovery_info *info);
+
 /* Recovers DIR into a, a fresh arena (of hl_ckpt_config's geometry when
  * DIR has a checkpoint): the checkpoint's image, then the WAL after it,
  * without changing DIR (helios recover). Errors as hl_ckpt_load's and

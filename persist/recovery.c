@@ -252,3 +252,30 @@ int hl_persist_dir_chunk(const char *dir, uint32_t *chunk_bytes)
 	*chunk_bytes = c;
 	return 0;
 }
+
+int hl_recover_dir_all(const char *dir, uint32_t chunk_bytes,
+		       hl_persist_apply_fn *apply, void *apply_ctx,
+		       struct hl_recovery_info *info)
+{
+	memset(info, 0, sizeof *info);
+	uint64_t lo, hi, n, geometry = hl_persist_geometry(chunk_bytes);
+	int rc = hl_walseg_list(dir, &lo, &hi, &n);
+	if (rc)
+		return rc;
+	if (!lo)
+		return HL_ENOENT;
+	struct hl_wal_info wi;
+	if ((rc = hl_walseg_header(dir, lo, geometry, &wi)))
+		return rc;
+	uint64_t t0 = hl_now_ns();
+	struct replay_ctx r = {apply, apply_ctx, 0, 0};
+	struct hl_walseg_scan sc;
+	rc = hl_walseg_scan(dir, lo, wi.start_lsn, geometry, 0, replay_one, &r, &sc);
+	info->existed = true;
+	info->records = r.records;
+	info->end_lsn = sc.end_lsn;
+	info->stop = sc.stop;
+	info->segments = sc.segments;
+	info->ns = info->wal_ns = hl_now_ns() - t0;
+	return rc;
+}
