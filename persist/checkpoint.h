@@ -160,6 +160,7 @@ struct hl_ckpt_load_info {
 	uint64_t nodes_reindexed;  /* named by a kept node, absent from the
 				    * image's index (a fuzzy copy): indexed */
 	uint64_t objects_freed;    /* heap objects put back on free lists */
+	uint64_t read_ns;          /* of ns: reading and checking pages */
 	uint64_t ns;
 };
 

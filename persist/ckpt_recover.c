@@ -480,8 +480,10 @@ int hl_ckpt_load(hl_arena *a, const char *dir, const struct hl_io_config *io,
 		rc = HL_ECORRUPT;
 	if (!rc)
 		rc = load_alloc(&l, a);
+	uint64_t t1 = hl_now_ns();
 	if (!rc)
 		rc = load_pages(&l, dir, io);
+	info->read_ns = hl_now_ns() - t1;
 	if (!rc) {
 		atomic_store_explicit(&a->hdr->heap_next, m->heap_next,
 				      memory_order_release);

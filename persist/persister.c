@@ -443,9 +443,17 @@ static bool ckpt_due(struct hl_persister *p)
 		hl_now_ns() - p->last_ckpt_ns >= p->interval_ns);
 }
 
+/* The next rotation's file, made ahead (wal_seg.c). A failure here is
+ * not an error yet: the rotation makes the file itself. */
+static void prepare_spare(struct hl_persister *p)
+{
+	hl_walseg_prepare_spare(p->dir, p->wc.file_bytes, &p->wc.io);
+}
+
 static void *ckpt_run(void *arg)
 {
 	struct hl_persister *p = arg;
+	prepare_spare(p);
 	pthread_mutex_lock(&p->lock);
 	while (!p->ck_stop) {
 		while (!ckpt_due(p)) {
@@ -466,6 +474,9 @@ static void *ckpt_run(void *arg)
 			atomic_store_explicit(&p->ck_error, rc, memory_order_relaxed);
 			break;
 		}
+		pthread_mutex_unlock(&p->lock);
+		prepare_spare(p);
+		pthread_mutex_lock(&p->lock);
 	}
 	p->ck_exited = true;
 	pthread_cond_broadcast(&p->cv);

@@ -55,6 +55,7 @@ struct hl_recovery_info {
 	/* the checkpoint loaded first (ckpt 0: none, the WAL from its start) */
 	uint64_t ckpt, ckpt_lsn, segments;
 	uint64_t image_ns, wal_ns;
+	uint64_t image_read_ns; /* of image_ns: reading and checking pages */
 	uint64_t pages_read, bad_pages, nodes_dropped, refs_dropped,
 		 nodes_reindexed;
 	bool fell_back;        /* the newest meta page failed: the older one */

@@ -86,6 +86,7 @@ static void fill_ckpt(struct hl_recovery_info *info,
 	info->ckpt = li->loaded ? li->ckpt : 0; /* its image loaded */
 	info->ckpt_lsn = li->lsn;
 	info->image_ns = li->ns;
+	info->image_read_ns = li->read_ns;
 	info->pages_read = li->pages_read;
 	info->bad_pages = li->bad_pages;
 	info->nodes_dropped = li->nodes_dropped;

@@ -15,7 +15,9 @@
  * change no metadata), so a retired segment is renamed to wal.spare and
  * the next rotation renames it into place and recycles it (wal.c: new
  * generation and salt; its old blocks fail as stale), as PostgreSQL
- * recycles its WAL files.
+ * recycles its WAL files. When there is no retired one yet, the
+ * checkpointer makes a spare ahead of need (hl_walseg_prepare_spare), so
+ * the zero-filling never stalls the persister's rotation.
  *
  * Invariants:
  *  1. Segment s + 1 starts at the LSN where segment s ends (its header's
@@ -120,6 +122,31 @@ int hl_walseg_create(const char *dir, uint64_t seg,
 		*out = NULL;
 	}
 	return rc;
+}
+
+int hl_walseg_prepare_spare(const char *dir, uint64_t file_bytes,
+			    const struct hl_io_config *io)
+{
+	char spare[PATH_MAX], tmp[PATH_MAX];
+	int rc = spare_path(dir, spare, sizeof spare);
+	if (rc)
+		return rc;
+	if (access(spare, F_OK) == 0)
+		return 0;
+	int n = snprintf(tmp, sizeof tmp, "%s.new", spare);
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return HL_EINVAL;
+	unlink(tmp); /* a half-made one of a crash */
+	struct hl_io *f;
+	if ((rc = hl_io_open(tmp, HL_IO_CREATE, file_bytes, io, &f)))
+		return rc;
+	hl_io_close(f);
+	/* a spare already made meanwhile is kept; this one goes */
+	if (access(spare, F_OK) == 0 || rename(tmp, spare) != 0) {
+		unlink(tmp);
+		return 0;
+	}
+	return hl_walseg_sync_dir(dir);
 }
 
 int hl_walseg_retire(const char *dir, uint64_t seg)

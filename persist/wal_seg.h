@@ -27,6 +27,12 @@ int hl_walseg_header(const char *dir, uint64_t seg, uint64_t geometry,
 int hl_walseg_create(const char *dir, uint64_t seg,
 		     const struct hl_wal_config *cfg, struct hl_wal **out);
 
+/* Makes wal.spare, preallocated, when there is none (off the persister's
+ * path: the checkpointer calls it). Racing a rotation is harmless: the
+ * spare is renamed into place whole or not at all. */
+int hl_walseg_prepare_spare(const char *dir, uint64_t file_bytes,
+			    const struct hl_io_config *io);
+
 /* Retires segment seg: kept as wal.spare if there is none, else deleted. */
 int hl_walseg_retire(const char *dir, uint64_t seg);
 
