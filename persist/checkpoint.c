@@ -413,28 +413,34 @@ static int copy_page(struct hl_ckpt *c, unsigned i, uint64_t p)
 	return 0;
 }
 
-/* Takes the bitmap words covering pages [first, end) once per checkpoint
- * (the take before any copy of their pages: shm/dirty.c invariant 1). */
-static void take_words(struct hl_ckpt *c, uint64_t first, uint64_t end,
-		       uint64_t *taken)
+/* Takes the bits of pages [first, end) just before they are copied
+ * (shm/dirty.c invariant 1), and no others: a page past the heap's end
+ * as this checkpoint read it keeps its bit, or neither image would get it
+ * (it is not copied now, and the next checkpoint's `prev` would write it
+ * into the other image only). A word shared with a region
+ * copied earlier (the index's last word may cover the slab map and the
+ * heap's first pages) is taken again: what was marked since its first
+ * take - a node written there before its CAS reached the index copy -
+ * must be copied too. */
+static void take_words(struct hl_ckpt *c, uint64_t first, uint64_t end)
 {
 	for (uint64_t w = first / 64; w < (end + 63) / 64 && w < c->words; w++) {
-		if (taken[w / 64] & (1ull << (w % 64)))
-			continue;
-		taken[w / 64] |= 1ull << (w % 64);
-		c->cur[w] = hl_dirty_take(c->a, w);
+		uint64_t lo = w * 64 < first ? first - w * 64 : 0;
+		uint64_t hi = (w + 1) * 64 > end ? end - w * 64 : 64;
+		uint64_t mask = (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+		c->cur[w] |= hl_dirty_take(c->a, w, mask); /* only [first, end) */
 	}
 }
 
 /* Writes pages [off, off + bytes) of the arena into image i: every page
  * when whole, else those dirtied in this interval or the last. */
 static int copy_range(struct hl_ckpt *c, unsigned i, uint64_t off,
-		      uint64_t bytes, bool whole, uint64_t *taken)
+		      uint64_t bytes, bool whole)
 {
 	uint64_t first = off / PAGE, end = (off + bytes + PAGE - 1) / PAGE;
 	if (end > c->pages)
 		end = c->pages;
-	take_words(c, first, end, taken);
+	take_words(c, first, end);
 	for (uint64_t p = first; p < end; p++) {
 		uint64_t bit = 1ull << (p % 64);
 		if (!whole && !((c->cur[p / 64] | c->prev[p / 64]) & bit))
@@ -493,29 +499,24 @@ static void take_barrier(hl_arena *a)
 static int copy_all(struct hl_ckpt *c, unsigned i, uint64_t *heap_next)
 {
 	const struct hl_arena_hdr *h = c->a->hdr;
-	uint64_t *taken = calloc(c->words / 64 + 1, sizeof *taken);
-	if (!taken)
-		return HL_ENOMEM;
 	const struct hl_region *ix = &h->regions[HL_REGION_INDEX];
 	const struct hl_region *rf = &h->regions[HL_REGION_REFS];
 	const struct hl_region *sm = &h->regions[HL_REGION_SLABMAP];
 	const struct hl_region *hp = &h->regions[HL_REGION_HEAP];
-	int rc = copy_range(c, i, ix->off, ix->bytes, false, taken);
+	int rc = copy_range(c, i, ix->off, ix->bytes, false);
 	if (!rc)
-		rc = copy_range(c, i, rf->off, rf->bytes, false, taken);
+		rc = copy_range(c, i, rf->off, rf->bytes, false);
 	if (!rc)
-		rc = copy_range(c, i, sm->off, sm->bytes, true, taken);
+		rc = copy_range(c, i, sm->off, sm->bytes, true);
 	*heap_next = atomic_load_explicit(&c->a->hdr->heap_next, memory_order_acquire);
 	if (!rc)
-		rc = copy_range(c, i, 0, PAGE, true, taken);
+		rc = copy_range(c, i, 0, PAGE, true);
 	if (!rc && *heap_next)
 		rc = copy_range(c, i, hp->off,
-				*heap_next < hp->bytes ? *heap_next : hp->bytes,
-				false, taken);
+				*heap_next < hp->bytes ? *heap_next : hp->bytes, false);
 	if (!rc)
 		rc = stage_submit(c, c->img[i]);
 	int w = stage_wait(c, c->img[i]);
-	free(taken);
 	return rc ? rc : w;
 }
 

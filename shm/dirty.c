@@ -33,7 +33,7 @@
  *  3. Without HL_FEATURE_PERSIST (and while a handle replays, pctl NULL)
  *     marking is one predictable branch (shm.h's inline wrappers).
  *
- * Memory orders (invariant 1). The take is an exchange, seq_cst, and the
+ * Memory orders (invariant 1). The take is a fetch_and, seq_cst, and the
  * checkpointer copies p after it. A marker makes its page writes globally
  * visible before it loads the bit: hl_dirty_mark issues a seq_cst fence
  * (the writes were plain stores, which x86 may still hold in its store
@@ -44,7 +44,11 @@
  * copy after it sees W - or it sees the bit clear and sets it with a
  * fetch_or, which the take either clears (and the copy after it sees W)
  * or leaves for the next checkpoint. The fence pairs with the take's
- * seq_cst exchange.
+ * seq_cst fetch_and.
+ *
+ * A take clears only the bits of the pages its caller copies next (a
+ * mask): a word spans 64 pages, and one past the range copied (the heap's
+ * end moved on) keeps its bit for the checkpoint that copies it.
  */
 #include "shm.h"
 
@@ -89,12 +93,14 @@ void hl_dirty_mark_slow(hl_arena *a, uint64_t off, uint64_t len, bool fence)
 	}
 }
 
-uint64_t hl_dirty_take(hl_arena *a, uint64_t i)
+uint64_t hl_dirty_take(hl_arena *a, uint64_t i, uint64_t mask)
 {
 	_Atomic uint64_t *word = &bitmap(a)[i];
-	if (atomic_load_explicit(word, memory_order_relaxed) == 0)
+	if (!(atomic_load_explicit(word, memory_order_relaxed) & mask))
 		return 0; /* nothing marked: no write to the line */
-	return atomic_exchange_explicit(word, 0, memory_order_seq_cst);
+	/* only the pages asked for: the others' bits stay for their own
+	 * take (a word may span the end of what a checkpoint copies) */
+	return atomic_fetch_and_explicit(word, ~mask, memory_order_seq_cst) & mask;
 }
 
 void hl_dirty_set_range(hl_arena *a, uint64_t off, uint64_t len)

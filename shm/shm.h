@@ -560,9 +560,10 @@ static inline void hl_dirty_mark_rmw(hl_arena *a, uint64_t off, uint64_t len)
 /* The bitmap's bytes for an arena of arena_bytes (whole pages). */
 uint64_t hl_dirty_region_bytes(uint64_t arena_bytes);
 /* The bitmap's 64-bit words (one per 64 pages), and word i taken: its
- * bits returned and cleared (the checkpointer's, before it copies). */
+ * bits in mask returned and cleared (the checkpointer's, before it
+ * copies those pages). */
 uint64_t hl_dirty_words(const hl_arena *a);
-uint64_t hl_dirty_take(hl_arena *a, uint64_t i);
+uint64_t hl_dirty_take(hl_arena *a, uint64_t i, uint64_t mask);
 /* Sets every bit of [off, off + len) (recovery: what it loaded). */
 void hl_dirty_set_range(hl_arena *a, uint64_t off, uint64_t len);
 /* The collector's hook: the last checkpoint begun and the last complete
