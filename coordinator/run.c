@@ -433,7 +433,8 @@ static void summary(const struct run_opts *o, struct hl_sup *sup,
 	hl_fmt_count(r, sizeof r, (double)restores);
 	hl_fmt_count(rr, sizeof rr, (double)restores / secs);
 	hl_fmt_count(n, sizeof n, (double)nodes);
-	hl_fmt_count(all, sizeof all, (double)st.nodes);
+	/* in the arena: what the collections left of it (index entries) */
+	hl_fmt_count(all, sizeof all, (double)st.index_used);
 	hl_fmt_bytes(stored, sizeof stored, stored_now);
 	hl_fmt_bytes(heap, sizeof heap, st.heap_used_bytes);
 	hl_fmt_bytes(total, sizeof total, st.heap_bytes);
@@ -447,6 +448,12 @@ static void summary(const struct run_opts *o, struct hl_sup *sup,
 	printf("  commits   %s (%s/s)   restores %s (%s/s)\n", c, cr, r, rr);
 	printf("  nodes     %s new, %s stored, dedup %.1f%% (%s in the arena)\n",
 	       n, stored, hl_dedup_ratio(dedup_now, stored_now), all);
+	hl_gc_stats gs;
+	if (hl_gc_stats_get(sup->a, &gs) == 0 && gs.cycles)
+		printf("  gc        %llu collections, %llu nodes freed, longest "
+		       "worker pause %.0f us\n", (unsigned long long)gs.cycles,
+		       (unsigned long long)gs.freed_nodes,
+		       (double)gs.pause_max_ns / 1e3);
 	printf("  heap      %s of %s   index %llu of %llu entries\n", heap, total,
 	       (unsigned long long)st.index_used,
 	       (unsigned long long)st.index_capacity);
@@ -597,11 +604,20 @@ static int run(struct run_opts *o, char **argv)
 		close(sfd);
 		return HL_EXIT_FAILED;
 	}
+	/* the background collector (HELIOS_GC=off: none, and a full heap is
+	 * HL_EFULL for the workers too) */
+	struct hl_run_gc *gc = NULL;
+	const char *gc_env = getenv("HELIOS_GC");
+	if (!(gc_env && (!strcmp(gc_env, "off") || !strcmp(gc_env, "0"))) &&
+	    hl_run_gc_start(o->arena, HL_RUN_GC_AT, &gc))
+		hl_say("run: no background collector (%s): a full heap is "
+		       "collected by the commit that finds it", "no slot");
 	struct hl_sup sup = {.a = ra.a, .arena_name = o->arena, .argv = argv,
 			     .restart = o->restart, .max_restarts = o->max_restarts,
 			     .hang_timeout_ns = (uint64_t)(o->hang_s * 1e9)};
 	if (hl_sup_init(&sup, o->workers)) {
 		hl_say("run: cannot set up supervision: %s", strerror(errno));
+		hl_run_gc_stop(gc);
 		hl_run_persist_stop(persister);
 		hl_run_arena_close(o, &ra);
 		close(sfd);
@@ -610,6 +626,7 @@ static int run(struct run_opts *o, char **argv)
 	sup.grace_ns = (uint64_t)(o->grace_s * 1e9); /* the watchdog's too */
 	if (o->game && hl_game_prepare(ra.a, &o->root, o->position)) {
 		hl_sup_fini(&sup);
+		hl_run_gc_stop(gc);
 		hl_run_persist_stop(persister);
 		hl_run_arena_close(o, &ra);
 		close(sfd);
@@ -633,6 +650,7 @@ static int run(struct run_opts *o, char **argv)
 	p.playouts_first = p.playouts_last = hl_mcts_playouts(ra.a);
 	const char *reason = supervise(o, &sup, sfd, &p);
 	hl_sup_stop(&sup, sup.grace_ns);
+	hl_run_gc_stop(gc);
 	bool persist_failed = hl_run_persist_stop(persister) != 0;
 	summary(o, &sup, &p, reason);
 	if (sup.full)

@@ -148,6 +148,21 @@ static bool signal_pending(void *arg)
 	return poll(&p, 1, 0) == 1;
 }
 
+/* A configuration refused because --size leaves no room for the metadata
+ * and the heap: says how much it would take. */
+static bool too_small(const struct run_opts *o, const hl_config *cfg)
+{
+	uint64_t need = 0;
+	if (hl_arena_bytes_for(cfg, 2 * (o->workers + 1), 0, &need) ||
+	    need <= cfg->arena_bytes)
+		return false;
+	hl_say("run: an arena of %llu MiB is too small for %u workers: it needs "
+	       "at least %llu MiB (--size)",
+	       (unsigned long long)(cfg->arena_bytes >> 20), o->workers,
+	       (unsigned long long)((need + (1u << 20) - 1) >> 20));
+	return true;
+}
+
 /* Creates the arena; for a default name, draws another while the name is
  * taken (never reusing one). HL_EEXIST: a named arena exists. HL_EBUSY,
  * silently: a stop signal ended a --prefault creation (nothing is left). */
@@ -176,6 +191,8 @@ static int create(struct run_opts *o, struct run_arena *ra)
 		hl_say("run: %u fresh arena names were all taken (is someone "
 		       "creating helios-run-* names?): give --arena",
 		       HL_RUN_NAME_TRIES);
+	else if (rc == HL_EINVAL && too_small(o, &cfg))
+		; /* said */
 	else if (rc && rc != HL_EEXIST)
 		hl_say("run: cannot create arena %s: %s", shown, hl_strerror(rc));
 	return rc;

@@ -84,6 +84,7 @@ struct stat_row {
 
 struct stat_report {
 	hl_stats st;
+	hl_gc_stats gc;
 	struct timespec at;     /* CLOCK_REALTIME when gathered */
 	uint32_t rows_count;
 	uint32_t rows_capacity; /* max_processes */
@@ -221,6 +222,8 @@ static int report_gather(hl_arena *a, struct stat_report *r)
 {
 	clock_gettime(CLOCK_REALTIME, &r->at);
 	int rc = hl_arena_stats(a, &r->st);
+	if (!rc)
+		rc = hl_gc_stats_get(a, &r->gc);
 	r->rows_count = 0;
 	for (uint32_t i = 0; !rc && i < r->rows_capacity; i++) {
 		struct stat_row *row = &r->rows[r->rows_count];
@@ -374,6 +377,47 @@ static void text_processes(FILE *f, const struct stat_report *r)
 		text_row(f, &r->rows[i]);
 }
 
+/* Collections: what the last one found live, what is reclaimable now (the
+ * heap in use beyond that: an estimate until the next collection), its
+ * time and the longest a worker spent marking. */
+static void text_gc(FILE *f, const struct stat_report *r)
+{
+	const hl_gc_stats *g = &r->gc;
+	char b[32], c[32], d[32];
+	if (g->cycles == 0) {
+		fprintf(f, KEY "none yet%s\n", "collections", g->running ? " (one running)" : "");
+		return;
+	}
+	uint64_t live = g->live_bytes;
+	uint64_t used = r->st.heap_used_bytes;
+	fprintf(f, KEY "%" PRIu64 "%s, %" PRIu64 " nodes (%s) freed in all\n",
+		"collections", g->cycles, g->running ? " (one running)" : "",
+		g->freed_nodes, fmt_bytes(g->freed_bytes, b, sizeof b));
+	fprintf(f, KEY "%s live (%" PRIu64 " nodes), %s reclaimable or free\n",
+		"heap at last gc", fmt_bytes(live, c, sizeof c), g->live_nodes,
+		fmt_bytes(used > live ? used - live : 0, d, sizeof d));
+	fprintf(f, KEY "%.1f ms, freed %s; longest wait %.2f ms, worker pause "
+		"max %.1f us\n", "last collection", (double)g->last_ns / 1e6,
+		fmt_bytes(g->last_freed_bytes, b, sizeof b),
+		(double)g->last_wait_ns / 1e6, (double)g->pause_max_ns / 1e3);
+}
+
+static void json_gc(struct hl_json *j, const hl_gc_stats *g)
+{
+	hl_json_open(j, "gc", '{');
+	hl_json_u64(j, "cycles", g->cycles);
+	hl_json_u64(j, "running", g->running);
+	hl_json_u64(j, "freed_nodes", g->freed_nodes);
+	hl_json_u64(j, "freed_bytes", g->freed_bytes);
+	hl_json_u64(j, "live_nodes", g->live_nodes);
+	hl_json_u64(j, "live_bytes", g->live_bytes);
+	hl_json_u64(j, "last_ns", g->last_ns);
+	hl_json_u64(j, "last_freed_bytes", g->last_freed_bytes);
+	hl_json_u64(j, "last_wait_ns", g->last_wait_ns);
+	hl_json_u64(j, "pause_max_ns", g->pause_max_ns);
+	hl_json_close(j);
+}
+
 static void print_text(FILE *f, const char *name, const struct stat_report *r,
 		       bool watching)
 {
@@ -386,6 +430,7 @@ static void print_text(FILE *f, const char *name, const struct stat_report *r,
 		fprintf(f, KEY "%s\n", "time", when);
 	}
 	text_totals(f, &r->st);
+	text_gc(f, r);
 	text_processes(f, r);
 }
 
@@ -454,6 +499,7 @@ static void print_json(FILE *f, const char *name, const struct stat_report *r)
 	hl_json_u64(&j, "chunk_bytes", r->st.chunk_bytes);
 	hl_json_u64(&j, "max_processes", r->st.max_processes);
 	json_totals(&j, &r->st);
+	json_gc(&j, &r->gc);
 	hl_json_open(&j, "processes", '[');
 	for (uint32_t i = 0; i < r->rows_count; i++)
 		json_row(&j, &r->rows[i]);

@@ -132,6 +132,11 @@ typedef struct hl_config {
 				  * default HL_DURABILITY_SYNC */
 	uint64_t persist_lag_ns; /* async: the most a flush waits to gather
 				  * more records; default 2 ms */
+	uint32_t holds_per_process; /* distinct snapshots one process may keep
+				     * alive at once (pins and working states'
+				     * bases; states sharing a base count
+				     * once); 0: 256. 16 B of arena each,
+				     * per process slot */
 } hl_config;
 
 /* Durability of commits and ref changes (hl_config.durability, per arena;
@@ -369,6 +374,58 @@ int hl_ref_get(hl_arena *a, const char *name, hl_id *out);
  * set holds the zero id). HL_EBUSY when it held something else; *expected
  * then receives the current id. */
 int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired);
+
+/* ---- garbage collection ----------------------------------------------------
+ *
+ * A snapshot is kept while something reaches it: a named ref, a pin, the
+ * base of a live working state in any process, or a search (its root ref,
+ * the records below it, the paths in flight). Anything else may be
+ * reclaimed by a collection; its id then answers HL_ENOENT, never wrong
+ * bytes. Collections run alongside committing and reading processes: no
+ * lock, and a worker's share of the work (marking what it touches while a
+ * collection traces) is bounded by what it touches.
+ *
+ * Read-only handles cannot announce what they read: a snapshot they
+ * restore should be held by someone else (a ref, a pin) while they read.
+ */
+/* Keeps snapshot id (and all it shares) alive until hl_unpin, or until
+ * this process closes the arena or dies. Counted. HL_ENOENT (no such
+ * snapshot), HL_EFULL (this process holds hl_config.holds_per_process
+ * distinct snapshots), HL_EROFS. The zero id needs no pin: 0. */
+int hl_pin(hl_arena *a, hl_id id);
+/* Drops one pin of id taken by this process: HL_ENOENT if it holds none. */
+int hl_unpin(hl_arena *a, hl_id id);
+
+typedef struct hl_gc_info {
+	uint64_t freed_nodes;  /* nodes (and search records) reclaimed */
+	uint64_t freed_bytes;  /* their heap bytes, back on the free lists */
+	uint64_t ns;           /* the collection's wall time */
+	/* added after the contract's fields */
+	uint64_t live_nodes;   /* nodes found reachable */
+	uint64_t live_bytes;   /* their bytes */
+	uint64_t cycle;        /* the collection's number in this arena */
+	uint64_t wait_ns;      /* its longest wait for other processes */
+} hl_gc_info;
+
+/* Runs one collection from this process (read-write handles). HL_EBUSY
+ * when another process is collecting right now (its results will do) or
+ * a stopped process kept the collection from finishing (nothing was
+ * freed early; try later). info may be NULL. */
+int hl_gc(hl_arena *a, hl_gc_info *info);
+
+/* Collection totals of the arena (for monitors: `helios stat`). */
+typedef struct hl_gc_stats {
+	uint64_t cycles;          /* collections completed */
+	uint64_t freed_nodes, freed_bytes; /* totals */
+	uint64_t last_ns;         /* the last collection's time */
+	uint64_t last_freed_bytes;
+	uint64_t live_nodes, live_bytes; /* found by the last collection */
+	uint64_t pause_max_ns;    /* the longest a worker spent marking */
+	uint64_t last_wait_ns;    /* the last collection's longest wait */
+	uint32_t running;         /* a collection is running now */
+	uint32_t reserved;
+} hl_gc_stats;
+int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out);
 
 /* ---- the shared MCTS search graph ----------------------------------------
  *

@@ -91,10 +91,6 @@
 #include "crc32c.h"
 #include "shm.h"
 
-/* The lead's grace period (shm/epoch.c). Weak until it is linked in: an
- * arena without it waits HL_CKPT_GRACE_NS instead (see take_barrier). */
-int hl_epoch_barrier(hl_arena *a) __attribute__((weak));
-
 #define PAGE HL_CKPT_PAGE_BYTES
 #define CRCS_PER_PAGE (PAGE / sizeof(uint32_t))
 
@@ -485,14 +481,18 @@ static int write_crcs(struct hl_ckpt *c, unsigned i)
 
 /* ---- one checkpoint ---------------------------------------------------------------- */
 
-/* Design point 2: the grace period. Without the epoch API linked in, a
- * fixed wait: commits run their push-to-CAS window in microseconds. */
-static void take_barrier(hl_arena *a)
+/* Design point 2: the grace period, through a view of the handle that is
+ * in no section and owns no slot, so the barrier waits for every slot -
+ * this process's own included: its other threads (the coordinator's, a
+ * test's) commit through the same handle and slot. HL_EBUSY when a
+ * process stopped inside a section holds it past the timeout: this
+ * checkpoint is skipped, not failed (nothing was written). */
+static int take_barrier(hl_arena *a)
 {
-	if (hl_epoch_barrier && hl_epoch_barrier(a) == 0)
-		return;
-	struct timespec ts = {0, (long)HL_CKPT_GRACE_NS};
-	nanosleep(&ts, NULL);
+	hl_arena view = *a;
+	view.slot_index = -1;
+	view.epoch_depth = 0;
+	return hl_epoch_barrier(&view, HL_CKPT_BARRIER_TIMEOUT_NS);
 }
 
 /* Design point 3: index, refs, slab map, header, heap. */
@@ -573,12 +573,16 @@ int hl_ckpt_take(struct hl_ckpt *c, uint64_t lsn, uint64_t segment,
 	struct hl_ckpt_meta *m = hl_io_buf_alloc(PAGE);
 	if (!m)
 		return HL_ENOMEM;
+	int rc = take_barrier(c->a);
+	if (rc) {
+		hl_io_buf_free(m);
+		return rc;
+	}
 	/* release: invariant 3, before any copy */
 	atomic_store_explicit(&c->a->pctl->ckpt_begun, k, memory_order_release);
-	take_barrier(c->a);
 	c->written = 0;
 	memset(c->cur, 0, c->words * sizeof *c->cur);
-	int rc = copy_all(c, i, &heap_next);
+	rc = copy_all(c, i, &heap_next);
 	if (!rc)
 		rc = write_crcs(c, i);
 	if (!rc) {

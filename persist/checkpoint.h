@@ -132,7 +132,9 @@ struct hl_ckpt_result {
  * segment `segment`, every record below it durable. Waits a grace period
  * (hl_epoch_barrier), copies and writes the pages dirtied since
  * checkpoint k - 2, then meta k % 2; ckpt_begun/ckpt_done tell the
- * collector. HL_EIO, HL_EFULL (ENOSPC), HL_ENOMEM. */
+ * collector. HL_EBUSY: the grace period timed out (a process stopped in
+ * a section), nothing written, try later; HL_EIO, HL_EFULL (ENOSPC),
+ * HL_ENOMEM. */
 int hl_ckpt_take(struct hl_ckpt *c, uint64_t lsn, uint64_t segment,
 		 struct hl_ckpt_result *res);
 

@@ -14,7 +14,10 @@
  *      read: they belong to processes, and the fresh arena's are empty.
  *   3. Each page's CRC: a page that fails is kept, and every node in it,
  *      or named by an index entry in it, is verified by its hash
- *      (hl_node_check); one that fails is tombstoned, and so is every
+ *      (hl_node_check); every entry's node must carry the entry's tag and
+ *      be found at its offset, and every inner node, root and search
+ *      record is checked against what it names (hashes of hashes: cheap);
+ *      a node that fails is tombstoned, and so is every
  *      node that names one (to the top: a root above a bad leaf would
  *      restore wrong bytes), a ref to it is cleared, a search edge to it
  *      unlinked. What was dropped is counted (info).
@@ -81,7 +84,7 @@ static uint64_t entry_count(const hl_arena *a)
 
 static uint64_t entry_node(uint64_t e)
 {
-	return e == HL_ENTRY_EMPTY || e == HL_ENTRY_TOMBSTONE
+	return e == HL_ENTRY_EMPTY || HL_ENTRY_IS_TOMB(e)
 		       ? 0 : (e & HL_ENTRY_OFF_MASK) * HL_HEAP_ALIGN;
 }
 
@@ -181,19 +184,26 @@ static bool node_in_bad_page(const struct load *l, uint64_t off)
 	return false;
 }
 
-/* A node fit to keep: well formed, and when anything about it lies in a
- * bad page, its hash recomputed and its entry the one its hash finds. */
-static bool node_ok(struct load *l, uint64_t off, bool suspect)
+/* A node fit to keep under entry word e: well formed, its hash the one
+ * the entry was made for (its tag) and findable at this very offset, an
+ * inner node, root or search record verified against what it names (cheap:
+ * hashes of hashes), and a leaf that lies in a bad page rehashed. This
+ * catches, besides damage, an object reused by another node between the
+ * index copy and the heap copy (a collector that does not wait for
+ * checkpoints: hl_ckpt_counters). */
+static bool node_ok(struct load *l, uint64_t e, uint64_t off, bool suspect)
 {
 	char msg[128];
 	if (hl_node_fault(l->a, off, HL_NODE_KIND_ANY, HL_NODE_LEVEL_ANY) != HL_NODE_OK)
 		return false;
-	if (!suspect && !node_in_bad_page(l, off))
-		return true;
+	const struct hl_node *n = hl_node_at(l->a, off);
 	uint64_t found;
-	return hl_node_check(l->a, off, msg, sizeof msg) == 0 &&
-	       hl_index_lookup(l->a, hl_node_at(l->a, off)->hash, &found) == 0 &&
-	       found == off;
+	if ((e >> HL_ENTRY_OFF_BITS) != (n->hash.hi >> HL_ENTRY_OFF_BITS) ||
+	    hl_index_lookup(l->a, n->hash, &found) != 0 || found != off)
+		return false;
+	if (n->kind == HL_NODE_LEAF && !suspect && !node_in_bad_page(l, off))
+		return true;
+	return hl_node_check(l->a, off, msg, sizeof msg) == 0;
 }
 
 static void drop_entry(struct load *l, uint64_t i, uint64_t off)
@@ -214,7 +224,7 @@ static void verify_entries(struct load *l)
 		if (!off)
 			continue;
 		bool suspect = bit(l->bad_page, hl_off(l->a, &e[i]) / PAGE);
-		if (!node_ok(l, off, suspect))
+		if (!node_ok(l, w, off, suspect))
 			drop_entry(l, i, off);
 	}
 }
@@ -445,8 +455,7 @@ static void load_free(struct load *l)
 
 static int repair(struct load *l)
 {
-	if (l->info->bad_pages)
-		verify_entries(l);
+	verify_entries(l);
 	int rc = reindex(l);
 	if (rc)
 		return rc;

@@ -421,7 +421,7 @@ static int ckpt_once(struct hl_persister *p)
 	if (!rc)
 		recycle(p);
 	p->last_ckpt_ns = hl_now_ns();
-	return rc;
+	return rc == HL_EBUSY ? 0 : rc; /* skipped (a stopped process): later */
 }
 
 static void deadline_at(struct timespec *ts, uint64_t ns)
@@ -665,6 +665,8 @@ static int final_checkpoint(struct hl_persister *p)
 		rc = hl_ckpt_take(p->ck, p->seg_start, p->seg, NULL);
 	if (!rc)
 		recycle(p);
+	if (rc == HL_EBUSY)
+		return 0; /* a process stopped in a section: the WAL has it all */
 	if (rc)
 		fail(p, rc);
 	return rc;

@@ -53,6 +53,7 @@ void hl_config_init(hl_config *cfg)
 	cfg->mode = 0600;
 	cfg->durability = HL_DURABILITY_SYNC;
 	cfg->persist_lag_ns = HL_PERSIST_LAG_NS_DEFAULT;
+	cfg->holds_per_process = HL_HOLDS_PER_SLOT_DEFAULT;
 }
 
 /* ---- layout --------------------------------------------------------------- */
@@ -87,6 +88,10 @@ static int check_config(const hl_config *c)
 		return HL_EINVAL;
 	if (c->durability > HL_DURABILITY_SYNC ||
 	    c->persist_lag_ns > HL_PERSIST_LAG_NS_MAX)
+		return HL_EINVAL;
+	if (c->holds_per_process &&
+	    (c->holds_per_process < HL_HOLDS_PER_SLOT_MIN ||
+	     c->holds_per_process > HL_HOLDS_PER_SLOT_MAX))
 		return HL_EINVAL;
 	return 0;
 }
@@ -182,21 +187,34 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 		   (uint64_t)c->refs_capacity * sizeof(struct hl_ref_slot));
 	at = place(h, HL_REGION_INDEX, at,
 		   h->index_buckets * sizeof(struct hl_bucket));
-	/* the in-flight tables go last, at the arena's end, so the heap
-	 * keeps its alignment and its place between the slab map and them */
+	/* the per-slot tables (in-flight, holds) and the mark bitmap go last,
+	 * at the arena's end, so the heap keeps its alignment and its place
+	 * between the slab map and them; the bitmap is sized for the whole
+	 * arena (an upper bound of the heap), a bit per 32 B */
+	h->holds_per_slot = c->holds_per_process ? c->holds_per_process
+						 : HL_HOLDS_PER_SLOT_DEFAULT;
 	uint64_t inflight = (uint64_t)c->max_processes * HL_INFLIGHT_TABLE_BYTES;
+	uint64_t holds = hl_align_up((uint64_t)c->max_processes *
+					     hl_holds_stride(h->holds_per_slot),
+				     HL_PAGE_BYTES);
+	uint64_t marks = hl_align_up(c->arena_bytes / HL_HEAP_ALIGN / 8, HL_PAGE_BYTES);
+	uint64_t tables = inflight + holds + marks; /* each < 2^40: no overflow */
 	uint64_t dirty = c->persist_ring_bytes ? hl_dirty_region_bytes(c->arena_bytes) : 0;
 	uint64_t persist = c->persist_ring_bytes
 		? hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) + dirty : 0;
-	if (at >= c->arena_bytes || inflight >= c->arena_bytes - at ||
-	    persist >= c->arena_bytes - at - inflight)
+	if (at >= c->arena_bytes || tables >= c->arena_bytes - at ||
+	    persist >= c->arena_bytes - at - tables)
 		return HL_EINVAL;
 	/* the persist region after them, then the dirty bitmap (layout.h) */
 	h->regions[HL_REGION_PERSIST].off = c->arena_bytes - persist;
 	h->regions[HL_REGION_PERSIST].bytes = persist - dirty;
 	h->regions[HL_REGION_DIRTY].off = c->arena_bytes - dirty;
 	h->regions[HL_REGION_DIRTY].bytes = dirty;
-	uint64_t top = c->arena_bytes - persist - inflight;
+	h->regions[HL_REGION_MARKS].off = c->arena_bytes - persist - marks;
+	h->regions[HL_REGION_MARKS].bytes = marks;
+	h->regions[HL_REGION_HOLDS].off = h->regions[HL_REGION_MARKS].off - holds;
+	h->regions[HL_REGION_HOLDS].bytes = holds;
+	uint64_t top = c->arena_bytes - persist - tables;
 	uint64_t units = (top - at) / unit;
 	at = place(h, HL_REGION_SLABMAP, at, units * sizeof(uint16_t));
 	if (at >= top)
@@ -298,6 +316,12 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 			    heap->bytes / h->slab_unit_bytes, sizeof(uint16_t)) &&
 	       region_holds(&h->regions[HL_REGION_INFLIGHT], h->max_processes,
 			    HL_INFLIGHT_TABLE_BYTES) &&
+	       h->holds_per_slot >= HL_HOLDS_PER_SLOT_MIN &&
+	       h->holds_per_slot <= HL_HOLDS_PER_SLOT_MAX &&
+	       region_holds(&h->regions[HL_REGION_HOLDS], h->max_processes,
+			    hl_holds_stride(h->holds_per_slot)) &&
+	       region_holds(&h->regions[HL_REGION_MARKS],
+			    heap->bytes / HL_HEAP_ALIGN / 8, 1) &&
 	       (!(h->features & HL_FEATURE_PERSIST) ||
 		h->regions[HL_REGION_DIRTY].bytes >= hl_dirty_region_bytes(h->arena_bytes));
 }
@@ -433,8 +457,17 @@ static int handle_init(hl_arena *a, const char *name)
 	return hl_persist_region_attach(a);
 }
 
+/* HELIOS_GC=off: a full heap answers HL_EFULL at once, with no
+ * collection (for tests and for measuring what a collection costs). */
+static bool gc_off_by_environment(void)
+{
+	const char *v = getenv("HELIOS_GC");
+	return v && (!strcmp(v, "off") || !strcmp(v, "0"));
+}
+
 static void handle_free(hl_arena *a)
 {
+	hl_holds_free_priv(a);
 	hl_ahead_stop(a); /* before the unmap: the helper works in the mapping */
 	if (a->base)
 		munmap(a->base, a->bytes);
@@ -505,7 +538,13 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 		rc = handle_init(a, name);
 	if (!rc && !(flags & HL_RDONLY))
 		rc = hl_slot_claim(a);
+	if (!rc)
+		rc = hl_holds_prepare(a);
+	if (!rc)
+		a->no_auto_gc = gc_off_by_environment();
 	if (rc) {
+		if (a->slot)
+			hl_slot_release(a);
 		handle_free(a);
 		return rc;
 	}
@@ -533,6 +572,7 @@ static void publish_header(struct hl_arena_hdr *mapped,
 	size_t from = HL_HDR_CHECKSUMMED_FROM;
 	size_t to = offsetof(struct hl_arena_hdr, hdr_checksum) + sizeof(uint64_t);
 	memcpy((char *)mapped + from, (const char *)h + from, to - from);
+	atomic_store_explicit(&mapped->gc_epoch, HL_EPOCH_FIRST, memory_order_relaxed);
 	atomic_store_explicit((_Atomic uint64_t *)&mapped->magic, HL_ARENA_MAGIC,
 			      memory_order_release);
 }

@@ -246,13 +246,46 @@
  * per checkpointer): each batch ends with a device flush, so a 1 GiB image
  * costs 128 flushes, and copying one batch overlaps writing the other. */
 #define HL_CKPT_BATCH_PAGES 2048u
-/* Without the epoch API (shm/epoch.c) a checkpoint waits this long after
- * taking L for commits that pushed a record before it to finish their
- * CASes: 20 ms, thousands of times a commit's push-to-CAS window. */
-#define HL_CKPT_GRACE_NS 20000000ull
+/* A checkpoint's grace period (commits that pushed a record before L end
+ * their CASes) gives up after 10 s: only a process stopped inside a
+ * critical section holds it that long; the checkpoint is tried later. */
+#define HL_CKPT_BARRIER_TIMEOUT_NS (10ull * 1000000000ull)
 /* WAL segments in DIR at most: a checkpoint recycles segments, so more
  * than this means checkpoints are failing; the persister then stops with
  * HL_ENOSPC rather than fill the disk. */
 #define HL_WAL_SEGMENTS_MAX 4096u
+
+/* ---- reclamation and the collector (shm/epoch.c, holds.c, gc.c) ---------- */
+
+/* The global epoch starts here, not at 0 (0 is "outside a section" in a
+ * slot) and high enough that "three epochs before" never underflows for
+ * a tombstone stamped at the start. */
+#define HL_EPOCH_FIRST 8ull
+/* A grace period asks whether a slot that holds it back is dead only after
+ * waiting this long: a live section ends within microseconds, and the
+ * /proc read costs more than that. */
+#define HL_EPOCH_DEAD_CHECK_NS 2000000ull
+/* How long the collector waits for one grace period before it gives up
+ * and tries later (a stopped process holds every grace period back). */
+#define HL_EPOCH_BARRIER_TIMEOUT_NS 2000000000ull
+/* Holds (pins and states' bases) per process slot by default: each a
+ * distinct snapshot kept alive by one process; 16 B each, so 256 cost
+ * 4 KiB a slot (256 KiB for 64 slots). At least 16, at most 2^20. */
+#define HL_HOLDS_PER_SLOT_DEFAULT 256u
+#define HL_HOLDS_PER_SLOT_MIN 16u
+#define HL_HOLDS_PER_SLOT_MAX (1u << 20)
+/* Each slot's gray ring: nodes a worker shaded while a collection marks,
+ * waiting for the collector to trace them. A worker that
+ * finds it full traces the node itself (rare: the collector drains the
+ * rings between every step of its own trace). 1 KiB a slot. */
+#define HL_GRAY_ENTRIES 128u
+/* A commit that found the heap full while another process collects waits
+ * at most this long for that collection before it tries again. */
+#define HL_GC_WAIT_NS (10ull * 1000000000ull)
+/* A full heap's collection that freed less than heap / FUTILE is futile;
+ * after one, the next waits until heap / AGAIN more was published (gc.c,
+ * hl_gc_for_room). */
+#define HL_GC_FUTILE_FRACTION 64u
+#define HL_GC_AGAIN_FRACTION 16u
 
 #endif /* HL_SHM_LIMITS_H */

@@ -23,26 +23,38 @@
  *   lookup  scans until it finds the key or meets an EMPTY entry; never
  *           stores, so a read-only mapping can use it.
  *   insert  scans like lookup; at the first EMPTY entry it tries one CAS
- *           EMPTY -> entry. A failed CAS re-examines that entry (a racer may
- *           just have published our key) and the scan goes on. Tombstones
- *           are never reused. No EMPTY entry left in the window: HL_EFULL,
- *           and nothing was written.
- *   remove  CASes the exact entry (h, off) to TOMBSTONE.
+ *           EMPTY -> entry, or, when it passed an old enough tombstone on
+ *           the way (see "Reusing tombstones"), on the first such one. A
+ *           failed CAS re-examines that entry (a racer may just have
+ *           published our key) and the scan starts over. No EMPTY entry
+ *           and no reusable tombstone in the window: HL_EFULL, and nothing
+ *           was written.
+ *   remove  CASes the exact entry (h, off) to TOMBSTONE, stamped with the
+ *           global epoch (its tag bits hold the epoch mod 2^24).
+ *
+ * While a collection sweeps (gc.c), an entry whose node is unmarked is
+ * garbage about to be removed: lookup and insert pass it by as if it were
+ * a tombstone, so a commit of the same content publishes a fresh node.
  *
  * insert and remove through a read-only handle answer HL_EROFS.
  *
  * Invariants (hl_index_check verifies 2 to 5, and of 6 that the node is
  * well formed by hl_node_get's rules):
  *
- *   1. An entry word changes only EMPTY -> live (insert) and live ->
- *      TOMBSTONE (remove). It never becomes EMPTY again and a tombstone never
- *      becomes live, so no CAS here can suffer ABA.
+ *   1. An entry word changes only EMPTY -> live (insert), live ->
+ *      TOMBSTONE(t) (remove at epoch t) and TOMBSTONE(t) -> live (an insert
+ *      whose section entered at epoch >= t + 2). It never becomes EMPTY
+ *      again. ABA: a CAS from TOMBSTONE(t) could only be fooled by the
+ *      word going live and back to TOMBSTONE(t) meanwhile, which needs
+ *      2^24 epochs to pass while the inserter sits in its section, and
+ *      no epoch passes more than one beyond an open section (epoch.c).
  *   2. A live entry lies in its key's probe window.
  *   3. Every entry before a live entry of key h, in h's probe order, is
  *      non-empty. (Insert published at the first EMPTY it saw; all earlier
  *      entries were non-empty then and stay so by 1.) This is why lookup
  *      and insert may stop at the first EMPTY entry.
- *   4. No key has two live entries.
+ *   4. No key has two live entries, except duplicates of equal content
+ *      from the two narrow races above and in gc.c.
  *   5. A live entry's tag is the top 24 bits of its node's header hash, and
  *      its offset is 32-byte aligned (HL_HEAP_ALIGN) inside the heap.
  *   6. A live entry's node is complete (kind 1..3 and all its bytes) before
@@ -55,9 +67,31 @@
  * never EMPTY after (1), B saw it after A's CAS holding A's entry (or a
  * tombstone, if h was removed meanwhile: then A's copy is gone and B's is
  * the only live one) and returned 1 instead. j < i is the same argument
- * with A and B swapped. Reusing tombstones would break this: B could take
- * a tombstone that A had already walked past. The argument needs a single
- * modification order per entry word, which every atomic object has.
+ * with A and B swapped. The argument needs a single modification order per
+ * entry word, which every atomic object has.
+ *
+ * Reusing tombstones. A tombstone reused carelessly would break that
+ * argument: B could take position i, a tombstone that A had walked past
+ * while it still held another key, while A publishes h at j > i. So an
+ * insert reuses a tombstone only after scanning its whole window up to
+ * the first EMPTY (h is nowhere in it), and only one stamped at least
+ * HL_TOMB_REUSE_EPOCHS = 2 epochs before the epoch E its own section
+ * announced. Say A reused position i, stamped t <= E_A - 2, while B
+ * published h at j > i, each missing the other. Then their sections
+ * overlapped (B read i before A's CAS; A read j, or stopped before it,
+ * before B's CAS), and two open sections' epochs differ by at most one
+ * (epoch.c, invariant 4). If B read i while it still held another key,
+ * the remove came later and stamped t >= E_B >= E_A - 1 > E_A - 2: not
+ * reusable by A. So that race, the one that matters for a collector that
+ * removes keys while others insert, cannot happen. What remains is B
+ * reading i as a tombstone too young for it (t = E_B - 1) that A, one
+ * epoch later (E_A = t + 2), may take: two inserts of one key, racing across
+ * an epoch change, may then both win. The result is a duplicate, which
+ * Helios tolerates wherever it can arise (gc.c, "Duplicates"): both
+ * nodes hold the same content (each is verified against its hash), every
+ * lookup finds one of them, and commit compares inner nodes' children by
+ * hash when their offsets differ. Invariant 4 below is therefore "one
+ * live entry per key, but for such duplicates".
  *
  * Memory orders:
  *   - the publishing CAS in insert is a release: the node's bytes, written
@@ -93,6 +127,7 @@
  */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shm.h"
 
@@ -116,7 +151,15 @@ static inline uint64_t entry_off(uint64_t e)
 
 static inline bool entry_live(uint64_t e)
 {
-	return e != HL_ENTRY_EMPTY && e != HL_ENTRY_TOMBSTONE;
+	return e != HL_ENTRY_EMPTY && !HL_ENTRY_IS_TOMB(e);
+}
+
+/* "Reusing tombstones": whether an insert whose section entered at epoch
+ * `announced` may reuse tombstone e. Outside a section: never. */
+static inline bool tomb_reusable(uint64_t e, uint64_t announced)
+{
+	return announced &&
+	       ((announced - HL_ENTRY_TOMB_EPOCH(e)) & 0xffffffull) >= HL_TOMB_REUSE_EPOCHS;
 }
 
 static inline bool tag_matches(uint64_t e, hl_id h)
@@ -140,6 +183,18 @@ static bool entry_names(const hl_arena *a, uint64_t e, hl_id h, uint64_t *off)
 	if (!hl_heap_contains(a, o, sizeof(struct hl_node)))
 		return false; /* garbage: never dereferenced */
 	if (!key_eq(hl_node_at(a, o)->hash, h))
+		return false;
+	if (hl_unlikely(hl_gc_doomed(a, o)))
+		return false; /* garbage the sweep will remove: as a tombstone */
+	*off = o;
+	return true;
+}
+
+bool hl_index_entry_node(const hl_arena *a, uint64_t e, uint64_t *off)
+{
+	uint64_t o = entry_off(e);
+	if (!entry_live(e) || !hl_heap_contains(a, o, sizeof(struct hl_node)) ||
+	    !tag_matches(e, hl_node_at(a, o)->hash))
 		return false;
 	*off = o;
 	return true;
@@ -217,6 +272,7 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner)
 {
 	struct probe p;
 	uint64_t e = entry_make(h, off);
+	uint64_t announced = hl_epoch_announced(a);
 	int rc = hl_arena_writable(a);
 
 	if (rc)
@@ -226,21 +282,43 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner)
 	hl_assert(key_eq(hl_node_at(a, off)->hash, h));
 
 	probe_init(&p, a, h);
-	/* bounded: every round consumes at least one position */
-	for (uint32_t pos = 0; pos < p.entries; pos++) {
-		uint64_t seen = HL_ENTRY_EMPTY;
-		enum scan_result r = scan(a, &p, h, &pos, winner);
-
-		if (r == SCAN_FOUND)
-			return 1;
-		if (r == SCAN_END)
-			break;
+	/* bounded: every failed CAS means another insert took an entry of
+	 * this window, and a window has p.entries of them */
+	for (uint32_t round = 0; round <= p.entries; round++) {
+		uint32_t cand = UINT32_MAX, target = UINT32_MAX;
+		uint64_t cand_seen = 0, seen;
+		for (uint32_t pos = 0; pos < p.entries; pos++) {
+			/* acquire: pairs with insert's release CAS */
+			uint64_t x = atomic_load_explicit(probe_entry(&p, pos),
+							  memory_order_acquire);
+			if (x == HL_ENTRY_EMPTY) {
+				target = pos;
+				break;
+			}
+			if (entry_names(a, x, h, winner))
+				return 1;
+			if (cand == UINT32_MAX && HL_ENTRY_IS_TOMB(x) &&
+			    tomb_reusable(x, announced)) {
+				cand = pos;
+				cand_seen = x;
+			}
+		}
+		/* the whole window up to its first EMPTY is free of h: reuse
+		 * the first old tombstone, else take the EMPTY */
+		if (cand != UINT32_MAX) {
+			target = cand;
+			seen = cand_seen;
+		} else if (target == UINT32_MAX) {
+			return HL_EFULL;
+		} else {
+			seen = HL_ENTRY_EMPTY;
+		}
 		/* release: publishes the node's bytes; pairs with the acquire
 		 * loads in scan(). acquire on failure: we read the winner. */
 		if (atomic_compare_exchange_strong_explicit(
-			    probe_entry(&p, pos), &seen, e,
+			    probe_entry(&p, target), &seen, e,
 			    memory_order_release, memory_order_acquire)) {
-			hl_dirty_mark_rmw(a, hl_off(a, probe_entry(&p, pos)), 8);
+			hl_dirty_mark_rmw(a, hl_off(a, probe_entry(&p, target)), 8);
 			return 0;
 		}
 		/* lost the entry; a racer may just have published h itself */
@@ -270,7 +348,7 @@ int hl_index_remove(hl_arena *a, hl_id h, uint64_t off)
 		/* release: pairs with the acquire loads of lookups. Failure
 		 * means a concurrent remove took it first (invariant 1). */
 		if (atomic_compare_exchange_strong_explicit(
-			    slot, &e, HL_ENTRY_TOMBSTONE,
+			    slot, &e, HL_ENTRY_TOMB(hl_epoch_now(a)),
 			    memory_order_release, memory_order_relaxed)) {
 			hl_ctr_add(a, HL_CTR_INDEX_REMOVED, 1); /* for stats */
 			hl_dirty_mark_rmw(a, hl_off(a, slot), 8);
@@ -462,6 +540,57 @@ static int check_entry(const hl_arena *a, uint64_t b, unsigned s, uint64_t e,
 			       msg_len);
 }
 
+/* The children of inner nodes x and y name equal contents: equal offsets,
+ * or nodes with equal hashes (a duplicate child). */
+static bool children_equal(const hl_arena *a, const struct hl_node *x,
+			   const struct hl_node *y)
+{
+	const uint64_t *cx = (const uint64_t *)x->payload;
+	const uint64_t *cy = (const uint64_t *)y->payload;
+	for (unsigned j = 0; j < x->count; j++) {
+		if (cx[j] == cy[j])
+			continue;
+		if (!cx[j] || !cy[j] || !hl_heap_contains(a, cx[j], sizeof *x) ||
+		    !hl_heap_contains(a, cy[j], sizeof *x) ||
+		    !key_eq(hl_node_at(a, cx[j])->hash, hl_node_at(a, cy[j])->hash))
+			return false;
+	}
+	return true;
+}
+
+/* Invariant 4's exception: the other live entry of key at off2's node
+ * holds the same content (same shape; leaves and roots the same payload,
+ * inner nodes equal children). */
+static bool duplicate_equal(const hl_arena *a, hl_id key, uint64_t off2)
+{
+	struct probe p;
+	probe_init(&p, a, key);
+	const struct hl_node *y = hl_node_at(a, off2);
+	for (uint32_t pos = 0; pos < p.entries; pos++) {
+		uint64_t e = atomic_load_explicit(probe_entry(&p, pos),
+						  memory_order_acquire), o;
+		if (e == HL_ENTRY_EMPTY)
+			break;
+		if (!hl_index_entry_node(a, e, &o) || o == off2 ||
+		    !key_eq(hl_node_at(a, o)->hash, key))
+			continue;
+		const struct hl_node *x = hl_node_get(a, o, HL_NODE_KIND_ANY,
+						      HL_NODE_LEVEL_ANY);
+		if (!x || x->kind != y->kind || x->level != y->level ||
+		    x->count != y->count || x->aux != y->aux ||
+		    x->payload_bytes != y->payload_bytes)
+			return false;
+		if (x->kind == HL_NODE_INNER)
+			return children_equal(a, x, y);
+		if (x->kind == HL_NODE_ROOT)
+			return memcmp(x->payload, y->payload, sizeof(hl_id)) == 0;
+		if (x->kind == HL_NODE_LEAF)
+			return memcmp(x->payload, y->payload, x->payload_bytes) == 0;
+		return true; /* search records: the key is (position, search) */
+	}
+	return false;
+}
+
 /* Checks every live entry of bucket b; invariant 4 through ks. */
 static int check_bucket(const hl_arena *a, uint64_t b, struct keyset *ks,
 			char *msg, size_t msg_len)
@@ -486,7 +615,7 @@ static int check_bucket(const hl_arena *a, uint64_t b, struct keyset *ks,
 				      "index: out of memory for the key set");
 			return rc;
 		}
-		if (rc)
+		if (rc && !duplicate_equal(a, key, entry_off(e)))
 			return hl_check_fail(msg, msg_len,
 					     "index: key %016" PRIx64 "%016"
 					     PRIx64 " appears twice (again at"

@@ -277,3 +277,14 @@ unsigned hl_inflight_held(const hl_arena *a, uint32_t slot)
 		n += atomic_load_explicit(&t[k], memory_order_relaxed) != 0;
 	return n;
 }
+
+void hl_inflight_records(const hl_arena *a, uint32_t slot,
+			 void (*fn)(void *ctx, uint64_t rec_off), void *ctx)
+{
+	const _Atomic uint64_t *t = table_of(a, slot);
+	for (size_t k = 0; k < HL_INFLIGHT_TABLE_BYTES / sizeof *t; k++) {
+		uint64_t w = atomic_load_explicit(&t[k], memory_order_acquire);
+		if (w)
+			fn(ctx, (w >> HL_INFLIGHT_REC_SHIFT) * HL_HEAP_ALIGN);
+	}
+}

@@ -76,8 +76,9 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
-#define HL_FORMAT_VERSION 2u /* 2: 16-byte free-list heads, per-class slabs,
-			      * search records, the slot's search line */
+#define HL_FORMAT_VERSION 3u /* 2: 16-byte free-list heads, per-class slabs,
+			      * search records, the slot's search line;
+			      * 3: epochs, holds and marks (the collector) */
 #define HL_FEATURE_PERSIST 1u /* the persist region (HL_REGION_PERSIST) */
 #define HL_FEATURES_KNOWN HL_FEATURE_PERSIST
 #define HL_PAGE_BYTES 4096u
@@ -95,6 +96,53 @@ struct hl_free_head {
 _Static_assert(sizeof(struct hl_free_head) == 16, "free head is one 16-byte CAS");
 _Static_assert(offsetof(struct hl_free_head, tag) == 8, "free head layout");
 
+/* The collector's words, in the header (gc.c draws the cycle and who
+ * writes what):
+ *
+ *   0   state        atomic u64 [cycle : 56 | phase : 8] (enum hl_gc_phase)
+ *   8   collector    atomic u64: the owner word (slots) of the slot running
+ *                    a collection; 0 when none runs
+ *   16  cycles       collections completed        24  freed_nodes (total)
+ *   32  freed_bytes  (total)                      40  last_ns (duration)
+ *   48  last_freed_bytes                          56  live_bytes (marked by
+ *                                                     the last collection)
+ *   64  retired_bytes  freed, waiting for their grace period (or checkpoint)
+ *   72  pause_max_ns   the longest shading pause a worker has reported
+ *   80  live_nodes     nodes marked by the last collection
+ *   88  last_pause_ns  the collection's longest own wait (barriers)
+ *   96  reserved, zero to 128
+ */
+enum hl_gc_phase {
+	HL_GC_IDLE = 0,     /* no collection: marks mean nothing */
+	HL_GC_MARK = 1,     /* tracing: new nodes born marked, targets shaded
+			     * onto the gray rings */
+	HL_GC_MARK_END = 2, /* the same, but shading traces at once */
+	HL_GC_SWEEP = 3,    /* marks final: an unmarked node is garbage */
+};
+#define HL_GC_STATE(cycle, phase) (((uint64_t)(cycle) << 8) | (uint64_t)(phase))
+#define HL_GC_PHASE(w) ((unsigned)((w) & 0xffu))
+#define HL_GC_CYCLE(w) ((w) >> 8)
+
+struct hl_gc_ctl {
+	_Atomic uint64_t state;
+	_Atomic uint64_t collector;
+	_Atomic uint64_t cycles;
+	_Atomic uint64_t freed_nodes;
+	_Atomic uint64_t freed_bytes;
+	_Atomic uint64_t last_ns;
+	_Atomic uint64_t last_freed_bytes;
+	_Atomic uint64_t live_bytes;
+	_Atomic uint64_t retired_bytes;
+	_Atomic uint64_t pause_max_ns;
+	_Atomic uint64_t live_nodes;
+	_Atomic uint64_t last_pause_ns;
+	uint64_t reserved[4];
+};
+_Static_assert(offsetof(struct hl_gc_ctl, collector) == 8, "gc ctl layout");
+_Static_assert(offsetof(struct hl_gc_ctl, retired_bytes) == 64, "gc ctl layout");
+_Static_assert(offsetof(struct hl_gc_ctl, last_pause_ns) == 88, "gc ctl layout");
+_Static_assert(sizeof(struct hl_gc_ctl) == 128, "gc ctl layout");
+
 enum hl_region_id {
 	HL_REGION_SLOTS = 0,
 	HL_REGION_REFS = 1,
@@ -102,13 +150,15 @@ enum hl_region_id {
 	HL_REGION_SLABMAP = 3,
 	HL_REGION_HEAP = 4,
 	HL_REGION_INFLIGHT = 5, /* per-slot tables of virtual losses in flight */
-	HL_REGION_COUNT = 6, /* regions every arena has */
-	HL_REGION_PERSIST = 6, /* with HL_FEATURE_PERSIST only: the persist
+	HL_REGION_HOLDS = 6,    /* per-slot tables of pins and states' bases */
+	HL_REGION_MARKS = 7,    /* the collector's mark bitmap: a bit per 32 B */
+	HL_REGION_COUNT = 8, /* regions every arena has */
+	HL_REGION_PERSIST = 8, /* with HL_FEATURE_PERSIST only: the persist
 				* control block and ring, at the arena's end */
-	HL_REGION_DIRTY = 7,   /* with HL_FEATURE_PERSIST only, after it: one
+	HL_REGION_DIRTY = 9,   /* with HL_FEATURE_PERSIST only, after it: one
 				* bit per arena page written since the
 				* checkpointer last took it (shm/dirty.c) */
-	HL_REGION_TABLE = 8, /* room for the persist ring and others */
+	HL_REGION_TABLE = 12, /* room for the persist ring and others */
 };
 
 struct hl_region {
@@ -122,18 +172,21 @@ struct hl_region {
  *   32   fanout           36   max_processes
  *   40   refs_capacity    44   creator_uid
  *   48   index_buckets    56   slab_bytes (the largest class's slab)
- *   64   regions[8]  (128 B)
- *   192  class_count      196  class_bytes[16] (64 B)
- *   260  numa_mode        264  created_ns
- *   272  flags            276  slab_unit_bytes
- *   280  class_slab_bytes[16] (64 B)   344  .. reserved ..
+ *   64   regions[12]  (192 B)
+ *   256  class_count      260  class_bytes[16] (64 B)
+ *   324  numa_mode        328  created_ns
+ *   336  flags            340  slab_unit_bytes
+ *   344  class_slab_bytes[16] (64 B)   408  holds_per_slot
+ *   412  .. reserved ..
  *   504  hdr_checksum     XXH3-64 of bytes [8, 504)
  *   512  generation       (own cache line; mutable from here on)
  *   576  heap_next        heap-relative offset of the next unused slab unit
  *   640  free_list[16]    Treiber-stack heads, one line each, 16-byte aligned:
  *                         +0 top (arena offset of the top object; 0: empty)
  *                         +8 tag (successful CASes on this head, 64 bits)
- *  1664  end; the rest of the page is zero
+ *  1664  gc_epoch         the global reclamation epoch (epoch.c), own line
+ *  1728  gc               struct hl_gc_ctl, the collector's words (gc.c)
+ *  1856  end; the rest of the page is zero
  */
 struct hl_arena_hdr {
 	/* immutable after creation: covered by hdr_checksum */
@@ -157,7 +210,8 @@ struct hl_arena_hdr {
 	uint32_t flags;              /* HL_ARENA_F_* */
 	uint32_t slab_unit_bytes;    /* slab map granule; power of two */
 	uint32_t class_slab_bytes[HL_CLASSES_MAX]; /* multiples of the unit */
-	uint8_t reserved[504 - 344];
+	uint32_t holds_per_slot;     /* entries of each slot's holds table */
+	uint8_t reserved[504 - 412];
 	uint64_t hdr_checksum;
 
 	/* mutable: each hot word alone on its cache line */
@@ -167,6 +221,8 @@ struct hl_arena_hdr {
 		/* changed only as a whole, by a 16-byte CAS (heap.c) */
 		alignas(64) struct hl_free_head head;
 	} free_list[HL_CLASSES_MAX];
+	alignas(64) _Atomic uint64_t gc_epoch;
+	alignas(64) struct hl_gc_ctl gc;
 };
 
 /* hl_arena_hdr.flags */
@@ -181,20 +237,23 @@ _Static_assert(offsetof(struct hl_arena_hdr, arena_bytes) == 16, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, chunk_bytes) == 28, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, index_buckets) == 48, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, regions) == 64, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, class_count) == 192, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, class_bytes) == 196, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, numa_mode) == 260, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, created_ns) == 264, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, flags) == 272, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, slab_unit_bytes) == 276, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, class_slab_bytes) == 280, "hdr layout");
-_Static_assert(offsetof(struct hl_arena_hdr, reserved) == 344, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, class_count) == 256, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, class_bytes) == 260, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, numa_mode) == 324, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, created_ns) == 328, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, flags) == 336, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, slab_unit_bytes) == 340, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, class_slab_bytes) == 344, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, reserved) == 412, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, hdr_checksum) == 504, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, generation) == 512, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, heap_next) == 576, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, free_list) == 640, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, free_list[1]) == 704, "hdr layout");
-_Static_assert(sizeof(struct hl_arena_hdr) == 1664, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, holds_per_slot) == 408, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, gc_epoch) == 1664, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, gc) == 1728, "hdr layout");
+_Static_assert(sizeof(struct hl_arena_hdr) == 1856, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
 
 /* ---- process slots ---------------------------------------------------------
@@ -214,7 +273,9 @@ _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
  * readers sum them relaxed.
  *
  *   0   owner u64 (atomic)     8  start_time u64 (/proc starttime, ticks)
- *   16  heartbeat_ns (atomic)  24  epoch (atomic; reclamation, later)
+ *   16  heartbeat_ns (atomic)  24  epoch (atomic; 0 or the reclamation
+ *                              epoch the owner's critical section entered
+ *                              at: epoch.c)
  *   32  state u32 (atomic)     36  numa_node u32
  *   40  claims u64             48  role u32    52  worker u32
  *   56  start_pid u32          60  start_gen u32
@@ -332,6 +393,48 @@ struct hl_ref_name {
 };
 _Static_assert(sizeof(struct hl_ref_name) == 80, "ref name layout");
 
+/* ---- holds: pins and live states' bases ------------------------------------
+ *
+ * Each slot has a table of holds_per_slot entries (HL_REGION_HOLDS, slot i's
+ * at i x holds_per_slot x 16 B): the snapshots its process keeps alive, by
+ * root offset, each with a count (pins and states that share one root
+ * share one entry). Entries never move: the owner keeps a private map from
+ * offset to entry (holds.c), so the collector, reading the table while the
+ * owner changes it, can never miss an entry that stayed held.
+ *
+ *   0  off    atomic u64  the held root's arena offset; 0: a free entry
+ *   8  count  u64         owner-private bookkeeping (pins + states)
+ */
+struct hl_hold {
+	_Atomic uint64_t off;
+	uint64_t count;
+};
+_Static_assert(sizeof(struct hl_hold) == 16, "hold layout");
+
+/* After each slot's holds, its gray ring (gc.c): nodes the slot's process
+ * marked while a collection traced, for the collector to trace further.
+ * Single producer (the slot's owner), single consumer (the collector):
+ *
+ *   0    head  atomic u64  entries taken by the collector (its own line)
+ *   64   tail  atomic u64  entries pushed by the owner (its own line)
+ *   128  off[HL_GRAY_ENTRIES]  ring of node offsets, index = count % size
+ *
+ * Slot i's holds and ring start at i x hl_holds_stride(holds_per_slot). */
+struct hl_gray_ring {
+	alignas(64) _Atomic uint64_t head;
+	alignas(64) _Atomic uint64_t tail;
+	alignas(64) _Atomic uint64_t off[HL_GRAY_ENTRIES];
+};
+_Static_assert(offsetof(struct hl_gray_ring, tail) == 64, "gray ring layout");
+_Static_assert(offsetof(struct hl_gray_ring, off) == 128, "gray ring layout");
+_Static_assert((HL_GRAY_ENTRIES & (HL_GRAY_ENTRIES - 1)) == 0, "ring size is 2^k");
+
+static inline uint64_t hl_holds_stride(uint32_t holds_per_slot)
+{
+	uint64_t b = (uint64_t)holds_per_slot * sizeof(struct hl_hold);
+	return (b + 63) / 64 * 64 + sizeof(struct hl_gray_ring);
+}
+
 /* ---- the node index --------------------------------------------------------
  *
  * Bucket b holds 8 entries; a key probes buckets b, b+1, ... (mod count) for
@@ -352,9 +455,18 @@ struct hl_bucket {
 _Static_assert(sizeof(struct hl_bucket) == 64, "bucket is one cache line");
 
 #define HL_ENTRY_EMPTY 0ull
-#define HL_ENTRY_TOMBSTONE 1ull
+#define HL_ENTRY_TOMBSTONE 1ull /* offset field 1; the tag field holds the
+				 * epoch of the remove, mod 2^24 (index.c) */
 #define HL_ENTRY_OFF_BITS 40u
 #define HL_ENTRY_OFF_MASK ((1ull << HL_ENTRY_OFF_BITS) - 1)
+#define HL_ENTRY_TOMB(epoch)                                                   \
+	((((uint64_t)(epoch) & 0xffffffull) << HL_ENTRY_OFF_BITS) | HL_ENTRY_TOMBSTONE)
+#define HL_ENTRY_IS_TOMB(e) (((e) & HL_ENTRY_OFF_MASK) == HL_ENTRY_TOMBSTONE)
+#define HL_ENTRY_TOMB_EPOCH(e) ((e) >> HL_ENTRY_OFF_BITS)
+/* A tombstone is reused by an insert whose section entered this many
+ * epochs after the remove (index.c, "Reusing tombstones"): one grace
+ * period (hl_epoch_barrier advances two) after the remove. */
+#define HL_TOMB_REUSE_EPOCHS 2u
 
 /* ---- nodes ---------------------------------------------------------------- */
 
@@ -415,6 +527,11 @@ _Static_assert(sizeof(struct hl_root_payload) == 24, "root payload layout");
  * its edges' visits, so it can never disagree with them, whoever died
  * half-way through a backup.
  */
+/* A search's root position is the ref HL_SEARCH_REF_PREFIX "<name>" and
+ * its records' salt hl_hash64(name, HL_SEED_SEARCH): the collector's
+ * roots include each such ref's root record. */
+#define HL_SEARCH_REF_PREFIX "mcts/"
+
 #define HL_SREC_TERMINAL 0x1u  /* no moves: own holds the exact result */
 #define HL_SREC_WIN 0x2u       /* proven win for the player to move here */
 #define HL_SREC_LOSS 0x4u      /* proven loss for the player to move here */

@@ -144,7 +144,7 @@ int hl_nodes_check(const hl_arena *a, char *msg, size_t msg_len)
 		for (unsigned e = 0; e < HL_BUCKET_ENTRIES; e++) {
 			uint64_t w = atomic_load_explicit(&b[i].entry[e],
 							  memory_order_acquire);
-			if (w == HL_ENTRY_EMPTY || w == HL_ENTRY_TOMBSTONE)
+			if (w == HL_ENTRY_EMPTY || HL_ENTRY_IS_TOMB(w))
 				continue;
 			int rc = check_node(a, (w & HL_ENTRY_OFF_MASK) * HL_HEAP_ALIGN,
 					    msg, msg_len);

@@ -89,8 +89,8 @@ static void populate_read(const unsigned char *p, uint64_t bytes)
 static uint64_t metadata_range(const struct hl_arena_hdr *h, unsigned r,
 			       uint64_t *off)
 {
-	if (r == HL_REGION_HEAP)
-		return 0;
+	if (r == HL_REGION_HEAP || r == HL_REGION_MARKS)
+		return 0; /* a slab at a time; the collector's, at its first run */
 	*off = h->regions[r].off;
 	return h->regions[r].bytes;
 }

@@ -121,3 +121,20 @@ int hl_refs_check(const hl_arena *a, char *msg, size_t len)
 	}
 	return 0;
 }
+
+bool hl_ref_search_salt(const hl_arena *a, uint32_t slot, uint64_t *salt)
+{
+	static const char prefix[] = HL_SEARCH_REF_PREFIX;
+	const size_t plen = sizeof prefix - 1;
+	int cls = hl_heap_class_of(a->hdr, sizeof(struct hl_ref_name));
+	uint64_t name = atomic_load_explicit(&ref_table(a)[slot].name_off,
+					     memory_order_acquire);
+	if (cls < 0 || !name || !hl_heap_object_valid(a, (unsigned)cls, name) ||
+	    !name_sane(a, name))
+		return false;
+	const struct hl_ref_name *n = hl_at(a, name);
+	if (n->len <= plen || memcmp(n->name, prefix, plen))
+		return false;
+	*salt = hl_hash64(n->name + plen, n->len - plen, HL_SEED_SEARCH);
+	return true;
+}

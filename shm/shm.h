@@ -66,6 +66,15 @@ struct hl_arena {
 	uint64_t pseq;               /* this handle's last record's sequence */
 	struct hl_ahead *ahead;      /* the page helper thread (ahead.c) or NULL */
 	bool ahead_tried;            /* its start was decided (the first grab) */
+	/* epoch.c: nesting depth of this handle's critical sections */
+	uint32_t epoch_depth;
+	/* holds.c: the private map of this handle's pins and states' bases */
+	struct hl_holds_priv *holds;
+	bool no_auto_gc;             /* HELIOS_GC=off: a full heap is HL_EFULL */
+	/* gc.c, hl_gc_for_room: our last collection freed next to nothing,
+	 * when the arena had published gc_futile_at bytes */
+	bool gc_futile;
+	uint64_t gc_futile_at;
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -243,6 +252,84 @@ enum hl_proc_state {
 enum hl_proc_state hl_proc_identity(pid_t pid, uint64_t *start_time);
 /* The start time when RUNNING, else 0. */
 uint64_t hl_proc_start_time(pid_t pid);
+
+/* ---- epochs (epoch.c) -----------------------------------------------------
+ *
+ * Critical sections of a handle (nesting; no-ops for a read-only handle)
+ * and grace periods: nothing reached through shared words inside a
+ * section is freed or reused until the section ends. */
+void hl_epoch_enter(hl_arena *a);
+void hl_epoch_exit(hl_arena *a);
+/* Waits until every section open (in any process) when it was called has
+ * ended or its process died: 0, or HL_EBUSY after timeout_ns (0: no
+ * timeout). Must be called outside a section. */
+int hl_epoch_barrier(hl_arena *a, uint64_t timeout_ns);
+/* The global epoch, and the one this handle's section entered at (0:
+ * outside any). */
+uint64_t hl_epoch_now(const hl_arena *a);
+uint64_t hl_epoch_announced(const hl_arena *a);
+/* Slots whose section entered before epoch `before` (for stat and tests). */
+unsigned hl_epoch_holders(const hl_arena *a, uint64_t before);
+
+/* ---- holds: pins and states' bases (holds.c) ------------------------------ */
+
+enum hl_hold_kind {
+	HL_HOLD_PIN = 0,
+	HL_HOLD_STATE = 1,
+};
+/* Counts one more hold of the root at off for this handle's slot: 0,
+ * HL_EFULL (holds_per_slot distinct roots held), HL_ENOMEM. off 0 (the
+ * empty state) and read-only handles: nothing to do. */
+int hl_hold_add(hl_arena *a, uint64_t off, enum hl_hold_kind kind);
+/* One less: 0, or HL_ENOENT when this handle holds no such kind of off. */
+int hl_hold_drop(hl_arena *a, uint64_t off, enum hl_hold_kind kind);
+/* Makes this handle's private map (at its slot's claim), faulted in. */
+int hl_holds_prepare(hl_arena *a);
+/* Free entries left in this handle's table (UINT32_MAX: read-only). */
+unsigned hl_holds_room(hl_arena *a);
+/* Pins this handle holds on off. */
+uint32_t hl_holds_pins(hl_arena *a, uint64_t off);
+/* Entry i of slot's table: the held root's offset or 0 (acquire). */
+uint64_t hl_holds_entry(const hl_arena *a, uint32_t slot, uint32_t i);
+/* Entries of slot's table in use. */
+uint32_t hl_holds_count(const hl_arena *a, uint32_t slot);
+/* Empties slot's table (its owner leaving, or dead); and this handle's
+ * private map when it is this handle's slot. */
+void hl_holds_clear(hl_arena *a, uint32_t slot);
+void hl_holds_free_priv(hl_arena *a);
+
+/* ---- the collector (gc.c) -------------------------------------------------
+ *
+ * What workers call, inside a section, so that a collection running beside
+ * them keeps everything reachable (gc.c draws the phases): */
+/* A node this handle is about to publish (before the index CAS). */
+void hl_gc_born(hl_arena *a, uint64_t off);
+/* An existing node this handle makes reachable: a child it references, a
+ * duplicate it found, a root it holds. No-op unless a collection marks. */
+void hl_gc_shade(hl_arena *a, uint64_t off);
+/* True while a collection marks (shading is needed): lets a caller skip
+ * a loop of hl_gc_shade calls in the common case. */
+bool hl_gc_marking(const hl_arena *a);
+/* True when off is garbage a sweep in progress will remove. */
+bool hl_gc_doomed(const hl_arena *a, uint64_t off);
+bool hl_mark_test(const hl_arena *a, uint64_t off);
+bool hl_mark_set(const hl_arena *a, uint64_t off);
+/* One whole collection (hl_gc): 0, HL_EBUSY (another process collects, or
+ * a stopped process held a grace period back), HL_EINVAL inside a section. */
+int hl_gc_collect(hl_arena *a, hl_gc_info *info);
+/* After an allocation found the heap full: runs a collection (or waits
+ * for the one another process runs): true when it is worth trying again.
+ * Never inside a section. */
+bool hl_gc_for_room(hl_arena *a);
+/* Slot's in-flight table's records, each passed to fn. */
+void hl_inflight_records(const hl_arena *a, uint32_t slot,
+			 void (*fn)(void *ctx, uint64_t rec_off), void *ctx);
+/* True when ref slot's name is a search's (HL_SEARCH_REF_PREFIX); *salt
+ * gets its records' salt. */
+bool hl_ref_search_salt(const hl_arena *a, uint32_t slot, uint64_t *salt);
+/* The node off of live index entry e (false for EMPTY, tombstones, and an
+ * entry whose offset or tag does not check out). */
+bool hl_index_entry_node(const hl_arena *a, uint64_t e, uint64_t *off);
 
 /* ---- process slots (slots.c) ---------------------------------------------- */
 

@@ -46,6 +46,12 @@
  *     thread exited (its other threads hold handles) is alive, and so is
  *     one whose /proc entry cannot be read: two owners of one slot corrupt
  *     the index, a slot reclaimed late costs nothing.
+ *  7. A slot is freed with its holds table empty and its epoch word 0 (by
+ *     its owner on close, by the reaper after a death): a dead process's
+ *     pins and states' bases stop keeping snapshots alive, and its last
+ *     critical section stops holding grace periods back (holds.c,
+ *     epoch.c). Both stores come before the release of the owner word, so
+ *     a barrier that sees the word change sees them.
  *  6. A new owner trusts none of the slot's slab cursors: a free slot holds
  *     none (invariant 3), so whatever it finds is damage and is dropped
  *     right after the claim (hl_heap_adopt_cursors): a damaged cursor can
@@ -105,6 +111,8 @@ bool hl_slot_reclaim_if_dead(hl_arena *a, uint32_t i)
 		return false;
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
 	hl_inflight_release(a, i);     /* its virtual losses: invariant 5 */
+	hl_holds_clear(a, i);          /* its pins and bases: invariant 7 */
+	atomic_store_explicit(&s->epoch, 0, memory_order_relaxed); /* invariant 7 */
 	hl_heap_release_cursors(a, s); /* invariant 3 */
 	if (a->ring) /* its half-pushed persist records: skipped, not awaited */
 		hl_ring_mpsc_abandon(a->ring, i);
@@ -199,6 +207,8 @@ void hl_slot_release(hl_arena *a)
 	if (HL_OWNER_PID(w) != (uint32_t)a->pid)
 		return; /* reclaimed from under us (we looked dead): not ours */
 	hl_inflight_release(a, (uint32_t)a->slot_index); /* invariant 5 */
+	hl_holds_clear(a, (uint32_t)a->slot_index);      /* invariant 7 */
+	atomic_store_explicit(&s->epoch, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->state, HL_SLOT_FREE, memory_order_relaxed);
 	hl_heap_release_cursors(a, s); /* invariant 3 */
 	/* release: pairs with the next owner's acquire claim (invariant 1) */

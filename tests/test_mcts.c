@@ -519,7 +519,7 @@ Test(mcts, a_full_arena_goes_on_with_statistics)
 {
 	struct setup t;
 	/* an arena with room for few records: the search must never fail */
-	open_search(&t, 0, "wide-full", 2u << 20, NULL);
+	open_search(&t, 0, "wide-full", 3u << 20, NULL);
 	g_wide_depth = 8;
 	cr_assert_eq(search(t.m, t.st, &wide, 0, 20000, 5), 20000 - 1); /* the first: the root */
 	hl_mcts_stats ms;

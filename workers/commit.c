@@ -43,6 +43,13 @@
  *     finds the node pushes later, so the WAL never holds a parent before
  *     its child. A lost race leaves a record for a copy given back: replay
  *     dedups it. Without persistence the hook is one predictable branch.
+ *  7. Garbage collection (shm/gc.c): the tree is built inside one epoch
+ *     section, so nothing it found can be freed under it; a node it
+ *     publishes is born marked while a collection runs, and the existing
+ *     nodes it points at (reused from the base, or found) are shaded, so
+ *     a collection never sweeps what the new snapshot reaches. A commit
+ *     that finds the heap full runs a collection (outside its section)
+ *     and tries once more.
  *  6. A sync commit returns once the persister says its records are on
  *     disk; one whose last node it found (another process's) first pushes
  *     a marker, so it waits for that process's records too. A commit
@@ -89,11 +96,43 @@ static bool image_matches(const struct hl_node *n, const struct node_image *im)
 	       memcmp(n->payload, im->ident, im->ident_bytes) == 0;
 }
 
+/* An inner node's children name the same contents as ours: equal offsets,
+ * or (a duplicate child, gc.c "Duplicates") nodes with equal hashes. */
+static bool children_match(const hl_arena *a, const struct hl_node *n,
+			   const struct node_image *im)
+{
+	const uint64_t *theirs = (const uint64_t *)n->payload;
+	const uint64_t *ours = im->ident;
+	const hl_id *hashes = im->log;
+	for (unsigned j = 0; j < im->count; j++) {
+		if (theirs[j] == ours[j])
+			continue;
+		const struct hl_node *c = theirs[j] ? hl_node_get(a, theirs[j],
+								  HL_NODE_KIND_ANY,
+								  (unsigned)im->level - 1)
+						    : NULL;
+		if (!c || !hl_id_eq(c->hash, hashes[j]))
+			return false;
+	}
+	return true;
+}
+
+static bool matches(const hl_arena *a, const struct hl_node *n,
+		    const struct node_image *im)
+{
+	if (image_matches(n, im))
+		return true;
+	return im->kind == HL_NODE_INNER && n->kind == im->kind &&
+	       n->level == im->level && n->count == im->count &&
+	       n->payload_bytes == im->ident_bytes && children_match(a, n, im);
+}
+
 static int found(struct commit *cx, uint64_t off, const struct node_image *im)
 {
 	const struct hl_node *n = hl_node_get(cx->a, off, im->kind, im->level);
-	if (!n || !image_matches(n, im))
+	if (!n || !matches(cx->a, n, im))
 		return HL_ECOLLISION;
+	hl_gc_shade(cx->a, off); /* a node this commit now reaches (gc.c) */
 	cx->info.dedup_bytes += im->ident_bytes;
 	cx->found_last = true;
 	hl_ctr_add(cx->a, HL_CTR_DEDUP_HITS, 1);
@@ -131,6 +170,19 @@ static int log_node(struct commit *cx, hl_id h, const struct node_image *im,
 	return rc;
 }
 
+/* Invariant 7: while a collection marks, the existing nodes a new node
+ * points at are shaded (the collector's insertion barrier). */
+static void shade_targets(hl_arena *a, const struct node_image *im)
+{
+	if (hl_likely(!hl_gc_marking(a)))
+		return;
+	const uint64_t *c = im->kind == HL_NODE_INNER ? im->ident : im->offs;
+	unsigned n = im->kind == HL_NODE_INNER ? im->count
+		     : im->kind == HL_NODE_ROOT ? 1 : 0;
+	for (unsigned j = 0; j < n; j++)
+		hl_gc_shade(a, c[j]);
+}
+
 static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 		   uint64_t *off)
 {
@@ -145,6 +197,8 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 	hl_dirty_mark(a, mine, hl_heap_class_bytes(a, im->cls)); /* checkpoints */
 	if (hl_unlikely(hl_persisted(a)) && (rc = log_node(cx, h, im, mine)))
 		return rc; /* invariant 5 */
+	shade_targets(a, im); /* invariant 7 */
+	hl_gc_born(a, mine);
 	rc = hl_index_insert(a, h, mine, off);
 	if (rc != 0) {
 		hl_heap_free(a, im->cls, mine);
@@ -377,10 +431,25 @@ int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
 	sort_dirty(&cx);
 	hl_id id;
 	struct hl_tree t;
+	if (hl_holds_room(s->a) == 0)
+		return HL_EFULL; /* no entry left to hold the new base */
+	hl_epoch_enter(s->a); /* invariant 7 */
 	rc = commit_tree(&cx, &id, &t);
+	if (rc == 0)
+		rc = hl_state_rebase(s, id, &t);
+	hl_epoch_exit(s->a);
+	if (rc == HL_EFULL && hl_gc_for_room(s->a)) {
+		cx = (struct commit){.s = s, .a = s->a, .chunks = cx.chunks,
+				     .valid_chunks = cx.valid_chunks};
+		sort_dirty(&cx);
+		hl_epoch_enter(s->a);
+		rc = commit_tree(&cx, &id, &t);
+		if (rc == 0)
+			rc = hl_state_rebase(s, id, &t);
+		hl_epoch_exit(s->a);
+	}
 	if (rc)
 		return rc;
-	hl_state_rebase(s, id, &t);
 	*out = id;
 	if (hl_unlikely(hl_persisted(s->a))) {
 		rc = make_durable(&cx, hl_persist_mode(s->a, flags));

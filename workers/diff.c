@@ -143,11 +143,9 @@ static int walk(struct diff *df, unsigned level, uint64_t i, struct hl_nref rx,
 	return 0;
 }
 
-int hl_diff(hl_arena *a, hl_id x, hl_id y,
-	    int (*fn)(uint64_t off, uint64_t len, void *ctx), void *ctx)
+static int diff_in(hl_arena *a, hl_id x, hl_id y,
+		   int (*fn)(uint64_t off, uint64_t len, void *ctx), void *ctx)
 {
-	if (!a || !fn)
-		return HL_EINVAL;
 	struct diff df = {.a = a, .fn = fn, .ctx = ctx};
 	hl_index_prefetch(a, x); /* both look-ups' bucket misses at once */
 	hl_index_prefetch(a, y);
@@ -177,4 +175,17 @@ int hl_diff(hl_arena *a, hl_id x, hl_id y,
 			return rc;
 	}
 	return df.run_len ? fn(df.run_off, df.run_len, ctx) : 0;
+}
+
+/* The walk runs inside an epoch section: neither tree can be reclaimed
+ * under it (shm/gc.c). */
+int hl_diff(hl_arena *a, hl_id x, hl_id y,
+	    int (*fn)(uint64_t off, uint64_t len, void *ctx), void *ctx)
+{
+	if (!a || !fn)
+		return HL_EINVAL;
+	hl_epoch_enter(a);
+	int rc = diff_in(a, x, y, fn, ctx);
+	hl_epoch_exit(a);
+	return rc;
 }

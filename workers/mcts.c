@@ -76,7 +76,7 @@
 
 #include "mcts.h"
 
-#define MCTS_REF_PREFIX "mcts/"
+#define MCTS_REF_PREFIX HL_SEARCH_REF_PREFIX
 
 void hl_mcts_config_init(hl_mcts_config *cfg)
 {
@@ -327,6 +327,8 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 		return 1;
 	}
 	fill_record(s, off, key, pos_off, moves, n, result);
+	hl_gc_shade(a, pos_off); /* the position it points at (shm/gc.c) */
+	hl_gc_born(a, off);
 	hl_dirty_mark(a, off, bytes); /* before its index CAS: checkpoints */
 	if (hl_unlikely(hl_persisted(a)) &&
 	    (rc = hl_mcts_log_record(a, pos, s->salt, moves, n, result))) {
@@ -339,8 +341,10 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	rc = hl_index_insert(a, key, off, &winner);
 	if (rc != 0) {
 		hl_heap_free(a, (unsigned)cls, off);
-		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0)
+		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0) {
+			hl_gc_shade(a, *rec);
 			return 0; /* another expander won: use theirs */
+		}
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return rc == HL_EFULL || rc == 1 ? 1 : rc;
 	}
@@ -371,6 +375,7 @@ static void link_edge(hl_mcts *s, const hl_mcts_path *p, uint64_t rec)
 	uint64_t w = atomic_load_explicit(&e->link, memory_order_acquire);
 	if (link_child(w) != 0)
 		return; /* linked already, by another expander */
+	hl_gc_shade(s->a, rec); /* a record it now reaches (shm/gc.c) */
 	if (atomic_compare_exchange_strong_explicit(&e->link, &w,
 						    w | rec / HL_HEAP_ALIGN,
 						    memory_order_release,
@@ -396,7 +401,7 @@ int hl_mcts_expand(hl_mcts *s, hl_mcts_path *p, hl_id leaf,
 	return hl_mcts_expand_at(s, p, leaf, 0, moves, n, result);
 }
 
-int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
+static int mcts_expand_at_in(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 		      const hl_mcts_move *moves, unsigned n, uint32_t result)
 {
 	if (!s || !p)
@@ -422,7 +427,7 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 
 /* ---- reading --------------------------------------------------------------------- */
 
-int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
+static int mcts_node_info_in(hl_mcts *s, hl_id pos, hl_mcts_node *out)
 {
 	if (!s || !out)
 		return HL_EINVAL;
@@ -462,8 +467,8 @@ static void child_info(hl_mcts *s, uint64_t rec, unsigned i, hl_mcts_child *c)
 	c->child = hl_mcts_rec_pos(s->a, child);
 }
 
-int hl_mcts_children(hl_mcts *s, hl_id pos, hl_mcts_child *out, unsigned cap,
-		     unsigned *n)
+static int mcts_children_in(hl_mcts *s, hl_id pos, hl_mcts_child *out,
+			    unsigned cap, unsigned *n)
 {
 	if (!s || !n || (cap && !out))
 		return HL_EINVAL;
@@ -504,7 +509,7 @@ static int best_of(hl_mcts *s, uint64_t rec, hl_mcts_child *out)
 	return 0;
 }
 
-int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out)
+static int mcts_best_in(hl_mcts *s, hl_id pos, hl_mcts_child *out)
 {
 	if (!s || !out)
 		return HL_EINVAL;
@@ -512,7 +517,7 @@ int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out)
 	return rec ? best_of(s, rec, out) : HL_ENOENT;
 }
 
-int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
+static int mcts_pv_in(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
 {
 	if (!s || !n || (cap && !actions))
 		return HL_EINVAL;
@@ -549,4 +554,56 @@ int hl_mcts_stats_get(hl_arena *a, hl_mcts_stats *out)
 	for (uint32_t i = 0; i < hl_slot_count(a); i++)
 		out->in_flight += hl_inflight_held(a, i);
 	return 0;
+}
+
+int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
+		      const hl_mcts_move *moves, unsigned n, uint32_t result)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_expand_at_in(s, p, leaf, pos_off, moves, n, result);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_node_info(hl_mcts *s, hl_id pos, hl_mcts_node *out)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_node_info_in(s, pos, out);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_best(hl_mcts *s, hl_id pos, hl_mcts_child *out)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_best_in(s, pos, out);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_pv(hl_mcts *s, uint32_t *actions, unsigned cap, unsigned *n)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_pv_in(s, actions, cap, n);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_children(hl_mcts *s, hl_id pos, hl_mcts_child *out, unsigned cap,
+		     unsigned *n)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_children_in(s, pos, out, cap, n);
+	hl_epoch_exit(s->a);
+	return rc;
 }

@@ -165,7 +165,7 @@ static void known_leaf(const hl_mcts *s, hl_mcts_path *p, uint64_t rec)
 						 : q_load(rec_payload(s->a, rec));
 }
 
-int hl_mcts_select(hl_mcts *s, hl_mcts_path *p)
+static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 {
 	if (!s || !p)
 		return HL_EINVAL;
@@ -333,7 +333,7 @@ static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 	p->row_ = HL_MCTS_INFLIGHT_ROWS; /* no longer in flight */
 }
 
-int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
+static int mcts_backup_in(hl_mcts *s, hl_mcts_path *p, double value)
 {
 	if (!s || !p || !path_in_flight(s, p))
 		return HL_EINVAL;
@@ -355,8 +355,37 @@ int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
 	return 0;
 }
 
-void hl_mcts_abandon(hl_mcts *s, hl_mcts_path *p)
+static void mcts_abandon_in(hl_mcts *s, hl_mcts_path *p)
 {
 	if (s && p && path_in_flight(s, p))
 		unwind(s, p, false, 0);
+}
+
+int hl_mcts_select(hl_mcts *s, hl_mcts_path *p)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_select_in(s, p);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+int hl_mcts_backup(hl_mcts *s, hl_mcts_path *p, double value)
+{
+	if (!s)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_backup_in(s, p, value);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
+void hl_mcts_abandon(hl_mcts *s, hl_mcts_path *p)
+{
+	if (!s)
+		return;
+	hl_epoch_enter(s->a);
+	mcts_abandon_in(s, p);
+	hl_epoch_exit(s->a);
 }

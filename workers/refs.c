@@ -23,6 +23,9 @@
  *     hl_ref_cas when it succeeds from the zero id. A CAS that fails on a
  *     name never set takes no slot (a get then still answers HL_ENOENT), so
  *     failed CASes never fill the table.
+ *  7. A ref is a root of the collector (shm/gc.c): the id is found and
+ *     stored inside one epoch section, and shaded while a collection
+ *     marks, so the snapshot it names is never swept.
  *  6. On a persisted arena a change is logged after it is made (its root
  *     was found first, so the root's record is ahead of it in the ring,
  *     shm/persist_ring.c invariant 1) and is as durable as a commit: sync
@@ -151,19 +154,23 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 	if (!a)
 		return HL_EINVAL;
 	int rc = hl_arena_writable(a);
-	uint64_t root_off;
-	if (!rc)
-		rc = root_of(a, id, &root_off); /* invariant 3 */
-	struct hl_ref_slot *slot;
-	if (!rc)
-		rc = find_slot(a, name, true, &slot);
 	if (rc)
 		return rc;
-	/* release: pairs with hl_ref_get's acquire; the root node was published
-	 * (by its own release CAS) before we could look it up */
-	atomic_store_explicit(&slot->root_off, root_off, memory_order_release);
-	hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
-	return log_ref(a, name, id);
+	uint64_t root_off;
+	struct hl_ref_slot *slot;
+	hl_epoch_enter(a); /* invariant 7 */
+	rc = root_of(a, id, &root_off); /* invariant 3 */
+	if (!rc)
+		rc = find_slot(a, name, true, &slot);
+	if (!rc) {
+		hl_gc_shade(a, root_off);
+		/* release: pairs with hl_ref_get's acquire; the root node was
+		 * published (by its own release CAS) before we could look it up */
+		atomic_store_explicit(&slot->root_off, root_off, memory_order_release);
+		hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
+	}
+	hl_epoch_exit(a);
+	return rc ? rc : log_ref(a, name, id);
 }
 
 int hl_ref_get(hl_arena *a, const char *name, hl_id *out)
@@ -194,14 +201,10 @@ static int cas_slot(hl_arena *a, const char *name, hl_id expected,
 	return find_slot(a, name, true, out);
 }
 
-int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
+static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 {
-	if (!a || !expected)
-		return HL_EINVAL;
-	int rc = hl_arena_writable(a);
 	uint64_t want, put;
-	if (!rc)
-		rc = root_of(a, desired, &put);
+	int rc = root_of(a, desired, &put);
 	if (rc)
 		return rc;
 	struct hl_ref_slot *slot;
@@ -214,15 +217,29 @@ int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 	if (root_of(a, *expected, &want) != 0)
 		want = UINT64_MAX; /* not a snapshot here: it can't be held */
 	uint64_t cur = want;
+	hl_gc_shade(a, put);
 	if (want != UINT64_MAX &&
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,
 						    memory_order_acquire)) {
 		hl_dirty_mark_rmw(a, hl_off(a, slot), sizeof *slot);
-		return log_ref(a, name, desired);
+		return 0;
 	}
 	if (want == UINT64_MAX)
 		cur = atomic_load_explicit(&slot->root_off, memory_order_acquire);
 	rc = id_at(a, cur, expected);
 	return rc ? rc : HL_EBUSY;
+}
+
+int hl_ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
+{
+	if (!a || !expected)
+		return HL_EINVAL;
+	int rc = hl_arena_writable(a);
+	if (rc)
+		return rc;
+	hl_epoch_enter(a); /* invariant 7 */
+	rc = ref_cas(a, name, expected, desired);
+	hl_epoch_exit(a);
+	return rc ? rc : log_ref(a, name, desired);
 }

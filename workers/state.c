@@ -17,6 +17,11 @@
  *     place in the dirty array; both are cleared together in O(dirty).
  *  4. Failing calls change nothing: every allocation a call needs is made
  *     before the first byte of the state changes.
+ *  5. A state's base is held in its process's slot (shm/holds.c) from the
+ *     moment it becomes the base until it is replaced or the state freed,
+ *     so the collector keeps it and everything it shares. A restore finds
+ *     the root and holds it inside one epoch section (nothing it found can
+ *     be freed in between), and shades it if a collection is marking.
  *
  * Costs: restore is one index look-up plus O(dirty) to drop buffers; fork
  * copies the dirty buffers; a write copies at most one chunk per clean chunk
@@ -317,6 +322,7 @@ void hl_state_free(hl_state *s)
 {
 	if (!s)
 		return;
+	(void)hl_hold_drop(s->a, s->base.root_off, HL_HOLD_STATE); /* invariant 5 */
 	uint32_t cb = s->a->chunk_bytes;
 	for (uint32_t i = 0; i < s->dirty_count; i++)
 		hl_priv_free(s->dirty[i].buf, cb);
@@ -327,14 +333,20 @@ void hl_state_free(hl_state *s)
 	hl_priv_free(s, sizeof *s);
 }
 
-void hl_state_rebase(hl_state *s, hl_id id, const struct hl_tree *t)
+int hl_state_rebase(hl_state *s, hl_id id, const struct hl_tree *t)
 {
+	/* invariant 5: the new base held before the old one is let go */
+	int rc = hl_hold_add(s->a, t->root_off, HL_HOLD_STATE);
+	if (rc)
+		return rc;
+	(void)hl_hold_drop(s->a, s->base.root_off, HL_HOLD_STATE);
 	dirty_clear(s);
 	s->base_id = id;
 	s->base = *t;
 	s->size = t->size;
 	s->valid_bytes = t->size;
 	s->cached_leaf = NULL;
+	return 0;
 }
 
 int hl_restore(hl_state *s, hl_id id)
@@ -342,15 +354,20 @@ int hl_restore(hl_state *s, hl_id id)
 	if (!s)
 		return HL_EINVAL;
 	struct hl_tree t;
+	hl_epoch_enter(s->a); /* invariant 5: found and held in one section */
 	int rc = hl_tree_load(s->a, id, &t, NULL);
-	if (rc)
-		return rc;
 	/* A flipped root size never makes a state of the wrong length. Nodes
 	 * below are checked for kind and level as they are read; their bytes
 	 * only by hl_arena_check, since a restore is O(1). */
-	if (!hl_tree_root_ok(id, &t))
-		return HL_ECORRUPT;
-	hl_state_rebase(s, id, &t);
+	if (!rc && !hl_tree_root_ok(id, &t))
+		rc = HL_ECORRUPT;
+	if (!rc) {
+		hl_gc_shade(s->a, t.root_off);
+		rc = hl_state_rebase(s, id, &t);
+	}
+	hl_epoch_exit(s->a);
+	if (rc)
+		return rc;
 	if (s->a->slot)
 		hl_ctr_add(s->a, HL_CTR_RESTORES, 1);
 	return 0;
@@ -364,6 +381,10 @@ int hl_fork(hl_state *s, hl_state **out)
 	int rc = hl_state_new(s->a, &c);
 	if (rc)
 		return rc;
+	if ((rc = hl_hold_add(s->a, s->base.root_off, HL_HOLD_STATE))) {
+		hl_state_free(c);
+		return rc;
+	}
 	c->size = s->size;
 	c->valid_bytes = s->valid_bytes;
 	c->base_id = s->base_id;

@@ -198,7 +198,7 @@ static inline uint64_t hl_valid_chunks(const hl_state *s)
 unsigned char *hl_dirty_find(const hl_state *s, uint64_t k);
 /* Drops every dirty chunk (buffers kept as spares) and rebases the state on
  * tree t named id (state.c). */
-void hl_state_rebase(hl_state *s, hl_id id, const struct hl_tree *t);
+int hl_state_rebase(hl_state *s, hl_id id, const struct hl_tree *t);
 
 /* The root node of the state's base snapshot (after a commit or a
  * restore), 0 for the empty state: internal callers that publish more

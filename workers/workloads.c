@@ -23,6 +23,10 @@
  * W1's 4 KiB; W2's chunks touched by the game), and every id it restores is
  * one it committed itself. A mismatch is reported and ends the worker with
  * HL_ECORRUPT: a fast wrong answer cannot pass.
+ *
+ * Memory: the positions on the current path are pinned (hl_pin) and
+ * unpinned as the search backtracks past them, so a collector reclaims
+ * every position no worker's path holds: a run stays within any arena.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #define HL_PUBLISH_EVERY 1024u /* commits between ref updates */
 
 struct game {
+	hl_arena *a;
 	enum hl_workload kind;
 	uint64_t state_bytes;
 	uint32_t block_bytes;
@@ -91,6 +96,10 @@ static int play(struct game *g, hl_state *s)
 				g->block_bytes);
 	if (!rc)
 		rc = hl_commit(s, &g->id[g->depth + 1], NULL);
+	/* the path is pinned: the search comes back to it, and a collector
+	 * may reclaim any snapshot nobody holds */
+	if (!rc)
+		rc = hl_pin(g->a, g->id[g->depth + 1]);
 	if (!rc)
 		g->depth++;
 	return rc;
@@ -121,6 +130,8 @@ static int verify(struct game *g, hl_state *s, unsigned index)
 static int backtrack(struct game *g, hl_state *s, unsigned index)
 {
 	unsigned up = 1 + (unsigned)(next(&g->rng) % g->depth);
+	for (unsigned d = g->depth; d > g->depth - up; d--)
+		(void)hl_unpin(g->a, g->id[d]); /* off the path: garbage, maybe */
 	g->depth -= up;
 	int rc = hl_restore(s, g->id[g->depth]);
 	if (!rc && hl_state_size(s) != g->state_bytes)
@@ -152,9 +163,12 @@ static int game_init(struct game *g, enum hl_workload w, unsigned index,
 static int game_loop(hl_arena *a, hl_state *s, struct game *g, unsigned index,
 		     volatile sig_atomic_t *stop)
 {
+	g->a = a;
 	int rc = hl_state_resize(s, g->state_bytes);
 	if (!rc)
 		rc = hl_commit(s, &g->id[0], NULL); /* the empty board */
+	if (!rc)
+		rc = hl_pin(a, g->id[0]);
 	for (uint64_t n = 0; !rc && !*stop; n++) {
 		if (g->depth == HL_GAME_DEPTH)
 			rc = backtrack(g, s, index);

@@ -1,0 +1,512 @@
+/*
+ * test_gc.c - the garbage collector (shm/gc.c, epoch.c, holds.c): what it
+ * keeps, what it reclaims, and that no process around it ever notices.
+ *
+ *  1. Reclaimed: a snapshot nothing reaches answers HL_ENOENT after a
+ *     collection, and its bytes are back on the heap's free lists.
+ *  2. Kept: refs, pins (counted), working states' bases, forks, and
+ *     everything they share restore byte-identical after collections.
+ *  3. Bounded: commits of fresh content, many times the heap, never fail
+ *     in a small arena (full heap -> collection -> reuse; index
+ *     tombstones reused), and the heap stays within the arena.
+ *  4. Processes: a model of several processes committing, pinning,
+ *     unpinning, setting refs and collecting at once; readers racing a
+ *     collection never read a wrong byte; a collector SIGKILLed mid-cycle
+ *     is taken over; a dead process's pins go with its slot.
+ *  5. Searches: records below a search's root are kept; moving the root
+ *     (tree reuse) makes the rest garbage.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm.h"
+#include "testutil.h"
+#include "workers.h"
+
+#define SUITE "gc"
+#define MiB (1024ull * 1024ull)
+#define CHUNK 4096u
+
+static void fini(void)
+{
+	tu_unlink_all();
+}
+
+TestSuite(gc, .fini = fini, .timeout = 240);
+
+/* A 16 KiB state of generation gen (tu_pattern), committed through s. */
+static hl_id commit_gen(hl_state *s, uint32_t gen)
+{
+	static unsigned char buf[4 * CHUNK];
+	tu_pattern_fill(buf, 0, sizeof buf, gen);
+	cr_assert_eq(hl_state_resize(s, sizeof buf), 0);
+	cr_assert_eq(hl_state_write(s, 0, buf, sizeof buf), 0);
+	hl_id id;
+	int rc = hl_commit(s, &id, NULL);
+	cr_assert_eq(rc, 0, "commit of generation %u: %s", gen, hl_strerror(rc));
+	return id;
+}
+
+/* 0 when id restores as generation gen, else the restore's error or -1. */
+static int check_gen(hl_arena *a, hl_id id, uint32_t gen)
+{
+	static unsigned char buf[4 * CHUNK];
+	hl_state *t;
+	int rc = hl_state_new(a, &t);
+	if (!rc)
+		rc = hl_restore(t, id);
+	if (!rc && hl_state_size(t) != sizeof buf)
+		rc = -1;
+	if (!rc)
+		rc = hl_state_read(t, 0, buf, sizeof buf);
+	if (!rc && tu_pattern_check(buf, 0, sizeof buf, gen) >= 0)
+		rc = -1;
+	hl_state_free(t);
+	return rc;
+}
+
+static void gc_ok(hl_arena *a, hl_gc_info *info)
+{
+	int rc = hl_gc(a, info);
+	cr_assert_eq(rc, 0, "hl_gc: %s", hl_strerror(rc));
+}
+
+/* ---- 1, 2: what is kept and what is reclaimed -------------------------------- */
+
+Test(gc, what_nothing_reaches_is_reclaimed_and_answers_enoent)
+{
+	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, NULL);
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	hl_id old = commit_gen(s, 1);
+	hl_id cur = commit_gen(s, 2); /* the state moved on: old is garbage */
+	hl_gc_info info;
+	gc_ok(a, &info);
+	cr_assert_geq(info.freed_nodes, 4, "freed %llu nodes",
+		      (unsigned long long)info.freed_nodes);
+	cr_assert_gt(info.freed_bytes, 4 * CHUNK);
+	cr_assert_eq(check_gen(a, old, 1), HL_ENOENT);
+	cr_assert_eq(check_gen(a, cur, 2), 0, "the state's base was reclaimed");
+	hl_gc_stats gs;
+	cr_assert_eq(hl_gc_stats_get(a, &gs), 0);
+	cr_assert_eq(gs.cycles, 1);
+	cr_assert_eq(gs.freed_nodes, info.freed_nodes);
+	tu_assert_arena_ok(a, "after a collection");
+	hl_state_free(s);
+	/* the last base goes with its state */
+	gc_ok(a, &info);
+	cr_assert_eq(check_gen(a, cur, 2), HL_ENOENT);
+	hl_arena_close(a);
+}
+
+Test(gc, refs_pins_bases_and_forks_keep_what_they_reach)
+{
+	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, NULL);
+	hl_state *s, *f;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	hl_id by_ref = commit_gen(s, 1);
+	cr_assert_eq(hl_ref_set(a, "kept", by_ref), 0);
+	hl_id by_pin = commit_gen(s, 2);
+	cr_assert_eq(hl_pin(a, by_pin), 0);
+	cr_assert_eq(hl_pin(a, by_pin), 0); /* counted: twice */
+	hl_id by_fork = commit_gen(s, 3);
+	cr_assert_eq(hl_fork(s, &f), 0);  /* f's base: by_fork */
+	hl_id by_base = commit_gen(s, 4);
+	for (int round = 0; round < 3; round++) {
+		gc_ok(a, NULL);
+		cr_assert_eq(check_gen(a, by_ref, 1), 0, "ref, round %d", round);
+		cr_assert_eq(check_gen(a, by_pin, 2), 0, "pin, round %d", round);
+		cr_assert_eq(check_gen(a, by_fork, 3), 0, "fork, round %d", round);
+		cr_assert_eq(check_gen(a, by_base, 4), 0, "base, round %d", round);
+	}
+	cr_assert_eq(hl_unpin(a, by_pin), 0);
+	gc_ok(a, NULL);
+	cr_assert_eq(check_gen(a, by_pin, 2), 0, "one pin is left");
+	cr_assert_eq(hl_unpin(a, by_pin), 0);
+	cr_assert_eq(hl_unpin(a, by_pin), HL_ENOENT, "a third unpin");
+	hl_state_free(f);
+	cr_assert_eq(hl_ref_set(a, "kept", (hl_id){0, 0}), 0);
+	gc_ok(a, NULL);
+	cr_assert_eq(check_gen(a, by_pin, 2), HL_ENOENT);
+	cr_assert_eq(check_gen(a, by_fork, 3), HL_ENOENT);
+	cr_assert_eq(check_gen(a, by_ref, 1), HL_ENOENT);
+	cr_assert_eq(check_gen(a, by_base, 4), 0);
+	tu_assert_arena_ok(a, "after collections");
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+/* Content shared between a kept snapshot and garbage stays with the kept
+ * one: only what nothing reaches goes. */
+Test(gc, shared_subtrees_stay_with_the_snapshot_that_keeps_them)
+{
+	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, NULL);
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	unsigned char big[64 * CHUNK];
+	tu_pattern_fill(big, 0, sizeof big, 7);
+	cr_assert_eq(hl_state_resize(s, sizeof big), 0);
+	cr_assert_eq(hl_state_write(s, 0, big, sizeof big), 0);
+	hl_id base;
+	cr_assert_eq(hl_commit(s, &base, NULL), 0);
+	cr_assert_eq(hl_pin(a, base), 0);
+	for (unsigned i = 0; i < 40; i++) { /* one chunk each: garbage */
+		unsigned char c[64];
+		memset(c, (int)i + 1, sizeof c);
+		cr_assert_eq(hl_state_write(s, (i % 64) * CHUNK, c, sizeof c), 0);
+		hl_id id;
+		cr_assert_eq(hl_commit(s, &id, NULL), 0);
+	}
+	hl_gc_info info;
+	gc_ok(a, &info);
+	cr_assert_gt(info.freed_nodes, 39);
+	hl_state *t;
+	cr_assert_eq(hl_state_new(a, &t), 0);
+	cr_assert_eq(hl_restore(t, base), 0);
+	unsigned char got[64 * CHUNK];
+	cr_assert_eq(hl_state_read(t, 0, got, sizeof got), 0);
+	cr_assert_eq(memcmp(got, big, sizeof got), 0);
+	tu_assert_arena_ok(a, "shared subtrees");
+	hl_state_free(t);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+/* ---- 3: bounded ----------------------------------------------------------------- */
+
+Test(gc, fresh_content_ten_times_the_heap_fits_a_small_arena)
+{
+	hl_config cfg;
+	tu_config_small(&cfg, 8 * MiB, CHUNK);
+	cfg.index_capacity = 8192; /* small: tombstones must be reused */
+	hl_arena *a = tu_arena_create_cfg(tu_arena_name(SUITE), &cfg);
+	hl_stats st;
+	cr_assert_eq(hl_arena_stats(a, &st), 0);
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	hl_id keep = commit_gen(s, 1);
+	cr_assert_eq(hl_ref_set(a, "keep", keep), 0);
+	uint64_t written = 0;
+	uint32_t gen = 2;
+	while (written < 10 * st.heap_bytes) {
+		commit_gen(s, gen++);
+		written += 4 * CHUNK;
+	}
+	hl_gc_stats gs;
+	cr_assert_eq(hl_gc_stats_get(a, &gs), 0);
+	cr_assert_gt(gs.cycles, 2, "%llu collections for 10 heaps of content",
+		     (unsigned long long)gs.cycles);
+	cr_assert_eq(check_gen(a, keep, 1), 0);
+	cr_assert_eq(check_gen(a, hl_state_base(s), gen - 1), 0);
+	cr_assert_eq(hl_arena_stats(a, &st), 0);
+	cr_assert_leq(st.heap_used_bytes, st.heap_bytes);
+	tu_assert_arena_ok(a, "after ten heaps");
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+/* ---- 4: processes ------------------------------------------------------------------ */
+
+#define PROCS 3
+#define MODEL_OPS 3000
+#define KEEP 16
+
+struct shared_model {
+	struct child_report rep[PROCS + 1];
+	_Atomic int done;
+	_Atomic uint64_t collections;
+	_Atomic uint64_t checks;
+};
+
+/* A process of the model: commits generations of its own, keeps KEEP of
+ * them pinned (unpinning one at random to pin a new one), publishes some
+ * under refs, and after each step checks a random kept one byte by byte.
+ * Every id it drops may be reclaimed at any time; every one it keeps must
+ * read back exactly. */
+static int model_child(const char *name, int me, struct shared_model *m)
+{
+	struct child_report *rep = &m->rep[me];
+	hl_arena *a;
+	int rc = hl_arena_attach(name, 0, &a);
+	if (rc)
+		CHILD_FAIL(rep, 2, rc);
+	hl_state *s;
+	if ((rc = hl_state_new(a, &s)))
+		CHILD_FAIL(rep, 2, rc);
+	struct tu_rng r;
+	tu_rng_seed(&r, 0x5eed + (uint64_t)me);
+	hl_id kept[KEEP] = {{0, 0}};
+	uint32_t gen[KEEP] = {0};
+	static unsigned char buf[4 * CHUNK];
+	for (unsigned op = 0; op < MODEL_OPS; op++) {
+		uint32_t g = (uint32_t)(me + 1) * 100000u + op;
+		tu_pattern_fill(buf, 0, sizeof buf, g);
+		hl_id id;
+		if ((rc = hl_state_resize(s, sizeof buf)) ||
+		    (rc = hl_state_write(s, 0, buf, sizeof buf)) ||
+		    (rc = hl_commit(s, &id, NULL)))
+			CHILD_FAIL(rep, 3, rc);
+		unsigned k = (unsigned)tu_rng_below(&r, KEEP);
+		if (tu_rng_chance(&r, 30)) {
+			if (gen[k] && (rc = hl_unpin(a, kept[k])))
+				CHILD_FAIL(rep, 4, rc);
+			if ((rc = hl_pin(a, id)))
+				CHILD_FAIL(rep, 4, rc);
+			kept[k] = id;
+			gen[k] = g;
+		}
+		if (tu_rng_chance(&r, 5)) {
+			char ref[32];
+			snprintf(ref, sizeof ref, "p%d/%u", me, (unsigned)(op % 4));
+			if ((rc = hl_ref_set(a, ref, id)))
+				CHILD_FAIL(rep, 5, rc);
+		}
+		unsigned c = (unsigned)tu_rng_below(&r, KEEP);
+		if (gen[c]) {
+			rc = check_gen(a, kept[c], gen[c]);
+			if (rc)
+				CHILD_FAIL(rep, 6, rc);
+			atomic_fetch_add(&m->checks, 1);
+		}
+	}
+	hl_state_free(s);
+	hl_arena_close(a);
+	return 0;
+}
+
+/* The collector process: collections back to back until the others end. */
+static int collector_child(const char *name, struct shared_model *m)
+{
+	struct child_report *rep = &m->rep[PROCS];
+	hl_arena *a;
+	int rc = hl_arena_attach(name, 0, &a);
+	if (rc)
+		CHILD_FAIL(rep, 2, rc);
+	while (atomic_load(&m->done) < PROCS) {
+		rc = hl_gc(a, NULL);
+		if (rc && rc != HL_EBUSY)
+			CHILD_FAIL(rep, 7, rc);
+		if (!rc)
+			atomic_fetch_add(&m->collections, 1);
+	}
+	hl_arena_close(a);
+	return 0;
+}
+
+static void wait_child(pid_t pid, struct shared_model *m, int slot)
+{
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "process %d: status %d, failed at line %d: %s", slot, st,
+		  atomic_load(&m->rep[slot].line),
+		  hl_strerror(atomic_load(&m->rep[slot].rc)));
+}
+
+Test(gc, processes_commit_pin_and_read_while_another_collects)
+{
+	const char *name = NULL;
+	hl_arena *a = tu_arena_new(SUITE, 32 * MiB, CHUNK, &name);
+	struct shared_model *m = tu_shared_map(sizeof *m);
+	pid_t coll = tu_fork();
+	if (coll == 0)
+		_exit(collector_child(name, m));
+	pid_t pid[PROCS];
+	for (int i = 0; i < PROCS; i++) {
+		pid[i] = tu_fork();
+		if (pid[i] == 0)
+			_exit(model_child(name, i, m));
+	}
+	for (int i = 0; i < PROCS; i++) {
+		wait_child(pid[i], m, i);
+		atomic_fetch_add(&m->done, 1);
+	}
+	wait_child(coll, m, PROCS);
+	cr_assert_gt(atomic_load(&m->collections), 2, "only %llu collections ran",
+		     (unsigned long long)atomic_load(&m->collections));
+	cr_assert_gt(atomic_load(&m->checks), PROCS * MODEL_OPS / 2);
+	/* the processes are gone: their pins and bases with them; the refs
+	 * are what is left, and a collection keeps exactly that */
+	gc_ok(a, NULL);
+	for (int i = 0; i < PROCS; i++)
+		for (unsigned k = 0; k < 4; k++) {
+			char ref[32];
+			hl_id id;
+			snprintf(ref, sizeof ref, "p%d/%u", i, k);
+			if (hl_ref_get(a, ref, &id) == 0) {
+				hl_state *t;
+				cr_assert_eq(hl_state_new(a, &t), 0);
+				cr_assert_eq(hl_restore(t, id), 0, "ref %s", ref);
+				hl_state_free(t);
+			}
+		}
+	hl_stats st;
+	hl_gc_stats gs;
+	cr_assert_eq(hl_arena_stats(a, &st), 0);
+	cr_assert_eq(hl_gc_stats_get(a, &gs), 0);
+	/* the refs keep at most 12 states of 16 KiB and their nodes */
+	cr_assert_lt(gs.live_bytes, 12 * 6 * CHUNK,
+		     "%llu bytes live where the refs keep 12 states",
+		     (unsigned long long)gs.live_bytes);
+	cr_assert_gt(gs.freed_bytes, st.heap_bytes, "%llu freed",
+		     (unsigned long long)gs.freed_bytes);
+	tu_assert_arena_ok(a, "after the model");
+	tu_shared_unmap(m, sizeof *m);
+	hl_arena_close(a);
+}
+
+/* A collector killed anywhere in its cycle: the next one takes over, and
+ * what is kept stays readable through all of it. */
+Test(gc, a_collector_killed_mid_cycle_is_taken_over)
+{
+	const char *name = NULL;
+	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, &name);
+	hl_state *s;
+	cr_assert_eq(hl_state_new(a, &s), 0);
+	hl_id keep = commit_gen(s, 1);
+	cr_assert_eq(hl_pin(a, keep), 0);
+	struct tu_rng r;
+	tu_rng_seed(&r, 42);
+	for (int round = 0; round < 12; round++) {
+		for (uint32_t g = 0; g < 200; g++)
+			commit_gen(s, 1000u * (uint32_t)round + g + 2);
+		pid_t pid = tu_fork();
+		if (pid == 0) {
+			hl_arena *b;
+			if (hl_arena_attach(name, 0, &b))
+				_exit(2);
+			for (;;)
+				(void)hl_gc(b, NULL);
+		}
+		tu_sleep_us(200 + tu_rng_below(&r, 3000));
+		kill(pid, SIGKILL);
+		tu_reap(pid);
+		cr_assert_eq(check_gen(a, keep, 1), 0, "round %d", round);
+	}
+	/* the dead collector's claim and cycle are taken over */
+	hl_gc_info info;
+	gc_ok(a, &info);
+	cr_assert_eq(check_gen(a, keep, 1), 0);
+	hl_gc_stats gs;
+	cr_assert_eq(hl_gc_stats_get(a, &gs), 0);
+	cr_assert_eq(gs.running, 0);
+	tu_assert_arena_ok(a, "after killed collectors");
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+/* Pins and bases are held by a process's slot: when it dies they go. */
+Test(gc, a_dead_process_pins_and_bases_are_released)
+{
+	const char *name = NULL;
+	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, &name);
+	hl_id *ids = tu_shared_map(2 * sizeof *ids);
+	pid_t pid = tu_fork();
+	if (pid == 0) {
+		hl_arena *b;
+		hl_state *s;
+		if (hl_arena_attach(name, 0, &b) || hl_state_new(b, &s))
+			_exit(2);
+		ids[0] = commit_gen(s, 1);
+		if (hl_pin(b, ids[0]))
+			_exit(3);
+		ids[1] = commit_gen(s, 2); /* the state's base */
+		pause();
+		_exit(0);
+	}
+	while (hl_id_is_zero(ids[1]))
+		tu_sleep_us(1000);
+	tu_sleep_us(20000);
+	gc_ok(a, NULL);
+	cr_assert_eq(check_gen(a, ids[0], 1), 0, "a live process's pin");
+	cr_assert_eq(check_gen(a, ids[1], 2), 0, "a live process's base");
+	kill(pid, SIGKILL);
+	tu_reap(pid);
+	hl_slots_reclaim_dead(a, 0);
+	gc_ok(a, NULL);
+	cr_assert_eq(check_gen(a, ids[0], 1), HL_ENOENT);
+	cr_assert_eq(check_gen(a, ids[1], 2), HL_ENOENT);
+	tu_shared_unmap(ids, 2 * sizeof *ids);
+	hl_arena_close(a);
+}
+
+/* ---- 5: searches ---------------------------------------------------------------------- */
+
+/* A chain game: position p has moves to 2p+1 and 2p+2; positions are the
+ * 8-byte state p. */
+static hl_id position(hl_state *st, uint64_t p)
+{
+	hl_id id;
+	cr_assert_eq(hl_state_resize(st, sizeof p), 0);
+	cr_assert_eq(hl_state_write(st, 0, &p, sizeof p), 0);
+	cr_assert_eq(hl_commit(st, &id, NULL), 0);
+	return id;
+}
+
+static void expand(hl_mcts *m, hl_state *st, hl_mcts_path *p, uint64_t pos)
+{
+	hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
+	int rc = hl_mcts_expand(m, p, position(st, pos), mv, 2, HL_MCTS_ONGOING);
+	cr_assert(rc == 0 || rc == 1, "expand: %s", hl_strerror(rc));
+}
+
+/* Plays n playouts; position of a path: follow its actions from 0. */
+static void playouts(hl_mcts *m, hl_state *st, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		hl_mcts_path p;
+		cr_assert_eq(hl_mcts_select(m, &p), 0);
+		if (p.leaf == HL_MCTS_LEAF_NEW || p.leaf == HL_MCTS_LEAF_ROOT) {
+			uint64_t pos = 0;
+			for (unsigned d = 0; d < p.depth; d++)
+				pos = 2 * pos + p.action[d];
+			expand(m, st, &p, pos);
+		}
+		cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
+	}
+}
+
+Test(gc, a_search_keeps_its_records_and_moving_its_root_frees_the_rest)
+{
+	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, NULL);
+	hl_state *st;
+	cr_assert_eq(hl_state_new(a, &st), 0);
+	hl_id root = position(st, 0);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(a, "chain", root, NULL, &m), 0);
+	playouts(m, st, 2000);
+	hl_mcts_node before;
+	cr_assert_eq(hl_mcts_node_info(m, root, &before), 0);
+	hl_gc_info info;
+	gc_ok(a, &info);
+	hl_mcts_node after;
+	cr_assert_eq(hl_mcts_node_info(m, root, &after), 0, "the root's record went");
+	cr_assert_eq(after.visits, before.visits);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+	cr_assert_geq(info.live_nodes, ms.records, "records reclaimed under a search");
+	hl_id child = position(st, 1);
+	hl_mcts_node cn;
+	cr_assert_eq(hl_mcts_node_info(m, child, &cn), 0);
+	playouts(m, st, 500); /* still searchable after a collection */
+	hl_mcts_close(m);
+	/* tree reuse: the root moves to a child, the other half is garbage */
+	cr_assert_eq(hl_ref_set(a, "mcts/chain", child), 0);
+	cr_assert_eq(hl_mcts_open(a, "chain", (hl_id){0, 0}, NULL, &m), 0);
+	gc_ok(a, &info);
+	cr_assert_gt(info.freed_nodes, ms.records / 4,
+		     "moving the root freed %llu of %llu records",
+		     (unsigned long long)info.freed_nodes,
+		     (unsigned long long)ms.records);
+	cr_assert_eq(hl_mcts_node_info(m, child, &after), 0);
+	cr_assert_geq(after.visits, cn.visits, "the new root's statistics were lost");
+	cr_assert_eq(hl_mcts_node_info(m, root, &after), HL_ENOENT);
+	playouts(m, st, 500);
+	tu_assert_arena_ok(a, "after moving the root");
+	hl_mcts_close(m);
+	hl_state_free(st);
+	hl_arena_close(a);
+}

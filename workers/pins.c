@@ -1,0 +1,75 @@
+/*
+ * pins.c - the public face of garbage collection: pins, one collection on
+ * demand, and the arena's collection totals.
+ *
+ * A pin is a hold (shm/holds.c) of kind PIN in the calling process's slot:
+ * counted, and released with the slot when the process closes the arena or
+ * dies. Pinning finds the root and holds it inside one epoch section and
+ * shades it while a collection marks (shm/gc.c), so a snapshot that exists
+ * when hl_pin returns 0 stays until its last unpin.
+ */
+#include "workers.h"
+
+int hl_pin(hl_arena *a, hl_id id)
+{
+	if (!a)
+		return HL_EINVAL;
+	int rc = hl_arena_writable(a);
+	if (rc || hl_id_is_zero(id))
+		return rc;
+	struct hl_tree t;
+	hl_epoch_enter(a);
+	rc = hl_tree_load(a, id, &t, NULL);
+	if (!rc) {
+		hl_gc_shade(a, t.root_off);
+		rc = hl_hold_add(a, t.root_off, HL_HOLD_PIN);
+	}
+	hl_epoch_exit(a);
+	return rc;
+}
+
+int hl_unpin(hl_arena *a, hl_id id)
+{
+	if (!a)
+		return HL_EINVAL;
+	int rc = hl_arena_writable(a);
+	if (rc)
+		return rc;
+	if (hl_id_is_zero(id))
+		return HL_ENOENT;
+	struct hl_tree t;
+	hl_epoch_enter(a);
+	rc = hl_tree_load(a, id, &t, NULL);
+	hl_epoch_exit(a);
+	/* a pinned snapshot is never collected, so a failed look-up means
+	 * this process holds no pin of it */
+	return rc ? HL_ENOENT : hl_hold_drop(a, t.root_off, HL_HOLD_PIN);
+}
+
+int hl_gc(hl_arena *a, hl_gc_info *info)
+{
+	if (!a)
+		return HL_EINVAL;
+	return hl_gc_collect(a, info);
+}
+
+int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out)
+{
+	if (!a || !out)
+		return HL_EINVAL;
+	const struct hl_gc_ctl *g = &a->hdr->gc;
+	*out = (hl_gc_stats){
+		.cycles = atomic_load_explicit(&g->cycles, memory_order_relaxed),
+		.freed_nodes = atomic_load_explicit(&g->freed_nodes, memory_order_relaxed),
+		.freed_bytes = atomic_load_explicit(&g->freed_bytes, memory_order_relaxed),
+		.last_ns = atomic_load_explicit(&g->last_ns, memory_order_relaxed),
+		.last_freed_bytes = atomic_load_explicit(&g->last_freed_bytes,
+							 memory_order_relaxed),
+		.live_nodes = atomic_load_explicit(&g->live_nodes, memory_order_relaxed),
+		.live_bytes = atomic_load_explicit(&g->live_bytes, memory_order_relaxed),
+		.pause_max_ns = atomic_load_explicit(&g->pause_max_ns, memory_order_relaxed),
+		.last_wait_ns = atomic_load_explicit(&g->last_pause_ns, memory_order_relaxed),
+		.running = atomic_load_explicit(&g->collector, memory_order_relaxed) != 0,
+	};
+	return 0;
+}
