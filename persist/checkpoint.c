@@ -61,13 +61,18 @@
  *  2. The newest complete image is never written while it is the newest:
  *     checkpoint k writes image k % 2, and k - 1 (the newest) is in the
  *     other.
- *  3. ckpt_begun = k is stored before any page of k is copied; ckpt_done
- *     = k only after meta k is durable (release; hl_ckpt_counters loads
- *     acquire). A node freed while ckpt_begun was B is in no index copy of
- *     checkpoints after B, so once ckpt_done > B no image recovery may
- *     use (k > B, or k - 1 >= B whose index was copied before the free
- *     only when k - 1 == B: then ckpt_done > B means k = B + 1 holds the
- *     newest) needs its bytes: the collector reuses it then.
+ *  3. ckpt_begun = k is stored (release) after the grace period and
+ *     before any page of k is copied; ckpt_done = k only after meta k is
+ *     durable (release; hl_ckpt_counters loads both acquire). The
+ *     collector's rule follows: a node tombstoned and freed while
+ *     ckpt_begun was B is in the index copy of no checkpoint after B; once
+ *     ckpt_done > B, the newest image (k > B) does not name it, and the
+ *     older one (k - 1 >= B) is only overwritten by checkpoint k + 1,
+ *     which copies whatever the object holds by then. So reusing the
+ *     object after ckpt_done > B leaves every image recovery may use
+ *     consistent; reusing it sooner could put another node's bytes under
+ *     an entry of the image being written (recovery then drops that entry:
+ *     ckpt_recover.c checks every entry's tag and node).
  *  4. A page's CRC is seeded with its page number and never 0; 0 in the
  *     array means the page was never written (absent, reads as zeros).
  *

@@ -616,7 +616,9 @@ int hl_persister_start(hl_arena *a, const char *dir,
 	}
 	info = info ? info : &scratch;
 	memset(info, 0, sizeof *info);
-	if (!a || !dir || !out || !a->pctl || a->slot_index < 0)
+	if (!a || !dir || !out || !a->pctl || a->slot_index < 0 ||
+	    (cfg->ckpt_interval_ns > HL_CKPT_INTERVAL_NS_MAX &&
+	     cfg->ckpt_interval_ns != UINT64_MAX))
 		return HL_EINVAL;
 	struct hl_persister *p;
 	int rc = persister_new(a, dir, cfg, &p);

@@ -30,8 +30,9 @@ struct hl_persister;
 struct hl_persister_config {
 	uint64_t wal_bytes;     /* each WAL segment's size; 0: default */
 	struct hl_io_config io; /* backend, O_DIRECT, sync, fault layer */
-	/* a checkpoint every this long (0: HL_CKPT_INTERVAL_NS_DEFAULT;
-	 * UINT64_MAX: never by time), and whenever the WAL segment is half
+	/* a checkpoint every this long (0: HL_CKPT_INTERVAL_NS_DEFAULT; at
+	 * most HL_CKPT_INTERVAL_NS_MAX, or UINT64_MAX: never by time, an
+	 * HL_EINVAL else), and whenever the WAL segment is half
 	 * full, and at hl_persister_stop (unless no_final_ckpt) */
 	uint64_t ckpt_interval_ns;
 	bool no_final_ckpt;
