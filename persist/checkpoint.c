@@ -137,6 +137,12 @@ static uint32_t meta_crc(const struct hl_ckpt_meta *m)
 	return hl_crc32c(0, m, offsetof(struct hl_ckpt_meta, crc));
 }
 
+void hl_ckpt_meta_hdr(const struct hl_ckpt_meta *m, struct hl_arena_hdr *out)
+{
+	memset(out, 0, sizeof *out); /* aligned, unlike the meta page's copy */
+	memcpy(out, m->hdr, HL_CKPT_HDR_BYTES);
+}
+
 int hl_ckpt_meta_check(const struct hl_ckpt_meta *m, unsigned slot)
 {
 	if (m->magic != HL_CKPT_MAGIC)
@@ -151,10 +157,11 @@ int hl_ckpt_meta_check(const struct hl_ckpt_meta *m, unsigned slot)
 	    m->crc_off != m->arena_bytes || m->arena_bytes < HL_ARENA_BYTES_MIN ||
 	    m->arena_bytes > HL_ARENA_BYTES_MAX)
 		return HL_ECORRUPT;
-	const struct hl_arena_hdr *h = (const void *)m->hdr;
-	if (h->magic != HL_ARENA_MAGIC || h->arena_bytes != m->arena_bytes)
+	struct hl_arena_hdr h;
+	hl_ckpt_meta_hdr(m, &h);
+	if (h.magic != HL_ARENA_MAGIC || h.arena_bytes != m->arena_bytes)
 		return HL_ECORRUPT;
-	return h->version != HL_FORMAT_VERSION ? HL_EVERSION : 0;
+	return h.version != HL_FORMAT_VERSION ? HL_EVERSION : 0;
 }
 
 static int meta_path(const char *dir, char *buf, size_t len)

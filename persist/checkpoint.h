@@ -102,6 +102,9 @@ uint64_t hl_ckpt_ring_config(const struct hl_arena_hdr *h);
 /* Whether two arena headers ([0, 504) bytes) fix the same offsets. */
 bool hl_ckpt_geometry_eq(const void *x, const void *y);
 
+/* The arena header bytes a meta page records, into an aligned header. */
+void hl_ckpt_meta_hdr(const struct hl_ckpt_meta *m, struct hl_arena_hdr *out);
+
 /* Checks one meta page read from disk: 0, HL_ECORRUPT (magic, crc, fields
  * that disagree), HL_EVERSION (newer). slot: which of the two it is. */
 int hl_ckpt_meta_check(const struct hl_ckpt_meta *m, unsigned slot);

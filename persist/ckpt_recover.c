@@ -51,6 +51,7 @@
 #include "slabs.h"
 
 #define PAGE HL_CKPT_PAGE_BYTES
+_Static_assert(HL_FANOUT <= HL_MCTS_EDGES_MAX + 1, "named() holds any node's names");
 
 struct load {
 	hl_arena *a;
@@ -521,7 +522,8 @@ int hl_ckpt_config(const char *dir, hl_config *cfg)
 		return rc[0] == HL_EVERSION || rc[1] == HL_EVERSION ? HL_EVERSION
 								    : HL_ENOENT;
 	const struct hl_ckpt_meta *x = &m[newest];
-	const struct hl_arena_hdr *h = (const void *)x->hdr;
+	struct hl_arena_hdr hdr, *h = &hdr;
+	hl_ckpt_meta_hdr(x, h);
 	hl_config_init(cfg);
 	cfg->arena_bytes = x->arena_bytes;
 	cfg->chunk_bytes = h->chunk_bytes;
