@@ -141,7 +141,7 @@ static void round_run(const char *name, unsigned r, struct tu_rng *rng)
 		_exit(root(name, r, seed));
 	}
 	setpgid(pid, pid);
-	tu_sleep_us(tu_rng_range(rng, 50000, 500000));
+	tu_sleep_us(tu_rng_range(rng, 100000, 700000));
 	int st;
 	pid_t w = waitpid(pid, &st, WNOHANG);
 	cr_assert_eq(w, 0, "round %u: the root exited early (status %d)", r,
@@ -238,7 +238,9 @@ Test(checkpoint_crash, crash_loop_with_checkpoints_and_a_small_wal)
 	}
 	cr_assert_gt(last, 0u, "nothing was acknowledged: the loop tested nothing");
 	cr_assert_gt(ckpts, ROUNDS / 2, "recoveries went through checkpoints");
-	cr_assert_gt(retired, 0u, "WAL segments were recycled during the loop");
+	cr_assert_gt(retired, 0u, "WAL segments were recycled during the loop "
+		     "(%llu recoveries through a checkpoint, at most %llu files)",
+		     (unsigned long long)ckpts, (unsigned long long)most_files);
 	cr_log_info("checkpoint crash loop: %u rounds, %llu acknowledged commits "
 		    "restored, %llu recoveries through a checkpoint, at most %llu "
 		    "WAL files, %llu segments retired", ROUNDS,
