@@ -25,7 +25,9 @@
  *      image's index (its entry's page was copied before its CAS, its
  *      parent's after) is verified and indexed, so every reachable node
  *      is indexed again and replay's dedup finds it.
- *   5. Virtual losses are cleared (their holders are gone); every heap
+ *   5. Slab map entries past heap_next are cleared (a torn image's map
+ *      may be newer than its heap); virtual losses are cleared (their
+ *      holders are gone); every heap
  *      object of every slab below heap_next that no live node, no ref name
  *      uses goes on its class's free list (this also returns what dead
  *      processes leaked); the counters take the nodes loaded.
@@ -454,8 +456,22 @@ static void load_free(struct load *l)
 	free(l->work);
 }
 
+/* Slab map entries past heap_next describe slabs this image does not
+ * have: a torn older image (its slab map written by the checkpoint that
+ * died, its heap not yet) carries them. A grab there would find them. */
+static void trim_slab_map(struct load *l)
+{
+	const struct hl_arena_hdr *h = l->a->hdr;
+	_Atomic uint16_t *map = hl_slab_map(l->a);
+	uint64_t units = hl_slab_units(h);
+	for (uint64_t u = l->m->heap_next / h->slab_unit_bytes; u < units; u++)
+		if (atomic_load_explicit(&map[u], memory_order_relaxed))
+			atomic_store_explicit(&map[u], 0, memory_order_relaxed);
+}
+
 static int repair(struct load *l)
 {
+	trim_slab_map(l);
 	verify_entries(l);
 	int rc = reindex(l);
 	if (rc)
