@@ -328,4 +328,8 @@ int hl_bench_worker_main(int argc, char **argv);
  * worker-game`, harness_game.c's step 2). */
 int hl_bench_game_worker_main(int argc, char **argv);
 
+/* `helios bench gc` (gc_rows.c): W1 under collection pressure beside the
+ * same content in an arena that fits it. */
+int hl_bench_gc_main(int argc, char **argv);
+
 #endif /* HL_BENCH_H */

@@ -18,6 +18,8 @@ int main(int argc, char **argv)
 		return hl_bench_worker_main(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "worker-game"))
 		return hl_bench_game_worker_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "gc"))
+		return hl_bench_gc_main(argc - 1, argv + 1);
 	/* the harness's own messages and its report's command line read as
 	 * the command users type: `helios bench ...` */
 	argv[0] = "bench";

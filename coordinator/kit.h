@@ -229,4 +229,14 @@ void hl_sup_stop(struct hl_sup *sup, uint64_t grace_ns);
  * default worker count, so a default run never oversubscribes. */
 unsigned hl_sup_cpus(void);
 
+/* ---- the background collector (run_gc.c) --------------------------------- */
+
+/* A thread with its own handle on arena that collects once `at` of the
+ * heap is carved and an eighth of it was published since its last
+ * collection: `helios run`'s, and `helios bench gc`'s. */
+struct hl_run_gc;
+#define HL_RUN_GC_AT 0.75
+int hl_run_gc_start(const char *arena, double at, struct hl_run_gc **out);
+void hl_run_gc_stop(struct hl_run_gc *g); /* NULL: nothing */
+
 #endif /* HL_COORDINATOR_KIT_H */

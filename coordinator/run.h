@@ -66,12 +66,5 @@ int hl_run_persist_start(const struct run_opts *o, struct run_arena *ra,
 /* Flushes and stops it (NULL: nothing); says a sticky error. */
 int hl_run_persist_stop(struct hl_persister *p);
 
-/* The background collector (run_gc.c): a thread with its own handle on
- * arena that collects once `at` of the heap is carved and an eighth of it
- * was published since its last collection. */
-struct hl_run_gc;
-#define HL_RUN_GC_AT 0.75
-int hl_run_gc_start(const char *arena, double at, struct hl_run_gc **out);
-void hl_run_gc_stop(struct hl_run_gc *g); /* NULL: nothing */
 
 #endif /* HL_COORDINATOR_RUN_H */

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "coordinator.h"
+#include "kit.h"
 
 #define HL_RUN_GC_POLL_NS (20ull * 1000000ull)
 

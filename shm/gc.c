@@ -27,6 +27,16 @@
  * returns, every section that read the old phase has ended, so the
  * collector's next step is seen by everyone who runs alongside it.
  *
+ * Taking a reference is a decision of its own (hl_gc_keep): a node found
+ * under MARK_END may be read as garbage by the time it is used, because a
+ * section that began in MARK_END may see SWEEP. So whoever makes a found
+ * node reachable (a hold, a ref, a parent, a link) asks hl_gc_keep, which
+ * reads the phase once: it shades the node (MARK, MARK_END), or answers
+ * whether it is marked (SWEEP): an unmarked node is then treated as gone
+ * (a fresh copy published, HL_ENOENT for a restore), never used. A
+ * section begun in IDLE or MARK sees at most one later phase (the barrier
+ * after each change waits for it), so only that straddle needs this.
+ *
  * What workers do, by the phase they read (always inside a section):
  *
  *   IDLE      nothing: marks mean nothing.
@@ -265,29 +275,55 @@ static void trace_here(hl_arena *a, uint64_t off)
 		;
 }
 
-void hl_gc_shade(hl_arena *a, uint64_t off)
+/* Shades off under phase ph (read once by the caller). */
+static void shade_in(hl_arena *a, uint64_t off, unsigned ph)
 {
-	if (!off || !a->slot)
+	if (!off || !hl_heap_contains(a, off, sizeof(struct hl_node)) ||
+	    !hl_mark_set(a, off))
 		return;
-	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
-	unsigned ph = HL_GC_PHASE(st);
-	if (ph != HL_GC_MARK && ph != HL_GC_MARK_END)
-		return;
-	if (!hl_heap_contains(a, off, sizeof(struct hl_node)) || !hl_mark_set(a, off))
-		return;
-	const struct hl_node *n = hl_node_at(a, off);
-	if (n->kind == HL_NODE_LEAF)
+	if (hl_node_at(a, off)->kind == HL_NODE_LEAF)
 		return; /* nothing below it */
 	if (ph == HL_GC_MARK && ring_push(a, off))
 		return;
 	trace_here(a, off);
 }
 
-void hl_gc_born(hl_arena *a, uint64_t off)
+bool hl_gc_keep(hl_arena *a, uint64_t off)
 {
+	if (!off || !a->slot)
+		return true;
 	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
-	if (HL_GC_PHASE(st) != HL_GC_IDLE)
-		(void)hl_mark_set(a, off);
+	unsigned ph = HL_GC_PHASE(st);
+	if (ph == HL_GC_IDLE)
+		return true;
+	if (ph == HL_GC_SWEEP) /* marks are final: unmarked is garbage */
+		return hl_mark_test(a, off);
+	shade_in(a, off, ph);
+	return true;
+}
+
+void hl_gc_shade(hl_arena *a, uint64_t off)
+{
+	if (!off || !a->slot)
+		return;
+	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
+	unsigned ph = HL_GC_PHASE(st);
+	if (ph == HL_GC_MARK || ph == HL_GC_MARK_END)
+		shade_in(a, off, ph);
+}
+
+void hl_gc_publish(hl_arena *a, uint64_t off, const uint64_t *targets, unsigned n)
+{
+	/* one load for both decisions: a node born marked whose targets were
+	 * judged under an earlier IDLE would hide them from the collector */
+	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
+	unsigned ph = HL_GC_PHASE(st);
+	if (ph == HL_GC_IDLE)
+		return;
+	if (ph == HL_GC_MARK || ph == HL_GC_MARK_END)
+		for (unsigned j = 0; j < n; j++)
+			shade_in(a, targets[j], ph);
+	(void)hl_mark_set(a, off);
 }
 
 bool hl_gc_marking(const hl_arena *a)

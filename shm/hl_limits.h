@@ -286,6 +286,9 @@
  * after one, the next waits until heap / AGAIN more was published (gc.c,
  * hl_gc_for_room). */
 #define HL_GC_FUTILE_FRACTION 64u
+/* Collections a commit that finds the heap full runs (or waits for) before
+ * it answers HL_EFULL: each one's room may go to other processes first. */
+#define HL_GC_COMMIT_RETRIES 4u
 #define HL_GC_AGAIN_FRACTION 16u
 
 #endif /* HL_SHM_LIMITS_H */

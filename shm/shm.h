@@ -302,11 +302,17 @@ void hl_holds_free_priv(hl_arena *a);
  *
  * What workers call, inside a section, so that a collection running beside
  * them keeps everything reachable (gc.c draws the phases): */
-/* A node this handle is about to publish (before the index CAS). */
-void hl_gc_born(hl_arena *a, uint64_t off);
+/* A node this handle is about to publish (before the index CAS), with the
+ * n existing nodes it points at: born marked, its targets shaded, both
+ * decided under one reading of the phase. */
+void hl_gc_publish(hl_arena *a, uint64_t off, const uint64_t *targets, unsigned n);
 /* An existing node this handle makes reachable: a child it references, a
  * duplicate it found, a root it holds. No-op unless a collection marks. */
 void hl_gc_shade(hl_arena *a, uint64_t off);
+/* Before making found node off reachable (a hold, a ref, a parent, a
+ * link): shades it while a collection marks, and answers false when a
+ * sweep has it as garbage - then it must not be used (gc.c). */
+bool hl_gc_keep(hl_arena *a, uint64_t off);
 /* True while a collection marks (shading is needed): lets a caller skip
  * a loop of hl_gc_shade calls in the common case. */
 bool hl_gc_marking(const hl_arena *a);

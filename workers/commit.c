@@ -127,12 +127,16 @@ static bool matches(const hl_arena *a, const struct hl_node *n,
 	       n->payload_bytes == im->ident_bytes && children_match(a, n, im);
 }
 
+/* found()'s answer for a node a sweep has as garbage: publish a copy. */
+#define FOUND_DOOMED 1
+
 static int found(struct commit *cx, uint64_t off, const struct node_image *im)
 {
 	const struct hl_node *n = hl_node_get(cx->a, off, im->kind, im->level);
 	if (!n || !matches(cx->a, n, im))
 		return HL_ECOLLISION;
-	hl_gc_shade(cx->a, off); /* a node this commit now reaches (gc.c) */
+	if (!hl_gc_keep(cx->a, off)) /* invariant 7 */
+		return FOUND_DOOMED;
 	cx->info.dedup_bytes += im->ident_bytes;
 	cx->found_last = true;
 	hl_ctr_add(cx->a, HL_CTR_DEDUP_HITS, 1);
@@ -170,39 +174,46 @@ static int log_node(struct commit *cx, hl_id h, const struct node_image *im,
 	return rc;
 }
 
-/* Invariant 7: while a collection marks, the existing nodes a new node
- * points at are shaded (the collector's insertion barrier). */
-static void shade_targets(hl_arena *a, const struct node_image *im)
+/* Invariant 7: while a collection runs the node is born marked and the
+ * existing nodes it points at are shaded (the collector's insertion
+ * barrier), decided together (shm/gc.c). */
+static void gc_publish(hl_arena *a, uint64_t mine, const struct node_image *im)
 {
-	if (hl_likely(!hl_gc_marking(a)))
-		return;
 	const uint64_t *c = im->kind == HL_NODE_INNER ? im->ident : im->offs;
 	unsigned n = im->kind == HL_NODE_INNER ? im->count
 		     : im->kind == HL_NODE_ROOT ? 1 : 0;
-	for (unsigned j = 0; j < n; j++)
-		hl_gc_shade(a, c[j]);
+	hl_gc_publish(a, mine, c, n);
 }
 
 static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 		   uint64_t *off)
 {
 	hl_arena *a = cx->a;
-	if (hl_index_lookup(a, h, off) == 0)
-		return found(cx, *off, im);
-	uint64_t mine;
-	int rc = hl_heap_alloc(a, im->cls, &mine);
-	if (rc)
+	int rc;
+	if (hl_index_lookup(a, h, off) == 0 &&
+	    (rc = found(cx, *off, im)) != FOUND_DOOMED)
 		return rc;
-	fill(hl_node_at(a, mine), h, im); /* invariant 1 */
-	hl_dirty_mark(a, mine, hl_heap_class_bytes(a, im->cls)); /* checkpoints */
-	if (hl_unlikely(hl_persisted(a)) && (rc = log_node(cx, h, im, mine)))
-		return rc; /* invariant 5 */
-	shade_targets(a, im); /* invariant 7 */
-	hl_gc_born(a, mine);
-	rc = hl_index_insert(a, h, mine, off);
-	if (rc != 0) {
+	uint64_t mine;
+	/* a winner found doomed (a sweep began meanwhile): the sweep's
+	 * lookups pass it by now, so a second round publishes ours */
+	for (unsigned round = 0;; round++) {
+		if ((rc = hl_heap_alloc(a, im->cls, &mine)))
+			return rc;
+		fill(hl_node_at(a, mine), h, im); /* invariant 1 */
+		hl_dirty_mark(a, mine, hl_heap_class_bytes(a, im->cls)); /* checkpoints */
+		if (hl_unlikely(hl_persisted(a)) && (rc = log_node(cx, h, im, mine)))
+			return rc; /* invariant 5 */
+		gc_publish(a, mine, im); /* invariant 7 */
+		rc = hl_index_insert(a, h, mine, off);
+		if (rc == 0)
+			break;
 		hl_heap_free(a, im->cls, mine);
-		return rc == 1 ? found(cx, *off, im) : rc;
+		if (rc != 1)
+			return rc;
+		if ((rc = found(cx, *off, im)) != FOUND_DOOMED)
+			return rc;
+		if (round == 1)
+			return HL_EBUSY; /* cannot happen twice in one section */
 	}
 	*off = mine;
 	uint64_t bytes = hl_heap_class_bytes(a, im->cls);
@@ -390,6 +401,13 @@ static int commit_tree(struct commit *cx, hl_id *id, struct hl_tree *t)
 	t->top_hash = top.hash;
 	t->top_off = top.off;
 	t->root_off = rc == 0 ? root_off : 0;
+	/* A root found already there may point at a duplicate of our top
+	 * (equal content at another offset: gc.c, "Duplicates"). The state
+	 * then reads through the root it holds, so that its reads stay
+	 * inside what the hold keeps alive. */
+	if (rc == 0)
+		t->top_off = ((const struct hl_root_payload *)
+				      hl_node_at(cx->a, root_off)->payload)->top_off;
 	return rc;
 }
 
@@ -438,7 +456,10 @@ int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
 	if (rc == 0)
 		rc = hl_state_rebase(s, id, &t);
 	hl_epoch_exit(s->a);
-	if (rc == HL_EFULL && hl_gc_for_room(s->a)) {
+	/* a full heap: collect and try again, a few times (others' commits
+	 * may take what one collection freed before ours gets it) */
+	for (unsigned again = 0; rc == HL_EFULL && again < HL_GC_COMMIT_RETRIES &&
+			     hl_gc_for_room(s->a); again++) {
 		cx = (struct commit){.s = s, .a = s->a, .chunks = cx.chunks,
 				     .valid_chunks = cx.valid_chunks};
 		sort_dirty(&cx);

@@ -326,9 +326,12 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return 1;
 	}
+	if (!hl_gc_keep(a, pos_off)) {
+		hl_heap_free(a, (unsigned)cls, off);
+		return HL_ENOENT; /* the position is garbage a sweep removes */
+	}
 	fill_record(s, off, key, pos_off, moves, n, result);
-	hl_gc_shade(a, pos_off); /* the position it points at (shm/gc.c) */
-	hl_gc_born(a, off);
+	hl_gc_publish(a, off, &pos_off, 1); /* born marked, its position shaded */
 	hl_dirty_mark(a, off, bytes); /* before its index CAS: checkpoints */
 	if (hl_unlikely(hl_persisted(a)) &&
 	    (rc = hl_mcts_log_record(a, pos, s->salt, moves, n, result))) {
@@ -341,10 +344,9 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	rc = hl_index_insert(a, key, off, &winner);
 	if (rc != 0) {
 		hl_heap_free(a, (unsigned)cls, off);
-		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0) {
-			hl_gc_shade(a, *rec);
+		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0 &&
+		    hl_gc_keep(a, *rec))
 			return 0; /* another expander won: use theirs */
-		}
 		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return rc == HL_EFULL || rc == 1 ? 1 : rc;
 	}
@@ -375,7 +377,8 @@ static void link_edge(hl_mcts *s, const hl_mcts_path *p, uint64_t rec)
 	uint64_t w = atomic_load_explicit(&e->link, memory_order_acquire);
 	if (link_child(w) != 0)
 		return; /* linked already, by another expander */
-	hl_gc_shade(s->a, rec); /* a record it now reaches (shm/gc.c) */
+	if (!hl_gc_keep(s->a, rec))
+		return; /* garbage a sweep is removing: never linked (shm/gc.c) */
 	if (atomic_compare_exchange_strong_explicit(&e->link, &w,
 						    w | rec / HL_HEAP_ALIGN,
 						    memory_order_release,

@@ -6,9 +6,26 @@
  * counted, and released with the slot when the process closes the arena or
  * dies. Pinning finds the root and holds it inside one epoch section and
  * shades it while a collection marks (shm/gc.c), so a snapshot that exists
- * when hl_pin returns 0 stays until its last unpin.
+ * when hl_pin returns 0 stays until its last unpin. hl_gc_find_root is the
+ * one look-up of a root about to be held, for pins, restores and refs.
  */
 #include "workers.h"
+
+int hl_gc_find_root(hl_arena *a, hl_id id, struct hl_tree *t)
+{
+	/* a lookup under MARK_END may find a garbage duplicate first that
+	 * hl_gc_keep, under SWEEP, gives up: the second lookup, under SWEEP,
+	 * passes it by and finds the copy that is kept, if any */
+	int rc = 0;
+	for (unsigned round = 0; round < 2; round++) {
+		if ((rc = hl_tree_load(a, id, t, NULL)))
+			return rc;
+		if (hl_gc_keep(a, t->root_off))
+			return 0;
+		rc = HL_ENOENT;
+	}
+	return rc;
+}
 
 int hl_pin(hl_arena *a, hl_id id)
 {
@@ -19,11 +36,9 @@ int hl_pin(hl_arena *a, hl_id id)
 		return rc;
 	struct hl_tree t;
 	hl_epoch_enter(a);
-	rc = hl_tree_load(a, id, &t, NULL);
-	if (!rc) {
-		hl_gc_shade(a, t.root_off);
+	rc = hl_gc_find_root(a, id, &t);
+	if (!rc)
 		rc = hl_hold_add(a, t.root_off, HL_HOLD_PIN);
-	}
 	hl_epoch_exit(a);
 	return rc;
 }

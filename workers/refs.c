@@ -135,6 +135,18 @@ static int root_of(const hl_arena *a, hl_id id, uint64_t *off)
 	return hl_tree_load(a, id, &t, off);
 }
 
+/* The root naming id, about to be stored in a ref (0 for the zero id):
+ * a root a sweep is removing is no snapshot any more (shm/gc.c). */
+static int kept_root(hl_arena *a, hl_id id, uint64_t *off)
+{
+	if (hl_id_is_zero(id))
+		return root_of(a, id, off);
+	struct hl_tree t;
+	int rc = hl_gc_find_root(a, id, &t);
+	*off = t.root_off;
+	return rc;
+}
+
 static int id_at(const hl_arena *a, uint64_t root_off, hl_id *out)
 {
 	if (root_off == 0) {
@@ -158,18 +170,24 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 		return rc;
 	uint64_t root_off;
 	struct hl_ref_slot *slot;
-	hl_epoch_enter(a); /* invariant 7 */
-	rc = root_of(a, id, &root_off); /* invariant 3 */
-	if (!rc)
-		rc = find_slot(a, name, true, &slot);
-	if (!rc) {
-		hl_gc_shade(a, root_off);
-		/* release: pairs with hl_ref_get's acquire; the root node was
-		 * published (by its own release CAS) before we could look it up */
-		atomic_store_explicit(&slot->root_off, root_off, memory_order_release);
-		hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
+	for (unsigned round = 0; round < 2; round++) {
+		hl_epoch_enter(a); /* invariant 7 */
+		rc = kept_root(a, id, &root_off); /* invariants 3, 7 */
+		if (!rc)
+			rc = find_slot(a, name, true, &slot);
+		if (!rc) {
+			/* release: pairs with hl_ref_get's acquire; the root node
+			 * was published (by its own release CAS) before we could
+			 * look it up */
+			atomic_store_explicit(&slot->root_off, root_off,
+					      memory_order_release);
+			hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
+		}
+		hl_epoch_exit(a);
+		/* no heap for a new name: a collection, outside the section */
+		if (rc != HL_EFULL || round || !hl_gc_for_room(a))
+			break;
 	}
-	hl_epoch_exit(a);
 	return rc ? rc : log_ref(a, name, id);
 }
 
@@ -204,7 +222,7 @@ static int cas_slot(hl_arena *a, const char *name, hl_id expected,
 static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired)
 {
 	uint64_t want, put;
-	int rc = root_of(a, desired, &put);
+	int rc = kept_root(a, desired, &put);
 	if (rc)
 		return rc;
 	struct hl_ref_slot *slot;
@@ -217,7 +235,6 @@ static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired
 	if (root_of(a, *expected, &want) != 0)
 		want = UINT64_MAX; /* not a snapshot here: it can't be held */
 	uint64_t cur = want;
-	hl_gc_shade(a, put);
 	if (want != UINT64_MAX &&
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,

@@ -355,16 +355,14 @@ int hl_restore(hl_state *s, hl_id id)
 		return HL_EINVAL;
 	struct hl_tree t;
 	hl_epoch_enter(s->a); /* invariant 5: found and held in one section */
-	int rc = hl_tree_load(s->a, id, &t, NULL);
+	int rc = hl_gc_find_root(s->a, id, &t);
 	/* A flipped root size never makes a state of the wrong length. Nodes
 	 * below are checked for kind and level as they are read; their bytes
 	 * only by hl_arena_check, since a restore is O(1). */
 	if (!rc && !hl_tree_root_ok(id, &t))
 		rc = HL_ECORRUPT;
-	if (!rc) {
-		hl_gc_shade(s->a, t.root_off);
+	if (!rc)
 		rc = hl_state_rebase(s, id, &t);
-	}
 	hl_epoch_exit(s->a);
 	if (rc)
 		return rc;

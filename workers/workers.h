@@ -226,4 +226,9 @@ int hl_replay_check_node(const struct hl_prec_node *n, uint32_t len,
 			 uint32_t chunk_bytes);
 int hl_replay_check_ref(const struct hl_prec_ref *r, uint32_t len);
 
+/* The root naming id looked up to be held (a pin, a restore, a ref),
+ * inside an epoch section: kept from the collector, or HL_ENOENT when a
+ * sweep is removing it (pins.c, shm/gc.c). */
+int hl_gc_find_root(hl_arena *a, hl_id id, struct hl_tree *t);
+
 #endif /* HL_WORKERS_WORKERS_H */

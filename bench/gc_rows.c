@@ -1,0 +1,279 @@
+/*
+ * gc_rows.c - `helios bench gc` (helios-bench gc): what garbage collection
+ * costs the workers, measured the way users run them.
+ *
+ * For each workload row, N worker processes run the built-in workload
+ * (workers/workloads.c: commits and backtracking restores, each worker's
+ * path pinned) with the default configuration until the arena has
+ * published `pressure` times a small arena's heap in new content:
+ *
+ *   under pressure  a small arena (--size, default 64 MiB): the heap fills
+ *                   again and again and is collected (the background
+ *                   collector of a `helios run`, here a thread of this
+ *                   process with its own handle, and commits that find the
+ *                   heap full), so the content goes through it ~pressure x
+ *   no pressure     an arena big enough for all of that content, with the
+ *                   collector running the same way: it never has a reason
+ *                   to collect
+ *
+ * The row is commits/s of each (medians of --reps repetitions,
+ * interleaved, so load from elsewhere falls on both alike), their ratio
+ * (DESIGN.md's target: >= 90%), the collections made, the longest time a
+ * worker spent marking (the workers' side of a pause: the shading work a
+ * commit does while a collection marks), and the bytes the last
+ * collection found live beside the arena's size.
+ *
+ * Workers are forked children that attach by name and run until SIGTERM;
+ * the parent reads the arena's counters, so nothing is measured inside
+ * the workers' loop.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "kit.h"
+#include "shm.h"
+#include "workloads.h"
+
+#define GC_WORKERS_MAX 16
+#define GC_REPS_MAX 9
+
+struct gc_opts {
+	unsigned workers;
+	unsigned reps;
+	uint64_t small_bytes;
+	unsigned pressure;
+	bool json;
+};
+
+struct gc_sample {
+	double commits_per_s;
+	uint64_t cycles, pause_max_ns, live_bytes, arena_bytes, freed_bytes;
+	double seconds;
+};
+
+static volatile sig_atomic_t child_stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	child_stop = 1;
+}
+
+static _Noreturn void worker(const char *name, unsigned i)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	sigaction(SIGTERM, &sa, NULL);
+	hl_arena *a;
+	if (hl_arena_attach(name, 0, &a))
+		_exit(2);
+	int rc = hl_workload_run(a, HL_WORKLOAD_W1, i, 0x9c0ffee + i, &child_stop);
+	hl_arena_close(a);
+	_exit(rc ? 1 : 0);
+}
+
+static uint64_t stored(hl_arena *a)
+{
+	hl_stats st;
+	return hl_arena_stats(a, &st) == 0 ? st.stored_bytes : 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One run: an arena of `bytes`, workers until `content` bytes published. */
+static int run_once(const struct gc_opts *o, uint64_t bytes, uint64_t content,
+		    struct gc_sample *out)
+{
+	char name[64];
+	snprintf(name, sizeof name, "bench-gc-%d", (int)getpid());
+	hl_arena_unlink(name);
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.arena_bytes = bytes;
+	hl_arena *a;
+	int rc = hl_arena_create(name, &cfg, &a);
+	if (rc)
+		return rc;
+	struct hl_run_gc *gc = NULL;
+	(void)hl_run_gc_start(name, HL_RUN_GC_AT, &gc);
+	pid_t pid[GC_WORKERS_MAX];
+	for (unsigned i = 0; i < o->workers; i++)
+		if ((pid[i] = fork()) == 0)
+			worker(name, i);
+	uint64_t s0 = stored(a);
+	hl_stats st0;
+	hl_arena_stats(a, &st0);
+	double t0 = now_s(), limit = t0 + 120;
+	while (stored(a) - s0 < content && now_s() < limit) {
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	hl_stats st1;
+	hl_arena_stats(a, &st1);
+	double t1 = now_s();
+	for (unsigned i = 0; i < o->workers; i++)
+		kill(pid[i], SIGTERM);
+	int failed = 0;
+	for (unsigned i = 0; i < o->workers; i++) {
+		int ws;
+		waitpid(pid[i], &ws, 0);
+		failed |= !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
+	}
+	hl_run_gc_stop(gc);
+	hl_gc_stats gs;
+	hl_gc_stats_get(a, &gs);
+	*out = (struct gc_sample){
+		.commits_per_s = (double)(st1.commits - st0.commits) / (t1 - t0),
+		.cycles = gs.cycles, .pause_max_ns = gs.pause_max_ns,
+		.live_bytes = gs.live_bytes, .arena_bytes = bytes,
+		.freed_bytes = gs.freed_bytes, .seconds = t1 - t0};
+	hl_arena_close(a);
+	hl_arena_unlink(name);
+	return failed ? HL_EIO : 0;
+}
+
+static int by_rate(const void *x, const void *y)
+{
+	double a = ((const struct gc_sample *)x)->commits_per_s;
+	double b = ((const struct gc_sample *)y)->commits_per_s;
+	return (a > b) - (a < b);
+}
+
+static int parse(int argc, char **argv, struct gc_opts *o)
+{
+	static const struct option longs[] = {
+		{"workers", required_argument, NULL, 'w'},
+		{"reps", required_argument, NULL, 'r'},
+		{"size", required_argument, NULL, 's'},
+		{"pressure", required_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0}};
+	*o = (struct gc_opts){.workers = 2, .reps = 3, .small_bytes = 64u << 20,
+			      .pressure = 10};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		uint64_t v = 0;
+		switch (c) {
+		case 'w':
+		case 'r':
+		case 'p':
+			if (!hl_parse_u64(optarg, c == 'w' ? GC_WORKERS_MAX
+							 : c == 'r' ? GC_REPS_MAX : 100, &v) ||
+			    v == 0) {
+				hl_say("bench gc: --%s %s: out of range",
+				       c == 'w' ? "workers" : c == 'r' ? "reps" : "pressure", optarg);
+				return HL_EXIT_USAGE;
+			}
+			*(c == 'w' ? &o->workers : c == 'r' ? &o->reps : &o->pressure) =
+				(unsigned)v;
+			break;
+		case 's':
+			if (!hl_parse_size(optarg, &o->small_bytes) ||
+			    o->small_bytes < (8u << 20)) {
+				hl_say("bench gc: --size %s: a size of 8M or more", optarg);
+				return HL_EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		default:
+			printf("usage: helios bench gc [--workers N] [--reps R] "
+			       "[--size SMALL] [--pressure X] [--json]\n");
+			return c == 'h' ? HL_EXIT_OK : HL_EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+int hl_bench_gc_main(int argc, char **argv)
+{
+	struct gc_opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.arena_bytes = o.small_bytes;
+	uint64_t heap = 0;
+	{
+		char name[64];
+		snprintf(name, sizeof name, "bench-gc-probe-%d", (int)getpid());
+		hl_arena *a;
+		if (hl_arena_create(name, &cfg, &a) == 0) {
+			hl_stats st;
+			hl_arena_stats(a, &st);
+			heap = st.heap_bytes;
+			hl_arena_close(a);
+		}
+		hl_arena_unlink(name);
+	}
+	uint64_t content = heap * o.pressure, big = 0;
+	if (!heap || hl_arena_bytes_for(&cfg, 2 * o.workers + 2, content + content / 2, &big)) {
+		hl_say("bench gc: cannot size the arenas");
+		return HL_EXIT_FAILED;
+	}
+	struct gc_sample small[GC_REPS_MAX], large[GC_REPS_MAX];
+	for (unsigned r = 0; r < o.reps; r++) {
+		if ((rc = run_once(&o, o.small_bytes, content, &small[r])) ||
+		    (rc = run_once(&o, big, content, &large[r]))) {
+			hl_say("bench gc: a run failed: %s", hl_strerror(rc));
+			return HL_EXIT_FAILED;
+		}
+		if (!o.json)
+			fprintf(stderr, "bench gc: rep %u: %.0f vs %.0f commits/s\n", r + 1,
+				small[r].commits_per_s, large[r].commits_per_s);
+	}
+	qsort(small, o.reps, sizeof *small, by_rate);
+	qsort(large, o.reps, sizeof *large, by_rate);
+	const struct gc_sample *s = &small[o.reps / 2], *l = &large[o.reps / 2];
+	uint64_t pause = 0;
+	for (unsigned r = 0; r < o.reps; r++)
+		if (small[r].pause_max_ns > pause)
+			pause = small[r].pause_max_ns;
+	double ratio = s->commits_per_s / l->commits_per_s;
+	if (o.json) {
+		printf("{\"workload\":\"w1\",\"workers\":%u,\"reps\":%u,"
+		       "\"small_arena_bytes\":%llu,\"big_arena_bytes\":%llu,"
+		       "\"content_bytes\":%llu,\"pressure_commits_per_s\":%.0f,"
+		       "\"free_commits_per_s\":%.0f,\"ratio\":%.3f,\"collections\":%llu,"
+		       "\"worker_pause_max_ns\":%llu,\"live_bytes\":%llu}\n",
+		       o.workers, o.reps, (unsigned long long)o.small_bytes,
+		       (unsigned long long)big, (unsigned long long)content,
+		       s->commits_per_s, l->commits_per_s, ratio,
+		       (unsigned long long)s->cycles, (unsigned long long)pause,
+		       (unsigned long long)s->live_bytes);
+		return HL_EXIT_OK;
+	}
+	char sb[32], bb[32], cb[32], lb[32];
+	hl_fmt_bytes(sb, sizeof sb, o.small_bytes);
+	hl_fmt_bytes(bb, sizeof bb, big);
+	hl_fmt_bytes(cb, sizeof cb, content);
+	hl_fmt_bytes(lb, sizeof lb, s->live_bytes);
+	printf("garbage collection under pressure (w1, %u workers, medians of %u)\n",
+	       o.workers, o.reps);
+	printf("  %-34s %12s %10s %12s %14s\n", "", "commits/s", "vs free", "collections",
+	       "worker pause");
+	printf("  %-34s %12.0f %9.1f%% %12llu %11.0f us\n",
+	       "pressure: content 10x a small arena", s->commits_per_s, 100 * ratio,
+	       (unsigned long long)s->cycles, (double)pause / 1e3);
+	printf("  %-34s %12.0f %10s %12llu\n", "no pressure: an arena that fits it",
+	       l->commits_per_s, "100%", (unsigned long long)l->cycles);
+	printf("  small arena %s, big arena %s, content %s per run; the last "
+	       "collection found %s live (target: >= 90%% of the rate)\n",
+	       sb, bb, cb, lb);
+	return HL_EXIT_OK;
+}
