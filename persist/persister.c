@@ -116,7 +116,7 @@ struct hl_persister {
 	pthread_t ck_thread;
 	bool ck_running;
 	uint64_t interval_ns, last_ckpt_ns;
-	bool final_ckpt;
+	bool final_ckpt, no_ckpt;
 	pthread_mutex_t lock;      /* guards what follows */
 	pthread_cond_t cv;
 	_Atomic bool rot_req;      /* the checkpointer asks for a rotation */
@@ -566,7 +566,8 @@ static int persister_new(hl_arena *a, const char *dir,
 	p->wc.io = cfg->io;
 	p->interval_ns = cfg->ckpt_interval_ns ? cfg->ckpt_interval_ns
 					       : HL_CKPT_INTERVAL_NS_DEFAULT;
-	p->final_ckpt = !cfg->no_final_ckpt;
+	p->final_ckpt = !cfg->no_final_ckpt && !cfg->no_ckpt;
+	p->no_ckpt = cfg->no_ckpt;
 	p->last_ckpt_ns = hl_now_ns();
 	pthread_mutex_init(&p->dir_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
@@ -594,6 +595,8 @@ static int threads_start(struct hl_persister *p)
 {
 	if (pthread_create(&p->thread, NULL, run, p) != 0)
 		return HL_ENOMEM;
+	if (p->no_ckpt)
+		return 0;
 	if (pthread_create(&p->ck_thread, NULL, ckpt_run, p) != 0) {
 		atomic_store_explicit(&p->stop, true, memory_order_release);
 		pthread_join(p->thread, NULL);

@@ -36,6 +36,9 @@ struct hl_persister_config {
 	 * full, and at hl_persister_stop (unless no_final_ckpt) */
 	uint64_t ckpt_interval_ns;
 	bool no_final_ckpt;
+	/* no checkpoints at all (the WAL-only suites): no checkpointer, no
+	 * WAL-usage trigger; a full segment is followed by a new one */
+	bool no_ckpt;
 };
 
 void hl_persister_config_init(struct hl_persister_config *cfg);

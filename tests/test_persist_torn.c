@@ -51,8 +51,7 @@ static struct hl_persister *start(hl_arena *a, struct hl_iofault *f)
 	struct hl_persister_config pc;
 	hl_persister_config_init(&pc);
 	/* the WAL alone, as this suite tests it (test_checkpoint*.c: checkpoints) */
-	pc.ckpt_interval_ns = UINT64_MAX;
-	pc.no_final_ckpt = true;
+	pc.no_ckpt = true;
 	pc.wal_bytes = 8 * MiB;
 	pc.io.fault = f;
 	struct hl_persister *p = NULL;
