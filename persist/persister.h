@@ -99,8 +99,9 @@ void hl_persister_halt(struct hl_persister *p);
 int hl_persist_dir_chunk(const char *dir, uint32_t *chunk_bytes);
 
 /* Replays DIR's WAL from its newest checkpoint's L (from its start
- * without one) to apply, without changing DIR (helios check: apply alone).
- * HL_ENOENT: no WAL. */
+ * without one) to apply, without changing DIR. Complete by itself only for
+ * a DIR without checkpoints; with one, the image comes first
+ * (hl_recover_into). HL_ENOENT: no WAL. */
 int hl_recover_dir(const char *dir, uint32_t chunk_bytes,
 		   hl_persist_apply_fn *apply, void *apply_ctx,
 		   struct hl_recovery_info *info);
