@@ -342,6 +342,7 @@ static int wal_make(const char *dir, const char *name, uint64_t bytes,
 	struct hl_persister_config pc;
 	hl_persister_config_init(&pc);
 	pc.wal_bytes = hl_wal_engine_file_bytes(bytes + bytes / 4);
+	pc.no_ckpt = true; /* the row is a WAL's replay: no checkpoint cuts it */
 	struct hl_persister *p;
 	if ((rc = hl_persister_start(a, dir, &pc, NULL, NULL, NULL, &p)))
 		goto out_close;

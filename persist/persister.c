@@ -20,6 +20,16 @@
  * so one device flush covers every record that arrived while the previous
  * one ran (group commit), whatever process pushed it.
  *
+ * Checkpoints (checkpoint.c) run on a second thread, the checkpointer,
+ * which asks this one to rotate the WAL (flush everything, start segment
+ * s + 1 at L; wal_seg.c) and then copies pages while this one goes on
+ * logging into the new segment. Triggers: the interval, the segment half
+ * full (this thread raises it), hl_persister_checkpoint, and stop (a final
+ * one on the caller's thread once both threads have ended). A segment that
+ * fills before a checkpoint recycles the old ones is followed by a new one
+ * at once, so a long run never ends in a full WAL while the disk has room
+ * (HL_WAL_SEGMENTS_MAX bounds a run whose checkpoints keep failing).
+ *
  * State machine (ctl->state; layout.h enum hl_persister_state):
  *
  *   NONE/STOPPED --hl_persister_start--> RUNNING
@@ -49,6 +59,10 @@
  *     records may name; such an arena is rebuilt from DIR instead.
  *  5. Delivery is at least once, and a record is durable only once
  *     flushed: the ring frees a record when the WAL buffer took it.
+ *  6. Only this thread touches the WAL handle while it runs; the
+ *     checkpointer gets L and the segment through the rotation handshake
+ *     (lock, rot_req, cv), and directory changes (segment creation and
+ *     retirement) happen under dir_lock.
  */
 #include <errno.h>
 #include <limits.h>
@@ -63,10 +77,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "persist_rec.h"
 #include "persister.h"
 #include "ring_mpsc.h"
 #include "shm.h"
+#include "recovery.h"
+#include "wal_seg.h"
 
 /* Records consumed per turn before the loop looks at flushes again. */
 #define CONSUME_BATCH 4096u
@@ -75,6 +92,8 @@
 /* The heartbeat's period at most (waiters call a persister dead after
  * HL_PERSIST_PUSH_TIMEOUT_NS without one). */
 #define HEARTBEAT_NS 1000000ull
+/* The checkpointer's longest sleep between looks at its triggers. */
+#define CKPT_POLL_NS 10000000ull
 
 struct hl_persister {
 	hl_arena *a;
@@ -93,6 +112,26 @@ struct hl_persister {
 	void *leaf_buf;      /* a leaf record built from its node */
 	uint64_t heartbeat_ns; /* the last heartbeat stored */
 	int error;
+	/* the WAL's segments (invariant 6) */
+	char dir[PATH_MAX];
+	struct hl_wal_config wc;
+	uint64_t seg, seg_start, first_seg;
+	pthread_mutex_t dir_lock;
+	/* the checkpointer */
+	struct hl_ckpt *ck;
+	pthread_t ck_thread;
+	bool ck_running;
+	uint64_t interval_ns, last_ckpt_ns;
+	bool final_ckpt, no_ckpt;
+	pthread_mutex_t lock;      /* guards what follows */
+	pthread_cond_t cv;
+	_Atomic bool rot_req;      /* the checkpointer asks for a rotation */
+	int rot_rc;
+	uint64_t rot_lsn, rot_seg;
+	bool want, asked, ck_stop, ck_exited;
+	uint64_t asks_done;        /* checkpoints done for hl_persister_checkpoint */
+	int ask_rc;
+	_Atomic int ck_error;      /* the checkpointer's failure, for fail() */
 };
 
 void hl_persister_config_init(struct hl_persister_config *cfg)
@@ -149,7 +188,106 @@ static void flight_done(struct hl_persister *p)
 			      memory_order_relaxed);
 }
 
+static void begin_flush(struct hl_persister *p)
+{
+	int rc = hl_wal_flush_begin(p->wal);
+	if (rc) {
+		fail(p, rc);
+		return;
+	}
+	uint64_t *t = p->fly_seq;
+	p->fly_seq = p->pend_seq;
+	p->pend_seq = t; /* all zero: flight_done cleared it */
+	p->pend_records = 0;
+	p->flying = true;
+}
+
+/* ---- rotating the WAL ------------------------------------------------------- */
+
+/* Everything appended made durable, its committers told. */
+static int flush_all(struct hl_persister *p)
+{
+	for (int round = 0; round < 2 && !p->error; round++) {
+		if (p->flying) {
+			int rc = hl_wal_poll(p->wal, true);
+			if (rc) {
+				fail(p, rc);
+				break;
+			}
+			flight_done(p);
+		}
+		if (round == 0 && p->pend_records)
+			begin_flush(p);
+	}
+	return p->error;
+}
+
+static void count_segments(struct hl_persister *p)
+{
+	atomic_store_explicit(&p->ctl->wal_segments, p->seg - p->first_seg + 1,
+			      memory_order_relaxed);
+}
+
+/* Flushes, then starts segment seg + 1 where this one ends. */
+static int rotate(struct hl_persister *p)
+{
+	int rc = flush_all(p);
+	if (rc)
+		return rc;
+	struct hl_wal_config cfg = p->wc;
+	cfg.start_lsn = hl_wal_end_lsn(p->wal);
+	struct hl_wal *nw = NULL;
+	pthread_mutex_lock(&p->dir_lock);
+	if (p->seg + 1 - p->first_seg >= HL_WAL_SEGMENTS_MAX)
+		rc = HL_EFULL; /* checkpoints are not recycling: stop */
+	else
+		rc = hl_walseg_create(p->dir, p->seg + 1, &cfg, &nw);
+	if (!rc) {
+		hl_wal_close(p->wal);
+		p->wal = nw;
+		p->seg++;
+		p->seg_start = cfg.start_lsn;
+		count_segments(p);
+	}
+	pthread_mutex_unlock(&p->dir_lock);
+	return rc;
+}
+
+/* Segments no meta page needs any more (wal_seg.c invariant 2). */
+static void recycle(struct hl_persister *p)
+{
+	uint64_t oldest = hl_ckpt_oldest_segment(p->ck);
+	pthread_mutex_lock(&p->dir_lock);
+	for (; p->first_seg < oldest && p->first_seg < p->seg; p->first_seg++)
+		if (hl_walseg_retire(p->dir, p->first_seg))
+			break;
+	count_segments(p);
+	pthread_mutex_unlock(&p->dir_lock);
+}
+
+/* The rotation the checkpointer asked for (invariant 6). */
+static void serve_rotation(struct hl_persister *p)
+{
+	int rc = p->error ? p->error : rotate(p);
+	pthread_mutex_lock(&p->lock);
+	p->rot_rc = rc;
+	p->rot_lsn = p->seg_start;
+	p->rot_seg = p->seg;
+	atomic_store_explicit(&p->rot_req, false, memory_order_relaxed);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+}
+
 /* ---- the loop --------------------------------------------------------------- */
+
+static int append(struct hl_persister *p, const void *payload, uint32_t len)
+{
+	uint64_t lsn;
+	int rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, payload, len, &lsn);
+	if (rc == HL_EFULL && !(rc = rotate(p))) /* a full segment: the next */
+		rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, payload, len, &lsn);
+	return rc;
+}
 
 static int on_record(void *ctx, const void *payload, uint32_t len)
 {
@@ -161,12 +299,11 @@ static int on_record(void *ctx, const void *payload, uint32_t len)
 	if (p->error)
 		return 0; /* invariant 3: dropped */
 	const void *rec;
-	uint64_t lsn;
 	/* a leaf by reference: its chunk from the node (persist_ring.c
 	 * invariant 5); a stale one is redundant and not logged */
 	int rc = hl_persist_expand(p->a, payload, len, p->leaf_buf, &rec, &len);
 	if (rc == 0)
-		rc = hl_wal_append(p->wal, HL_WAL_TYPE_PREC, rec, len, &lsn);
+		rc = append(p, rec, len);
 	else
 		rc = 0;
 	if (rc) {
@@ -208,18 +345,18 @@ static bool flush_due(struct hl_persister *p)
 	       hl_ring_mpsc_used(p->a->ring) > p->ctl->ring_bytes / 2;
 }
 
-static void begin_flush(struct hl_persister *p)
+/* The WAL-usage trigger: the segment half full wakes the checkpointer. */
+static void check_usage(struct hl_persister *p)
 {
-	int rc = hl_wal_flush_begin(p->wal);
-	if (rc) {
-		fail(p, rc);
+	if (!p->ck_running ||
+	    hl_wal_end_lsn(p->wal) - p->seg_start < p->wc.file_bytes / 2)
 		return;
+	pthread_mutex_lock(&p->lock);
+	if (!p->want) {
+		p->want = true;
+		pthread_cond_broadcast(&p->cv);
 	}
-	uint64_t *t = p->fly_seq;
-	p->fly_seq = p->pend_seq;
-	p->pend_seq = t; /* all zero: flight_done cleared it */
-	p->pend_records = 0;
-	p->flying = true;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* The ctl words the persister writes share a line with the error and
@@ -244,6 +381,9 @@ static void publish_counters(struct hl_persister *p, uint64_t now)
 static bool turn(struct hl_persister *p)
 {
 	publish_counters(p, hl_now_ns());
+	int ce = atomic_load_explicit(&p->ck_error, memory_order_relaxed);
+	if (ce)
+		fail(p, ce);
 	int64_t n = hl_ring_mpsc_consume(p->a->ring, on_record, p, owner_dead,
 					 p->a, CONSUME_BATCH);
 	bool busy = n > 0;
@@ -260,6 +400,11 @@ static bool turn(struct hl_persister *p)
 		begin_flush(p);
 		busy = true;
 	}
+	if (atomic_load_explicit(&p->rot_req, memory_order_relaxed)) {
+		serve_rotation(p);
+		busy = true;
+	}
+	check_usage(p);
 	publish_counters(p, p->heartbeat_ns); /* records and the WAL's end */
 	return busy;
 }
@@ -288,6 +433,115 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* ---- the checkpointer ------------------------------------------------------- */
+
+/* One checkpoint from the checkpointer: L through the rotation handshake. */
+static int ckpt_once(struct hl_persister *p)
+{
+	pthread_mutex_lock(&p->lock);
+	atomic_store_explicit(&p->rot_req, true, memory_order_relaxed);
+	while (atomic_load_explicit(&p->rot_req, memory_order_relaxed))
+		pthread_cond_wait(&p->cv, &p->lock);
+	int rc = p->rot_rc;
+	uint64_t lsn = p->rot_lsn, seg = p->rot_seg;
+	pthread_mutex_unlock(&p->lock);
+	if (!rc)
+		rc = hl_ckpt_take(p->ck, lsn, seg, NULL);
+	if (!rc)
+		recycle(p);
+	p->last_ckpt_ns = hl_now_ns();
+	return rc == HL_EBUSY ? 0 : rc; /* skipped (a stopped process): later */
+}
+
+static void deadline_at(struct timespec *ts, uint64_t ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ns / 1000000000ull);
+	ts->tv_nsec += (long)(ns % 1000000000ull);
+	if (ts->tv_nsec >= 1000000000l) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000l;
+	}
+}
+
+/* Under p->lock: whether a trigger fired (or stop). */
+static bool ckpt_due(struct hl_persister *p)
+{
+	return p->ck_stop || p->want || p->asked ||
+	       (p->interval_ns != UINT64_MAX &&
+		hl_now_ns() - p->last_ckpt_ns >= p->interval_ns);
+}
+
+/* The next rotation's file, made ahead (wal_seg.c). A failure here is
+ * not an error yet: the rotation makes the file itself. */
+static void prepare_spare(struct hl_persister *p)
+{
+	hl_walseg_prepare_spare(p->dir, p->wc.file_bytes, &p->wc.io);
+}
+
+static void *ckpt_run(void *arg)
+{
+	struct hl_persister *p = arg;
+	prepare_spare(p);
+	pthread_mutex_lock(&p->lock);
+	while (!p->ck_stop) {
+		while (!ckpt_due(p)) {
+			struct timespec ts;
+			deadline_at(&ts, CKPT_POLL_NS);
+			pthread_cond_timedwait(&p->cv, &p->lock, &ts);
+		}
+		if (p->ck_stop)
+			break;
+		p->want = p->asked = false;
+		pthread_mutex_unlock(&p->lock);
+		int rc = ckpt_once(p);
+		pthread_mutex_lock(&p->lock);
+		p->ask_rc = rc;
+		p->asks_done++;
+		pthread_cond_broadcast(&p->cv);
+		if (rc) { /* sticky: the persister thread fails with it */
+			atomic_store_explicit(&p->ck_error, rc, memory_order_relaxed);
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+		prepare_spare(p);
+		pthread_mutex_lock(&p->lock);
+	}
+	p->ck_exited = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int hl_persister_checkpoint(struct hl_persister *p, uint64_t *ckpt)
+{
+	if (!p || !p->ck_running)
+		return HL_EINVAL;
+	pthread_mutex_lock(&p->lock);
+	uint64_t want = p->asks_done + 1;
+	p->asked = true;
+	pthread_cond_broadcast(&p->cv);
+	while (p->asks_done < want && !p->ck_exited)
+		pthread_cond_wait(&p->cv, &p->lock);
+	int rc = p->asks_done >= want ? p->ask_rc : HL_EBUSY;
+	pthread_mutex_unlock(&p->lock);
+	if (!rc && ckpt)
+		hl_ckpt_counters(p->a, &(uint64_t){0}, ckpt);
+	return rc ? rc : atomic_load_explicit(&p->ctl->error, memory_order_acquire);
+}
+
+static void ckpt_thread_stop(struct hl_persister *p)
+{
+	if (!p->ck_running)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->ck_stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->ck_thread, NULL);
+	p->ck_running = false;
+}
+
 /* ---- start and stop ---------------------------------------------------------- */
 
 /* Invariant 4. */
@@ -314,64 +568,12 @@ static int claim(struct hl_persist_ctl *ctl)
 	return 0;
 }
 
-static int wal_path(const char *dir, char *buf, size_t len)
+static int persister_new(hl_arena *a, const char *dir,
+			 const struct hl_persister_config *cfg,
+			 struct hl_persister **out)
 {
-	int n = snprintf(buf, len, "%s/%s", dir, HL_PERSIST_WAL_NAME);
-	return n < 0 || (size_t)n >= len ? HL_EINVAL : 0;
-}
-
-struct replay_ctx {
-	hl_persist_apply_fn *apply;
-	void *ctx;
-	uint64_t records;
-};
-
-static int replay_one(void *ctx, uint64_t lsn, unsigned type,
-		      const void *payload, uint32_t len)
-{
-	(void)lsn;
-	struct replay_ctx *r = ctx;
-	if (type != HL_WAL_TYPE_PREC)
-		return 0;
-	r->records++;
-	return r->apply ? r->apply(r->ctx, payload, len) : 0;
-}
-
-/* Opens (replaying) or creates DIR's WAL; the handle pushes nothing while
- * it replays (the records are in the WAL already). */
-static int open_wal(hl_arena *a, const char *dir,
-		    const struct hl_persister_config *cfg,
-		    struct replay_ctx *rc_ctx, struct hl_recovery_info *info,
-		    struct hl_wal **out)
-{
-	char path[PATH_MAX];
-	int rc = wal_path(dir, path, sizeof path);
-	if (rc)
-		return rc;
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return hl_io_errno_rc(errno);
-	struct hl_wal_config wc;
-	hl_wal_config_init(&wc);
-	wc.geometry = hl_persist_geometry(a->chunk_bytes);
-	wc.file_bytes = cfg->wal_bytes ? cfg->wal_bytes : HL_PERSIST_WAL_BYTES_DEFAULT;
-	wc.io = cfg->io;
-	struct stat st;
-	info->existed = stat(path, &st) == 0;
-	if (!info->existed)
-		return hl_wal_create(path, &wc, out);
-	struct hl_persist_ctl *ctl = a->pctl;
-	struct hl_wal_scan_result res;
-	a->pctl = NULL; /* replay publishes without logging */
-	rc = hl_wal_open(path, &wc, replay_one, rc_ctx, &res, out);
-	a->pctl = ctl;
-	info->records = rc_ctx->records;
-	info->end_lsn = res.end_lsn;
-	info->stop = res.stop;
-	return rc;
-}
-
-static int persister_new(hl_arena *a, struct hl_persister **out)
-{
+	if (strlen(dir) >= sizeof ((struct hl_persister *)0)->dir - 32)
+		return HL_EINVAL;
 	struct hl_persister *p = calloc(1, sizeof *p);
 	if (!p)
 		return HL_ENOMEM;
@@ -389,6 +591,23 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 		free(p);
 		return HL_ENOMEM;
 	}
+	strcpy(p->dir, dir);
+	hl_wal_config_init(&p->wc);
+	p->wc.geometry = hl_persist_geometry(a->chunk_bytes);
+	p->wc.file_bytes = cfg->wal_bytes ? cfg->wal_bytes : HL_PERSIST_WAL_BYTES_DEFAULT;
+	p->wc.io = cfg->io;
+	p->interval_ns = cfg->ckpt_interval_ns ? cfg->ckpt_interval_ns
+					       : HL_CKPT_INTERVAL_NS_DEFAULT;
+	p->final_ckpt = !cfg->no_final_ckpt && !cfg->no_ckpt;
+	p->no_ckpt = cfg->no_ckpt;
+	p->last_ckpt_ns = hl_now_ns();
+	pthread_mutex_init(&p->dir_lock, NULL);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = p;
 	return 0;
 }
@@ -396,9 +615,28 @@ static int persister_new(hl_arena *a, struct hl_persister **out)
 static void persister_free(struct hl_persister *p)
 {
 	free(p->leaf_buf);
+	hl_ckpt_close(p->ck);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->dir_lock);
 	free(p->pend_seq);
 	free(p->fly_seq);
 	free(p);
+}
+
+static int threads_start(struct hl_persister *p)
+{
+	if (pthread_create(&p->thread, NULL, run, p) != 0)
+		return HL_ENOMEM;
+	if (p->no_ckpt)
+		return 0;
+	if (pthread_create(&p->ck_thread, NULL, ckpt_run, p) != 0) {
+		atomic_store_explicit(&p->stop, true, memory_order_release);
+		pthread_join(p->thread, NULL);
+		return HL_ENOMEM;
+	}
+	p->ck_running = true;
+	return 0;
 }
 
 int hl_persister_start(hl_arena *a, const char *dir,
@@ -414,28 +652,36 @@ int hl_persister_start(hl_arena *a, const char *dir,
 	}
 	info = info ? info : &scratch;
 	memset(info, 0, sizeof *info);
-	if (!a || !dir || !out || !a->pctl || a->slot_index < 0)
+	if (!a || !dir || !out || !a->pctl || a->slot_index < 0 ||
+	    (cfg->ckpt_interval_ns > HL_CKPT_INTERVAL_NS_MAX &&
+	     cfg->ckpt_interval_ns != UINT64_MAX))
 		return HL_EINVAL;
 	struct hl_persister *p;
-	int rc = persister_new(a, &p);
+	int rc = persister_new(a, dir, cfg, &p);
 	if (rc)
 		return rc;
-	uint64_t t0 = hl_now_ns();
-	struct replay_ctx r = {apply, apply_ctx, 0};
-	rc = open_wal(a, dir, cfg, &r, info, &p->wal);
-	info->ns = hl_now_ns() - t0;
-	if (rc)
+	struct hl_persist_log log;
+	if ((rc = hl_persist_recover_open(a, dir, &p->wc, apply, apply_ctx, info,
+					  &log)))
 		goto out_free;
+	p->wal = log.wal;
+	p->seg = log.seg;
+	p->seg_start = log.seg_start;
+	p->first_seg = log.first_seg;
+	count_segments(p);
 	struct hl_io_stats st;
 	hl_wal_io_stats(p->wal, &st);
 	atomic_store_explicit(&p->ctl->io_fallbacks, st.fallbacks,
 			      memory_order_relaxed);
+	if ((rc = hl_ckpt_open(a, dir, &cfg->io, &p->ck)))
+		goto out_close;
+	if (info->existed) /* the images are behind what was recovered */
+		hl_ckpt_mark_all(p->ck);
 	if ((rc = claim(p->ctl)))
 		goto out_close;
-	if (pthread_create(&p->thread, NULL, run, p) != 0) {
+	if ((rc = threads_start(p))) {
 		atomic_store_explicit(&p->ctl->state, HL_PERSISTER_STOPPED,
 				      memory_order_release);
-		rc = HL_ENOMEM;
 		goto out_close;
 	}
 	*out = p;
@@ -448,12 +694,34 @@ out_free:
 	return rc;
 }
 
+/* The checkpoint of a clean stop, on the caller's thread (both threads
+ * have ended: invariant 6 holds trivially). */
+static int final_checkpoint(struct hl_persister *p)
+{
+	int rc = rotate(p);
+	if (!rc)
+		rc = hl_ckpt_take(p->ck, p->seg_start, p->seg, NULL);
+	if (!rc)
+		recycle(p);
+	if (rc == HL_EBUSY)
+		return 0; /* a process stopped in a section: the WAL has it all */
+	if (rc)
+		fail(p, rc);
+	return rc;
+}
+
 int hl_persister_stop(struct hl_persister *p)
 {
 	if (!p)
 		return 0;
+	ckpt_thread_stop(p); /* first: it may wait on a rotation */
 	atomic_store_explicit(&p->stop, true, memory_order_release);
 	pthread_join(p->thread, NULL);
+	int ce = atomic_load_explicit(&p->ck_error, memory_order_relaxed);
+	if (ce)
+		fail(p, ce);
+	if (!p->error && p->final_ckpt)
+		final_checkpoint(p);
 	int rc = p->error;
 	if (!rc)
 		atomic_store_explicit(&p->ctl->state, HL_PERSISTER_STOPPED,
@@ -467,55 +735,9 @@ void hl_persister_halt(struct hl_persister *p)
 {
 	if (!p)
 		return;
+	ckpt_thread_stop(p);
 	atomic_store_explicit(&p->halt, true, memory_order_release);
 	pthread_join(p->thread, NULL);
 	hl_wal_close(p->wal); /* a flight in flight is never seen durable */
 	persister_free(p);
-}
-
-int hl_persist_dir_chunk(const char *dir, uint32_t *chunk_bytes)
-{
-	char path[PATH_MAX];
-	unsigned char hdr[HL_WAL_HDR_BYTES];
-	int rc = wal_path(dir, path, sizeof path);
-	if (rc)
-		return rc;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return hl_io_errno_rc(errno);
-	size_t got = fread(hdr, 1, sizeof hdr, f);
-	fclose(f);
-	struct hl_wal_info wi;
-	if ((rc = hl_wal_header_parse(hdr, got, &wi)))
-		return rc;
-	uint32_t c = (uint32_t)wi.geometry;
-	if (hl_persist_geometry(c) != wi.geometry || c < HL_CHUNK_BYTES_MIN ||
-	    c > HL_CHUNK_BYTES_MAX || (c & (c - 1)))
-		return HL_EMISMATCH; /* not a persister's WAL */
-	*chunk_bytes = c;
-	return 0;
-}
-
-int hl_recover_dir(const char *dir, uint32_t chunk_bytes,
-		   hl_persist_apply_fn *apply, void *apply_ctx,
-		   struct hl_recovery_info *info)
-{
-	char path[PATH_MAX];
-	memset(info, 0, sizeof *info);
-	int rc = wal_path(dir, path, sizeof path);
-	if (rc)
-		return rc;
-	uint64_t t0 = hl_now_ns();
-	struct replay_ctx r = {apply, apply_ctx, 0};
-	struct hl_wal_scan_result res;
-	rc = hl_wal_scan_file(path, hl_persist_geometry(chunk_bytes), NULL,
-			      replay_one, &r, &res);
-	info->ns = hl_now_ns() - t0;
-	if (rc)
-		return rc;
-	info->existed = true;
-	info->records = r.records;
-	info->end_lsn = res.end_lsn;
-	info->stop = res.stop;
-	return 0;
 }

@@ -199,14 +199,17 @@ static int lay_out(struct hl_arena_hdr *h, const hl_config *c)
 				     HL_PAGE_BYTES);
 	uint64_t marks = hl_align_up(c->arena_bytes / HL_HEAP_ALIGN / 8, HL_PAGE_BYTES);
 	uint64_t tables = inflight + holds + marks; /* each < 2^40: no overflow */
+	uint64_t dirty = c->persist_ring_bytes ? hl_dirty_region_bytes(c->arena_bytes) : 0;
 	uint64_t persist = c->persist_ring_bytes
-		? hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) : 0;
+		? hl_persist_region_bytes(c->persist_ring_bytes, c->max_processes) + dirty : 0;
 	if (at >= c->arena_bytes || tables >= c->arena_bytes - at ||
 	    persist >= c->arena_bytes - at - tables)
 		return HL_EINVAL;
-	/* the persist region after them, last of all (layout.h) */
+	/* the persist region after them, then the dirty bitmap (layout.h) */
 	h->regions[HL_REGION_PERSIST].off = c->arena_bytes - persist;
-	h->regions[HL_REGION_PERSIST].bytes = persist;
+	h->regions[HL_REGION_PERSIST].bytes = persist - dirty;
+	h->regions[HL_REGION_DIRTY].off = c->arena_bytes - dirty;
+	h->regions[HL_REGION_DIRTY].bytes = dirty;
 	h->regions[HL_REGION_MARKS].off = c->arena_bytes - persist - marks;
 	h->regions[HL_REGION_MARKS].bytes = marks;
 	h->regions[HL_REGION_HOLDS].off = h->regions[HL_REGION_MARKS].off - holds;
@@ -290,7 +293,7 @@ static bool region_holds(const struct hl_region *g, uint64_t count,
 static bool regions_sane(const struct hl_arena_hdr *h)
 {
 	uint64_t at = HL_PAGE_BYTES;
-	int count = (h->features & HL_FEATURE_PERSIST) ? HL_REGION_PERSIST + 1
+	int count = (h->features & HL_FEATURE_PERSIST) ? HL_REGION_DIRTY + 1
 						       : HL_REGION_COUNT;
 	for (int r = 0; r < count; r++) {
 		const struct hl_region *g = &h->regions[r];
@@ -318,7 +321,9 @@ static bool regions_sane(const struct hl_arena_hdr *h)
 	       region_holds(&h->regions[HL_REGION_HOLDS], h->max_processes,
 			    hl_holds_stride(h->holds_per_slot)) &&
 	       region_holds(&h->regions[HL_REGION_MARKS],
-			    heap->bytes / HL_HEAP_ALIGN / 8, 1);
+			    heap->bytes / HL_HEAP_ALIGN / 8, 1) &&
+	       (!(h->features & HL_FEATURE_PERSIST) ||
+		h->regions[HL_REGION_DIRTY].bytes >= hl_dirty_region_bytes(h->arena_bytes));
 }
 
 /* Classes ascending, each with a slab of whole units that holds at least

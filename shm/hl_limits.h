@@ -255,6 +255,29 @@
  * stopped, but never forever. */
 #define HL_PERSIST_PUSH_TIMEOUT_NS (30ull * 1000000000ull)
 
+/* ---- checkpoints (shm/dirty.c, persist/checkpoint.c) ---------------------- */
+
+/* FORMAT: the dirty bitmap and the page images track 4 KiB pages, the
+ * smallest unit O_DIRECT writes and the arena's own page. */
+#define HL_CKPT_PAGE_BYTES 4096u
+/* A checkpoint every 30 s by default: the WAL since it is what recovery
+ * replays, and at W1 rates 30 s of it replays in well under a second. At
+ * most an hour: longer only lets the WAL grow without bound. */
+#define HL_CKPT_INTERVAL_NS_DEFAULT (30ull * 1000000000ull)
+#define HL_CKPT_INTERVAL_NS_MAX (3600ull * 1000000000ull)
+/* Pages copied per write batch: 2048 (8 MiB, two staging buffers of it
+ * per checkpointer): each batch ends with a device flush, so a 1 GiB image
+ * costs 128 flushes, and copying one batch overlaps writing the other. */
+#define HL_CKPT_BATCH_PAGES 2048u
+/* A checkpoint's grace period (commits that pushed a record before L end
+ * their CASes) gives up after 10 s: only a process stopped inside a
+ * critical section holds it that long; the checkpoint is tried later. */
+#define HL_CKPT_BARRIER_TIMEOUT_NS (10ull * 1000000000ull)
+/* WAL segments in DIR at most: a checkpoint recycles segments, so more
+ * than this means checkpoints are failing; the persister then stops with
+ * HL_ENOSPC rather than fill the disk. */
+#define HL_WAL_SEGMENTS_MAX 4096u
+
 /* ---- reclamation and the collector (shm/epoch.c, holds.c, gc.c) ---------- */
 
 /* The global epoch starts here, not at 0 (0 is "outside a section" in a

@@ -317,8 +317,10 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner)
 		 * loads in scan(). acquire on failure: we read the winner. */
 		if (atomic_compare_exchange_strong_explicit(
 			    probe_entry(&p, target), &seen, e,
-			    memory_order_release, memory_order_acquire))
+			    memory_order_release, memory_order_acquire)) {
+			hl_dirty_mark_rmw(a, hl_off(a, probe_entry(&p, target)), 8);
 			return 0;
+		}
 		/* lost the entry; a racer may just have published h itself */
 		if (entry_names(a, seen, h, winner))
 			return 1;
@@ -349,6 +351,7 @@ int hl_index_remove(hl_arena *a, hl_id h, uint64_t off)
 			    slot, &e, HL_ENTRY_TOMB(hl_epoch_now(a)),
 			    memory_order_release, memory_order_relaxed)) {
 			hl_ctr_add(a, HL_CTR_INDEX_REMOVED, 1); /* for stats */
+			hl_dirty_mark_rmw(a, hl_off(a, slot), 8);
 			return 0;
 		}
 		break;

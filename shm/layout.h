@@ -23,6 +23,9 @@
  *                 | uint16_t entry [heap.bytes / slab_unit_bytes] |
  *   heap.off      +-----------------------------------------------+
  *                 | slab | slab | ...  class_slab_bytes[cls] each |
+ *                 +-----------------------------------------------+
+ *                 | in-flight tables, then with HL_FEATURE_PERSIST |
+ *                 | the persist region and the dirty-page bitmap  |
  *   arena_bytes   +-----------------------------------------------+
  *
  * Every region starts on a page boundary (so NUMA policy can be set per
@@ -157,6 +160,9 @@ enum hl_region_id {
 	HL_REGION_COUNT = 8, /* regions every arena has */
 	HL_REGION_PERSIST = 8, /* with HL_FEATURE_PERSIST only: the persist
 				* control block and ring, at the arena's end */
+	HL_REGION_DIRTY = 9,   /* with HL_FEATURE_PERSIST only, after it: one
+				* bit per arena page written since the
+				* checkpointer last took it (shm/dirty.c) */
 	HL_REGION_TABLE = 12, /* room for the persist ring and others */
 };
 
@@ -552,6 +558,9 @@ _Static_assert(offsetof(struct hl_search_payload, own) == 8, "record layout");
 _Static_assert(offsetof(struct hl_search_payload, q) == 16, "record layout");
 _Static_assert(offsetof(struct hl_search_payload, flags) == 20, "record layout");
 _Static_assert(sizeof(struct hl_search_payload) == 24, "record layout");
+/* A record's header and statistics words (own, q, flags): what a backup
+ * marks dirty besides the edge it took (shm/dirty.c). */
+#define HL_SREC_HEAD_BYTES (sizeof(struct hl_node) + sizeof(struct hl_search_payload))
 
 struct hl_search_edge {
 	_Atomic uint64_t stat;
@@ -637,7 +646,13 @@ static inline uint32_t hl_inner_payload_bytes(uint32_t count)
  *        76 io_fallbacks u32 (HL_IO_FELL_BACK_*)
  *    80  heartbeat_ns  88 durable_lsn  96 records  104 flushes
  *   112  wal_bytes (all atomic u64, written by the persister only)
- *   120  reserved, zero to 4096
+ *   120  ckpt_begun 128 ckpt_done (atomic u64: checkpoint numbers, the
+ *        last one begun and the last one complete; the collector's hook,
+ *        shm/dirty.c)   136 ckpt_lsn (the last complete one's LSN)
+ *   144  ckpt_unix_ns (when it completed, CLOCK_REALTIME)  152 ckpt_pages
+ *        (pages it wrote)  160 ckpt_ns (how long it took)  168 wal_segments
+ *        (WAL files in DIR)  (all atomic u64, the persister's)
+ *   176  reserved, zero to 4096
  *
  *   hl_persist_slot i (the producer side of process slot i)
  *     0  pushed u64 (atomic; the owner's: sequence of its last record)
@@ -679,7 +694,14 @@ struct hl_persist_ctl {
 	_Atomic uint64_t records;
 	_Atomic uint64_t flushes;
 	_Atomic uint64_t wal_bytes;
-	uint8_t reserved1[HL_PAGE_BYTES - 120];
+	_Atomic uint64_t ckpt_begun;
+	_Atomic uint64_t ckpt_done;
+	_Atomic uint64_t ckpt_lsn;
+	_Atomic uint64_t ckpt_unix_ns;
+	_Atomic uint64_t ckpt_pages;
+	_Atomic uint64_t ckpt_ns;
+	_Atomic uint64_t wal_segments;
+	uint8_t reserved1[HL_PAGE_BYTES - 176];
 };
 _Static_assert(offsetof(struct hl_persist_ctl, durability) == 12, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, lag_ns) == 16, "ctl layout");
@@ -689,6 +711,8 @@ _Static_assert(offsetof(struct hl_persist_ctl, state) == 64, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, io_fallbacks) == 76, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, heartbeat_ns) == 80, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, wal_bytes) == 112, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, ckpt_begun) == 120, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, wal_segments) == 168, "ctl layout");
 _Static_assert(sizeof(struct hl_persist_ctl) == HL_PAGE_BYTES, "ctl is a page");
 
 struct hl_persist_slot {

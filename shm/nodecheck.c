@@ -154,3 +154,8 @@ int hl_nodes_check(const hl_arena *a, char *msg, size_t msg_len)
 	}
 	return 0;
 }
+
+int hl_node_check(const hl_arena *a, uint64_t off, char *msg, size_t msg_len)
+{
+	return check_node(a, off, msg, msg_len);
+}

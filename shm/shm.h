@@ -461,6 +461,8 @@ uint64_t hl_hash64(const void *p, size_t len, uint64_t seed);
  * kind, hash recomputed from its bytes, children present with the hashes
  * recorded. 0 or HL_ECORRUPT (nodecheck.c). */
 int hl_nodes_check(const hl_arena *a, char *msg, size_t msg_len);
+/* One node, as hl_nodes_check checks each (recovery: a damaged page's). */
+int hl_node_check(const hl_arena *a, uint64_t off, char *msg, size_t msg_len);
 
 /* ---- the node index (index.c) ----------------------------------------------
  *
@@ -650,6 +652,37 @@ int hl_persist_wait_own(hl_arena *a);
 bool hl_persist_draining(const hl_arena *a);
 /* The arena's durability of a commit made with flags (HL_COMMIT_*). */
 unsigned hl_persist_mode(const hl_arena *a, unsigned flags);
+
+/* ---- dirty pages for checkpoints (dirty.c) ---------------------------------
+ *
+ * hl_dirty_mark: [off, off + len) was just written with plain stores (a
+ * node filled before its index CAS); hl_dirty_mark_rmw: with atomic
+ * read-modify-writes (seq_cst, x86 locked), which need no fence. No-ops
+ * without HL_FEATURE_PERSIST (and while a->pctl is NULL: replay). */
+void hl_dirty_mark_slow(hl_arena *a, uint64_t off, uint64_t len, bool fence);
+static inline void hl_dirty_mark(hl_arena *a, uint64_t off, uint64_t len)
+{
+	if (hl_unlikely(a->pctl != NULL))
+		hl_dirty_mark_slow(a, off, len, true);
+}
+static inline void hl_dirty_mark_rmw(hl_arena *a, uint64_t off, uint64_t len)
+{
+	if (hl_unlikely(a->pctl != NULL))
+		hl_dirty_mark_slow(a, off, len, false);
+}
+/* The bitmap's bytes for an arena of arena_bytes (whole pages). */
+uint64_t hl_dirty_region_bytes(uint64_t arena_bytes);
+/* The bitmap's 64-bit words (one per 64 pages), and word i taken: its
+ * bits in mask returned and cleared (the checkpointer's, before it
+ * copies those pages). */
+uint64_t hl_dirty_words(const hl_arena *a);
+uint64_t hl_dirty_take(hl_arena *a, uint64_t i, uint64_t mask);
+/* Sets every bit of [off, off + len) (recovery: what it loaded). */
+void hl_dirty_set_range(hl_arena *a, uint64_t off, uint64_t len);
+/* The collector's hook: the last checkpoint begun and the last complete
+ * (0, 0 without a persister). A node freed while ckpt_begun was B may be
+ * reused once ckpt_done > B: no image recovery may use still needs it. */
+void hl_ckpt_counters(const hl_arena *a, uint64_t *begun, uint64_t *done);
 /* ---- populating ahead of need (populate.c) --------------------------------- */
 
 /* Creation: allocates every page but the heap's (MADV_POPULATE_WRITE).

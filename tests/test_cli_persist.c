@@ -97,7 +97,7 @@ Test(cli_persist, damaged_record_fails_check)
 	pu_dir_make();
 	run_persisted(tu_arena_name("clip"), "sync");
 	char wal[700];
-	snprintf(wal, sizeof wal, "%s/wal", wal_dir());
+	snprintf(wal, sizeof wal, "%s/wal.000001", wal_dir());
 	size_t len;
 	unsigned char *b = pu_read_file(wal, &len);
 	/* the first record's payload (after the 4 KiB header and its 32-byte

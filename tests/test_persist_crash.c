@@ -121,6 +121,8 @@ static int root(const char *name, unsigned round, bool async)
 		return 20;
 	struct hl_persister_config pc;
 	hl_persister_config_init(&pc);
+	/* the WAL alone, as this suite tests it (test_checkpoint*.c: checkpoints) */
+	pc.no_ckpt = true;
 	pc.wal_bytes = 64 * MiB;
 	struct hl_persister *p;
 	if (hl_persister_start(a, pu_dir, &pc, hl_replay_record, a, NULL, &p))

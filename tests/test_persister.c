@@ -47,6 +47,8 @@ static struct hl_persister *start(hl_arena *a, struct hl_iofault *f,
 {
 	struct hl_persister_config pc;
 	hl_persister_config_init(&pc);
+	/* the WAL alone, as this suite tests it (test_checkpoint*.c: checkpoints) */
+	pc.no_ckpt = true;
 	pc.wal_bytes = 8 * MiB;
 	pc.io.fault = f;
 	struct hl_persister *p = NULL;

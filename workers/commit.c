@@ -203,6 +203,7 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 		if ((rc = hl_heap_alloc(a, im->cls, &mine)))
 			return rc;
 		fill(hl_node_at(a, mine), h, im); /* invariant 1 */
+		hl_dirty_mark(a, mine, hl_heap_class_bytes(a, im->cls)); /* checkpoints */
 		if (hl_unlikely(hl_persisted(a)) && (rc = log_node(cx, h, im, mine)))
 			return rc; /* invariant 5 */
 		gc_publish(a, mine, im); /* invariant 7 */

@@ -338,6 +338,7 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	}
 	fill_record(s, off, key, pos_off, moves, n, result);
 	hl_gc_publish(a, off, &pos_off, 1); /* born marked, its position shaded */
+	hl_dirty_mark(a, off, bytes); /* before its index CAS: checkpoints */
 	if (hl_unlikely(hl_persisted(a)) &&
 	    (rc = hl_mcts_log_record(a, pos, s->salt, moves, n, result))) {
 		hl_heap_free(a, (unsigned)cls, off); /* persist hook (mcts_log.c) */
@@ -384,10 +385,11 @@ static void link_edge(hl_mcts *s, const hl_mcts_path *p, uint64_t rec)
 		return; /* linked already, by another expander */
 	if (!hl_gc_keep(s->a, rec))
 		return; /* garbage a sweep is removing: never linked (shm/gc.c) */
-	atomic_compare_exchange_strong_explicit(&e->link, &w,
-						w | rec / HL_HEAP_ALIGN,
-						memory_order_release,
-						memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(&e->link, &w,
+						    w | rec / HL_HEAP_ALIGN,
+						    memory_order_release,
+						    memory_order_relaxed))
+		hl_dirty_mark_rmw(s->a, hl_off(s->a, e), sizeof *e);
 }
 
 static bool move_list_ok(const hl_mcts_move *moves, unsigned n, uint32_t result)

@@ -322,10 +322,13 @@ static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 			hl_inflight_remove(s->a, p->row_, i, &e->stat, visit);
 		else if (visit)
 			atomic_fetch_add(&e->stat, 1);
+		/* after the stat's RMW, for checkpoints (shm/dirty.c) */
+		hl_dirty_mark_rmw(s->a, hl_off(s->a, e), sizeof *e);
 		if (!visit)
 			continue;
 		own_first(rec_payload(s->a, p->rec_[i]), v);
 		recompute(s, p->rec_[i]);
+		hl_dirty_mark_rmw(s->a, p->rec_[i], HL_SREC_HEAD_BYTES);
 	}
 	s->rows_used &= ~(1u << p->row_);
 	hl_inflight_row_give(s->a, p->row_);
@@ -341,6 +344,7 @@ static int mcts_backup_in(hl_mcts *s, hl_mcts_path *p, double value)
 		if (p->leaf_rec_) {
 			own_first(rec_payload(s->a, p->leaf_rec_), v);
 			recompute(s, p->leaf_rec_);
+			hl_dirty_mark_rmw(s->a, p->leaf_rec_, HL_SREC_HEAD_BYTES);
 		} else if (p->depth > 0) {
 			own_fold(rec_payload(s->a, p->rec_[p->depth - 1]),
 				 (float)hl_mcts_flip(s, v));

@@ -81,6 +81,7 @@ static int name_object(hl_arena *a, uint64_t hash, const char *name,
 	n->name_hash = hash;
 	n->len = (uint32_t)len;
 	memcpy(n->name, name, len);
+	hl_dirty_mark(a, *off, sizeof *n); /* before its CAS: checkpoints */
 	return 0;
 }
 
@@ -180,6 +181,7 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 			 * look it up */
 			atomic_store_explicit(&slot->root_off, root_off,
 					      memory_order_release);
+			hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
 		}
 		hl_epoch_exit(a);
 		/* no heap for a new name: a collection, outside the section */
@@ -236,8 +238,10 @@ static int ref_cas(hl_arena *a, const char *name, hl_id *expected, hl_id desired
 	if (want != UINT64_MAX &&
 	    atomic_compare_exchange_strong_explicit(&slot->root_off, &cur, put,
 						    memory_order_acq_rel,
-						    memory_order_acquire))
+						    memory_order_acquire)) {
+		hl_dirty_mark_rmw(a, hl_off(a, slot), sizeof *slot);
 		return 0;
+	}
 	if (want == UINT64_MAX)
 		cur = atomic_load_explicit(&slot->root_off, memory_order_acquire);
 	rc = id_at(a, cur, expected);
