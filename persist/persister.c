@@ -122,6 +122,7 @@ struct hl_persister {
 	pthread_t ck_thread;
 	bool ck_running;
 	uint64_t interval_ns, last_ckpt_ns;
+	uint32_t gc_asks_seen;  /* ctl->ckpt_asks last served */
 	bool final_ckpt, no_ckpt;
 	pthread_mutex_t lock;      /* guards what follows */
 	pthread_cond_t cv;
@@ -467,6 +468,12 @@ static void deadline_at(struct timespec *ts, uint64_t ns)
 /* Under p->lock: whether a trigger fired (or stop). */
 static bool ckpt_due(struct hl_persister *p)
 {
+	/* a collector waiting to reuse what it swept (shm/gc.c invariant 6) */
+	uint32_t asks = atomic_load_explicit(&p->ctl->ckpt_asks, memory_order_relaxed);
+	if (asks != p->gc_asks_seen) {
+		p->gc_asks_seen = asks;
+		return true;
+	}
 	return p->ck_stop || p->want || p->asked ||
 	       (p->interval_ns != UINT64_MAX &&
 		hl_now_ns() - p->last_ckpt_ns >= p->interval_ns);
@@ -636,6 +643,8 @@ static int threads_start(struct hl_persister *p)
 		return HL_ENOMEM;
 	}
 	p->ck_running = true;
+	p->gc_asks_seen = atomic_load_explicit(&p->ctl->ckpt_asks, memory_order_relaxed);
+	atomic_store_explicit(&p->ctl->ckpt_running, 1, memory_order_release);
 	return 0;
 }
 
@@ -714,6 +723,7 @@ int hl_persister_stop(struct hl_persister *p)
 {
 	if (!p)
 		return 0;
+	atomic_store_explicit(&p->ctl->ckpt_running, 0, memory_order_release);
 	ckpt_thread_stop(p); /* first: it may wait on a rotation */
 	atomic_store_explicit(&p->stop, true, memory_order_release);
 	pthread_join(p->thread, NULL);

@@ -121,10 +121,16 @@
  *  5. On a persisted arena nothing swept is reused before every record
  *     pushed before the sweep ended is durable (hl_persist_sync): a leaf
  *     goes into the persist ring by its offset, and the persister copies
- *     it from there. Checkpoints need nothing more: the two page images
- *     alternate, so the image recovery may use is never written while
- *     memory it saw is reused (persist/checkpoint.c), and a record replayed
- *     over an image names nodes by content, never by offset.
+ *     it from there.
+ *  6. With checkpoints running, nothing swept is reused before a
+ *     checkpoint begun after the sweep is complete (persist/checkpoint.c
+ *     invariant 3): an image being written could otherwise hold another
+ *     node's bytes under a swept node's index entry, and a WAL record
+ *     after that image's LSN could still name the swept node by content
+ *     (recovery drops such entries, so replay would stop there). The
+ *     collector asks the checkpoint thread for one (ctl->ckpt_asks) and
+ *     waits HL_GC_WAIT_NS at most; without one, the memory stays unreused
+ *     (counted in unreused_bytes), never reused early.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -544,6 +550,32 @@ static void unclaim(hl_arena *a)
 	atomic_store_explicit(&a->hdr->gc.collector, 0, memory_order_release);
 }
 
+/* Invariant 6: with checkpoints, swept memory is reused only after a
+ * checkpoint that began after the sweep is complete; the collector asks
+ * the checkpoint thread for one and waits (a bounded time). True when it
+ * may reuse: no checkpoints run, or one completed. */
+static bool checkpointed_past(hl_arena *a)
+{
+	struct hl_persist_ctl *c = a->pctl;
+	if (!atomic_load_explicit(&c->ckpt_running, memory_order_acquire))
+		return true; /* no checkpoints: no images to keep consistent */
+	uint64_t b0, d;
+	hl_ckpt_counters(a, &b0, &d); /* B: begun when the sweep was over */
+	atomic_fetch_add_explicit(&c->ckpt_asks, 1, memory_order_relaxed);
+	uint64_t until = hl_now_ns() + HL_GC_WAIT_NS;
+	for (;;) {
+		uint64_t b;
+		hl_ckpt_counters(a, &b, &d);
+		if (d > b0)
+			return true; /* a checkpoint begun after the sweep is done */
+		if (hl_now_ns() >= until ||
+		    !atomic_load_explicit(&c->ckpt_running, memory_order_acquire))
+			return false;
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int cycle(struct collect *cx)
 {
 	hl_arena *a = cx->a;
@@ -586,7 +618,8 @@ static int cycle(struct collect *cx)
 	 * before its memory is reused. A persister that does not drain (not
 	 * running, failed, too slow) keeps the memory unreused: leaked. */
 	if (hl_persisted(a) &&
-	    (!hl_persist_draining(a) || hl_persist_sync(a, HL_GC_WAIT_NS) != 0)) {
+	    (!hl_persist_draining(a) || hl_persist_sync(a, HL_GC_WAIT_NS) != 0 ||
+	     !checkpointed_past(a))) {
 		cx->leaked_bytes = cx->retired_bytes;
 		return 0;
 	}

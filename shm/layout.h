@@ -652,7 +652,10 @@ static inline uint32_t hl_inner_payload_bytes(uint32_t count)
  *   144  ckpt_unix_ns (when it completed, CLOCK_REALTIME)  152 ckpt_pages
  *        (pages it wrote)  160 ckpt_ns (how long it took)  168 wal_segments
  *        (WAL files in DIR)  (all atomic u64, the persister's)
- *   176  reserved, zero to 4096
+ *   176  ckpt_asks u32 (atomic: bumped by a collector waiting to reuse
+ *        swept memory; the checkpoint thread starts one when it changed)
+ *   180  ckpt_running u32 (atomic: 1 while a checkpoint thread serves asks)
+ *   184  reserved, zero to 4096
  *
  *   hl_persist_slot i (the producer side of process slot i)
  *     0  pushed u64 (atomic; the owner's: sequence of its last record)
@@ -701,7 +704,9 @@ struct hl_persist_ctl {
 	_Atomic uint64_t ckpt_pages;
 	_Atomic uint64_t ckpt_ns;
 	_Atomic uint64_t wal_segments;
-	uint8_t reserved1[HL_PAGE_BYTES - 176];
+	_Atomic uint32_t ckpt_asks;    /* bumped by a collector that needs one */
+	_Atomic uint32_t ckpt_running; /* 1 while a checkpoint thread serves */
+	uint8_t reserved1[HL_PAGE_BYTES - 184];
 };
 _Static_assert(offsetof(struct hl_persist_ctl, durability) == 12, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, lag_ns) == 16, "ctl layout");
@@ -713,6 +718,7 @@ _Static_assert(offsetof(struct hl_persist_ctl, heartbeat_ns) == 80, "ctl layout"
 _Static_assert(offsetof(struct hl_persist_ctl, wal_bytes) == 112, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, ckpt_begun) == 120, "ctl layout");
 _Static_assert(offsetof(struct hl_persist_ctl, wal_segments) == 168, "ctl layout");
+_Static_assert(offsetof(struct hl_persist_ctl, ckpt_asks) == 176, "ctl layout");
 _Static_assert(sizeof(struct hl_persist_ctl) == HL_PAGE_BYTES, "ctl is a page");
 
 struct hl_persist_slot {
