@@ -381,4 +381,8 @@ int hl_bench_game_worker_main(int argc, char **argv);
  * same content in an arena that fits it. */
 int hl_bench_gc_main(int argc, char **argv);
 
+/* Removes dir and everything in it (a peer's data, a persister's DIR:
+ * its WAL segments, spare and checkpoint images), saying so if it cannot. */
+void hl_bench_rm_rf(const char *dir);
+
 #endif /* HL_BENCH_H */

@@ -16,6 +16,10 @@
  *                   collector running the same way: it never has a reason
  *                   to collect
  *
+ * A second row does the same for Connect Four self-play (`helios run
+ * --game connect4 --selfplay G`, tree reuse making each move's abandoned
+ * lines garbage): playouts/s in a 24 MiB arena beside a 1 GiB one.
+ *
  * The row is commits/s of each (medians of --reps repetitions,
  * interleaved, so load from elsewhere falls on both alike), their ratio
  * (DESIGN.md's target: >= 90%), the collections made, the longest time a
@@ -46,6 +50,7 @@
 
 struct gc_opts {
 	unsigned workers;
+	unsigned games;
 	unsigned reps;
 	uint64_t small_bytes;
 	unsigned pressure;
@@ -144,6 +149,65 @@ static int run_once(const struct gc_opts *o, uint64_t bytes, uint64_t content,
 	return failed ? HL_EIO : 0;
 }
 
+/* ---- the Connect Four row: self-play through `helios run` ---------------- */
+
+/* The helios program: $HELIOS, beside this one, the build tree's, PATH. */
+static void helios_path(char *out, size_t len)
+{
+	const char *env = getenv("HELIOS");
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return;
+	}
+	char self[512];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(out, len, "%s/helios", self);
+			if (access(out, X_OK) == 0)
+				return;
+			snprintf(out, len, "%s/../coordinator/helios", self);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, len, "helios");
+}
+
+/* One self-play run of `games` in an arena of `size`: playouts/s and the
+ * collections from its JSON. */
+static int selfplay_once(const struct gc_opts *o, const char *size,
+			 struct gc_sample *out)
+{
+	char helios[600], cmd[900], games[16], workers[16];
+	helios_path(helios, sizeof helios);
+	snprintf(games, sizeof games, "%u", o->games);
+	snprintf(workers, sizeof workers, "%u", o->workers);
+	snprintf(cmd, sizeof cmd, "%s run --game connect4 --selfplay %s --playouts 300 "
+		 "--workers %s --size %s --numa off --json 2>/dev/null",
+		 helios, games, workers, size);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return HL_EIO;
+	char buf[1 << 16];
+	size_t got = fread(buf, 1, sizeof buf - 1, f);
+	buf[got] = 0;
+	int st = pclose(f);
+	const char *pps = strstr(buf, "\"playouts_per_s\":");
+	const char *cyc = strstr(buf, "\"gc_cycles\":");
+	const char *live = strstr(buf, "\"live_bytes\":");
+	if (st != 0 || !pps || !cyc)
+		return HL_EIO;
+	*out = (struct gc_sample){
+		.commits_per_s = strtod(pps + 17, NULL),
+		.cycles = strtoull(cyc + 12, NULL, 10),
+		.live_bytes = live ? strtoull(live + 13, NULL, 10) : 0};
+	return 0;
+}
+
 static int by_rate(const void *x, const void *y)
 {
 	double a = ((const struct gc_sample *)x)->commits_per_s;
@@ -162,7 +226,7 @@ static int parse(int argc, char **argv, struct gc_opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0}};
 	*o = (struct gc_opts){.workers = 2, .reps = 3, .small_bytes = 64u << 20,
-			      .pressure = 10};
+			      .pressure = 10, .games = 30};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -238,8 +302,21 @@ int hl_bench_gc_main(int argc, char **argv)
 			fprintf(stderr, "bench gc: rep %u: %.0f vs %.0f commits/s\n", r + 1,
 				small[r].commits_per_s, large[r].commits_per_s);
 	}
+	struct gc_sample csmall[GC_REPS_MAX], clarge[GC_REPS_MAX];
+	bool c4 = true;
+	for (unsigned r = 0; r < o.reps && c4; r++)
+		c4 = selfplay_once(&o, "24M", &csmall[r]) == 0 &&
+		     selfplay_once(&o, "1G", &clarge[r]) == 0;
+	if (!c4)
+		hl_say("bench gc: the Connect Four row needs the helios program "
+		       "($HELIOS, beside helios-bench, or on PATH): skipped");
 	qsort(small, o.reps, sizeof *small, by_rate);
 	qsort(large, o.reps, sizeof *large, by_rate);
+	if (c4) {
+		qsort(csmall, o.reps, sizeof *csmall, by_rate);
+		qsort(clarge, o.reps, sizeof *clarge, by_rate);
+	}
+	const struct gc_sample *cs = &csmall[o.reps / 2], *cl = &clarge[o.reps / 2];
 	const struct gc_sample *s = &small[o.reps / 2], *l = &large[o.reps / 2];
 	uint64_t pause = 0, p99 = s->pause_p99_ns;
 	for (unsigned r = 0; r < o.reps; r++)
@@ -252,12 +329,19 @@ int hl_bench_gc_main(int argc, char **argv)
 		       "\"content_bytes\":%llu,\"pressure_commits_per_s\":%.0f,"
 		       "\"free_commits_per_s\":%.0f,\"ratio\":%.3f,\"collections\":%llu,"
 		       "\"worker_pause_p99_ns\":%llu,\"worker_pause_max_ns\":%llu,"
-		       "\"live_bytes\":%llu}\n",
+		       "\"live_bytes\":%llu",
 		       o.workers, o.reps, (unsigned long long)o.small_bytes,
 		       (unsigned long long)big, (unsigned long long)content,
 		       s->commits_per_s, l->commits_per_s, ratio,
 		       (unsigned long long)s->cycles, (unsigned long long)p99,
 		       (unsigned long long)pause, (unsigned long long)s->live_bytes);
+		if (c4)
+			printf(",\"selfplay\":{\"games\":%u,\"pressure_playouts_per_s\":%.0f,"
+			       "\"free_playouts_per_s\":%.0f,\"ratio\":%.3f,"
+			       "\"collections\":%llu}", o.games, cs->commits_per_s,
+			       cl->commits_per_s, cs->commits_per_s / cl->commits_per_s,
+			       (unsigned long long)cs->cycles);
+		printf("}\n");
 		return HL_EXIT_OK;
 	}
 	char sb[32], bb[32], cb[32], lb[32];
@@ -277,5 +361,16 @@ int hl_bench_gc_main(int argc, char **argv)
 	printf("  small arena %s, big arena %s, content %s per run; the last "
 	       "collection found %s live (target: >= 90%% of the rate)\n",
 	       sb, bb, cb, lb);
+	if (c4) {
+		printf("connect4 self-play (%u games, 300 playouts a move, %u workers, "
+		       "medians of %u)\n", o.games, o.workers, o.reps);
+		printf("  %-34s %12s %10s %12s\n", "", "playouts/s", "vs free",
+		       "collections");
+		printf("  %-34s %12.0f %9.1f%% %12llu\n", "pressure: a 24 MiB arena",
+		       cs->commits_per_s, 100 * cs->commits_per_s / cl->commits_per_s,
+		       (unsigned long long)cs->cycles);
+		printf("  %-34s %12.0f %10s %12llu\n", "no pressure: a 1 GiB arena",
+		       cl->commits_per_s, "100%", (unsigned long long)cl->cycles);
+	}
 	return HL_EXIT_OK;
 }

@@ -48,7 +48,7 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 	return rc && errno != ENOENT ? -1 : 0;
 }
 
-static void rm_rf(const char *dir)
+void hl_bench_rm_rf(const char *dir)
 {
 	for (int tries = 0; tries < 3; tries++) {
 		if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ||
@@ -110,7 +110,7 @@ bool hl_harness_peer_run(const struct opts *o, const struct hl_peer *p,
 	hl_hist_init(&row->r.restore);
 	char err[256] = "";
 	int rc = p->run(&pw, &row->r, err, sizeof err);
-	rm_rf(dir);
+	hl_bench_rm_rf(dir);
 	if (rc) {
 		row->failed = true;
 		snprintf(row->why, sizeof row->why, "%s", err[0] ? err : "failed");

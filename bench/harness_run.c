@@ -143,10 +143,7 @@ static uint64_t arena_bytes_holding(const struct opts *o, unsigned n,
 	if (content_bytes >= (double)HL_ARENA_BYTES_MAX ||
 	    hl_arena_bytes_for(&cfg, n + 1, (uint64_t)content_bytes, &bytes))
 		return UINT64_MAX;
-	/* the persist ring lies outside what hl_arena_bytes_for counts */
-	uint64_t ring = cfg.persist_ring_bytes
-		? hl_persist_region_bytes(cfg.persist_ring_bytes, cfg.max_processes) : 0;
-	return hl_align_up(bytes + ring, HL_ARENA_SIZE_STEP);
+	return bytes; /* hl_arena_bytes_for counts the persist ring too */
 }
 
 /* The arena for a run: its minimum plus the timed commits, capped by what
@@ -408,12 +405,8 @@ static void run_cleanup(struct run *r)
 	}
 	if (r->persister)
 		stop_persister(r);
-	if (r->wal_dir[0]) {
-		char wal[4200];
-		snprintf(wal, sizeof wal, "%s/%s", r->wal_dir, HL_PERSIST_WAL_NAME);
-		unlink(wal);
-		rmdir(r->wal_dir);
-	}
+	if (r->wal_dir[0]) /* WAL segments, their spare, checkpoint images */
+		hl_bench_rm_rf(r->wal_dir);
 	if (r->a) {
 		hl_arena_close(r->a);
 		r->a = NULL;

@@ -300,9 +300,7 @@ static int arena_for(const char *name, uint64_t content_bytes, bool persisted,
 	int rc = hl_arena_bytes_for(&cfg, 1, content_bytes, &bytes);
 	if (rc)
 		return rc;
-	uint64_t ring = persisted ? hl_persist_region_bytes(cfg.persist_ring_bytes,
-							    cfg.max_processes) : 0;
-	cfg.arena_bytes = hl_align_up(bytes + ring, HL_ARENA_SIZE_STEP);
+	cfg.arena_bytes = bytes; /* the persist ring counted in */
 	return hl_arena_create(name, &cfg, out);
 }
 
@@ -446,9 +444,7 @@ static int recovery(const struct opts *o, struct hl_bench_persist *ps)
 	}
 	if (!rc)
 		rc = recovery_reps(o, dir, name, ps);
-	snprintf(wal, sizeof wal, "%s/%s", dir, HL_PERSIST_WAL_NAME);
-	unlink(wal); /* invariant 1 */
-	rmdir(dir);
+	hl_bench_rm_rf(dir); /* invariant 1: segments, spare and all */
 	if (rc) {
 		hl_say("bench: persist: recovery: %s", hl_strerror(rc));
 		return 1;

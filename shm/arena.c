@@ -247,7 +247,14 @@ int hl_arena_bytes_for(const hl_config *cfg, unsigned processes,
 	    hl_add_overflows(need, content_bytes, &need) ||
 	    need > HL_ARENA_BYTES_MAX)
 		return HL_EFULL;
-	guess = hl_align_up(need + need / 32, HL_ARENA_SIZE_STEP);
+	/* the persist ring and its dirty bitmap lie outside the heap: counted
+	 * from the start, so a small content with a large ring fits too */
+	uint64_t ring = c.persist_ring_bytes
+		? hl_persist_region_bytes(c.persist_ring_bytes, c.max_processes) : 0;
+	if (hl_add_overflows(need + need / 32, ring, &guess) || guess > HL_ARENA_BYTES_MAX)
+		return HL_EFULL;
+	guess = hl_align_up(guess + (ring ? hl_dirty_region_bytes(guess) : 0),
+			    HL_ARENA_SIZE_STEP);
 	/* The metadata grows with the arena (the index is derived from it),
 	 * so grow by what the heap still lacks until it fits: a few rounds. */
 	for (unsigned round = 0; round < HL_ARENA_SIZE_ROUNDS; round++) {

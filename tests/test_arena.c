@@ -249,3 +249,30 @@ Test(arena, ids_print_and_parse)
 	cr_assert(hl_id_is_zero((hl_id){0, 0}));
 	cr_assert_not(hl_id_is_zero(id));
 }
+
+/* The one sizing rule counts the persist ring (and its dirty bitmap): a
+ * small content with the default 64 MiB ring gets an arena that is made
+ * and has the heap asked for (it answered HL_EFULL for anything under
+ * ~16 MiB of content, and callers added the ring themselves). */
+Test(arena, bytes_for_counts_the_persist_ring)
+{
+	hl_config c;
+	hl_config_init(&c);
+	c.numa = HL_NUMA_OFF;
+	c.persist_ring_bytes = HL_PERSIST_RING_BYTES_DEFAULT;
+	c.durability = HL_DURABILITY_ASYNC;
+	for (uint64_t content = 1u << 20; content <= (64u << 20); content *= 8) {
+		uint64_t bytes = 0;
+		int rc = hl_arena_bytes_for(&c, 2, content, &bytes);
+		cr_assert_eq(rc, 0, "content %llu: %s", (unsigned long long)content,
+			     hl_strerror(rc));
+		c.arena_bytes = bytes;
+		hl_arena *a = tu_arena_create_cfg(tu_arena_name("arena"), &c);
+		hl_stats st;
+		cr_assert_eq(hl_arena_stats(a, &st), 0);
+		cr_assert_geq(st.heap_bytes, content, "content %llu, heap %llu",
+			      (unsigned long long)content,
+			      (unsigned long long)st.heap_bytes);
+		hl_arena_close(a);
+	}
+}

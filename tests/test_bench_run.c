@@ -383,8 +383,10 @@ static void tb_assert_no_wals(const char *dir, pid_t pid)
 	while ((e = readdir(d)))
 		for (unsigned i = 0; i < 3; i++)
 			if (!strncmp(e->d_name, pre[i], strlen(pre[i]))) {
-				closedir(d);
-				cr_assert_fail("left behind in %s: %s", dir, e->d_name);
+				char left[256];
+				snprintf(left, sizeof left, "%s", e->d_name);
+				closedir(d); /* e is d's: its name copied first */
+				cr_assert_fail("left behind in %s: %s", dir, left);
 			}
 	closedir(d);
 }

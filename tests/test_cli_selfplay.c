@@ -278,3 +278,23 @@ Test(cli_selfplay, a_kept_arena_is_left_at_the_start_for_stat_and_the_next_run)
 	check_totals(&p, 1, 300, "assert r['reused_visits'] > 0\n");
 	hl_arena_unlink(name);
 }
+
+/* Issue 12's done-when in small: many games in an arena a fraction of
+ * what they grow, collections making room as they go (tree reuse leaves
+ * the earlier games' lines unreachable): every game ends, no worker finds
+ * the arena full, the heap stays within the arena. */
+Test(cli_selfplay, many_games_in_a_small_arena_are_collected_as_they_go)
+{
+	struct tc_proc p;
+	tc_start(&p, NULL, "run", "--game", "connect4", "--selfplay", "40",
+		 "--playouts", "300", "--workers", "2", "--size", "24M", "--json",
+		 NULL);
+	tc_expect_exit(&p, 240, 0);
+	check_totals(&p, 40, 300,
+		     "assert r['gc_cycles'] >= 2, r\n"
+		     "assert r['gc_freed_bytes'] > r['heap_bytes'], r\n"
+		     "assert r['heap_peak_bytes'] <= r['heap_bytes'], r\n");
+	const char *err = tc_stderr(&p);
+	cr_assert_null(strstr(err, "HL_EFULL"), "a worker found the arena full:\n%s", err);
+	cr_assert_null(strstr(err, "restarting"), "a worker died:\n%s", err);
+}
