@@ -202,4 +202,25 @@ static inline int pu_gen_commit(hl_state *s, uint32_t gen, unsigned flags,
 	return rc ? rc : hl_commit_ex(s, id, NULL, flags);
 }
 
+/* 0 when id restores in a as state gen byte for byte; hl_restore's error,
+ * or -1 for other bytes. */
+static inline int pu_gen_restores(hl_arena *a, hl_id id, uint32_t gen)
+{
+	static unsigned char got[PU_STATE_CHUNKS * PU_CHUNK], want[sizeof got];
+	hl_state *s;
+	int rc = hl_state_new(a, &s);
+	if (!rc)
+		rc = hl_restore(s, id);
+	if (!rc && hl_state_size(s) != sizeof got)
+		rc = -1;
+	if (!rc)
+		rc = hl_state_read(s, 0, got, sizeof got);
+	if (!rc) {
+		pu_gen_fill(want, gen);
+		rc = memcmp(got, want, sizeof got) ? -1 : 0;
+	}
+	hl_state_free(s);
+	return rc;
+}
+
 #endif

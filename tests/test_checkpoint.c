@@ -80,23 +80,6 @@ static hl_arena *recover(const char *name, struct hl_recovery_info *info)
 }
 
 /* 0 restored byte-identical, or hl_restore's error; any other bytes fail. */
-static int restore_gen(hl_arena *a, hl_id id, uint32_t gen)
-{
-	static unsigned char got[STATE_BYTES], want[STATE_BYTES];
-	hl_state *s;
-	cr_assert_eq(hl_state_new(a, &s), 0);
-	int rc = hl_restore(s, id);
-	if (rc == 0) {
-		cr_assert_eq(hl_state_size(s), sizeof got);
-		cr_assert_eq(hl_state_read(s, 0, got, sizeof got), 0);
-		pu_gen_fill(want, gen);
-		cr_assert_eq(memcmp(got, want, sizeof got), 0,
-			     "gen %u restored other bytes", gen);
-	}
-	hl_state_free(s);
-	return rc;
-}
-
 static void commit_gens(hl_arena *a, uint32_t from, uint32_t n, hl_id *ids)
 {
 	hl_state *s;
@@ -175,7 +158,7 @@ Test(checkpoint, checkpoint_then_recover_restores_ids_refs_and_visit_counts)
 	cr_assert_gt(info.pages_read, 0u);
 	cr_assert_eq(info.bad_pages, 0u);
 	for (uint32_t g = 1; g < 350; g++)
-		cr_assert_eq(restore_gen(r, ids[g], g), 0, "gen %u lost", g);
+		cr_assert_eq(pu_gen_restores(r, ids[g], g), 0, "gen %u lost", g);
 	hl_id got;
 	cr_assert_eq(hl_ref_get(r, "best", &got), 0);
 	cr_assert(hl_id_eq(got, ids[123]));
@@ -225,8 +208,8 @@ Test(checkpoint, recovery_replays_only_the_wal_since_the_checkpoint)
 		     (unsigned long long)(total - at_ckpt));
 	cr_assert_lt(info.records * 20, total, "not the history");
 	for (uint32_t g = 1; g < 1020; g += 7)
-		cr_assert_eq(restore_gen(r, ids[g], g), 0, "gen %u lost", g);
-	cr_assert_eq(restore_gen(r, ids[1019], 1019), 0);
+		cr_assert_eq(pu_gen_restores(r, ids[g], g), 0, "gen %u lost", g);
+	cr_assert_eq(pu_gen_restores(r, ids[1019], 1019), 0);
 	hl_arena_close(r);
 
 	/* a clean stop checkpoints last: nothing left to replay */
@@ -240,7 +223,7 @@ Test(checkpoint, recovery_replays_only_the_wal_since_the_checkpoint)
 	r = recover(tu_arena_name("ckpt"), &info);
 	cr_assert_eq(info.ckpt, k + 1);
 	cr_assert_eq(info.records, 0u, "a final checkpoint leaves no WAL to replay");
-	cr_assert_eq(restore_gen(r, ids[500], 500), 0);
+	cr_assert_eq(pu_gen_restores(r, ids[500], 500), 0);
 	hl_arena_close(r);
 }
 
@@ -296,8 +279,8 @@ Test(checkpoint, long_run_in_a_small_wal_is_recycled_not_full)
 	struct hl_recovery_info info;
 	hl_arena *r = recover(tu_arena_name("ckpt"), &info);
 	for (uint32_t g = 1; g <= 5000; g += 13)
-		cr_assert_eq(restore_gen(r, ids[g], g), 0, "gen %u lost", g);
-	cr_assert_eq(restore_gen(r, ids[5000], 5000), 0);
+		cr_assert_eq(pu_gen_restores(r, ids[g], g), 0, "gen %u lost", g);
+	cr_assert_eq(pu_gen_restores(r, ids[5000], 5000), 0);
 	hl_arena_close(r);
 }
 
@@ -332,11 +315,11 @@ Test(checkpoint, flipped_bit_in_an_image_page_never_returns_wrong_bytes)
 	hl_arena *r = recover(tu_arena_name("ckpt"), &info);
 	cr_assert_eq(info.bad_pages, 1u, "the flipped page is found");
 	cr_assert_geq(info.nodes_dropped, 2u, "the leaf and what names it");
-	cr_assert_eq(restore_gen(r, ids[50], 50), HL_ENOENT,
+	cr_assert_eq(pu_gen_restores(r, ids[50], 50), HL_ENOENT,
 		     "gen 50 is gone, not wrong");
 	unsigned kept = 0;
 	for (uint32_t g = 1; g <= 100; g++) {
-		int rc = restore_gen(r, ids[g], g); /* wrong bytes fail inside */
+		int rc = pu_gen_restores(r, ids[g], g); /* wrong bytes fail inside */
 		cr_assert(rc == 0 || rc == HL_ENOENT, "gen %u: %s", g, hl_strerror(rc));
 		kept += rc == 0;
 	}
@@ -375,7 +358,7 @@ Test(checkpoint, damaged_newest_meta_page_falls_back_to_the_older)
 	cr_assert(info.fell_back, "the damage is said");
 	cr_assert_eq(info.ckpt, 1u, "the older checkpoint");
 	for (uint32_t g = 1; g < 300; g++)
-		cr_assert_eq(restore_gen(r, ids[g], g), 0, "gen %u lost", g);
+		cr_assert_eq(pu_gen_restores(r, ids[g], g), 0, "gen %u lost", g);
 	hl_arena_close(r);
 }
 

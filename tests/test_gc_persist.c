@@ -44,23 +44,6 @@ static struct hl_persister *start(hl_arena *a, bool checkpoints)
 	return p;
 }
 
-static int restore_gen(hl_arena *a, hl_id id, uint32_t gen)
-{
-	static unsigned char got[STATE_BYTES], want[STATE_BYTES];
-	hl_state *s;
-	cr_assert_eq(hl_state_new(a, &s), 0);
-	int rc = hl_restore(s, id);
-	if (rc == 0) {
-		cr_assert_eq(hl_state_size(s), sizeof got);
-		cr_assert_eq(hl_state_read(s, 0, got, sizeof got), 0);
-		pu_gen_fill(want, gen);
-		if (memcmp(got, want, sizeof got))
-			rc = -1;
-	}
-	hl_state_free(s);
-	return rc;
-}
-
 /* Rounds of commits in a small arena, refs moved among them, collections
  * run by full commits and by hl_gc; then a crash and a recovery. */
 static void collect_crash_recover(bool checkpoints)
@@ -134,7 +117,7 @@ static void collect_crash_recover(bool checkpoints)
 		snprintf(ref, sizeof ref, "keep/%u", i);
 		cr_assert_eq(hl_ref_get(b, ref, &got), 0, "ref %s lost", ref);
 		cr_assert(hl_id_eq(got, ref_id[i]), "ref %s names another snapshot", ref);
-		cr_assert_eq(restore_gen(b, got, ref_gen[i]), 0,
+		cr_assert_eq(pu_gen_restores(b, got, ref_gen[i]), 0,
 			     "ref %s: generation %u does not restore", ref, ref_gen[i]);
 	}
 	/* and the recovered arena collects too: what no ref keeps goes */
@@ -142,7 +125,7 @@ static void collect_crash_recover(bool checkpoints)
 	cr_assert_eq(hl_gc(b, &gi), 0);
 	for (unsigned i = 0; i < REFS; i++)
 		if (ref_gen[i])
-			cr_assert_eq(restore_gen(b, ref_id[i], ref_gen[i]), 0);
+			cr_assert_eq(pu_gen_restores(b, ref_id[i], ref_gen[i]), 0);
 	hl_arena_close(b);
 }
 
