@@ -26,7 +26,7 @@
 
 #include "kit.h"
 
-#define HL_RUN_GC_POLL_NS (2ull * 1000000ull)
+#define HL_RUN_GC_POLL_NS (20ull * 1000000ull)
 
 struct hl_run_gc {
 	hl_arena *a;

@@ -582,12 +582,14 @@ static int cycle(struct collect *cx)
 	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
 	uint64_t c = HL_GC_CYCLE(st) + 1;
 	int rc;
-	if (HL_GC_PHASE(st) != HL_GC_IDLE) { /* a dead collector's cycle */
+	if (HL_GC_PHASE(st) != HL_GC_IDLE) /* a dead collector's cycle */
 		set_state(a, c - 1, HL_GC_IDLE);
-		if ((rc = barrier(cx)))
-			return rc;
-	}
-	clear_marks(a); /* invariant 3 */
+	/* invariant 3: no section that read an earlier phase (a dead or an
+	 * abandoned cycle's, whose last barrier never completed) still reads
+	 * or sets marks when they are cleared */
+	if ((rc = barrier(cx)))
+		return rc;
+	clear_marks(a);
 	set_state(a, c, HL_GC_MARK);
 	if ((rc = barrier(cx)))
 		goto abandon;
