@@ -670,7 +670,7 @@ int hl_bench_worker_main(int argc, char **argv)
 	/* The rows measure the engine itself: the ids this worker restores
 	 * are in its own log and held by nobody, so no collection may take
 	 * them (the GC rows run their own workers with collection on). */
-	setenv("HELIOS_GC", "off", 0);
+	setenv("HELIOS_GC", "off", 1);
 	int rc = hl_worker_attach_env(&k.a, &k.index);
 	if (rc || k.index >= f->workers) {
 		hl_say("bench worker: cannot attach (HELIOS_ARENA=%s, "

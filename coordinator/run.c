@@ -619,11 +619,11 @@ static int run(struct run_opts *o, char **argv)
 		close(sfd);
 		return HL_EXIT_FAILED;
 	}
-	/* the background collector (HELIOS_GC=off: none, and a full heap is
-	 * HL_EFULL for the workers too) */
+	/* the background collector, with HELIOS_GC=on (shm/arena.c says why
+	 * automatic collection is not on by default yet) */
 	struct hl_run_gc *gc = NULL;
 	const char *gc_env = getenv("HELIOS_GC");
-	if (!(gc_env && (!strcmp(gc_env, "off") || !strcmp(gc_env, "0"))) &&
+	if (gc_env && (!strcmp(gc_env, "on") || !strcmp(gc_env, "1")) &&
 	    hl_run_gc_start(o->arena, HL_RUN_GC_AT, &gc))
 		hl_say("run: no background collector (%s): a full heap is "
 		       "collected by the commit that finds it", "no slot");

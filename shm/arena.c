@@ -464,12 +464,15 @@ static int handle_init(hl_arena *a, const char *name)
 	return hl_persist_region_attach(a);
 }
 
-/* HELIOS_GC=off: a full heap answers HL_EFULL at once, with no
- * collection (for tests and for measuring what a collection costs). */
+/* Automatic collection (a commit that finds the heap full collects) is
+ * on only with HELIOS_GC=on: under heavy multi-worker pressure it still
+ * has an open defect (issue 12's note: a held snapshot read back wrong
+ * bytes with four w1 workers in a 16 MiB arena). Without it a full heap
+ * answers HL_EFULL at once; hl_gc collects on request either way. */
 static bool gc_off_by_environment(void)
 {
 	const char *v = getenv("HELIOS_GC");
-	return v && (!strcmp(v, "off") || !strcmp(v, "0"));
+	return !(v && (!strcmp(v, "on") || !strcmp(v, "1")));
 }
 
 static void handle_free(hl_arena *a)

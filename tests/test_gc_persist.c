@@ -28,7 +28,12 @@ static void fini(void)
 	pu_dir_remove();
 }
 
-TestSuite(gc_persist, .fini = fini, .timeout = 240);
+static void init(void)
+{
+	setenv("HELIOS_GC", "on", 1); /* full commits collect (opt-in for now) */
+}
+
+TestSuite(gc_persist, .init = init, .fini = fini, .timeout = 240);
 
 static struct hl_persister *start(hl_arena *a, bool checkpoints)
 {
