@@ -691,8 +691,8 @@ bool hl_gc_for_room(hl_arena *a)
 {
 	if (!a->slot || a->epoch_depth || a->no_auto_gc)
 		return false;
-	/* A heap full of live nodes stays full: after a collection of ours
-	 * that freed next to nothing, collect again only once a sixteenth of
+	/* A heap full of live nodes stays full: after a collection that found
+	 * nearly all of it reachable, collect again only once a sixteenth of
 	 * the heap was published since, so a full heap costs a collection per
 	 * heap/16 of new content, never one per failed allocation. */
 	uint64_t heap = hl_region(a, HL_REGION_HEAP)->bytes;
@@ -702,15 +702,14 @@ bool hl_gc_for_room(hl_arena *a)
 	 * everything that was garbage then; another process's cycle in
 	 * progress may have marked before: wait for it, then run ours */
 	uint64_t t0 = hl_now_ns(), until = t0 + HL_GC_WAIT_NS;
-	uint64_t freed0 = atomic_load_explicit(&a->hdr->gc.freed_bytes,
-					       memory_order_relaxed);
 	for (;;) {
 		int rc = hl_gc_collect(a, NULL);
 		if (rc == 0) {
-			/* what every collection freed meanwhile, ours and others' */
-			uint64_t freed = atomic_load_explicit(&a->hdr->gc.freed_bytes,
-							      memory_order_relaxed) - freed0;
-			a->gc_futile = freed < heap / HL_GC_FUTILE_FRACTION;
+			/* futile: the heap is full of what is live, not of garbage
+			 * (the collection found nearly all of it reachable) */
+			uint64_t live = atomic_load_explicit(&a->hdr->gc.live_bytes,
+							     memory_order_relaxed);
+			a->gc_futile = live >= heap - heap / HL_GC_FUTILE_FRACTION;
 			a->gc_futile_at = stored_bytes(a);
 			hl_gc_pause_note(a, hl_now_ns() - t0); /* the commit's wait */
 			return true;

@@ -554,6 +554,16 @@ Test(gc, processes_commit_pin_and_read_in_a_small_arena_with_no_collector)
 	const char *name = NULL;
 	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
 	struct shared_model *m = tu_shared_map(sizeof *m);
+	/* the ref names first: a name is a heap object of its own size
+	 * class, and a collection gives objects back to their class, never
+	 * slabs to the heap, so a new name needs room that a heap carved full
+	 * of node slabs no longer has (README, Garbage collection) */
+	for (int i = 0; i < PROCS; i++)
+		for (unsigned k = 0; k < 4; k++) {
+			char ref[32];
+			snprintf(ref, sizeof ref, "p%d/%u", i, k);
+			cr_assert_eq(hl_ref_set(a, ref, (hl_id){0, 0}), 0);
+		}
 	pid_t pid[PROCS];
 	for (int i = 0; i < PROCS; i++) {
 		pid[i] = tu_fork();

@@ -170,7 +170,7 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 		return rc;
 	uint64_t root_off;
 	struct hl_ref_slot *slot;
-	for (unsigned round = 0; round < 2; round++) {
+	for (unsigned round = 0; round <= HL_GC_COMMIT_RETRIES; round++) {
 		hl_epoch_enter(a); /* invariant 7 */
 		rc = kept_root(a, id, &root_off); /* invariants 3, 7 */
 		if (!rc)
@@ -184,8 +184,9 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 			hl_dirty_mark(a, hl_off(a, slot), sizeof *slot);
 		}
 		hl_epoch_exit(a);
-		/* no heap for a new name: a collection, outside the section */
-		if (rc != HL_EFULL || round || !hl_gc_for_room(a))
+		/* no heap for a new name: a collection, outside the section (a
+		 * few, as a commit does: others may take one's room first) */
+		if (rc != HL_EFULL || !hl_gc_for_room(a))
 			break;
 	}
 	return rc ? rc : log_ref(a, name, id);
