@@ -466,8 +466,9 @@ static int handle_init(hl_arena *a, const char *name)
 
 /* Automatic collection (a commit that finds the heap full collects) is
  * on only with HELIOS_GC=on: under heavy multi-worker pressure it still
- * has an open defect (issue 12's note: a held snapshot read back wrong
- * bytes with four w1 workers in a 16 MiB arena). Without it a full heap
+ * has an open defect (issue 12's note: a pinned snapshot read back wrong
+ * bytes, or was gone, with four w1 workers in a 16 MiB arena about one
+ * run in twenty). Without it a full heap
  * answers HL_EFULL at once; hl_gc collects on request either way. */
 static bool gc_off_by_environment(void)
 {

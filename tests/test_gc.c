@@ -528,9 +528,10 @@ Test(gc, a_search_keeps_its_records_and_moving_its_root_frees_the_rest)
  * run in four; the test runs several to catch such windows. */
 /* Disabled: the open defect that keeps automatic collection opt-in. With
  * four workers (`helios run --workers 4 --workload w1 --size 16M
- * --duration 2`, HELIOS_GC=on) a worker reads back wrong bytes about one
- * run in four; with two, about one in thirty (once in CI: HL_ENOENT for a
- * position its path pins). The cause is not found yet (issue 12's note). */
+ * --duration 2`, HELIOS_GC=on) a worker reads back wrong bytes, or finds
+ * a position its path pins gone (HL_ENOENT), about one run in twenty;
+ * with two, more rarely (once in CI). The cause is not found yet (issue
+ * 12's note). */
 Test(gc, w1_workers_in_a_small_arena_read_back_every_position, .disabled = true)
 {
 	for (int run = 0; run < 4; run++) {
