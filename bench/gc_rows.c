@@ -270,9 +270,10 @@ int hl_bench_gc_main(int argc, char **argv)
 	int rc = parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
-	/* automatic collection for this process's arenas, its workers and
-	 * the helios runs it starts (shm/arena.c: opt-in for now) */
-	setenv("HELIOS_GC", "on", 1);
+	/* automatic collection (the default) for this process's arenas, its
+	 * workers and the helios runs it starts, whatever the caller's
+	 * environment says */
+	unsetenv("HELIOS_GC");
 	hl_config cfg;
 	hl_config_init(&cfg);
 	cfg.arena_bytes = o.small_bytes;

@@ -619,12 +619,12 @@ static int run(struct run_opts *o, char **argv)
 		close(sfd);
 		return HL_EXIT_FAILED;
 	}
-	/* the background collector, with HELIOS_GC=on (shm/arena.c says why
-	 * automatic collection is not on by default yet) */
+	/* the background collector, unless HELIOS_GC=off (as shm/arena.c
+	 * reads it for full commits) */
 	struct hl_run_gc *gc = NULL;
 	const char *gc_env = getenv("HELIOS_GC");
-	if (gc_env && (!strcmp(gc_env, "on") || !strcmp(gc_env, "1")) &&
-	    hl_run_gc_start(o->arena, HL_RUN_GC_AT, &gc))
+	bool gc_off = gc_env && (!strcmp(gc_env, "off") || !strcmp(gc_env, "0"));
+	if (!gc_off && hl_run_gc_start(o->arena, HL_RUN_GC_AT, &gc))
 		hl_say("run: no background collector (%s): a full heap is "
 		       "collected by the commit that finds it", "no slot");
 	struct hl_sup sup = {.a = ra.a, .arena_name = o->arena, .argv = argv,

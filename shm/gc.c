@@ -37,6 +37,14 @@
  * section begun in IDLE or MARK sees at most one later phase (the barrier
  * after each change waits for it), so only that straddle needs this.
  *
+ * The other straddle, SWEEP -> IDLE, is the index's (invariant 7): an
+ * entry loaded while the sweep runs may be tombstoned by it a moment later,
+ * and a phase read after that load says IDLE, when nothing is doomed any
+ * more. So a look-up reads the phase once, before its first entry load,
+ * and judges every entry it meets by it (index.c). The w1 workers found
+ * tombstoned leaves this way and published roots over them, whose bytes
+ * were another leaf's once the sweep's memory was reused.
+ *
  * What workers do, by the phase they read (always inside a section):
  *
  *   IDLE      nothing: marks mean nothing.
@@ -131,6 +139,10 @@
  *     collector asks the checkpoint thread for one (ctl->ckpt_asks) and
  *     waits HL_GC_WAIT_NS at most; without one, the memory stays unreused
  *     (counted in unreused_bytes), never reused early.
+ *  7. A look-up judges an entry as doomed or live by a phase it read before
+ *     it loaded the entry: SWEEP (unmarked is doomed, whether or not the
+ *     sweep has reached it yet), or a later phase whose acquire load makes
+ *     the sweep's tombstones visible to the entry loads that follow.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -166,10 +178,12 @@ bool hl_mark_set(const hl_arena *a, uint64_t off)
 	return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
 }
 
-bool hl_gc_doomed(const hl_arena *a, uint64_t off)
+bool hl_gc_sweeping(const hl_arena *a)
 {
+	/* acquire: the entry loads that follow see every tombstone of a
+	 * sweep that ended before a later phase was stored (invariant 7) */
 	uint64_t st = atomic_load_explicit(&a->hdr->gc.state, memory_order_acquire);
-	return HL_GC_PHASE(st) == HL_GC_SWEEP && !hl_mark_test(a, off);
+	return HL_GC_PHASE(st) == HL_GC_SWEEP;
 }
 
 /* ---- tracing ------------------------------------------------------------------ */
@@ -386,7 +400,9 @@ static void set_state(hl_arena *a, uint64_t cycle, unsigned phase)
 static void clear_marks(hl_arena *a)
 {
 	uint64_t used = hl_heap_grabbed_bytes(a->hdr);
-	uint64_t bytes = (used / HL_HEAP_ALIGN + 7) / 8;
+	/* whole words: the test below reads words, and a tail of bytes
+	 * short of one would escape it */
+	uint64_t bytes = (used / HL_HEAP_ALIGN + 63) / 64 * 8;
 	const struct hl_region *m = hl_region(a, HL_REGION_MARKS);
 	if (bytes > m->bytes)
 		bytes = m->bytes;

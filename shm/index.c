@@ -35,6 +35,18 @@
  * While a collection sweeps (gc.c), an entry whose node is unmarked is
  * garbage about to be removed: lookup and insert pass it by as if it were
  * a tombstone, so a commit of the same content publishes a fresh node.
+ * Each operation reads the collector's phase once, before it loads any
+ * entry, and judges every entry it meets by that one reading. Judging an
+ * entry by a phase read after it would be wrong: an entry loaded while
+ * the sweep runs, then tombstoned by it, would look live to a phase read
+ * once the sweep is over (IDLE), and its node, freed after the sweep's
+ * grace period, would be handed out as found. Read first, the phase is
+ * either SWEEP (every unmarked node is passed by, whether or not the sweep
+ * has reached it yet) or a later one, and then the acquire load of that
+ * phase makes the sweep's tombstones visible to the entry loads after it.
+ * The workers' w1 runs read back wrong bytes this way (a reader preempted
+ * between its entry load and its phase load); tests/test_gc.c replays the
+ * interleaving with a page fault.
  *
  * insert and remove through a read-only handle answer HL_EROFS.
  *
@@ -173,8 +185,10 @@ static inline bool key_eq(hl_id x, hl_id y)
 }
 
 /* True when live entry e names key h; then *off is its node. The node must
- * be visible: e was read with acquire (or is our own). */
-static bool entry_names(const hl_arena *a, uint64_t e, hl_id h, uint64_t *off)
+ * be visible: e was read with acquire (or is our own). sweeping is the
+ * collector's phase, read before e was loaded (see the design notes). */
+static bool entry_names(const hl_arena *a, uint64_t e, hl_id h, bool sweeping,
+			uint64_t *off)
 {
 	uint64_t o = entry_off(e);
 
@@ -184,7 +198,7 @@ static bool entry_names(const hl_arena *a, uint64_t e, hl_id h, uint64_t *off)
 		return false; /* garbage: never dereferenced */
 	if (!key_eq(hl_node_at(a, o)->hash, h))
 		return false;
-	if (hl_unlikely(hl_gc_doomed(a, o)))
+	if (hl_unlikely(sweeping) && !hl_mark_test(a, o))
 		return false; /* garbage the sweep will remove: as a tombstone */
 	*off = o;
 	return true;
@@ -207,6 +221,7 @@ struct probe {
 	uint64_t mask;
 	uint64_t home;
 	uint32_t entries; /* positions in the window */
+	bool sweeping;    /* the collector's phase, read before any entry */
 };
 
 static struct hl_bucket *index_buckets(const hl_arena *a)
@@ -227,6 +242,7 @@ static void probe_init(struct probe *p, const hl_arena *a, hl_id h)
 	p->mask = a->hdr->index_buckets - 1;
 	p->home = h.lo & p->mask;
 	p->entries = window_buckets(a) * HL_BUCKET_ENTRIES;
+	p->sweeping = hl_gc_sweeping(a);
 }
 
 static _Atomic uint64_t *probe_entry(const struct probe *p, uint32_t pos)
@@ -251,7 +267,7 @@ static enum scan_result scan(const hl_arena *a, const struct probe *p, hl_id h,
 						  memory_order_acquire);
 		if (e == HL_ENTRY_EMPTY)
 			return SCAN_EMPTY;
-		if (entry_names(a, e, h, off))
+		if (entry_names(a, e, h, p->sweeping, off))
 			return SCAN_FOUND;
 	}
 	return SCAN_END;
@@ -295,7 +311,7 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner)
 				target = pos;
 				break;
 			}
-			if (entry_names(a, x, h, winner))
+			if (entry_names(a, x, h, p.sweeping, winner))
 				return 1;
 			if (cand == UINT32_MAX && HL_ENTRY_IS_TOMB(x) &&
 			    tomb_reusable(x, announced)) {
@@ -322,7 +338,7 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner)
 			return 0;
 		}
 		/* lost the entry; a racer may just have published h itself */
-		if (entry_names(a, seen, h, winner))
+		if (entry_names(a, seen, h, p.sweeping, winner))
 			return 1;
 	}
 	return HL_EFULL;

@@ -317,8 +317,10 @@ bool hl_gc_keep(hl_arena *a, uint64_t off);
 /* True while a collection marks (shading is needed): lets a caller skip
  * a loop of hl_gc_shade calls in the common case. */
 bool hl_gc_marking(const hl_arena *a);
-/* True when off is garbage a sweep in progress will remove. */
-bool hl_gc_doomed(const hl_arena *a, uint64_t off);
+/* True while a sweep may be removing unmarked entries: an unmarked node
+ * found then is garbage (doomed). Read once, before the entries a look-up
+ * judges by it (gc.c invariant 7). */
+bool hl_gc_sweeping(const hl_arena *a);
 bool hl_mark_test(const hl_arena *a, uint64_t off);
 bool hl_mark_set(const hl_arena *a, uint64_t off);
 /* One whole collection (hl_gc): 0, HL_EBUSY (another process collects, or

@@ -279,6 +279,8 @@ static inline unsigned tc_count(const char *text, const char *needle)
 /* The slots of an arena as a monitor sees them. */
 struct tc_view {
 	unsigned live, dead, live_workers, coordinators;
+	pid_t dead_pid;                     /* of the dead slots, if one pid */
+	bool dead_pids_differ;              /* dead slots of several pids */
 	pid_t coordinator;                  /* pid of a live coordinator */
 	pid_t worker_pid[TC_WORKERS_MAX];   /* live worker by index, 0: none */
 	unsigned worker_seen[TC_WORKERS_MAX];
@@ -298,8 +300,11 @@ static inline bool tc_scan(const char *name, struct tc_view *v)
 		hl_process_info p;
 		if (hl_arena_process(a, i, &p))
 			continue;
-		if (p.state == HL_PROCESS_DEAD)
-			v->dead++;
+		if (p.state == HL_PROCESS_DEAD) {
+			if (v->dead++ && v->dead_pid != (pid_t)p.pid)
+				v->dead_pids_differ = true;
+			v->dead_pid = (pid_t)p.pid;
+		}
 		if (p.state != HL_PROCESS_LIVE)
 			continue;
 		v->live++;

@@ -286,11 +286,9 @@ Test(cli_selfplay, a_kept_arena_is_left_at_the_start_for_stat_and_the_next_run)
 Test(cli_selfplay, many_games_in_a_small_arena_are_collected_as_they_go)
 {
 	struct tc_proc p;
-	setenv("HELIOS_GC", "on", 1); /* automatic collection: opt-in for now */
 	tc_start(&p, NULL, "run", "--game", "connect4", "--selfplay", "40",
 		 "--playouts", "300", "--workers", "2", "--size", "24M", "--json",
 		 NULL);
-	unsetenv("HELIOS_GC");
 	tc_expect_exit(&p, 240, 0);
 	check_totals(&p, 40, 300,
 		     "assert r['gc_cycles'] >= 2, r\n"

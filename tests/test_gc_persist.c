@@ -30,7 +30,7 @@ static void fini(void)
 
 static void init(void)
 {
-	setenv("HELIOS_GC", "on", 1); /* full commits collect (opt-in for now) */
+	unsetenv("HELIOS_GC"); /* full commits collect: the default */
 }
 
 TestSuite(gc_persist, .init = init, .fini = fini, .timeout = 240);
