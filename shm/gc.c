@@ -16,6 +16,16 @@
  * back to the heap's free lists. Ref names and other objects the index
  * does not name are never touched.
  *
+ * The sweep walks the index from its end down, inside a section of its
+ * own (the tombstones' stamps need one, index.c): an unmarked node's
+ * entry is tombstoned where the walk read it (hl_index_remove_at, no
+ * second walk of its key's window) and the node retired; every tombstone
+ * it meets is tended (retired when old, emptied when retired a cycle ago
+ * and followed by an EMPTY entry: index.c, "Emptying tombstones"). The
+ * walk prefetches the node headers some entries ahead, and the frees go
+ * back a batch per class with one CAS each (hl_heap_free_batch): the
+ * misses of a sweep's garbage are most of a collection's cost.
+ *
  * Marks are a bitmap (HL_REGION_MARKS, a bit per 32-byte heap unit), set
  * by atomic fetch_or. One collection is a cycle of phases, in gc.state
  * [cycle : 56 | phase : 8], changed only by the collector:
@@ -370,6 +380,9 @@ bool hl_gc_marking(const hl_arena *a)
 
 /* ---- the collector ------------------------------------------------------------- */
 
+/* How far ahead the sweep and the frees prefetch (entries, objects). */
+#define HL_SWEEP_PREFETCH 16u
+
 struct collect {
 	hl_arena *a;
 	struct stack s;
@@ -379,6 +392,7 @@ struct collect {
 	uint64_t retired_bytes;
 	uint64_t leaked_bytes;    /* swept but kept from reuse (invariant 5) */
 	uint64_t wait_ns;         /* the longest barrier */
+	uint64_t tombs_tended;    /* tombstones retired or emptied */
 };
 
 static int barrier(struct collect *cx)
@@ -508,34 +522,86 @@ static int class_at(const hl_arena *a, uint64_t off)
 	return hl_object_valid(a, cls, off) ? (int)cls : -1;
 }
 
+/* Tombstones every unmarked node's entry, and tends the tombstones it
+ * meets (index.c, "Emptying tombstones": retired when old, emptied when
+ * retired before and followed by an EMPTY entry), walking the table from
+ * its end down. Inside a section: the tombstones' stamps need one. */
 static void sweep(struct collect *cx)
 {
 	hl_arena *a = cx->a;
-	const struct hl_bucket *b = hl_at(a, hl_region(a, HL_REGION_INDEX)->off);
-	for (uint64_t i = 0; i < a->hdr->index_buckets; i++) {
-		for (unsigned k = 0; k < HL_BUCKET_ENTRIES; k++) {
-			uint64_t e = atomic_load_explicit(&b[i].entry[k],
-							  memory_order_acquire);
-			uint64_t off;
-			if (!hl_index_entry_node(a, e, &off) || hl_mark_test(a, off))
-				continue;
-			int cls = class_at(a, off);
-			const struct hl_node *n = hl_node_at(a, off);
-			if (cls < 0)
-				continue;
-			if (hl_index_remove(a, n->hash, off) == 0)
-				retire(cx, off, hl_heap_class_bytes(a, (unsigned)cls));
+	hl_epoch_enter(a);
+	uint64_t now = hl_epoch_now(a);
+	uint64_t count = hl_index_entries(a);
+	for (uint64_t i = count; i-- > 0;) {
+		/* the header of the node some entries on: most live entries
+		 * are garbage whose header is read below, each a miss */
+		if (i >= HL_SWEEP_PREFETCH) {
+			uint64_t ahead = hl_index_entry_load(a, i - HL_SWEEP_PREFETCH);
+			uint64_t at = hl_index_entry_off(ahead);
+			if (ahead > HL_ENTRY_RETIRED && !HL_ENTRY_IS_TOMB(ahead) &&
+			    at < a->bytes)
+				__builtin_prefetch(hl_at(a, at));
 		}
+		uint64_t e = hl_index_entry_load(a, i), off;
+		if (HL_ENTRY_IS_TOMB(e)) {
+			cx->tombs_tended += (uint64_t)hl_index_tomb_tend(a, i, e, now);
+			continue;
+		}
+		/* marked: kept, and its header need not be read (the mark is
+		 * by offset; the tag check below is for what may go) */
+		uint64_t at = hl_index_entry_off(e);
+		if (e == HL_ENTRY_EMPTY ||
+		    (hl_heap_contains(a, at, sizeof(struct hl_node)) && hl_mark_test(a, at)))
+			continue;
+		if (!hl_index_entry_node(a, e, &off))
+			continue;
+		int cls = class_at(a, off);
+		if (cls < 0)
+			continue;
+		if (hl_index_remove_at(a, i, e) == 0)
+			retire(cx, off, hl_heap_class_bytes(a, (unsigned)cls));
 	}
+	hl_epoch_exit(a);
 }
 
+/* Gives the retired objects back, a batch per class (one CAS on each
+ * class's list: hl_heap_free_batch), ordered by class with a counting
+ * sort; one by one if the sort's memory cannot be had. */
 static void free_retired(struct collect *cx)
 {
-	for (size_t i = 0; i < cx->nretired; i++) {
-		int cls = class_at(cx->a, cx->retired[i]);
-		if (cls >= 0)
-			hl_heap_free(cx->a, (unsigned)cls, cx->retired[i]);
+	hl_arena *a = cx->a;
+	size_t n = cx->nretired, at[HL_CLASSES_MAX + 1] = {0};
+	uint8_t *cls = malloc(n ? n : 1);
+	uint64_t *by = malloc((n ? n : 1) * sizeof *by);
+	if (!cls || !by) {
+		for (size_t i = 0; i < n; i++) {
+			int c = class_at(a, cx->retired[i]);
+			if (c >= 0)
+				hl_heap_free(a, (unsigned)c, cx->retired[i]);
+		}
+		free(cls);
+		free(by);
+		return;
 	}
+	for (size_t i = 0; i < n; i++) {
+		int c = class_at(a, cx->retired[i]);
+		cls[i] = c < 0 ? HL_CLASSES_MAX : (uint8_t)c; /* damage: left out */
+		at[cls[i]]++;
+	}
+	for (size_t c = 0, sum = 0; c <= HL_CLASSES_MAX; c++) {
+		size_t k = at[c];
+		at[c] = sum;
+		sum += k;
+	}
+	size_t start[HL_CLASSES_MAX + 1];
+	memcpy(start, at, sizeof start);
+	for (size_t i = 0; i < n; i++)
+		by[at[cls[i]]++] = cx->retired[i];
+	for (unsigned c = 0; c < HL_CLASSES_MAX; c++)
+		if (at[c] > start[c])
+			hl_heap_free_batch(a, c, by + start[c], at[c] - start[c]);
+	free(cls);
+	free(by);
 }
 
 /* Claims the collector's word; takes over a dead collector's. */

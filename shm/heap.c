@@ -350,6 +350,11 @@ static int free_list_pop(hl_arena *a, unsigned cls, uint64_t *off)
 			return rc;
 		if (hl_heap_pop_finish(a, cls, &p) == 0) {
 			*off = p.head_off;
+			/* the next pop reads the new top's words: start that
+			 * miss now, while the caller fills this object (a
+			 * prefetch of a stale or damaged offset only misses) */
+			if (p.next && p.next < a->bytes)
+				__builtin_prefetch(hl_at(a, p.next));
 			return 0;
 		}
 	}
@@ -568,6 +573,50 @@ void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
 		return;
 	}
 	free_list_push(a, cls, off);
+}
+
+/*
+ * Frees n objects of class cls at once (the collector's): they are linked
+ * into a chain in their own first words, privately, and the chain goes on
+ * the list with one CAS, the last object's next word set to the head it
+ * replaces (rewritten on each failed CAS). One shared CAS per batch, where
+ * a push per object would take the head's line from the workers' pops
+ * every time. Crash safety: dying before the CAS leaks the batch (its
+ * objects are on no list and under no cursor), never half-links it.
+ * Objects that fail validation are left out (leaked, as in hl_heap_free).
+ */
+#define HL_FREE_BATCH_PREFETCH 16u
+
+void hl_heap_free_batch(hl_arena *a, unsigned cls, const uint64_t *offs, size_t n)
+{
+	hl_assert(hl_arena_writable(a) == 0);
+	hl_assert(cls < a->hdr->class_count);
+	uint64_t first = 0, last = 0;
+	for (size_t i = n; i-- > 0;) {
+		uint64_t off = offs[i];
+		/* each object's first words are written: start the miss of one
+		 * some objects on, for writing */
+		if (i >= HL_FREE_BATCH_PREFETCH &&
+		    offs[i - HL_FREE_BATCH_PREFETCH] < a->bytes)
+			__builtin_prefetch(hl_at(a, offs[i - HL_FREE_BATCH_PREFETCH]), 1);
+		if (!hl_object_valid(a, cls, off))
+			continue;
+		atomic_store_explicit(next_word(a, off) + 1, hl_free_mark(off),
+				      memory_order_relaxed);
+		atomic_store_explicit(next_word(a, off), first, memory_order_relaxed);
+		if (!last)
+			last = off;
+		first = off;
+	}
+	if (!first)
+		return;
+	struct hl_free_head *head = &a->hdr->free_list[cls].head;
+	struct hl_free_head old = head_load(head), new;
+	do {
+		atomic_store_explicit(next_word(a, last), old.top, memory_order_relaxed);
+		new = (struct hl_free_head){first, old.tag + 1};
+		/* the CAS's barrier publishes the chain's words (as a push) */
+	} while (!head_cas(head, &old, new));
 }
 
 /* Returns the unused tail of each of slot s's slabs to the free lists, so

@@ -54,17 +54,24 @@
  * well formed by hl_node_get's rules):
  *
  *   1. An entry word changes only EMPTY -> live (insert), live ->
- *      TOMBSTONE(t) (remove at epoch t) and TOMBSTONE(t) -> live (an insert
- *      whose section entered at epoch >= t + 2). It never becomes EMPTY
- *      again. ABA: a CAS from TOMBSTONE(t) could only be fooled by the
- *      word going live and back to TOMBSTONE(t) meanwhile, which needs
- *      2^24 epochs to pass while the inserter sits in its section, and
- *      no epoch passes more than one beyond an open section (epoch.c).
+ *      TOMBSTONE(t) (remove at epoch t), TOMBSTONE(t) -> live (an insert
+ *      whose section entered at epoch >= t + 2), TOMBSTONE(t) -> RETIRED
+ *      (the collector, once epoch t + 3 has begun), RETIRED -> live (any
+ *      insert) and RETIRED -> EMPTY (the collector, a grace period later,
+ *      when the entry after it is EMPTY: "Emptying tombstones"). ABA: a
+ *      CAS from TOMBSTONE(t) could only be fooled by the word going live
+ *      and back to TOMBSTONE(t) meanwhile, which needs 2^24 epochs to pass
+ *      while the inserter sits in its section, and no epoch passes more
+ *      than one beyond an open section (epoch.c). A CAS from RETIRED that
+ *      sees it again after a round trip (live, removed, retired) takes an
+ *      entry that is as free as the one it saw.
  *   2. A live entry lies in its key's probe window.
  *   3. Every entry before a live entry of key h, in h's probe order, is
- *      non-empty. (Insert published at the first EMPTY it saw; all earlier
- *      entries were non-empty then and stay so by 1.) This is why lookup
- *      and insert may stop at the first EMPTY entry.
+ *      non-empty. (Insert published at the first EMPTY it saw, or before
+ *      it; all earlier entries were non-empty then, and an entry turns
+ *      EMPTY again only when none after it needs it: "Emptying
+ *      tombstones".) This is why lookup and insert may stop at the first
+ *      EMPTY entry.
  *   4. No key has two live entries, except duplicates of equal content
  *      from the two narrow races above and in gc.c.
  *   5. A live entry's tag is the top 24 bits of its node's header hash, and
@@ -94,7 +101,12 @@
  * before B's CAS), and two open sections' epochs differ by at most one
  * (epoch.c, invariant 4). If B read i while it still held another key,
  * the remove came later and stamped t >= E_B >= E_A - 1 > E_A - 2: not
- * reusable by A. So that race, the one that matters for a collector that
+ * reusable by A. (t >= E_B needs the stamp to be read where no epoch can
+ * pass it: the remover stamps one past the epoch of its own section, which
+ * holds gc_epoch at most one beyond; a stamp read outside any section
+ * could be stale by any number of epochs by the time of its CAS. And a
+ * stamp ahead of A's own epoch is young, not 2^24 epochs old.) So that
+ * race, the one that matters for a collector that
  * removes keys while others insert, cannot happen. What remains is B
  * reading i as a tombstone too young for it (t = E_B - 1) that A, one
  * epoch later (E_A = t + 2), may take: two inserts of one key, racing across
@@ -124,16 +136,48 @@
  * the heap: every offset taken from an entry passes hl_heap_contains before
  * its node is touched, and fails to match otherwise.
  *
+ * Emptying tombstones. Tombstones that are only ever reused leave the
+ * windows without EMPTY entries once a collector has swept them a few
+ * times, and then every look-up of an absent key (every commit of new
+ * content) walks its whole window. So the collector, at the end of each
+ * cycle, turns tombstones back into EMPTY entries, in two steps a grace
+ * period apart (the cycle's own barriers):
+ *
+ *   retire: TOMBSTONE(t) -> RETIRED, for every tombstone whose remove is
+ *       three epochs old (t + 3 <= gc_epoch);
+ *   empty, in a later cycle: RETIRED -> EMPTY, for every RETIRED entry
+ *       whose successor in probe order is EMPTY.
+ *
+ * Both are hl_index_tomb_tend, which the sweep (gc.c) calls for every
+ * tombstone it meets as it walks the table from the end down, so a run of
+ * RETIRED entries before an EMPTY one empties in one pass, and an entry
+ * retired in a pass is not emptied in the same one.
+ *
+ * A RETIRED entry is passed by look-ups like any tombstone and taken by
+ * any insert as its candidate ("Reusing tombstones"), so an insert that
+ * read it never writes an entry past it. Why emptying keeps invariant 3:
+ * entry p turns EMPTY only when p + 1 is EMPTY, and by invariant 3 at
+ * p + 1 no live entry after p + 1 has its key's window through it, so
+ * none through p either; the entries that could still appear past p with
+ * a window through p are those of inserts in flight that read p as a
+ * tombstone, before it was retired. Every such insert ran in a section
+ * open when p was retired, and the grace periods between the two steps
+ * waited for all of them: each has published (then p + 1 is not EMPTY if
+ * it published there, and p stays) or given up. An insert that read p as
+ * RETIRED publishes at p or before it. And why taking RETIRED always is
+ * safe from the duplicate race of "Reusing tombstones": an insert B that
+ * walked past p while p still held another key ran in a section that
+ * entered at an epoch <= t + 1, and every such section has ended once
+ * epoch t + 3 has begun (epoch.c, invariant 4), which retiring waits for.
+ * Wrapping runs (the table's last entries, whose successor is entry 0)
+ * may take one cycle more.
+ *
  * What the index does not do:
  *   - protect a node it hands out from being freed: an entry may be
- *     tombstoned just after a lookup read it. Callers that may race with the
- *     collector will hold a reclamation epoch in their process slot (the
- *     word layout.h reserves for it; the collector is not built yet, so
- *     today nothing is ever freed); the index itself never frees anything.
- *   - reclaim tombstones. Turning one back into EMPTY would cut off every
- *     key probed past it (invariant 3) and reopen the duplicate race above,
- *     so each remove costs its window one entry until the table is rebuilt
- *     while the arena is quiet. hl_index_used counts live entries only.
+ *     tombstoned just after a lookup read it. Callers that may race with
+ *     the collector read inside an epoch section (epoch.c), and the
+ *     collector frees only after a grace period; the index itself never
+ *     frees anything. hl_index_used counts live entries only.
  *   - compare node contents: equal hashes with different bytes are the
  *     caller's to detect (HL_ECOLLISION) once insert returns 1.
  */
@@ -167,11 +211,23 @@ static inline bool entry_live(uint64_t e)
 }
 
 /* "Reusing tombstones": whether an insert whose section entered at epoch
- * `announced` may reuse tombstone e. Outside a section: never. */
+ * `announced` may reuse tombstone e. A retired one: always, in a section
+ * or not ("Emptying tombstones" needs every insert to stop at one). Any
+ * other outside a section: never. */
+/* Epochs from tombstone e's stamp to epoch `now`, mod 2^24; a stamp ahead
+ * of now (a section older than the remove) reads as young, not as 2^24
+ * epochs old. */
+static inline uint64_t tomb_age(uint64_t e, uint64_t now)
+{
+	uint64_t age = (now - HL_ENTRY_TOMB_EPOCH(e)) & 0xffffffull;
+	return age < (1ull << 23) ? age : 0;
+}
+
 static inline bool tomb_reusable(uint64_t e, uint64_t announced)
 {
-	return announced &&
-	       ((announced - HL_ENTRY_TOMB_EPOCH(e)) & 0xffffffull) >= HL_TOMB_REUSE_EPOCHS;
+	if (HL_ENTRY_IS_RETIRED(e))
+		return true;
+	return announced && tomb_age(e, announced) >= HL_TOMB_REUSE_EPOCHS;
 }
 
 static inline bool tag_matches(uint64_t e, hl_id h)
@@ -344,6 +400,25 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner)
 	return HL_EFULL;
 }
 
+/* Tombstones live entry word e at w: 0, or HL_ENOENT when it changed
+ * (a concurrent remove took it first: invariant 1). */
+static int tomb_cas(hl_arena *a, _Atomic uint64_t *w, uint64_t e)
+{
+	/* release: pairs with the acquire loads of lookups. The stamp is one
+	 * past the epoch of the remover's own section: no epoch passes that
+	 * while the section is open, so every section that may have read the
+	 * entry live entered at or before the stamp ("Reusing tombstones"). */
+	uint64_t in = hl_epoch_announced(a);
+	uint64_t stamp = (in ? in : hl_epoch_now(a)) + 1;
+	if (!atomic_compare_exchange_strong_explicit(w, &e, HL_ENTRY_TOMB(stamp),
+						     memory_order_release,
+						     memory_order_relaxed))
+		return HL_ENOENT;
+	hl_ctr_add(a, HL_CTR_INDEX_REMOVED, 1); /* for stats */
+	hl_dirty_mark_rmw(a, hl_off(a, w), 8);
+	return 0;
+}
+
 int hl_index_remove(hl_arena *a, hl_id h, uint64_t off)
 {
 	struct probe p;
@@ -359,20 +434,65 @@ int hl_index_remove(hl_arena *a, hl_id h, uint64_t off)
 
 		if (e == HL_ENTRY_EMPTY)
 			break; /* invariant 3: not further on */
-		if (e != want)
-			continue;
-		/* release: pairs with the acquire loads of lookups. Failure
-		 * means a concurrent remove took it first (invariant 1). */
-		if (atomic_compare_exchange_strong_explicit(
-			    slot, &e, HL_ENTRY_TOMB(hl_epoch_now(a)),
-			    memory_order_release, memory_order_relaxed)) {
-			hl_ctr_add(a, HL_CTR_INDEX_REMOVED, 1); /* for stats */
-			hl_dirty_mark_rmw(a, hl_off(a, slot), 8);
-			return 0;
-		}
-		break;
+		if (e == want)
+			return tomb_cas(a, slot, e);
 	}
 	return HL_ENOENT;
+}
+
+/* ---- emptying tombstones (the collector's, "Emptying tombstones") --------- */
+
+uint64_t hl_index_entries(const hl_arena *a)
+{
+	return a->hdr->index_buckets * HL_BUCKET_ENTRIES;
+}
+
+/* Entry i in probe order: bucket i / 8, place i % 8. */
+static _Atomic uint64_t *index_entry(const hl_arena *a, uint64_t i)
+{
+	return &index_buckets(a)[i / HL_BUCKET_ENTRIES].entry[i % HL_BUCKET_ENTRIES];
+}
+
+uint64_t hl_index_entry_load(const hl_arena *a, uint64_t i)
+{
+	/* acquire: the caller may read the node (pairs with insert) */
+	return atomic_load_explicit(index_entry(a, i), memory_order_acquire);
+}
+
+int hl_index_remove_at(hl_arena *a, uint64_t i, uint64_t e)
+{
+	int rc = hl_arena_writable(a);
+	if (rc)
+		return rc;
+	if (i >= hl_index_entries(a) || !entry_live(e))
+		return HL_EINVAL;
+	return tomb_cas(a, index_entry(a, i), e);
+}
+
+int hl_index_tomb_tend(hl_arena *a, uint64_t i, uint64_t e, uint64_t now)
+{
+	_Atomic uint64_t *w = index_entry(a, i);
+	uint64_t want;
+	if (HL_ENTRY_IS_RETIRED(e)) {
+		/* empty: its successor in probe order (the table wraps) */
+		uint64_t next = hl_index_entry_load(a, (i + 1) % hl_index_entries(a));
+		if (next != HL_ENTRY_EMPTY)
+			return 0;
+		want = HL_ENTRY_EMPTY;
+	} else if (HL_ENTRY_IS_TOMB(e) && tomb_age(e, now) >= HL_TOMB_RETIRE_EPOCHS) {
+		want = HL_ENTRY_RETIRED; /* retire */
+	} else {
+		return 0;
+	}
+	/* release: an insert that reads the new word happens after the
+	 * barriers that ended every section that read the entry before
+	 * (pairs with the scans' acquire loads). Failure: an insert took the
+	 * entry meanwhile, and then the entries before it stay (invariant 3). */
+	if (!atomic_compare_exchange_strong_explicit(w, &e, want, memory_order_release,
+						     memory_order_relaxed))
+		return 0;
+	hl_dirty_mark_rmw(a, hl_off(a, w), 8);
+	return 1;
 }
 
 uint64_t hl_index_used(const hl_arena *a)

@@ -76,9 +76,10 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
-#define HL_FORMAT_VERSION 3u /* 2: 16-byte free-list heads, per-class slabs,
+#define HL_FORMAT_VERSION 4u /* 2: 16-byte free-list heads, per-class slabs,
 			      * search records, the slot's search line;
-			      * 3: epochs, holds and marks (the collector) */
+			      * 3: epochs, holds and marks (the collector);
+			      * 4: retired tombstones (index.c) */
 #define HL_FEATURE_PERSIST 1u /* the persist region (HL_REGION_PERSIST) */
 #define HL_FEATURES_KNOWN HL_FEATURE_PERSIST
 #define HL_PAGE_BYTES 4096u
@@ -454,9 +455,10 @@ static inline uint64_t hl_holds_stride(uint32_t holds_per_slot)
  *   | tag (24 b)  | node offset / 32 (40 b)   |
  *   +-------------+---------------------------+
  *
- * 0 is an empty entry and 1 a tombstone (offset 32 lies in the header, never
- * a node). The tag is the top 24 bits of hash.hi, the bucket the low bits of
- * hash.lo, so they are independent.
+ * 0 is an empty entry, 1 a tombstone and 2 a retired tombstone (offsets 32
+ * and 64 lie in the header, never a node). The tag is the top 24 bits of
+ * hash.hi, the bucket the low bits of hash.lo, so they are independent; a
+ * tombstone's tag holds the epoch of its remove instead.
  */
 struct hl_bucket {
 	_Atomic uint64_t entry[HL_BUCKET_ENTRIES];
@@ -470,12 +472,25 @@ _Static_assert(sizeof(struct hl_bucket) == 64, "bucket is one cache line");
 #define HL_ENTRY_OFF_MASK ((1ull << HL_ENTRY_OFF_BITS) - 1)
 #define HL_ENTRY_TOMB(epoch)                                                   \
 	((((uint64_t)(epoch) & 0xffffffull) << HL_ENTRY_OFF_BITS) | HL_ENTRY_TOMBSTONE)
-#define HL_ENTRY_IS_TOMB(e) (((e) & HL_ENTRY_OFF_MASK) == HL_ENTRY_TOMBSTONE)
+#define HL_ENTRY_RETIRED 2ull   /* a tombstone old enough that any insert may
+				 * take it, and that turns EMPTY once the
+				 * entry after it is EMPTY (index.c) */
+/* A tombstone of either kind: no key, passed by look-ups. A retired one
+ * is the one word 2 (offset field 2 under a tag is a live entry in the
+ * header: damage, which the checker reports). */
+#define HL_ENTRY_IS_RETIRED(e) ((e) == HL_ENTRY_RETIRED)
+#define HL_ENTRY_IS_TOMB(e)                                                    \
+	(((e) & HL_ENTRY_OFF_MASK) == HL_ENTRY_TOMBSTONE || HL_ENTRY_IS_RETIRED(e))
 #define HL_ENTRY_TOMB_EPOCH(e) ((e) >> HL_ENTRY_OFF_BITS)
 /* A tombstone is reused by an insert whose section entered this many
  * epochs after the remove (index.c, "Reusing tombstones"): one grace
  * period (hl_epoch_barrier advances two) after the remove. */
 #define HL_TOMB_REUSE_EPOCHS 2u
+/* A tombstone is retired (any insert may take it, and it may turn EMPTY a
+ * cycle later) once this many epochs have begun since its remove: every
+ * section that read the entry live has ended by then (index.c, "Emptying
+ * tombstones"). */
+#define HL_TOMB_RETIRE_EPOCHS 3u
 
 /* ---- nodes ---------------------------------------------------------------- */
 

@@ -488,6 +488,21 @@ int hl_index_insert(hl_arena *a, hl_id h, uint64_t off, uint64_t *winner);
 /* Replaces the entry for (h, off) with a tombstone: 0 or HL_ENOENT. For the
  * garbage collector; the node must then be retired through epochs. */
 int hl_index_remove(hl_arena *a, hl_id h, uint64_t off);
+/* The collector's walk of the table (gc.c): entries in probe order (entry
+ * i is bucket i / 8, place i % 8), and the tending of a tombstone e read at
+ * i: retired once old enough, emptied once retired and followed by an
+ * EMPTY entry (index.c, "Emptying tombstones"). 1 when it changed. */
+uint64_t hl_index_entries(const hl_arena *a);
+uint64_t hl_index_entry_load(const hl_arena *a, uint64_t i);
+/* The node offset a live entry word names (not validated). */
+static inline uint64_t hl_index_entry_off(uint64_t e)
+{
+	return (e & HL_ENTRY_OFF_MASK) * HL_HEAP_ALIGN;
+}
+int hl_index_tomb_tend(hl_arena *a, uint64_t i, uint64_t e, uint64_t now);
+/* Tombstones entry i if it still holds the live word e (the sweep, which
+ * read it there: no second walk of the key's window). 0 or HL_ENOENT. */
+int hl_index_remove_at(hl_arena *a, uint64_t i, uint64_t e);
 /* Starts loading h's home bucket into the cache, so a caller with several
  * look-ups to make can overlap their misses. */
 static inline void hl_index_prefetch(const hl_arena *a, hl_id h)
@@ -533,6 +548,8 @@ int hl_heap_pop_finish(hl_arena *a, unsigned cls, struct hl_free_pop *p);
 /* Returns an object of class cls: rewinds the slot's cursor when it was the
  * last bump, else pushes it on the class's lock-free free list. */
 void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off);
+/* n objects of class cls onto its free list with one CAS (the collector). */
+void hl_heap_free_batch(hl_arena *a, unsigned cls, const uint64_t *offs, size_t n);
 /* Gives the unused tails of slot s's slabs back to the free lists (the
  * caller owns s): called when its process closes or is reclaimed. */
 void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);

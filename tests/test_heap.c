@@ -341,6 +341,38 @@ Test(heap, free_list_is_reused_lifo)
 	hl_arena_close(a);
 }
 
+/* The collector's batch: every valid object of the batch goes on the list
+ * (in the batch's order, before what was there), one object that is not
+ * a valid one of the class is left out, and each comes back exactly once. */
+Test(heap, a_batch_goes_on_the_list_in_order_before_the_old_top)
+{
+	hl_arena *a = arena_new(8u << 20, 4096, NULL);
+	unsigned cls = a->class_inner;
+	struct obj o[8], r;
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(alloc_obj(a, cls, (uint64_t)i, &o[i]), 0);
+	hl_heap_free(a, cls, o[0].off); /* the old top */
+	uint64_t batch[5] = {o[2].off, o[4].off, o[3].off + 8 /* not an object */,
+			     o[6].off, o[5].off};
+	hl_heap_free_batch(a, cls, batch, 5);
+	assert_heap_ok(a);
+	uint64_t want[5] = {o[2].off, o[4].off, o[6].off, o[5].off, o[0].off};
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(alloc_obj(a, cls, 20 + (uint64_t)i, &r), 0);
+		cr_assert_eq(r.off, want[i], "pop %d: %#llx, not %#llx", i,
+			     (unsigned long long)r.off, (unsigned long long)want[i]);
+	}
+	uint64_t cur = a->slot->slab[cls].cur;
+	cr_assert_eq(alloc_obj(a, cls, 30, &r), 0);
+	cr_assert_eq(r.off, cur, "the list held more than the batch and the old top");
+	cr_assert_eq(obj_bad_word(a, &o[1]), -1);
+	cr_assert_eq(obj_bad_word(a, &o[3]), -1, "an object outside the batch was touched");
+	cr_assert_eq(obj_bad_word(a, &o[7]), -1);
+	hl_heap_free_batch(a, cls, batch, 0); /* nothing: no change */
+	assert_heap_ok(a);
+	hl_arena_close(a);
+}
+
 Test(heap, object_freed_by_another_handle_is_reused)
 {
 	const char *name;

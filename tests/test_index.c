@@ -537,8 +537,9 @@ Test(index, check_detects_duplicate_key)
 }
 
 /* A tombstone is reused only by an insert whose epoch section entered
- * two epochs (one grace period) after the remove (index.c, "Reusing
- * tombstones"); outside a section, never. */
+ * two epochs after its stamp, which is one past the remover's epoch
+ * (index.c, "Reusing tombstones"); outside a section, never. A section
+ * older than the stamp finds it young (it read as 2^24 epochs old once). */
 Test(index, old_tombstones_are_reused_inside_a_section)
 {
 	hl_id a = key_at(30, 0x21, 1), b = key_at(30, 0x22, 2);
@@ -549,15 +550,23 @@ Test(index, old_tombstones_are_reused_inside_a_section)
 	cr_assert_eq(hl_index_remove(g_a, a, oa), 0);
 	uint64_t tomb = atomic_load(raw_entry(30, 0));
 	cr_assert(HL_ENTRY_IS_TOMB(tomb));
-	cr_assert_eq(HL_ENTRY_TOMB_EPOCH(tomb), hl_epoch_now(g_a) & 0xffffff);
-	/* too young: a section now may not take it */
+	cr_assert_eq(HL_ENTRY_TOMB_EPOCH(tomb), (hl_epoch_now(g_a) + 1) & 0xffffff);
+	/* too young: a section now (older than the stamp) may not take it */
 	ob = node_new(b);
 	hl_epoch_enter(g_a);
 	cr_assert_eq(hl_index_insert(g_a, b, ob, &winner), 0);
 	hl_epoch_exit(g_a);
 	cr_assert_eq(atomic_load(raw_entry(30, 0)), tomb, "a young tombstone was reused");
 	cr_assert_eq(atomic_load(raw_entry(30, 1)), raw_make(b, ob));
-	/* a grace period later it is taken, before the EMPTY entries */
+	/* a grace period later, one epoch past the stamp: still young */
+	cr_assert_eq(hl_epoch_barrier(g_a, 0), 0);
+	hl_id b2 = key_at(30, 0x24, 4);
+	uint64_t ob2 = node_new(b2);
+	hl_epoch_enter(g_a);
+	cr_assert_eq(hl_index_insert(g_a, b2, ob2, &winner), 0);
+	hl_epoch_exit(g_a);
+	cr_assert_eq(atomic_load(raw_entry(30, 0)), tomb, "a young tombstone was reused");
+	/* two past it, it is taken, before the EMPTY entries */
 	cr_assert_eq(hl_epoch_barrier(g_a, 0), 0);
 	hl_id c = key_at(30, 0x23, 3);
 	uint64_t oc = node_new(c);
@@ -566,6 +575,87 @@ Test(index, old_tombstones_are_reused_inside_a_section)
 	hl_epoch_exit(g_a);
 	cr_assert_eq(atomic_load(raw_entry(30, 0)), raw_make(c, oc),
 		     "an old tombstone was not reused");
+	assert_found(b, ob);
+	assert_found(b2, ob2);
+	assert_found(c, oc);
+	assert_check_ok();
+}
+
+/* ---- emptying tombstones ----------------------------------------------------- */
+
+/* Entry i of bucket b in probe order (hl_index_tomb_tend's numbering). */
+static uint64_t pos_of(uint64_t bucket, unsigned s)
+{
+	return bucket * HL_BUCKET_ENTRIES + s;
+}
+
+/* What the sweep does for every tombstone, for entries [first, first+n)
+ * walked from the last down; the count changed. */
+static unsigned tend(uint64_t first, unsigned n)
+{
+	unsigned changed = 0;
+	uint64_t now = hl_epoch_now(g_a);
+	for (unsigned k = n; k-- > 0;) {
+		uint64_t i = first + k;
+		uint64_t e = atomic_load(raw_entry(i / HL_BUCKET_ENTRIES,
+						   (unsigned)(i % HL_BUCKET_ENTRIES)));
+		if (HL_ENTRY_IS_TOMB(e))
+			changed += (unsigned)hl_index_tomb_tend(g_a, i, e, now);
+	}
+	return changed;
+}
+
+/* A run of tombstones before an EMPTY entry: retired once three epochs
+ * have begun since their stamps, emptied (the whole run, in one walk from
+ * its end down) by the walk after that; look-ups of absent keys stop at
+ * its first entry again (index.c, "Emptying tombstones"). */
+Test(index, tombstones_are_retired_then_emptied)
+{
+	open_arena(0);
+	hl_id k[3];
+	uint64_t off[3];
+	for (unsigned j = 0; j < 3; j++)
+		off[j] = put(k[j] = key_at(40, 0x51 + j, j + 1));
+	for (unsigned j = 0; j < 3; j++)
+		cr_assert_eq(hl_index_remove(g_a, k[j], off[j]), 0);
+	uint64_t first = pos_of(40, 0);
+	cr_assert_eq(tend(first, 3), 0, "a young tombstone was retired");
+	cr_assert_eq(hl_epoch_barrier(g_a, 0), 0); /* stamp + 1 */
+	cr_assert_eq(tend(first, 3), 0, "a young tombstone was retired");
+	cr_assert_eq(hl_epoch_barrier(g_a, 0), 0); /* stamp + 3 */
+	cr_assert_eq(tend(first, 3), 3);
+	for (unsigned j = 0; j < 3; j++)
+		cr_assert_eq(atomic_load(raw_entry(40, j)), HL_ENTRY_RETIRED);
+	assert_check_ok();
+	cr_assert_eq(tend(first, 3), 3, "the run was not emptied in one walk");
+	for (unsigned j = 0; j < 3; j++) {
+		cr_assert_eq(atomic_load(raw_entry(40, j)), HL_ENTRY_EMPTY);
+		assert_absent(k[j]);
+	}
+	assert_check_ok();
+}
+
+/* A retired entry before a live one stays (emptying it would hide the
+ * live key from its look-ups), and is taken by the next insert, in a
+ * section or not (an insert never writes past a retired entry). */
+Test(index, a_retired_entry_stays_before_a_live_one_and_is_taken_first)
+{
+	open_arena(0);
+	hl_id a = key_at(41, 0x61, 1), b = key_at(41, 0x62, 2), c = key_at(41, 0x63, 3);
+	uint64_t oa = put(a), ob = put(b), winner;
+	cr_assert_eq(hl_index_remove(g_a, a, oa), 0);
+	cr_assert_eq(hl_epoch_barrier(g_a, 0), 0);
+	cr_assert_eq(hl_epoch_barrier(g_a, 0), 0);
+	uint64_t first = pos_of(41, 0);
+	cr_assert_eq(tend(first, 2), 1);
+	cr_assert_eq(atomic_load(raw_entry(41, 0)), HL_ENTRY_RETIRED);
+	cr_assert_eq(tend(first, 2), 0, "emptied before a live entry");
+	assert_found(b, ob);
+	assert_check_ok();
+	uint64_t oc = node_new(c);
+	cr_assert_eq(hl_index_insert(g_a, c, oc, &winner), 0); /* no section */
+	cr_assert_eq(atomic_load(raw_entry(41, 0)), raw_make(c, oc),
+		     "an insert passed a retired entry");
 	assert_found(b, ob);
 	assert_found(c, oc);
 	assert_check_ok();
