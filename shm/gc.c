@@ -392,7 +392,6 @@ struct collect {
 	uint64_t retired_bytes;
 	uint64_t leaked_bytes;    /* swept but kept from reuse (invariant 5) */
 	uint64_t wait_ns;         /* the longest barrier */
-	uint64_t tombs_tended;    /* tombstones retired or emptied */
 };
 
 static int barrier(struct collect *cx)
@@ -544,7 +543,7 @@ static void sweep(struct collect *cx)
 		}
 		uint64_t e = hl_index_entry_load(a, i), off;
 		if (HL_ENTRY_IS_TOMB(e)) {
-			cx->tombs_tended += (uint64_t)hl_index_tomb_tend(a, i, e, now);
+			(void)hl_index_tomb_tend(a, i, e, now);
 			continue;
 		}
 		/* marked: kept, and its header need not be read (the mark is
@@ -785,13 +784,20 @@ bool hl_gc_for_room(hl_arena *a)
 	 * progress may have marked before: wait for it, then run ours */
 	uint64_t t0 = hl_now_ns(), until = t0 + HL_GC_WAIT_NS;
 	for (;;) {
-		int rc = hl_gc_collect(a, NULL);
+		hl_gc_info info;
+		int rc = hl_gc_collect(a, &info);
 		if (rc == 0) {
-			/* futile: the heap is full of what is live, not of garbage
-			 * (the collection found nearly all of it reachable) */
-			uint64_t live = atomic_load_explicit(&a->hdr->gc.live_bytes,
-							     memory_order_relaxed);
-			a->gc_futile = live >= heap - heap / HL_GC_FUTILE_FRACTION;
+			/* futile: the heap is full of what is live, not of garbage:
+			 * the collection found nearly all of it reachable, or most
+			 * of it and freed next to nothing (live bytes count nodes,
+			 * not the slabs and class rounding around them, so a heap
+			 * full of a search's live records can show a tenth of it
+			 * not live while nothing can be freed). Freeing little
+			 * alone is no sign: another process's collection may just
+			 * have freed it all, as under w1's churn. */
+			a->gc_futile = info.live_bytes >= heap - heap / HL_GC_FUTILE_FRACTION ||
+				       (info.live_bytes >= heap / 2 &&
+					info.freed_bytes < heap / HL_GC_FUTILE_FRACTION);
 			a->gc_futile_at = stored_bytes(a);
 			hl_gc_pause_note(a, hl_now_ns() - t0); /* the commit's wait */
 			return true;

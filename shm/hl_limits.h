@@ -305,9 +305,10 @@
 /* A commit that found the heap full while another process collects waits
  * at most this long for that collection before it tries again. */
 #define HL_GC_WAIT_NS (10ull * 1000000000ull)
-/* A full heap's collection that found all but heap / FUTILE of it live
- * is futile; after one, the next waits until heap / AGAIN more was
- * published (gc.c, hl_gc_for_room). */
+/* A full heap's collection that found all but heap / FUTILE of it live,
+ * or half of it live and freed less than heap / FUTILE, is futile; after
+ * one, the next waits until heap / AGAIN more was published (gc.c,
+ * hl_gc_for_room). */
 #define HL_GC_FUTILE_FRACTION 64u
 /* Collections a commit that finds the heap full runs (or waits for) before
  * it answers HL_EFULL: each one's room may go to other processes first. */
