@@ -152,10 +152,12 @@ Test(cli_game, a_full_arena_is_said_once_and_the_search_goes_on)
 		     tc_stderr(&p));
 	/* the search goes on at speed: an expansion that finds no room
 	 * costs no collection once one freed next to nothing (a collection
-	 * per refused expansion held a 16 MiB search at 5-50 playouts/s, and
-	 * its workers past the grace period) */
+	 * per refused expansion held a 16 MiB search at 5-50 playouts/s, 1.5
+	 * playouts a node, and its workers past the grace period; now about
+	 * 40 a node, 5 under ASan, half that when a suite beside it takes a
+	 * core) */
 	check_json(&p, "assert d['no_room'] > 0, d\n"
-		       "assert d['playouts'] > 3 * d['nodes'], d\n"
+		       "assert d['playouts'] > 2 * d['nodes'], d\n"
 		       "assert d['best_move'] in range(1, 8)\n");
 	cr_assert_null(strstr(tc_stderr(&p), "did not stop within the grace period"),
 		       "%s", tc_stderr(&p));
