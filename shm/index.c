@@ -200,11 +200,6 @@ static inline uint64_t entry_make(hl_id h, uint64_t off)
 	return (h.hi >> TAG_SHIFT << TAG_SHIFT) | off / HL_HEAP_ALIGN;
 }
 
-static inline uint64_t entry_off(uint64_t e)
-{
-	return (e & HL_ENTRY_OFF_MASK) * HL_HEAP_ALIGN;
-}
-
 static inline bool entry_live(uint64_t e)
 {
 	return e != HL_ENTRY_EMPTY && !HL_ENTRY_IS_TOMB(e);
@@ -246,7 +241,7 @@ static inline bool key_eq(hl_id x, hl_id y)
 static bool entry_names(const hl_arena *a, uint64_t e, hl_id h, bool sweeping,
 			uint64_t *off)
 {
-	uint64_t o = entry_off(e);
+	uint64_t o = hl_index_entry_off(e);
 
 	if (!entry_live(e) || !tag_matches(e, h))
 		return false;
@@ -262,7 +257,7 @@ static bool entry_names(const hl_arena *a, uint64_t e, hl_id h, bool sweeping,
 
 bool hl_index_entry_node(const hl_arena *a, uint64_t e, uint64_t *off)
 {
-	uint64_t o = entry_off(e);
+	uint64_t o = hl_index_entry_off(e);
 	if (!entry_live(e) || !hl_heap_contains(a, o, sizeof(struct hl_node)) ||
 	    !tag_matches(e, hl_node_at(a, o)->hash))
 		return false;
@@ -640,7 +635,7 @@ static int check_reachable(const struct probe *p, uint32_t pos, char *msg,
 static int check_entry(const hl_arena *a, uint64_t b, unsigned s, uint64_t e,
 		       hl_id *key, char *msg, size_t msg_len)
 {
-	uint64_t off = entry_off(e), dist;
+	uint64_t off = hl_index_entry_off(e), dist;
 	const struct hl_node *n;
 	struct probe p;
 
@@ -751,7 +746,7 @@ static int check_bucket(const hl_arena *a, uint64_t b, struct keyset *ks,
 				      "index: out of memory for the key set");
 			return rc;
 		}
-		if (rc && !duplicate_equal(a, key, entry_off(e)))
+		if (rc && !duplicate_equal(a, key, hl_index_entry_off(e)))
 			return hl_check_fail(msg, msg_len,
 					     "index: key %016" PRIx64 "%016"
 					     PRIx64 " appears twice (again at"
