@@ -347,6 +347,21 @@ static inline void tc_wait_workers(const char *name, unsigned n,
 	}
 }
 
+/* Waits until pid, a worker of p's killed by the test, is gone: reaped
+ * by its coordinator (kill(pid, 0) answers ESRCH), or p has ended. Until then its slot
+ * may still read LIVE - a process killed is not dead until its exit has
+ * run, which for a large address space (ASan's) takes a while - and a
+ * view taken meanwhile would offer it as a victim again. */
+static inline void tc_wait_gone(pid_t pid, struct tc_proc *p, double timeout_s)
+{
+	uint64_t deadline = tu_now_ns() + (uint64_t)(timeout_s * 1e9);
+	while ((kill(pid, 0) == 0 || errno != ESRCH) && tc_running(p)) {
+		cr_assert_lt(tu_now_ns(), deadline, "worker %d not reaped within %.0f s",
+			     (int)pid, timeout_s);
+		tu_sleep_us(5 * 1000);
+	}
+}
+
 static inline hl_arena *tc_attach_ro(const char *name)
 {
 	hl_arena *a = NULL;

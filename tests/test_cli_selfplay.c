@@ -242,7 +242,10 @@ Test(cli_selfplay, workers_killed_mid_game_are_restarted_and_the_games_finish)
 			break; /* every game played already: nothing left to kill */
 		pid_t victim = v.worker_pid[k % 2];
 		cr_assert_gt(victim, 0);
-		kills += kill(victim, SIGKILL) == 0; /* paths in flight, likely */
+		if (kill(victim, SIGKILL) != 0)
+			continue;
+		kills++; /* paths in flight, likely */
+		tc_wait_gone(victim, &p, 30); /* the next view cannot offer it */
 	}
 	tc_expect_exit(&p, 150, 0);
 	cr_assert_geq(kills, 1, "no worker was killed: the games ended first");
