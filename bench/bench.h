@@ -71,10 +71,15 @@ enum hl_bench_op {
 	HL_OP_RESTORE,
 	HL_OP_FORK,
 	HL_OP_DIFF,
+	/* W1's restores timed a second way: hl_restore and the read of the
+	 * whole 4 KiB state into private memory, together (DESIGN.md's
+	 * "restore + read", what a peer's get + copy does). Not an operation
+	 * of its own: it counts in no ops total and no ops/s. */
+	HL_OP_RESTORE_READ,
 	HL_OP_COUNT,
 };
 
-/* "commit", "restore", "fork", "diff". */
+/* "commit", "restore", "fork", "diff", "restore+read". */
 const char *hl_bench_op_name(enum hl_bench_op op);
 
 /* What one worker measured: its slot in the shared results file. */

@@ -180,6 +180,7 @@ static const char *const op_names[HL_OP_COUNT] = {
 	[HL_OP_RESTORE] = "restore",
 	[HL_OP_FORK] = "fork",
 	[HL_OP_DIFF] = "diff",
+	[HL_OP_RESTORE_READ] = "restore+read",
 };
 
 const char *hl_bench_op_name(enum hl_bench_op op)

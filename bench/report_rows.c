@@ -40,7 +40,7 @@ void hl_report_floor_row(FILE *out, const struct hl_bench_report *r)
 	hl_report_fmt_ns(p99, sizeof p99, hl_hist_percentile(h, 99));
 	hl_report_fmt_ns(p999, sizeof p999, hl_hist_percentile(h, 99.9));
 	hl_report_fmt_ns(max, sizeof max, h->max_ns);
-	hl_report_line(out, "  %7s  %-7s  %10" PRIu64 " %9s %9s %9s %9s %9s %9s  %s",
+	hl_report_line(out, "  %7s  %-12s %10" PRIu64 " %9s %9s %9s %9s %9s %9s  %s",
 		       "floor", "commit", h->count, p50, p90, p99, p999, max, "-",
 		       ratio);
 }

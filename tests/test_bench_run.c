@@ -257,8 +257,12 @@ static const char every_workload_check[] =
 	"    for op in need[run['workload']]:\n"
 	"        o = run['per_op'][op]\n"
 	"        assert o['count'] > 0 and o['p50_ns'] <= o['max_ns'], (key, op, o)\n"
-	"    total = sum(run['per_op'][op]['count'] for op in run['per_op'])\n"
+	"    total = sum(run['per_op'][op]['count'] for op in run['per_op'] if op != 'restore+read')\n"
 	"    assert total == run['ops'], (key, total)\n"
+	"    rr = run['per_op']['restore+read']\n"  /* W1's restores timed with their read */
+	"    want_rr = run['per_op']['restore']['count'] if run['workload'] == 'w1' else 0\n"
+	"    assert rr['count'] == want_rr, (key, rr)\n"
+	"    assert want_rr == 0 or rr['p50_ns'] >= run['per_op']['restore']['p50_ns'], (key, rr)\n"
 	"want = {(w, n) for w in need for n in (1, 2)}\n"
 	"assert seen == want, sorted(seen ^ want)\n"
 	"assert r['peers'] == [], r['peers']\n"
