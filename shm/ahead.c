@@ -35,8 +35,11 @@
  *                         more online), and not when the environment has
  *                         HELIOS_PAGE_HELPER=0. Without a helper each
  *                         grab populates its slab itself (populate.c).
- *   running  -> running   hl_ahead_kick (slab_grab): bumps `seq`, wakes the
- *                         thread, which fills the window and sleeps again;
+ *   running  -> running   hl_ahead_kick (slab_grab): when less than
+ *                         HL_AHEAD_WAKE_BYTES of the window is left past
+ *                         heap_next, or the grabbed slab is not ready,
+ *                         bumps `seq` and wakes the thread, which fills
+ *                         the window and sleeps again (invariant 6); always
  *                         the kick answers whether the helper has already
  *                         populated the grabbed slab, and when not (it is
  *                         behind, or starved on a busy core), the grab
@@ -66,6 +69,15 @@
  *     and then `covered`, and both only grow, so a slab inside the pair
  *     it read was populated (a stale pair only answers "not yet", and the
  *     grab populates its slab itself: invariant 4).
+ *  6. A kick that leaves the helper asleep leaves it with at least
+ *     HL_AHEAD_WAKE_BYTES populated past the heap_next it read (which its
+ *     own grab had already moved), so the next grabs still find slabs
+ *     ready; the first kick that finds less, or a slab not ready, wakes
+ *     it. Skipping a wake never loses one: `seq` moves only with a wake,
+ *     so the thread's check before FUTEX_WAIT (invariant 3) is unchanged.
+ *     Stale loads (relaxed heap_next, done) only make a kick wake when it
+ *     need not, or - by another process's grabs moving heap_next after the
+ *     load - sleep a grab or two longer, which invariant 4 covers.
  *
  * The cost it moves is real work (a fresh shm page costs ~3.5 us here):
  * when commits allocate pages faster than one helper core can, the grab
@@ -94,6 +106,8 @@ struct hl_ahead {
 	_Atomic uint64_t done;    /* heap-relative */
 	bool first_round;       /* below first_end: nothing skipped */
 	uint64_t first_end;     /* the starting slab + HL_AHEAD_BYTES */
+	uint64_t kicks, wakes;  /* the kicking thread's: grabs and the wakes
+				 * they made (hl_ahead_counts) */
 };
 
 static void futex_wake(_Atomic uint32_t *w)
@@ -272,9 +286,23 @@ bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel, uint64_t bytes)
 	/* acquire: pairs with fill_window's release store (invariant 5) */
 	uint64_t done = atomic_load_explicit(&h->done, memory_order_acquire);
 	uint64_t covered = atomic_load_explicit(&h->covered, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
-	futex_wake(&h->seq);
-	return covered <= slab_rel && slab_rel <= done && bytes <= done - slab_rel;
+	bool ready = covered <= slab_rel && slab_rel <= done && bytes <= done - slab_rel;
+	/* relaxed: a stale value only wakes early or late (invariant 6) */
+	uint64_t next = atomic_load_explicit(&a->hdr->heap_next, memory_order_relaxed);
+	h->kicks++;
+	if (!ready || done < next || done - next < HL_AHEAD_WAKE_BYTES) {
+		h->wakes++;
+		atomic_fetch_add_explicit(&h->seq, 1, memory_order_release);
+		futex_wake(&h->seq);
+	}
+	return ready;
+}
+
+void hl_ahead_counts(const hl_arena *a, uint64_t *kicks, uint64_t *wakes)
+{
+	const struct hl_ahead *h = a->ahead;
+	*kicks = h ? h->kicks : 0;
+	*wakes = h ? h->wakes : 0;
 }
 
 void hl_ahead_stop(hl_arena *a)

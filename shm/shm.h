@@ -719,6 +719,9 @@ void hl_populate_slab(hl_arena *a, uint64_t off, uint64_t bytes);
  * Stopped by close. */
 bool hl_ahead_kick(hl_arena *a, uint64_t slab_rel, uint64_t bytes);
 void hl_ahead_stop(hl_arena *a);
+/* The grabs that kicked this handle's helper, and the wakes they made
+ * (ahead.c invariant 6); both 0 without a helper. */
+void hl_ahead_counts(const hl_arena *a, uint64_t *kicks, uint64_t *wakes);
 
 /* True when files on device dev are backed by 2 MiB pages: a tmpfs
  * mounted huge=always or huge=within_size, or shmem_enabled=force
