@@ -334,6 +334,9 @@ static void print_notes(FILE *out, const struct opts *o,
 		"their cost inside the timed commits);\n"
 		"           the 'prefault' rows: 1 worker, hl_config.prefault = 1 "
 		"(the whole heap populated at creation, not timed);\n"
+		"           the 'one core' rows: 1 worker, HELIOS_PAGE_HELPER=0 (a "
+		"default worker's page helper thread runs on another core), the "
+		"scaling targets' baseline;\n"
 		"           %s\n", nt->arenas_len ? nt->arenas : "none");
 	fprintf(out, "  floor    XXH3-128 of a 4 KiB chunk (the engine's own "
 		"dispatched hl_hash_leaf) + a copy of it to a cold page + a CAS on a "
@@ -455,6 +458,32 @@ static int run_prefault_rows(const struct opts *o, char **worker_argv,
 	return rc;
 }
 
+/* The third row of each workload: one worker whose process runs nothing
+ * on another core (no page helper), the scaling targets' baseline. None
+ * on one CPU, where the default worker has no helper either. */
+static int run_one_core_rows(const struct opts *o, char **worker_argv,
+			     struct hl_bench_report *rep, struct notes *nt)
+{
+	struct opts co = *o;
+	int rc = 0;
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return 0;
+	co.no_page_helper = true;
+	for (int w = 0; w < HL_WORKLOAD_COUNT; w++) {
+		if (!o->workload[w] || rep->one_core_count >= HL_WORKLOAD_COUNT)
+			continue;
+		struct hl_bench_run *run = &rep->one_core_runs[rep->one_core_count];
+		int r = hl_harness_run(&co, (enum hl_workload)w, 1, worker_argv, run, nt);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			rep->one_core_count++;
+		else
+			rc = 1;
+	}
+	return rc;
+}
+
 int hl_bench_main(int argc, char **argv)
 {
 	struct opts o;
@@ -488,6 +517,10 @@ int hl_bench_main(int argc, char **argv)
 	if (sweep >= 0 && !hl_bench_interrupted) {
 		int pf = run_prefault_rows(&o, worker_argv, rep, nt);
 		sweep = pf < 0 ? pf : sweep | pf;
+	}
+	if (sweep >= 0 && !hl_bench_interrupted) {
+		int oc = run_one_core_rows(&o, worker_argv, rep, nt);
+		sweep = oc < 0 ? oc : sweep | oc;
 	}
 	bool ok = sweep == 0;
 	if (sweep >= 0 && !hl_bench_interrupted)

@@ -132,6 +132,8 @@ struct hl_bench_run {
 	uint64_t heap_used_bytes;
 	uint64_t nodes;
 	bool prefault;              /* hl_config.prefault = 1; else the default */
+	bool one_core;              /* HELIOS_PAGE_HELPER=0: the worker's process
+				     * runs nothing on another core */
 	uint64_t create_ns;         /* hl_arena_create of the run's arena */
 	uint64_t arena_bytes;
 	unsigned durability;        /* HL_DURABILITY_*: persistence rows */
@@ -302,6 +304,11 @@ struct hl_bench_report {
 	 * (the headline runs above use hl_config_init and nothing else) */
 	struct hl_bench_run prefault_runs[HL_WORKLOAD_COUNT];
 	unsigned prefault_count;
+	/* the third: 1 worker on one core, no page helper (HELIOS_PAGE_HELPER=0;
+	 * a default worker's helper runs on another core), the scaling
+	 * targets' baseline; none on a machine of one CPU */
+	struct hl_bench_run one_core_runs[HL_WORKLOAD_COUNT];
+	unsigned one_core_count;
 	/* the floor of a W1 commit on this machine, measured in the same run
 	 * (floor.c): XXH3-128 of 4 KiB + a cold 4 KiB copy + a cold CAS */
 	struct hl_hist floor;
@@ -350,6 +357,11 @@ void hl_report_floor_row(FILE *out, const struct hl_bench_report *r);
 void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,
 			     enum hl_workload w);
 void hl_report_json_prefault_run(struct hl_json *j, const struct hl_bench_run *run);
+/* Workload w's one-core run, or NULL; its rows under the prefault rows. */
+const struct hl_bench_run *hl_report_one_core_run(const struct hl_bench_report *r,
+						  enum hl_workload w);
+void hl_report_one_core_rows(FILE *out, const struct hl_bench_report *r,
+			     enum hl_workload w);
 void hl_report_json_floor(struct hl_json *j, const struct hl_bench_report *r);
 
 /* Fills r->machine, cpus, numa_nodes, date. */
@@ -357,7 +369,7 @@ void hl_bench_describe_machine(struct hl_bench_report *r);
 /* The terminal table: machine header, per-workload latency table (p50,
  * p90, p99, p99.9, max, ops/s) for each worker count, the scaling sweep with
  * each count's throughput ratio to one worker (and DESIGN.md's targets: 2
- * workers >= 1.7x, 8 >= 1.5x), dedup and memory, then the peers with their
+ * workers >= 1.8x, 8 >= 1.5x, judged against one worker on one core), dedup and memory, then the peers with their
  * ratios to Helios's W1/W2 from the same run. */
 int hl_bench_report_table(FILE *out, const struct hl_bench_report *r);
 /* One JSON object (schema documented at the top of report.c). */

@@ -37,6 +37,7 @@ struct opts {
 	bool quiet;
 	bool game;             /* Connect Four playouts (--game connect4) */
 	bool prefault;         /* this run's arena: hl_config.prefault = 1 */
+	bool no_page_helper;   /* this run's workers: HELIOS_PAGE_HELPER=0 */
 	/* the persistence rows (persist_rows.c): this run's arena persisted
 	 * with this durability (HL_DURABILITY_NONE: memory only), its WAL
 	 * of wal_bytes in a fresh directory under persist_dir */

@@ -619,8 +619,18 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 {
 	struct run r = {.o = o, .nt = nt, .w = w, .n = n};
 	snprintf(r.tag, sizeof r.tag, "[%s x%u%s]", hl_workload_name(w), n,
-		 o->prefault ? " prefault" : "");
+		 o->prefault ? " prefault" : o->no_page_helper ? " one core" : "");
 	int result = 1;
+	/* the workers inherit it; put back as it was when the run ends */
+	const char *helper_env = getenv("HELIOS_PAGE_HELPER");
+	char helper_was[8] = "";
+	bool helper_set = helper_env != NULL;
+	if (helper_set)
+		snprintf(helper_was, sizeof helper_was, "%s", helper_env);
+	if (o->no_page_helper && setenv("HELIOS_PAGE_HELPER", "0", 1)) {
+		hl_say("bench: %s: cannot set HELIOS_PAGE_HELPER", r.tag);
+		return 1;
+	}
 	uint64_t t0 = hl_now_ns();
 	if (make_arena(&r) || make_results(&r))
 		goto out;
@@ -680,6 +690,7 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	}
 	out->durability = o->durability;
 	out->prefault = o->prefault;
+	out->one_core = o->no_page_helper;
 	out->create_ns = r.create_ns;
 	out->arena_bytes = r.arena_bytes;
 	if (result == 0) {
@@ -690,5 +701,11 @@ int hl_harness_run(const struct opts *o, enum hl_workload w, unsigned n,
 	}
 out:
 	run_cleanup(&r);
+	if (o->no_page_helper) {
+		if (helper_set)
+			setenv("HELIOS_PAGE_HELPER", helper_was, 1);
+		else
+			unsetenv("HELIOS_PAGE_HELPER");
+	}
 	return result;
 }

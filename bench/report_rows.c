@@ -4,7 +4,9 @@
  * it: XXH3-128 of 4 KiB + a copy to a cold page + a CAS on a cold word)
  * with the 1-worker W1 commit's distance from it, and each workload's
  * prefault row (one worker, hl_config.prefault = 1) with both arenas'
- * creation times; in the table and in the JSON ("floor", "prefault_runs",
+ * creation times, and its one-core row (one worker, HELIOS_PAGE_HELPER=0:
+ * nothing of its process on another core, the scaling baseline); in the
+ * table and in the JSON ("floor", "prefault_runs", "one_core_runs",
  * report.c's schema). The headline rows above them are report.c's.
  */
 #include <inttypes.h>
@@ -105,4 +107,26 @@ void hl_report_json_floor(struct hl_json *j, const struct hl_bench_report *r)
 	else
 		hl_json_null(j, "w1_commit_over_floor_pass");
 	hl_json_close(j);
+}
+
+const struct hl_bench_run *hl_report_one_core_run(const struct hl_bench_report *r,
+						  enum hl_workload w)
+{
+	for (unsigned i = 0; i < r->one_core_count && i < HL_WORKLOAD_COUNT; i++)
+		if (r->one_core_runs[i].workload == w)
+			return &r->one_core_runs[i];
+	return NULL;
+}
+
+void hl_report_one_core_rows(FILE *out, const struct hl_bench_report *r,
+			     enum hl_workload w)
+{
+	const struct hl_bench_run *oc = hl_report_one_core_run(r, w);
+	if (!oc)
+		return;
+	hl_report_line(out, "  one core (1 worker, HELIOS_PAGE_HELPER=0: no page "
+		       "helper on another core; the scaling baseline):");
+	for (unsigned op = 0; op < HL_OP_COUNT; op++)
+		if (oc->op[op].count)
+			hl_report_latency_row(out, oc, op);
 }

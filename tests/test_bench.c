@@ -383,6 +383,11 @@ static struct hl_bench_report *synthetic(void)
 	add_run(r, HL_WORKLOAD_W1, 2, 1.86e6, 1100, 260);
 	add_run(r, HL_WORKLOAD_W1, 8, 1.4e6, 3000, 700);
 	add_run(r, HL_WORKLOAD_W2, 1, 2.0e5, 3000, 280);
+	/* W1's one-core run (no page helper): the scaling targets' baseline */
+	add_run(r, HL_WORKLOAD_W1, 1, 0.93e6, 1200, 260);
+	r->one_core_runs[0] = r->runs[--r->run_count];
+	r->one_core_runs[0].one_core = true;
+	r->one_core_count = 1;
 	add_peer(r, "lmdb", HL_WORKLOAD_W1, 6000, 1000);  /* ~6x and ~4x slower */
 	add_peer(r, "lmdb", HL_WORKLOAD_W2, 1500, 140);   /* ~2x faster */
 	add_skipped(r, "rocksdb", HL_WORKLOAD_W1, false, ROCKS_WHY);
@@ -489,12 +494,20 @@ static const char json_check[] =
 	"assert w12['per_op']['commit']['p50_target_ns'] is None\n"
 	"assert w11['scaling_ratio'] == 1 and w11['scaling_target'] is None and w11['scaling_pass'] is None\n"
 	"assert abs(w12['scaling_ratio'] - 1.86) < 1e-9 and w12['scaling_target'] == 1.8 and w12['scaling_pass'] is True\n"
-	"assert abs(w18['scaling_ratio'] - 1.4) < 1e-9 and w18['scaling_target'] == 1.5 and w18['scaling_pass'] is False\n"
+	"assert abs(w12['scaling_ratio_one_core'] - 2.0) < 1e-9\n"
+	/* 8 workers: 1.4x one worker misses 1.5x, 1.505x one core passes: judged there */
+	"assert abs(w18['scaling_ratio'] - 1.4) < 1e-9 and w18['scaling_target'] == 1.5 and w18['scaling_pass'] is True\n"
+	"assert abs(w18['scaling_ratio_one_core'] - 1.4 / 0.93) < 1e-9\n"
+	"assert w21['scaling_ratio_one_core'] is None and not any(x['one_core'] for x in runs)\n"
+	"oc = d['one_core_runs']\n"
+	"assert len(oc) == 1 and oc[0]['workload'] == 'w1' and oc[0]['workers'] == 1, oc\n"
+	"assert oc[0]['per_op']['commit']['count'] == 1000\n"
 	"assert w21['stored_per_unique_target'] == 1.1 and w21['stored_per_unique_pass'] is True\n"
 	"assert w11['stored_per_unique_target'] is None and w11['stored_per_unique_pass'] is None\n"
 	"sc = d['scaling']\n"
 	"assert len(sc) == 4 and sc[1]['workers'] == 2 and abs(sc[1]['ratio'] - 1.86) < 1e-9 and sc[1]['pass'] is True\n"
-	"assert sc[2]['pass'] is False and sc[3]['ratio'] == 1\n"
+	"assert sc[2]['pass'] is True and abs(sc[2]['ratio_one_core'] - 1.4 / 0.93) < 1e-9 and sc[3]['ratio'] == 1\n"
+	"assert sc[3]['ratio_one_core'] is None\n"
 	"p = d['peers']\n"
 	"assert [(x['peer'], x['workload']) for x in p] == [('lmdb','w1'),('lmdb','w2'),('rocksdb','w1'),('rocksdb','w2'),('redis','w1')]\n"
 	"for x in p:\n"
@@ -600,7 +613,8 @@ Test(report, table_has_the_machine_the_ratios_and_the_skipped_lines)
 	cr_assert_not_null(strstr(t, "command  helios bench --ops 1000"), "%s", t);
 	const char *want[] = {
 		"W1: 4 KiB state", "W2: 1 MiB state", "p99.9",
-		"1.86x  >= 1.8x PASS", "1.40x  >= 1.5x MISS",
+		"1.86x      2.00x  >= 1.8x PASS", "1.40x      1.51x  >= 1.5x PASS",
+		"w1        1 core     930.0k", "one core (1 worker, HELIOS_PAGE_HELPER=0",
 		"1.05x  <= 1.1x PASS", "6.0x slower than Helios",
 		"1.6x slower than Helios (+read)", "2.0x faster than Helios",
 		"commit >= 10x MISS, restore >= 1.1x PASS", "commit >= 200x MISS",
@@ -622,7 +636,8 @@ Test(report, table_has_the_machine_the_ratios_and_the_skipped_lines)
 Test(report, table_with_no_one_worker_run_has_no_ratio)
 {
 	struct hl_bench_report *r = synthetic();
-	r->runs[0].workers = 3; /* W1's baseline gone */
+	r->runs[0].workers = 3; /* W1's baselines gone */
+	r->one_core_count = 0;
 	char *t = capture(hl_bench_report_table, r);
 	cr_assert_not_null(strstr(t, ">= 1.8x (no 1-worker run)"), "%s", t);
 	cr_assert_null(strstr(t, "6.0x slower"), "%s", t);
