@@ -195,6 +195,11 @@ struct hl_sup {
 	uint64_t hang_timeout_ns; /* 0: no hang detection */
 	hwloc_topology_t topo;    /* NULL: no pinning */
 	struct hl_placement *place;
+	/* the CPUs no worker is pinned to, as an hwloc list ("1", "2-3", ""),
+	 * given to each pinned worker as HELIOS_PAGE_HELPER_CPUS (shm/ahead.c):
+	 * made at the first spawn, in the coordinator, never in a child */
+	char helper_cpus[128];
+	bool helper_cpus_tried, helper_cpus_made;
 	bool stopping;
 	/* SIGTERM to SIGKILL, also after the coordinator died (the watchdog
 	 * reads it when the first worker is spawned) */

@@ -16,7 +16,12 @@
  *
  * Where it runs: never on the CPU of a process pinned to one (helios run
  * and helios bench pin each worker): such a process's helper may run on
- * every CPU but its own. A helper on the process's own CPU preempted its
+ * every CPU but its own, or, when its coordinator says which CPUs no
+ * worker is pinned to (HELIOS_PAGE_HELPER_CPUS, an hwloc list such as
+ * "1" or "2-3,5"; empty: none), on those alone, so that it never
+ * preempts another worker (two workers on two cores have no helper:
+ * each one's helper on the other's core cut 2-worker W1 throughput from
+ * 1.91x to 1.51x one worker). A helper on the process's own CPU preempted its
  * commits there (in the harness that took W1's p99 from 85 to 131 us);
  * one on an idle sibling core takes the slab preparation off the commit
  * path. It runs at the process's priority, not SCHED_IDLE: a helper
@@ -217,22 +222,52 @@ static bool helper_wanted(void)
 #endif
 }
 
+/* An hwloc CPU list ("1", "0-3,6", "" for none) into set; false when it
+ * is not one (then it is ignored, as if unset). */
+static bool parse_cpu_list(const char *s, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	while (*s) {
+		char *end;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+		if (end == s || a >= CPU_SETSIZE)
+			return false;
+		if (*end == '-') {
+			s = end + 1;
+			b = strtoul(s, &end, 10);
+			if (end == s || b < a || b >= CPU_SETSIZE)
+				return false;
+		}
+		for (unsigned long c = a; c <= b; c++)
+			CPU_SET((int)c, set);
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return false;
+		s = end;
+	}
+	return true;
+}
+
 /* Where the helper may run: the process's own CPUs when it may use two
  * or more (*cpus left unset, *own true), else every online CPU but the
  * one it is pinned to (a thread inherits the mask, and there it would
- * preempt the process's own commits). False: no CPU for a helper. */
+ * preempt the process's own commits), narrowed to HELIOS_PAGE_HELPER_CPUS
+ * when the coordinator set it. False: no CPU for a helper. */
 static bool helper_cpus(cpu_set_t *cpus, bool *own)
 {
-	cpu_set_t mine;
+	cpu_set_t mine, told;
 	if (sched_getaffinity(0, sizeof mine, &mine) != 0)
 		return false;
 	*own = CPU_COUNT(&mine) >= 2;
 	if (*own)
 		return true;
+	const char *list = getenv("HELIOS_PAGE_HELPER_CPUS");
+	bool narrowed = list && parse_cpu_list(list, &told);
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	CPU_ZERO(cpus);
 	for (long c = 0; c < online && c < CPU_SETSIZE; c++)
-		if (!CPU_ISSET((int)c, &mine))
+		if (!CPU_ISSET((int)c, &mine) && (!narrowed || CPU_ISSET((int)c, &told)))
 			CPU_SET((int)c, cpus);
 	return CPU_COUNT(cpus) > 0;
 }

@@ -19,7 +19,8 @@
  *     --max-restarts (with backoff), clean exits (restart_*, all_exit_zero);
  *     a worker that cannot even be started is a failure (spawn_failure_*);
  *     the summary counts only restarts that happened (restarts_counted_*).
- *  5. Each worker gets HELIOS_ARENA and its own HELIOS_WORKER (worker_env).
+ *  5. Each worker gets HELIOS_ARENA and its own HELIOS_WORKER (worker_env);
+ *     pinned workers get HELIOS_PAGE_HELPER_CPUS, the CPUs none is pinned to.
  *  6. Hang detection: a worker that holds a slot but sends no heartbeat is
  *     killed after --hang-timeout; one that heartbeats is left alone
  *     (hang_*, heartbeat_*). Workers stop when their coordinator dies, and
@@ -532,6 +533,82 @@ Test(coordinator, worker_env)
 	cr_assert_eq(lines, 4);
 	for (unsigned w = 0; w < 4; w++)
 		cr_assert_eq(seen[w], 1, "HELIOS_WORKER=%u seen %u times", w, seen[w]);
+}
+
+/* A CPU list ("0-2,5", "" for none) as a bit set of CPUs below 64. */
+static uint64_t cpu_bits(const char *s)
+{
+	uint64_t bits = 0;
+	while (*s && *s != '\n') {
+		char *end;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+		cr_assert_neq(end, s, "not a CPU list: %s", s);
+		if (*end == '-')
+			b = strtoul(end + 1, &end, 10);
+		for (unsigned long c = a; c <= b && c < 64; c++)
+			bits |= 1ull << c;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return bits;
+}
+
+/* Pinned workers are told the CPUs no worker is pinned to (supervise.c
+ * invariant 6), where their page helpers may run: with one worker, every
+ * CPU but its own; with a worker per CPU, none. */
+static void helper_cpus_told(unsigned workers)
+{
+	const char *name = tu_arena_name(SUITE);
+	const char *file = tc_file("cpus");
+	char script[512];
+	snprintf(script, sizeof script,
+		 "a=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status);"
+		 " echo \"$a|${HELIOS_PAGE_HELPER_CPUS-unset}|\" >> %s; exit 0", file);
+	char n[8];
+	snprintf(n, sizeof n, "%u", workers);
+	struct tc_proc p;
+	tc_start(&p, NULL, "run", "--arena", name, "--workers", n, "--", "/bin/sh",
+		 "-c", script, NULL);
+	tc_expect_exit(&p, 15, 0);
+	char buf[4096];
+	tc_read(file, buf, sizeof buf);
+	uint64_t pinned = 0, told = 0;
+	unsigned lines = 0;
+	for (char *save, *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *bar = strchr(line, '|');
+		cr_assert_not_null(bar, "line: %s", line);
+		*bar = '\0';
+		cr_assert(strncmp(bar + 1, "unset", 5), "a pinned worker was told nothing");
+		char *end = strchr(bar + 1, '|');
+		cr_assert_not_null(end, "line: %s", bar + 1);
+		*end = '\0';
+		uint64_t mine = cpu_bits(line), list = cpu_bits(bar + 1);
+		cr_assert_eq(__builtin_popcountll(mine), 1, "a worker not pinned: %s", line);
+		cr_assert(lines == 0 || list == told, "workers told different lists");
+		pinned |= mine;
+		told = list;
+		lines++;
+	}
+	cr_assert_eq(lines, workers);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t all = cpus >= 64 ? ~0ull : (1ull << cpus) - 1;
+	cr_assert_eq(told, all & ~pinned, "told %#llx, pinned %#llx",
+		     (unsigned long long)told, (unsigned long long)pinned);
+}
+
+Test(coordinator, one_pinned_worker_is_told_every_cpu_but_its_own)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 64)
+		cr_skip_test("more CPUs than the test's bit set");
+	helper_cpus_told(1);
+}
+
+Test(coordinator, a_worker_per_cpu_is_told_no_cpu_is_free)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus > 8)
+		cr_skip_test("more CPUs than this test starts workers");
+	helper_cpus_told((unsigned)cpus);
 }
 
 /* ---- 7. hangs, a dead coordinator ----------------------------------------- */

@@ -326,3 +326,39 @@ Test(populate, a_helper_that_keeps_ahead_is_woken_once_in_several_grabs)
 	hl_state_free(s);
 	hl_arena_close(a);
 }
+
+/* A pinned process told by its coordinator that no CPU is free of
+ * workers (HELIOS_PAGE_HELPER_CPUS empty: two workers on two cores)
+ * starts no helper, whose turns would preempt the other worker; told a
+ * free CPU, it starts one there (ahead.c, "Where it runs"). */
+Test(populate, a_pinned_process_told_no_free_cpu_has_no_helper)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("one CPU: no helper thread");
+	cr_assert_eq(setenv("HELIOS_PAGE_HELPER", "1", 1), 0);
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	unsigned char word[64] = {1};
+	hl_id id;
+	for (int told = 0; told < 2; told++) {
+		/* "" (none free), then "1" (CPU 1 free) */
+		cr_assert_eq(setenv("HELIOS_PAGE_HELPER_CPUS", told ? "1" : "", 1), 0);
+		hl_arena *a = tu_arena_new("populate", ARENA, CHUNK, NULL);
+		hl_state *s = NULL;
+		cr_assert_eq(hl_state_new(a, &s), 0);
+		cr_assert_eq(hl_state_resize(s, CHUNK), 0);
+		cr_assert_eq(hl_state_write(s, 0, word, sizeof word), 0);
+		cr_assert_eq(hl_commit(s, &id, NULL), 0); /* the first grab */
+		if (!told) {
+			cr_assert_null(a->ahead, "a helper started with no CPU free");
+		} else {
+			cr_assert_not_null(a->ahead, "no helper on the free CPU");
+			cr_assert_eq(threads_kept_off(0), 1, "the helper is off CPU 0");
+		}
+		hl_state_free(s);
+		hl_arena_close(a);
+	}
+	cr_assert_eq(unsetenv("HELIOS_PAGE_HELPER_CPUS"), 0);
+}
