@@ -20,6 +20,18 @@
  * headers of the base children it reuses (prefetched together, so their
  * misses overlap).
  *
+ * Publishing in order, misses together. A node's hash needs its children's
+ * hashes, never their offsets, so the build hashes its way up first and
+ * queues each node it will publish (struct pending, in post-order: every
+ * child before its parent), starting the load of the node's index bucket
+ * as soon as its hash is known; the queue is then published in order, the
+ * parents' child offsets filled from the children published before them.
+ * The look-ups of a W2 commit (leaf, two inner nodes, root) thus wait on
+ * their cold buckets together instead of one after another. A commit with
+ * more new nodes than the queue holds publishes the queue when it fills
+ * and every later node at once, as without one. The order of publication
+ * is unchanged (post-order), so invariants 1-7 below hold as before.
+ *
  * Publishing (publish()) is: look the hash up; if a node is there, verify
  * its bytes equal ours (a hash match with other bytes is HL_ECOLLISION,
  * never shared; for inner nodes the bytes are child offsets, which name
@@ -61,17 +73,6 @@
 
 #include "workers.h"
 
-struct commit {
-	hl_state *s;
-	hl_arena *a;
-	uint64_t chunks;        /* of the new tree */
-	uint64_t valid_chunks;  /* chunks below this may come from the base */
-	const struct hl_dirty **sorted; /* dirty chunks in index order */
-	hl_commit_info info;
-	bool found_last;        /* the last node published was found, not
-				 * pushed by us: a sync wait needs a marker */
-};
-
 /* The bytes that identify a node (hashed and verified) and its child
  * offsets (derived from the hashes, stored but not compared). */
 struct node_image {
@@ -86,6 +87,34 @@ struct node_image {
 	const void *log;        /* what its persist record carries (NULL:
 				 * ident); inner nodes log child hashes */
 	uint32_t log_bytes;
+};
+
+/* A node queued for publication ("Publishing in order"). */
+#define HL_COMMIT_QUEUE 16u
+
+struct pending {
+	struct node_image im;
+	hl_id h;
+	uint64_t off;                /* once published */
+	/* an inner node's, owned here: child offsets (a queued child's filled
+	 * in when it is published: child[j] its queue index, else -1) */
+	uint64_t offs[HL_FANOUT];
+	hl_id hashes[HL_FANOUT];
+	int8_t child[HL_FANOUT];
+};
+
+struct commit {
+	hl_state *s;
+	hl_arena *a;
+	struct pending *q;      /* [HL_COMMIT_QUEUE], not zeroed */
+	unsigned queued, published; /* q[published, queued) waits */
+	bool at_once;           /* the queue filled: publish as they come */
+	uint64_t chunks;        /* of the new tree */
+	uint64_t valid_chunks;  /* chunks below this may come from the base */
+	const struct hl_dirty **sorted; /* dirty chunks in index order */
+	hl_commit_info info;
+	bool found_last;        /* the last node published was found, not
+				 * pushed by us: a sync wait needs a marker */
 };
 
 static bool image_matches(const struct hl_node *n, const struct node_image *im)
@@ -227,20 +256,81 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 	return 0;
 }
 
+/* Publishes the queue in order ("Publishing in order"), each inner node's
+ * queued children's offsets filled in from their publication first. */
+static int flush(struct commit *cx)
+{
+	for (; cx->published < cx->queued; cx->published++) {
+		struct pending *p = &cx->q[cx->published];
+		if (p->im.kind == HL_NODE_INNER)
+			for (unsigned j = 0; j < p->im.count; j++)
+				if (p->child[j] >= 0)
+					p->offs[j] = cx->q[p->child[j]].off;
+		int rc = publish(cx, p->h, &p->im, &p->off);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Queues node h (its bucket's load started), *pend its queue index; or,
+ * once the queue has filled, publishes it at once (*pend -1, out->off
+ * set). child[j]: inner nodes' queued children, -1 for those whose
+ * offset im->ident already holds. */
+static int defer(struct commit *cx, hl_id h, const struct node_image *im,
+		 const int8_t *child, struct hl_nref *out, int *pend)
+{
+	*pend = -1;
+	if (!cx->at_once && cx->queued == HL_COMMIT_QUEUE) {
+		int rc = flush(cx);
+		if (rc)
+			return rc;
+		cx->at_once = true;
+	}
+	bool inner = im->kind == HL_NODE_INNER;
+	if (cx->at_once) { /* every queued child is published by now */
+		uint64_t offs[HL_FANOUT];
+		struct node_image now = *im;
+		if (inner) {
+			memcpy(offs, im->ident, im->count * sizeof *offs);
+			for (unsigned j = 0; j < im->count; j++)
+				if (child[j] >= 0)
+					offs[j] = cx->q[child[j]].off;
+			now.ident = offs;
+		}
+		return publish(cx, h, &now, &out->off);
+	}
+	struct pending *p = &cx->q[cx->queued];
+	p->im = *im;
+	p->h = h;
+	if (inner) {
+		memcpy(p->offs, im->ident, im->count * sizeof *p->offs);
+		memcpy(p->hashes, im->log, im->count * sizeof *p->hashes);
+		memcpy(p->child, child, im->count * sizeof *p->child);
+		p->im.ident = p->offs;
+		p->im.log = p->hashes;
+	}
+	hl_index_prefetch(cx->a, h);
+	*pend = (int)cx->queued++;
+	return 0;
+}
+
 static int publish_leaf(struct commit *cx, const unsigned char *buf,
-			struct hl_nref *out)
+			struct hl_nref *out, int *pend)
 {
 	hl_arena *a = cx->a;
 	hl_id h = hl_hash_leaf(buf, a->chunk_bytes);
 	cx->info.hashed_bytes += a->chunk_bytes;
 	cx->info.chunks_touched++;
 	*out = (struct hl_nref){true, h, 0};
+	*pend = -1;
 	if (hl_id_eq(h, a->zero_hash[0]))
 		return memcmp(buf, a->zero_chunk, a->chunk_bytes) ? HL_ECOLLISION
 								  : 0;
+	/* the dirty buffer stays put until the commit ends */
 	struct node_image im = {.kind = HL_NODE_LEAF, .cls = a->class_leaf,
 				.ident = buf, .ident_bytes = a->chunk_bytes};
-	return publish(cx, h, &im, &out->off);
+	return defer(cx, h, &im, NULL, out, pend);
 }
 
 int hl_commit_publish_replayed(hl_arena *a, hl_id h, unsigned kind,
@@ -271,12 +361,14 @@ static bool all_zero_children(const hl_arena *a, unsigned level,
 
 static int publish_inner(struct commit *cx, unsigned level,
 			 const hl_id *hashes, const uint64_t *offs,
-			 unsigned count, struct hl_nref *out)
+			 const int8_t *child, unsigned count,
+			 struct hl_nref *out, int *pend)
 {
 	hl_arena *a = cx->a;
 	hl_id h = hl_hash_inner(level, hashes, count);
 	cx->info.hashed_bytes += count * sizeof(hl_id);
 	*out = (struct hl_nref){true, h, 0};
+	*pend = -1;
 	if (count == HL_FANOUT && hl_id_eq(h, a->zero_hash[level]))
 		return all_zero_children(a, level, hashes, count) ? 0
 								  : HL_ECOLLISION;
@@ -286,13 +378,13 @@ static int publish_inner(struct commit *cx, unsigned level,
 				.ident_bytes = hl_inner_payload_bytes(count),
 				.log = hashes,
 				.log_bytes = count * (uint32_t)sizeof(hl_id)};
-	return publish(cx, h, &im, &out->off);
+	return defer(cx, h, &im, child, out, pend);
 }
 
+/* *id is the root's hash, hl_hash_root(size, height, top.hash). */
 static int publish_root(struct commit *cx, uint64_t size, unsigned height,
-			struct hl_nref top, hl_id *id, uint64_t *root_off)
+			struct hl_nref top, const hl_id *id, uint64_t *root_off)
 {
-	*id = hl_hash_root(size, height, top.hash);
 	struct node_image im = {.kind = HL_NODE_ROOT, .level = (uint8_t)height,
 				.count = 1, .cls = cx->a->class_root,
 				.aux = size, .ident = &top.hash,
@@ -317,14 +409,17 @@ static int base_children(struct commit *cx, unsigned level, uint64_t i,
 	return bad ? HL_ECORRUPT : 0;
 }
 
-/* Dirty entries [d, d_end) are those inside node (level, i)'s range. */
+/* Dirty entries [d, d_end) are those inside node (level, i)'s range.
+ * *pend: the node's queue index when it waits to be published, else -1
+ * (out->off known: reused, zero, or published at once). */
 static int build(struct commit *cx, unsigned level, uint64_t i,
 		 struct hl_nref base, uint32_t d, uint32_t d_end,
-		 struct hl_nref *out)
+		 struct hl_nref *out, int *pend)
 {
 	const struct hl_tree *bt = &cx->s->base;
 	uint64_t lo = hl_node_lo(level, i), full = hl_node_hi_full(level, i);
 	uint64_t hi = full < cx->chunks ? full : cx->chunks;
+	*pend = -1;
 	if (d == d_end) {
 		uint64_t base_hi = full < bt->chunks ? full : bt->chunks;
 		if (base.present && base_hi == hi && hi <= cx->valid_chunks) {
@@ -339,10 +434,11 @@ static int build(struct commit *cx, unsigned level, uint64_t i,
 	}
 	if (level == 0) {
 		hl_assert(d < d_end && cx->sorted[d]->chunk == lo);
-		return publish_leaf(cx, cx->sorted[d]->buf, out);
+		return publish_leaf(cx, cx->sorted[d]->buf, out, pend);
 	}
 	hl_id hashes[HL_FANOUT];
 	uint64_t offs[HL_FANOUT];
+	int8_t child[HL_FANOUT];
 	struct hl_nref bases[HL_FANOUT];
 	uint64_t span = 1ull << (HL_FANOUT_SHIFT * (level - 1));
 	unsigned count = (unsigned)((hi - lo + span - 1) / span);
@@ -356,14 +452,16 @@ static int build(struct commit *cx, unsigned level, uint64_t i,
 		while (e < d_end && cx->sorted[e]->chunk < child_hi)
 			e++;
 		struct hl_nref c;
-		rc = build(cx, level - 1, i * HL_FANOUT + j, bases[j], d, e, &c);
+		int cp;
+		rc = build(cx, level - 1, i * HL_FANOUT + j, bases[j], d, e, &c, &cp);
 		if (rc)
 			return rc;
 		hashes[j] = c.hash;
 		offs[j] = c.off;
+		child[j] = (int8_t)cp;
 		d = e;
 	}
-	return publish_inner(cx, level, hashes, offs, count, out);
+	return publish_inner(cx, level, hashes, offs, child, count, out, pend);
 }
 
 static int by_chunk(const void *x, const void *y)
@@ -396,9 +494,18 @@ static int commit_tree(struct commit *cx, hl_id *id, struct hl_tree *t)
 		return 0; /* the empty state: the zero id, no nodes */
 	struct hl_nref base = hl_tree_at_level(cx->a, &s->base, t->height);
 	struct hl_nref top;
-	int rc = build(cx, t->height, 0, base, 0, s->dirty_count, &top);
+	int tp;
+	int rc = build(cx, t->height, 0, base, 0, s->dirty_count, &top, &tp);
 	if (rc)
 		return rc;
+	/* the root's bucket joins the queue's misses; then the queue, in order */
+	hl_id rid = hl_hash_root(s->size, t->height, top.hash);
+	hl_index_prefetch(cx->a, rid);
+	if ((rc = flush(cx)))
+		return rc;
+	if (tp >= 0)
+		top.off = cx->q[tp].off;
+	*id = rid;
 	uint64_t root_off;
 	rc = publish_root(cx, s->size, t->height, top, id, &root_off);
 	t->top_hash = top.hash;
@@ -446,7 +553,8 @@ int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
 		return rc;
 	/* the clock is read for info's ns only; t1 below is the heartbeat */
 	uint64_t t0 = info ? hl_now_ns() : 0;
-	struct commit cx = {.s = s, .a = s->a,
+	struct pending q[HL_COMMIT_QUEUE]; /* written before read, never zeroed */
+	struct commit cx = {.s = s, .a = s->a, .q = q,
 			    .chunks = hl_chunks_of(s->a, s->size),
 			    .valid_chunks = hl_valid_chunks(s)};
 	sort_dirty(&cx);
@@ -463,7 +571,7 @@ int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
 	 * may take what one collection freed before ours gets it) */
 	for (unsigned again = 0; rc == HL_EFULL && again < HL_GC_COMMIT_RETRIES &&
 			     hl_gc_for_room(s->a); again++) {
-		cx = (struct commit){.s = s, .a = s->a, .chunks = cx.chunks,
+		cx = (struct commit){.s = s, .a = s->a, .q = q, .chunks = cx.chunks,
 				     .valid_chunks = cx.valid_chunks};
 		sort_dirty(&cx);
 		hl_epoch_enter(s->a);
