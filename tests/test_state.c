@@ -361,3 +361,47 @@ Test(state, collision_is_reported_never_shared)
 	hl_state_free(s);
 	hl_arena_close(a);
 }
+
+/* Commit queues the new nodes it hashes and publishes them in order
+ * (commit.c, "Publishing in order"), at most 16; past that it publishes
+ * the queue and every later node at once. Around that bound (k leaves
+ * and their parents: 15 and a parent fill the queue, 16 and more
+ * overflow it, a parent then published at once over queued children)
+ * every snapshot
+ * reads back, an id does not depend on the path taken (one chunk at a
+ * time, or all at once), and the arena checks clean. */
+Test(state, commits_around_the_queue_bound_read_back)
+{
+	hl_arena *a = tu_arena_new("state", 32 << 20, 512, NULL);
+	unsigned char in[18 * 512], out[18 * 512];
+	for (unsigned k = 13; k <= 18; k++) {
+		size_t bytes = (size_t)k * 512;
+		fill(in, bytes, k);
+		for (unsigned c = 0; c < k; c++) { /* every chunk new content */
+			uint64_t tag = (uint64_t)k << 32 | c;
+			memcpy(in + c * 512, &tag, sizeof tag);
+		}
+		hl_state *x = new_state(a, bytes), *y = new_state(a, bytes);
+		cr_assert_eq(hl_state_write(x, 0, in, bytes), 0);
+		hl_commit_info info;
+		hl_id all = commit(x, &info);
+		/* the leaves, their parent (two past 16, and theirs), the root */
+		unsigned want = k <= 16 ? k + 2 : k + 4;
+		cr_assert_eq(info.new_nodes, want, "k %u: %llu new nodes", k,
+			     (unsigned long long)info.new_nodes);
+		hl_id step = {0, 0};
+		for (unsigned c = 0; c < k; c++) { /* one chunk per commit */
+			cr_assert_eq(hl_state_write(y, c * 512, in + c * 512, 512), 0);
+			step = commit(y, NULL);
+		}
+		cr_assert(hl_id_eq(all, step), "k %u: the id depends on the path", k);
+		cr_assert_eq(hl_restore(y, all), 0);
+		memset(out, 0, sizeof out);
+		cr_assert_eq(hl_state_read(y, 0, out, bytes), 0);
+		cr_assert_eq(memcmp(in, out, bytes), 0, "k %u: read back differs", k);
+		hl_state_free(x);
+		hl_state_free(y);
+	}
+	tu_assert_arena_ok(a, "after the commits");
+	hl_arena_close(a);
+}
