@@ -435,53 +435,46 @@ static int run_sweep(const struct opts *o, char **worker_argv,
 	return rc;
 }
 
-/* The second row of each workload: one worker on a prefaulted arena. A
- * failed one is left out (and makes the exit status 1); -1 if stopped. */
-static int run_prefault_rows(const struct opts *o, char **worker_argv,
-			     struct hl_bench_report *rep, struct notes *nt)
+/* One more 1-worker row per workload under `variant` (a copy of o with
+ * one thing changed), into runs[*count]. A failed one is left out (and
+ * makes the exit status 1); -1 if stopped. */
+static int run_variant_rows(const struct opts *o, const struct opts *variant,
+			    char **worker_argv, struct hl_bench_run *runs,
+			    unsigned *count, struct notes *nt)
 {
-	struct opts po = *o;
 	int rc = 0;
-	po.prefault = true;
 	for (int w = 0; w < HL_WORKLOAD_COUNT; w++) {
-		if (!o->workload[w] || rep->prefault_count >= HL_WORKLOAD_COUNT)
+		if (!o->workload[w] || *count >= HL_WORKLOAD_COUNT)
 			continue;
-		struct hl_bench_run *run = &rep->prefault_runs[rep->prefault_count];
-		int r = hl_harness_run(&po, (enum hl_workload)w, 1, worker_argv, run, nt);
+		int r = hl_harness_run(variant, (enum hl_workload)w, 1, worker_argv,
+				       &runs[*count], nt);
 		if (r < 0)
 			return -1;
 		if (r == 0)
-			rep->prefault_count++;
+			(*count)++;
 		else
 			rc = 1;
 	}
 	return rc;
 }
 
-/* The third row of each workload: one worker whose process runs nothing
- * on another core (no page helper), the scaling targets' baseline. None
- * on one CPU, where the default worker has no helper either. */
-static int run_one_core_rows(const struct opts *o, char **worker_argv,
-			     struct hl_bench_report *rep, struct notes *nt)
+/* The second row of each workload: one worker on a prefaulted arena; the
+ * third: one worker whose process runs nothing on another core (no page
+ * helper), the scaling targets' baseline - none on one CPU, where the
+ * default worker has no helper either. */
+static int run_extra_rows(const struct opts *o, char **worker_argv,
+			  struct hl_bench_report *rep, struct notes *nt)
 {
-	struct opts co = *o;
-	int rc = 0;
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		return 0;
-	co.no_page_helper = true;
-	for (int w = 0; w < HL_WORKLOAD_COUNT; w++) {
-		if (!o->workload[w] || rep->one_core_count >= HL_WORKLOAD_COUNT)
-			continue;
-		struct hl_bench_run *run = &rep->one_core_runs[rep->one_core_count];
-		int r = hl_harness_run(&co, (enum hl_workload)w, 1, worker_argv, run, nt);
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			rep->one_core_count++;
-		else
-			rc = 1;
-	}
-	return rc;
+	struct opts pf = *o, one_core = *o;
+	pf.prefault = true;
+	one_core.no_page_helper = true;
+	int rc = run_variant_rows(o, &pf, worker_argv, rep->prefault_runs,
+				  &rep->prefault_count, nt);
+	if (rc < 0 || hl_bench_interrupted || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return rc;
+	int oc = run_variant_rows(o, &one_core, worker_argv, rep->one_core_runs,
+				  &rep->one_core_count, nt);
+	return oc < 0 ? oc : rc | oc;
 }
 
 int hl_bench_main(int argc, char **argv)
@@ -515,12 +508,8 @@ int hl_bench_main(int argc, char **argv)
 		hl_say("bench: no memory for the floor row; it is left out");
 	int sweep = run_sweep(&o, worker_argv, rep, nt);
 	if (sweep >= 0 && !hl_bench_interrupted) {
-		int pf = run_prefault_rows(&o, worker_argv, rep, nt);
-		sweep = pf < 0 ? pf : sweep | pf;
-	}
-	if (sweep >= 0 && !hl_bench_interrupted) {
-		int oc = run_one_core_rows(&o, worker_argv, rep, nt);
-		sweep = oc < 0 ? oc : sweep | oc;
+		int extra = run_extra_rows(&o, worker_argv, rep, nt);
+		sweep = extra < 0 ? extra : sweep | extra;
 	}
 	bool ok = sweep == 0;
 	if (sweep >= 0 && !hl_bench_interrupted)

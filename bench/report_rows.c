@@ -47,34 +47,41 @@ void hl_report_floor_row(FILE *out, const struct hl_bench_report *r)
 		       ratio);
 }
 
-/* Workload w's prefault row (hl_config.prefault = 1, one worker) or NULL. */
-static const struct hl_bench_run *prefault_run(const struct hl_bench_report *r,
-					       enum hl_workload w)
+/* Workload w's run among runs[0, count), or NULL. */
+static const struct hl_bench_run *run_of(const struct hl_bench_run *runs,
+					 unsigned count, enum hl_workload w)
 {
-	for (unsigned i = 0; i < r->prefault_count && i < HL_WORKLOAD_COUNT; i++)
-		if (r->prefault_runs[i].workload == w)
-			return &r->prefault_runs[i];
+	for (unsigned i = 0; i < count && i < HL_WORKLOAD_COUNT; i++)
+		if (runs[i].workload == w)
+			return &runs[i];
 	return NULL;
+}
+
+/* A 1-worker variant's title line, then its latency rows. */
+static void variant_rows(FILE *out, const struct hl_bench_run *run, const char *title)
+{
+	hl_report_line(out, "%s", title);
+	for (unsigned op = 0; op < HL_OP_COUNT; op++)
+		if (run->op[op].count)
+			hl_report_latency_row(out, run, op);
 }
 
 void hl_report_prefault_rows(FILE *out, const struct hl_bench_report *r,
 			     enum hl_workload w)
 {
-	const struct hl_bench_run *pf = prefault_run(r, w);
+	const struct hl_bench_run *pf = run_of(r->prefault_runs, r->prefault_count, w);
 	const struct hl_bench_run *one = hl_report_find_run(r, w, 1);
-	char size[16], create[24], dcreate[24] = "-";
+	char size[16], create[24], dcreate[24] = "-", title[192];
 	if (!pf)
 		return;
 	hl_fmt_bytes(size, sizeof size, pf->arena_bytes);
 	if (one)
 		hl_report_fmt_ns(dcreate, sizeof dcreate, one->create_ns);
 	hl_report_fmt_ns(create, sizeof create, pf->create_ns);
-	hl_report_line(out, "  prefault (hl_config.prefault = 1, 1 worker; its %s "
-		       "arena created in %s, the default row's in %s):", size,
-		       create, dcreate);
-	for (unsigned op = 0; op < HL_OP_COUNT; op++)
-		if (pf->op[op].count)
-			hl_report_latency_row(out, pf, op);
+	snprintf(title, sizeof title, "  prefault (hl_config.prefault = 1, 1 worker; "
+		 "its %s arena created in %s, the default row's in %s):", size,
+		 create, dcreate);
+	variant_rows(out, pf, title);
 }
 
 /* A prefault row: the totals and the per-op latencies (it has no scaling
@@ -112,21 +119,14 @@ void hl_report_json_floor(struct hl_json *j, const struct hl_bench_report *r)
 const struct hl_bench_run *hl_report_one_core_run(const struct hl_bench_report *r,
 						  enum hl_workload w)
 {
-	for (unsigned i = 0; i < r->one_core_count && i < HL_WORKLOAD_COUNT; i++)
-		if (r->one_core_runs[i].workload == w)
-			return &r->one_core_runs[i];
-	return NULL;
+	return run_of(r->one_core_runs, r->one_core_count, w);
 }
 
 void hl_report_one_core_rows(FILE *out, const struct hl_bench_report *r,
 			     enum hl_workload w)
 {
 	const struct hl_bench_run *oc = hl_report_one_core_run(r, w);
-	if (!oc)
-		return;
-	hl_report_line(out, "  one core (1 worker, HELIOS_PAGE_HELPER=0: no page "
-		       "helper on another core; the scaling baseline):");
-	for (unsigned op = 0; op < HL_OP_COUNT; op++)
-		if (oc->op[op].count)
-			hl_report_latency_row(out, oc, op);
+	if (oc)
+		variant_rows(out, oc, "  one core (1 worker, HELIOS_PAGE_HELPER=0: no "
+			     "page helper on another core; the scaling baseline):");
 }
