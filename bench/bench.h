@@ -345,6 +345,19 @@ void hl_report_line(FILE *out, const char *fmt, ...) __attribute__((format(print
 void hl_report_latency_row(FILE *out, const struct hl_bench_run *run,
 			   enum hl_bench_op op);
 void hl_report_json_hist(struct hl_json *j, const struct hl_hist *h, double rate);
+/* {"key": applies ? pass : null}. */
+void hl_report_json_pass(struct hl_json *j, const char *key, bool applies, bool pass);
+/* A peer row's histogram of op (commit or restore), whether it was
+ * measured (neither skipped nor failed), and an op's rate (its count over
+ * the peer's seconds). */
+const struct hl_hist *hl_report_peer_hist(const struct hl_bench_peer_row *p,
+					  enum hl_bench_op op);
+bool hl_report_peer_measured(const struct hl_bench_peer_row *p);
+double hl_report_peer_op_rate(const struct hl_peer_result *p, const struct hl_hist *h);
+/* The peers (report_peers.c): their table, and one "peers" object. */
+void hl_report_peers_table(FILE *out, const struct hl_bench_report *r);
+void hl_report_json_peer(struct hl_json *j, const struct hl_bench_report *r,
+			 const struct hl_bench_peer_row *p);
 void hl_report_json_totals(struct hl_json *j, const struct hl_bench_run *run);
 void hl_report_json_op(struct hl_json *j, const struct hl_bench_run *run,
 		       enum hl_bench_op op);

@@ -148,21 +148,6 @@ static const struct latency_target latency_targets[] = {
 	{HL_WORKLOAD_W2, HL_OP_DIFF, 2000},
 };
 
-/* DESIGN.md's ratios to LMDB (definition 4): the peer's p50 over Helios's
- * is at least `ratio`. */
-struct peer_target {
-	const char *peer;
-	enum hl_workload workload;
-	enum hl_bench_op op; /* HL_OP_COMMIT or HL_OP_RESTORE */
-	double ratio;
-};
-
-static const struct peer_target peer_targets[] = {
-	{"lmdb", HL_WORKLOAD_W1, HL_OP_COMMIT, 10},
-	{"lmdb", HL_WORKLOAD_W1, HL_OP_RESTORE, 1.1},
-	{"lmdb", HL_WORKLOAD_W2, HL_OP_COMMIT, 200},
-};
-
 static const char *const workload_titles[HL_WORKLOAD_COUNT] = {
 	[HL_WORKLOAD_W1] = "W1: 4 KiB state; commit = 64 B written at a random offset"
 		     " + hl_commit; restore = a random earlier id",
@@ -263,7 +248,7 @@ static double op_rate(const struct hl_bench_run *run, enum hl_bench_op op)
 	return run->ops_per_s * ((double)run->op[op].count / (double)all);
 }
 
-static double peer_op_rate(const struct hl_peer_result *p, const struct hl_hist *h)
+double hl_report_peer_op_rate(const struct hl_peer_result *p, const struct hl_hist *h)
 {
 	return p->seconds > 0 ? (double)h->count / p->seconds : 0;
 }
@@ -297,53 +282,15 @@ static uint64_t latency_target(const struct hl_bench_run *run, enum hl_bench_op 
 	return 0;
 }
 
-static const struct hl_hist *peer_hist(const struct hl_bench_peer_row *p,
-				       enum hl_bench_op op)
+const struct hl_hist *hl_report_peer_hist(const struct hl_bench_peer_row *p,
+					 enum hl_bench_op op)
 {
 	return op == HL_OP_COMMIT ? &p->r.commit : &p->r.restore;
 }
 
-static bool peer_measured(const struct hl_bench_peer_row *p)
+bool hl_report_peer_measured(const struct hl_bench_peer_row *p)
 {
 	return !p->skipped && !p->failed;
-}
-
-/* The Helios operation a peer's op is compared with (definition 4):
- * restore+read for a restore where the run timed it; -1 without a run. */
-static int helios_op_for_peer(const struct hl_bench_report *r,
-			      const struct hl_bench_peer_row *p, enum hl_bench_op op)
-{
-	const struct hl_bench_run *h = hl_report_find_run(r, p->workload, 1);
-	if (!h)
-		return -1;
-	if (op == HL_OP_RESTORE && h->op[HL_OP_RESTORE_READ].count)
-		return HL_OP_RESTORE_READ;
-	return (int)op;
-}
-
-/* Definition 4. NAN without a Helios run or a sample on either side. */
-static double peer_ratio(const struct hl_bench_report *r,
-			 const struct hl_bench_peer_row *p, enum hl_bench_op op)
-{
-	const struct hl_bench_run *h = hl_report_find_run(r, p->workload, 1);
-	int hop = helios_op_for_peer(r, p, op);
-	if (!h || hop < 0 || !peer_measured(p))
-		return NAN;
-	uint64_t helios = hl_hist_percentile(&h->op[hop], 50);
-	uint64_t peer = hl_hist_percentile(peer_hist(p, op), 50);
-	if (!helios || !peer_hist(p, op)->count)
-		return NAN;
-	return (double)peer / (double)helios;
-}
-
-/* DESIGN.md's ratio for (peer, workload, op), or NAN: none. */
-static double peer_target(const struct hl_bench_peer_row *p, enum hl_bench_op op)
-{
-	for (size_t i = 0; i < sizeof peer_targets / sizeof peer_targets[0]; i++)
-		if (p->peer && !strcmp(p->peer, peer_targets[i].peer) &&
-		    p->workload == peer_targets[i].workload && op == peer_targets[i].op)
-			return peer_targets[i].ratio;
-	return NAN;
 }
 
 /* ---- the machine -------------------------------------------------------------- */
@@ -472,20 +419,6 @@ static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
 static const char *fmt_rate(char *buf, size_t len, double per_s)
 {
 	hl_fmt_count(buf, len, per_s);
-	return buf;
-}
-
-/* "7.5x slower than Helios" (definition 4), or "-". */
-static const char *fmt_vs(char *buf, size_t len, double ratio)
-{
-	if (!isfinite(ratio) || ratio <= 0)
-		snprintf(buf, len, "-");
-	else if (ratio >= 1)
-		snprintf(buf, len, ratio < 10 ? "%.1fx slower than Helios"
-					       : "%.0fx slower than Helios", ratio);
-	else
-		snprintf(buf, len, ratio > 0.1 ? "%.1fx faster than Helios"
-					       : "%.0fx faster than Helios", 1 / ratio);
 	return buf;
 }
 
@@ -626,91 +559,6 @@ static void table_memory(FILE *out, const struct hl_bench_report *r)
 	line(out, "%s", "");
 }
 
-/* A skipped peer is one line, however many workloads it skipped. */
-static bool skipped_before(const struct hl_bench_report *r, unsigned i)
-{
-	for (unsigned j = 0; j < i; j++)
-		if (r->peers[j].skipped && r->peers[j].peer && r->peers[i].peer &&
-		    !strcmp(r->peers[j].peer, r->peers[i].peer))
-			return true;
-	return false;
-}
-
-static void table_peer_row(FILE *out, const struct hl_bench_report *r, unsigned i)
-{
-	const struct hl_bench_peer_row *p = &r->peers[i];
-	const char *name = p->peer ? p->peer : "?";
-	int why_len = (int)strnlen(p->why, sizeof p->why);
-	if (p->skipped) {
-		if (!skipped_before(r, i))
-			line(out, "  %-11s skipped: %.*s", name, why_len, p->why);
-		return;
-	}
-	const char *w = hl_workload_name(p->workload);
-	if (p->failed) {
-		line(out, "  %-11s %-8s FAILED: %.*s", name, w, why_len, p->why);
-		return;
-	}
-	char c50[24], c99[24], r50[24], r99[24], cvs[48], rvs[64], targets[96] = "";
-	fmt_vs(rvs, sizeof rvs, peer_ratio(r, p, HL_OP_RESTORE));
-	if (helios_op_for_peer(r, p, HL_OP_RESTORE) == HL_OP_RESTORE_READ &&
-	    strcmp(rvs, "-"))
-		strncat(rvs, " (+read)", sizeof rvs - strlen(rvs) - 1);
-	size_t tl = 0;
-	for (unsigned op = HL_OP_COMMIT; op <= HL_OP_RESTORE; op++) {
-		double t = peer_target(p, op), x = peer_ratio(r, p, op);
-		if (!isfinite(t))
-			continue;
-		tl += (size_t)snprintf(targets + tl, sizeof targets - tl, "%s%s >= %gx %s",
-				       tl ? ", " : "", hl_bench_op_name(op), t,
-				       !isfinite(x) ? "-" : x >= t ? "PASS" : "MISS");
-		if (tl >= sizeof targets)
-			break;
-	}
-	line(out, "  %-11s %-8s %11s %11s %12s %12s  %-25s %-34s %s", name, w,
-	     fmt_ns(c50, sizeof c50, hl_hist_percentile(&p->r.commit, 50)),
-	     fmt_ns(c99, sizeof c99, hl_hist_percentile(&p->r.commit, 99)),
-	     fmt_ns(r50, sizeof r50, hl_hist_percentile(&p->r.restore, 50)),
-	     fmt_ns(r99, sizeof r99, hl_hist_percentile(&p->r.restore, 99)),
-	     fmt_vs(cvs, sizeof cvs, peer_ratio(r, p, HL_OP_COMMIT)), rvs, targets);
-}
-
-/* Each measured peer's configuration, once per distinct text. */
-static void table_peer_configs(FILE *out, const struct hl_bench_report *r)
-{
-	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
-		const struct hl_bench_peer_row *p = &r->peers[i];
-		if (!peer_measured(p) || !p->r.config[0])
-			continue;
-		bool seen = false;
-		for (unsigned j = 0; j < i && !seen; j++)
-			seen = peer_measured(&r->peers[j]) &&
-			       !strncmp(r->peers[j].r.config, p->r.config,
-					sizeof p->r.config);
-		if (!seen)
-			line(out, "  %-11s config: %.*s", p->peer ? p->peer : "?",
-			     (int)strnlen(p->r.config, sizeof p->r.config), p->r.config);
-	}
-}
-
-static void table_peers(FILE *out, const struct hl_bench_report *r)
-{
-	if (!hl_report_peer_count(r)) {
-		line(out, "peers: none were run");
-		return;
-	}
-	line(out, "peers: the same W1/W2 through each store, one process; vs Helios"
-		  " = the peer's p50 / Helios's p50 (1 worker, this run; a peer's"
-		  " restore copies the value out, so (+read) is against Helios's"
-		  " restore+read)");
-	line(out, "  %-11s %-8s %11s %11s %12s %12s  %-25s %-34s %s", "peer", "workload",
-	     "commit p50", "commit p99", "restore p50", "restore p99",
-	     "commit vs Helios", "restore vs Helios", "target (DESIGN.md)");
-	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
-		table_peer_row(out, r, i);
-	table_peer_configs(out, r);
-}
-
 int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 {
 	line(out, "helios bench  %.*s", (int)strnlen(r->date, sizeof r->date), r->date);
@@ -726,7 +574,7 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 		table_memory(out, r);
 	}
 	hl_report_games_table(out, r);
-	table_peers(out, r);
+	hl_report_peers_table(out, r);
 	hl_report_persist_table(out, r);
 	return ferror(out) ? HL_EIO : 0;
 }
@@ -734,7 +582,7 @@ int hl_bench_report_table(FILE *out, const struct hl_bench_report *r)
 /* ---- JSON -------------------------------------------------------------------------- */
 
 /* A pass verdict: true/false, or null where the target does not apply. */
-static void json_pass(struct hl_json *j, const char *key, bool applies, bool pass)
+void hl_report_json_pass(struct hl_json *j, const char *key, bool applies, bool pass)
 {
 	if (applies)
 		hl_json_bool(j, key, pass);
@@ -767,7 +615,7 @@ static void json_run_op(struct hl_json *j, const struct hl_bench_run *run,
 		hl_json_u64(j, "p50_target_ns", t);
 	else
 		hl_json_null(j, "p50_target_ns");
-	json_pass(j, "p50_pass", t != 0, hl_hist_percentile(&run->op[op], 50) <= t);
+	hl_report_json_pass(j, "p50_pass", t != 0, hl_hist_percentile(&run->op[op], 50) <= t);
 	hl_json_close(j);
 }
 
@@ -800,13 +648,13 @@ static void json_run(struct hl_json *j, const struct hl_bench_report *r,
 	hl_json_num(j, "dedup_ratio", dedup_fraction(run));
 	hl_json_num(j, "stored_per_unique", spu);
 	hl_json_num(j, "stored_per_unique_target", st);
-	json_pass(j, "stored_per_unique_pass", isfinite(st) && isfinite(spu),
+	hl_report_json_pass(j, "stored_per_unique_pass", isfinite(st) && isfinite(spu),
 		  spu <= st);
 	double c = scaling_ratio_one_core(r, run), jd = scaling_judged(r, run);
 	hl_json_num(j, "scaling_ratio", x);
 	hl_json_num(j, "scaling_ratio_one_core", c);
 	hl_json_num(j, "scaling_target", t);
-	json_pass(j, "scaling_pass", isfinite(t) && isfinite(jd), jd >= t);
+	hl_report_json_pass(j, "scaling_pass", isfinite(t) && isfinite(jd), jd >= t);
 	hl_json_open(j, "per_op", '{');
 	for (unsigned op = 0; op < HL_OP_COUNT; op++)
 		json_run_op(j, run, op);
@@ -827,51 +675,7 @@ static void json_scaling(struct hl_json *j, const struct hl_bench_report *r,
 	hl_json_num(j, "ratio", x);
 	hl_json_num(j, "ratio_one_core", c);
 	hl_json_num(j, "target", t);
-	json_pass(j, "pass", isfinite(t) && isfinite(jd), jd >= t);
-	hl_json_close(j);
-}
-
-static void json_peer_op(struct hl_json *j, const char *key,
-			 const struct hl_bench_peer_row *p, enum hl_bench_op op)
-{
-	if (!peer_measured(p)) {
-		hl_json_null(j, key);
-		return;
-	}
-	hl_json_open(j, key, '{');
-	json_hist(j, peer_hist(p, op), peer_op_rate(&p->r, peer_hist(p, op)));
-	hl_json_close(j);
-}
-
-static void json_peer(struct hl_json *j, const struct hl_bench_report *r,
-		      const struct hl_bench_peer_row *p)
-{
-	bool m = peer_measured(p);
-	hl_json_open(j, NULL, '{');
-	hl_json_str(j, "peer", p->peer, 64);
-	hl_json_str(j, "workload", hl_workload_name(p->workload), 16);
-	hl_json_bool(j, "skipped", p->skipped);
-	hl_json_bool(j, "failed", p->failed);
-	hl_json_str(j, "why", p->why, sizeof p->why);
-	hl_json_str(j, "config", p->r.config, sizeof p->r.config);
-	hl_json_u64(j, "ops", m ? p->r.ops : 0);
-	hl_json_u64(j, "verified", m ? p->r.verified : 0);
-	hl_json_num(j, "seconds", m ? p->r.seconds : 0);
-	json_peer_op(j, "commit", p, HL_OP_COMMIT);
-	json_peer_op(j, "restore", p, HL_OP_RESTORE);
-	hl_json_num(j, "commit_vs_helios", peer_ratio(r, p, HL_OP_COMMIT));
-	hl_json_num(j, "restore_vs_helios", peer_ratio(r, p, HL_OP_RESTORE));
-	int hop = helios_op_for_peer(r, p, HL_OP_RESTORE);
-	if (m && hop >= 0)
-		hl_json_str(j, "restore_vs_helios_op", hl_bench_op_name(hop), 16);
-	else
-		hl_json_null(j, "restore_vs_helios_op");
-	for (unsigned op = HL_OP_COMMIT; op <= HL_OP_RESTORE; op++) {
-		double t = peer_target(p, op), x = peer_ratio(r, p, op);
-		hl_json_num(j, op == HL_OP_COMMIT ? "commit_target" : "restore_target", t);
-		json_pass(j, op == HL_OP_COMMIT ? "commit_pass" : "restore_pass",
-			  isfinite(t) && isfinite(x), x >= t);
-	}
+	hl_report_json_pass(j, "pass", isfinite(t) && isfinite(jd), jd >= t);
 	hl_json_close(j);
 }
 
@@ -912,7 +716,7 @@ int hl_bench_report_json(FILE *out, const struct hl_bench_report *r)
 	hl_report_json_floor(&j, r);
 	hl_json_open(&j, "peers", '[');
 	for (unsigned i = 0; i < hl_report_peer_count(r); i++)
-		json_peer(&j, r, &r->peers[i]);
+		hl_report_json_peer(&j, r, &r->peers[i]);
 	hl_json_close(&j);
 	hl_report_games_json(&j, r);
 	hl_report_persist_json(&j, r);
@@ -964,13 +768,13 @@ int hl_bench_report_csv(FILE *out, const struct hl_bench_report *r)
 	}
 	for (unsigned i = 0; i < hl_report_peer_count(r); i++) {
 		const struct hl_bench_peer_row *p = &r->peers[i];
-		if (!peer_measured(p))
+		if (!hl_report_peer_measured(p))
 			continue;
 		for (unsigned op = HL_OP_COMMIT; op <= HL_OP_RESTORE; op++)
-			if (peer_hist(p, op)->count)
+			if (hl_report_peer_hist(p, op)->count)
 				csv_row(out, p->peer ? p->peer : "?", p->workload, 1, op,
-					peer_hist(p, op),
-					peer_op_rate(&p->r, peer_hist(p, op)));
+					hl_report_peer_hist(p, op),
+					hl_report_peer_op_rate(&p->r, hl_report_peer_hist(p, op)));
 	}
 	return ferror(out) ? HL_EIO : 0;
 }
