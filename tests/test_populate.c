@@ -186,6 +186,25 @@ static int cpu_set_all(void)
 	return sched_setaffinity(0, sizeof set, &set);
 }
 
+/* Pins this process to CPU 0, as helios run and helios bench pin each worker. */
+static void pin_to_cpu0(void)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+}
+
+/* A fresh arena of the suite's shape and a one-chunk state in it. */
+static hl_state *one_chunk_state(hl_arena **a)
+{
+	hl_state *s = NULL;
+	*a = tu_arena_new("populate", ARENA, CHUNK, NULL);
+	cr_assert_eq(hl_state_new(*a, &s), 0);
+	cr_assert_eq(hl_state_resize(s, CHUNK), 0);
+	return s;
+}
+
 /* The `bytes` of heap past what has been grabbed, polled until all are
  * resident (the helper runs on its own), or false after 30 s. */
 static bool heap_resident_within(hl_arena *a, uint64_t bytes)
@@ -226,16 +245,10 @@ static void helper_fills_the_window(bool pinned)
 	/* on in sanitizer builds too, for this test: it forks nothing */
 	cr_assert_eq(setenv("HELIOS_PAGE_HELPER", "1", 1), 0);
 	cr_assert_eq(cpu_set_all(), 0);
-	if (pinned) { /* as helios run and helios bench pin each worker */
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(0, &one);
-		cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
-	}
-	hl_arena *a = tu_arena_new("populate", ARENA, CHUNK, NULL);
-	hl_state *s = NULL;
-	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(hl_state_resize(s, CHUNK), 0);
+	if (pinned)
+		pin_to_cpu0();
+	hl_arena *a;
+	hl_state *s = one_chunk_state(&a);
 	unsigned char word[64] = {1};
 	hl_id id;
 	cr_assert_eq(hl_state_write(s, 0, word, sizeof word), 0);
@@ -295,10 +308,8 @@ Test(populate, a_helper_that_keeps_ahead_is_woken_once_in_several_grabs)
 		cr_skip_test("one CPU: no helper thread");
 	cr_assert_eq(setenv("HELIOS_PAGE_HELPER", "1", 1), 0);
 	cr_assert_eq(cpu_set_all(), 0);
-	hl_arena *a = tu_arena_new("populate", ARENA, CHUNK, NULL);
-	hl_state *s = NULL;
-	cr_assert_eq(hl_state_new(a, &s), 0);
-	cr_assert_eq(hl_state_resize(s, CHUNK), 0);
+	hl_arena *a;
+	hl_state *s = one_chunk_state(&a);
 	unsigned char word[64] = {1};
 	hl_id id;
 	uint64_t used = hl_heap_used(a), woken = 0;
@@ -336,19 +347,14 @@ Test(populate, a_pinned_process_told_no_free_cpu_has_no_helper)
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		cr_skip_test("one CPU: no helper thread");
 	cr_assert_eq(setenv("HELIOS_PAGE_HELPER", "1", 1), 0);
-	cpu_set_t one;
-	CPU_ZERO(&one);
-	CPU_SET(0, &one);
-	cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	pin_to_cpu0();
 	unsigned char word[64] = {1};
 	hl_id id;
 	for (int told = 0; told < 2; told++) {
 		/* "" (none free), then "1" (CPU 1 free) */
 		cr_assert_eq(setenv("HELIOS_PAGE_HELPER_CPUS", told ? "1" : "", 1), 0);
-		hl_arena *a = tu_arena_new("populate", ARENA, CHUNK, NULL);
-		hl_state *s = NULL;
-		cr_assert_eq(hl_state_new(a, &s), 0);
-		cr_assert_eq(hl_state_resize(s, CHUNK), 0);
+		hl_arena *a;
+		hl_state *s = one_chunk_state(&a);
 		cr_assert_eq(hl_state_write(s, 0, word, sizeof word), 0);
 		cr_assert_eq(hl_commit(s, &id, NULL), 0); /* the first grab */
 		if (!told) {
