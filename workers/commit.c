@@ -256,6 +256,17 @@ static int publish(struct commit *cx, hl_id h, const struct node_image *im,
 	return 0;
 }
 
+/* An inner node's child offsets: those of its queued children (child[j]
+ * their queue index, -1 for an offset offs[j] already holds), all
+ * published by now. */
+static void fill_children(const struct commit *cx, uint64_t *offs,
+			  const int8_t *child, unsigned count)
+{
+	for (unsigned j = 0; j < count; j++)
+		if (child[j] >= 0)
+			offs[j] = cx->q[child[j]].off;
+}
+
 /* Publishes the queue in order ("Publishing in order"), each inner node's
  * queued children's offsets filled in from their publication first. */
 static int flush(struct commit *cx)
@@ -263,9 +274,7 @@ static int flush(struct commit *cx)
 	for (; cx->published < cx->queued; cx->published++) {
 		struct pending *p = &cx->q[cx->published];
 		if (p->im.kind == HL_NODE_INNER)
-			for (unsigned j = 0; j < p->im.count; j++)
-				if (p->child[j] >= 0)
-					p->offs[j] = cx->q[p->child[j]].off;
+			fill_children(cx, p->offs, p->child, p->im.count);
 		int rc = publish(cx, p->h, &p->im, &p->off);
 		if (rc)
 			return rc;
@@ -293,9 +302,7 @@ static int defer(struct commit *cx, hl_id h, const struct node_image *im,
 		struct node_image now = *im;
 		if (inner) {
 			memcpy(offs, im->ident, im->count * sizeof *offs);
-			for (unsigned j = 0; j < im->count; j++)
-				if (child[j] >= 0)
-					offs[j] = cx->q[child[j]].off;
+			fill_children(cx, offs, child, im->count);
 			now.ident = offs;
 		}
 		return publish(cx, h, &now, &out->off);
