@@ -590,7 +590,8 @@ typedef struct hl_mcts_move {
  * wins: a process that finds the record already published (a race, or a
  * transposition reached another way) links to it and its own evaluation is
  * not used. Readers see a record with all its edges or none. Returns 0, 1
- * when the arena has no room for the record (the search goes on with
+ * when the arena has no room for the record, after a collection as for a
+ * full-heap commit (the search goes on with
  * statistics only: back up as usual), or HL_EINVAL (bad path, n, result,
  * or more moves than this arena's largest object holds), HL_ENOENT (leaf
  * is no snapshot here), HL_EROFS.

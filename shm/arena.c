@@ -540,6 +540,7 @@ static int map_and_validate(int fd, const char *name, unsigned flags,
 		return errno == EACCES ? HL_EACCES : HL_EIO;
 	}
 	a->base = p;
+	a->full_cls = HL_HEAP_CLASS_NONE;
 	a->bytes = (uint64_t)st.st_size;
 	a->file_dev = (uint64_t)st.st_dev;
 	a->file_ino = (uint64_t)st.st_ino;

@@ -787,17 +787,23 @@ bool hl_gc_for_room(hl_arena *a)
 		hl_gc_info info;
 		int rc = hl_gc_collect(a, &info);
 		if (rc == 0) {
-			/* futile: the heap is full of what is live, not of garbage:
-			 * the collection found nearly all of it reachable, or most
-			 * of it and freed next to nothing (live bytes count nodes,
-			 * not the slabs and class rounding around them, so a heap
-			 * full of a search's live records can show a tenth of it
-			 * not live while nothing can be freed). Freeing little
-			 * alone is no sign: another process's collection may just
-			 * have freed it all, as under w1's churn. */
+			/* futile: the heap is full of what is live, not of garbage.
+			 * Either the collection found nearly all of it reachable,
+			 * or it freed next to nothing and either found most of it
+			 * live (live bytes count nodes, not the slabs and class
+			 * rounding around them, so a heap full of a search's live
+			 * records can show a tenth of it not live while nothing
+			 * can be freed) or left no room for the class whose
+			 * allocation failed (slabs are never given back to other
+			 * classes: a heap whose free objects are all positions
+			 * has no room for a search record, however much of it is
+			 * free). Freeing little alone is no sign: another
+			 * process's collection may just have freed it all, as
+			 * under w1's churn, and then the class has room. */
+			bool little = info.freed_bytes < heap / HL_GC_FUTILE_FRACTION;
 			a->gc_futile = info.live_bytes >= heap - heap / HL_GC_FUTILE_FRACTION ||
-				       (info.live_bytes >= heap / 2 &&
-					info.freed_bytes < heap / HL_GC_FUTILE_FRACTION);
+				       (little && (info.live_bytes >= heap / 2 ||
+						   !hl_heap_has_room(a, a->full_cls)));
 			a->gc_futile_at = stored_bytes(a);
 			hl_gc_pause_note(a, hl_now_ns() - t0); /* the commit's wait */
 			return true;

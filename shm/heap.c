@@ -545,11 +545,27 @@ int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off)
 			return rc;
 		rc = slab_grab(a, cls);
 	}
-	if (rc)
+	if (rc) {
+		if (rc == HL_EFULL)
+			a->full_cls = cls;
 		return rc;
+	}
 	rc = cursor_bump(a, cls, off);
 	hl_assert(rc == 0); /* a fresh slab holds HL_SLAB_OBJECTS_MIN objects */
 	return 0;
+}
+
+bool hl_heap_has_room(const hl_arena *a, unsigned cls)
+{
+	struct hl_arena_hdr *hdr = a->hdr;
+	if (cls >= hdr->class_count)
+		return true; /* no allocation failed: nothing to judge by */
+	/* relaxed: a moment's answer, no bytes are read through it */
+	if (__atomic_load_n(&hdr->free_list[cls].head.top, __ATOMIC_RELAXED))
+		return true;
+	uint64_t limit = hl_slab_units(hdr) * hdr->slab_unit_bytes;
+	uint64_t next = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
+	return next <= limit && limit - next >= hl_class_slab_bytes(hdr, cls);
 }
 
 void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)

@@ -76,6 +76,9 @@ struct hl_arena {
 	 * when the arena had published gc_futile_at bytes */
 	bool gc_futile;
 	uint64_t gc_futile_at;
+	/* hl_heap_alloc: the class whose allocation last found the heap full
+	 * (HL_HEAP_CLASS_NONE before any), for hl_gc_for_room's futility */
+	unsigned full_cls;
 };
 
 /* ---- addressing ----------------------------------------------------------- */
@@ -531,6 +534,11 @@ int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes);
  * fetch-add on heap_next (bound to the local NUMA node). HL_EFULL when the
  * heap is exhausted (nothing changed), HL_EROFS for a read-only handle. */
 int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off);
+/* Whether an allocation of class cls could succeed now: its free list holds
+ * an object, or a slab of its size is left unused. A moment's answer, for
+ * judging a collection (gc.c), never a promise. */
+bool hl_heap_has_room(const hl_arena *a, unsigned cls);
+#define HL_HEAP_CLASS_NONE UINT32_MAX
 /* A free-list pop in its two halves, for a test to stall a popper between
  * them (hl_heap_alloc runs both, retrying): begin reads the head and its
  * object's next word (0, 1 for an empty list, 2 when the object lacks the

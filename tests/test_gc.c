@@ -523,6 +523,171 @@ Test(gc, a_search_keeps_its_records_and_moving_its_root_frees_the_rest)
 	hl_arena_close(a);
 }
 
+/* ---- 5: a search in a full heap ---------------------------------------------- */
+
+/* A second handle on arena `name` that never collects (HELIOS_GC=off): it
+ * fills the heap the way a process would before anyone reclaims. */
+static hl_arena *attach_no_gc(const char *name)
+{
+	hl_arena *f;
+	setenv("HELIOS_GC", "off", 1);
+	int rc = hl_arena_attach(name, 0, &f);
+	unsetenv("HELIOS_GC");
+	cr_assert_eq(rc, 0, "attach: %s", hl_strerror(rc));
+	return f;
+}
+
+/* The heap class of a search record with two edges (what expand() makes). */
+static unsigned two_edge_record_class(const hl_arena *a)
+{
+	int cls = hl_heap_class_of(a->hdr, sizeof(struct hl_node) +
+						   sizeof(struct hl_search_payload) +
+						   2 * sizeof(struct hl_search_edge));
+	cr_assert_geq(cls, 0);
+	return (unsigned)cls;
+}
+
+/* Allocates (and leaks) f's every object of class cls still to be had, so
+ * that only a collection can give the class room again. */
+static void exhaust_class(hl_arena *f, unsigned cls)
+{
+	uint64_t off;
+	while (hl_heap_alloc(f, cls, &off) == 0)
+		;
+	cr_assert(!hl_heap_has_room(f, cls));
+}
+
+/* Through f (no collection): a search "old" grown until the heap refuses
+ * it, then left unreachable (its root ref cleared): a heap full of
+ * garbage records and positions. */
+static void fill_with_garbage_records(hl_arena *f)
+{
+	hl_state *st;
+	hl_mcts *m;
+	cr_assert_eq(hl_state_new(f, &st), 0);
+	cr_assert_eq(hl_mcts_open(f, "old", position(st, 0), NULL, &m), 0);
+	for (int full = 0; !full;) {
+		hl_mcts_path p;
+		cr_assert_eq(hl_mcts_select(m, &p), 0);
+		if (p.leaf == HL_MCTS_LEAF_NEW || p.leaf == HL_MCTS_LEAF_ROOT) {
+			uint64_t pos = 0;
+			for (unsigned d = 0; d < p.depth; d++)
+				pos = 2 * pos + p.action[d];
+			hl_id id;
+			cr_assert_eq(hl_state_resize(st, sizeof pos), 0);
+			cr_assert_eq(hl_state_write(st, 0, &pos, sizeof pos), 0);
+			hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
+			int rc = hl_commit(st, &id, NULL);
+			if (rc == 0)
+				rc = hl_mcts_expand(m, &p, id, mv, 2, HL_MCTS_ONGOING);
+			cr_assert(rc == 0 || rc == 1 || rc == HL_EFULL, "%s", hl_strerror(rc));
+			full = rc != 0;
+		}
+		cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
+	}
+	hl_mcts_close(m);
+	hl_state_free(st);
+	cr_assert_eq(hl_ref_set(f, "mcts/old", (hl_id){0, 0}), 0);
+}
+
+/* A search whose record finds the heap full of garbage collects, as a
+ * commit does, and expands: before, it refused the record (and went on
+ * with statistics only) while a collection would have made room. */
+Test(gc, an_expansion_that_finds_the_heap_full_of_garbage_collects)
+{
+	const char *name;
+	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
+	hl_state *st;
+	cr_assert_eq(hl_state_new(a, &st), 0);
+	hl_id root = position(st, 1u << 30); /* held by st's base */
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
+	hl_arena *f = attach_no_gc(name);
+	fill_with_garbage_records(f);
+	exhaust_class(f, two_edge_record_class(f));
+	hl_arena_close(f);
+	exhaust_class(a, two_edge_record_class(a)); /* its own slab's tail too */
+	hl_gc_stats g0, g1;
+	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
+	hl_mcts_path p;
+	cr_assert_eq(hl_mcts_select(m, &p), 0);
+	cr_assert_eq(p.leaf, HL_MCTS_LEAF_ROOT);
+	hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
+	int rc = hl_mcts_expand(m, &p, root, mv, 2, HL_MCTS_ONGOING);
+	cr_assert_eq(rc, 0, "the expansion was refused (%d) with the heap full of "
+		     "garbage", rc);
+	cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
+	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
+	cr_assert_geq(g1.cycles, g0.cycles + 1, "no collection ran");
+	hl_mcts_node n;
+	cr_assert_eq(hl_mcts_node_info(m, root, &n), 0);
+	cr_assert_eq(n.edges, 2);
+	playouts(m, st, 200); /* and the search grows on */
+	tu_assert_arena_ok(a, "after the expansion's collection");
+	hl_mcts_close(m);
+	hl_state_free(st);
+	hl_arena_close(a);
+}
+
+/* A heap with room for positions but none for search records (its free
+ * objects all of other classes: slabs stay with their class) refuses the
+ * records; a collection that makes no room for the class is futile, so
+ * the refusals cost a collection or two, not a few each (a search went on
+ * at a few playouts a second, collecting on every playout). */
+Test(gc, expansions_with_no_room_for_their_class_do_not_collect_each_time)
+{
+	const char *name;
+	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
+	hl_state *st;
+	cr_assert_eq(hl_state_new(a, &st), 0);
+	hl_id root = position(st, 1u << 30);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
+	hl_arena *f = attach_no_gc(name);
+	hl_state *fs;
+	cr_assert_eq(hl_state_new(f, &fs), 0);
+	for (uint32_t gen = 1;; gen++) { /* garbage positions to the brim */
+		static unsigned char buf[CHUNK];
+		tu_pattern_fill(buf, 0, sizeof buf, gen);
+		cr_assert_eq(hl_state_resize(fs, sizeof buf), 0);
+		cr_assert_eq(hl_state_write(fs, 0, buf, sizeof buf), 0);
+		hl_id id;
+		int rc = hl_commit(fs, &id, NULL);
+		if (rc == HL_EFULL)
+			break;
+		cr_assert_eq(rc, 0, "%s", hl_strerror(rc));
+	}
+	hl_state_free(fs);
+	exhaust_class(f, two_edge_record_class(f));
+	hl_arena_close(f);
+	exhaust_class(a, two_edge_record_class(a)); /* its own slab's tail too */
+	hl_gc_stats g0, g1;
+	hl_mcts_stats s0, s1;
+	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
+	cr_assert_eq(hl_mcts_stats_get(a, &s0), 0);
+	enum { TRIES = 50 };
+	for (int i = 0; i < TRIES; i++) {
+		hl_mcts_path p;
+		cr_assert_eq(hl_mcts_select(m, &p), 0);
+		cr_assert_eq(p.leaf, HL_MCTS_LEAF_ROOT);
+		hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
+		cr_assert_eq(hl_mcts_expand(m, &p, root, mv, 2, HL_MCTS_ONGOING), 1);
+		cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
+	}
+	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
+	cr_assert_eq(hl_mcts_stats_get(a, &s1), 0);
+	cr_assert_eq(s1.no_room - s0.no_room, TRIES, "each refusal counted once");
+	cr_assert_geq(g1.cycles - g0.cycles, 1, "the full heap was never collected");
+	cr_assert_leq(g1.cycles - g0.cycles, 3, "%llu collections for %d refusals",
+		      (unsigned long long)(g1.cycles - g0.cycles), TRIES);
+	/* the collections freed the garbage: positions still fit */
+	position(st, 7);
+	tu_assert_arena_ok(a, "after the refusals");
+	hl_mcts_close(m);
+	hl_state_free(st);
+	hl_arena_close(a);
+}
+
 /* Index entries that are not EMPTY (live or tombstones). */
 static uint64_t index_not_empty(hl_arena *a)
 {

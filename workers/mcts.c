@@ -67,7 +67,8 @@
  *     expects the unlinked word, and the record of one position is unique
  *     (the index holds one entry per key).
  *
- * Memory is bounded by the arena: when a record cannot be allocated the
+ * Memory is bounded by the arena: when a record cannot be allocated, even
+ * after the collection a full heap runs (hl_gc_for_room, as for a commit), the
  * search goes on with the statistics it has (hl_mcts_expand returns 1,
  * counted in HL_SCTR_NO_ROOM), and reclaiming unreachable records - those
  * a move of the root (hl_mcts_set_root, mcts_root.c) left behind - is the
@@ -328,10 +329,8 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	if (cls < 0)
 		return HL_EINVAL; /* more moves than the largest object holds */
 	uint64_t off;
-	if (hl_heap_alloc(a, (unsigned)cls, &off)) {
-		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
+	if (hl_heap_alloc(a, (unsigned)cls, &off))
 		return 1;
-	}
 	if (!hl_gc_keep(a, pos_off)) {
 		hl_heap_free(a, (unsigned)cls, off);
 		return HL_ENOENT; /* the position is garbage a sweep removes */
@@ -353,7 +352,6 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 		if (rc == 1 && (*rec = hl_mcts_child_rec(s, winner / HL_HEAP_ALIGN)) != 0 &&
 		    hl_gc_keep(a, *rec))
 			return 0; /* another expander won: use theirs */
-		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 		return rc == HL_EFULL || rc == 1 ? 1 : rc;
 	}
 	hl_sctr_add(a, HL_SCTR_RECORDS, 1);
@@ -371,6 +369,8 @@ int hl_mcts_publish_replayed(hl_arena *a, uint64_t salt, hl_id pos,
 		     .heap_hi = heap->off + heap->bytes};
 	uint64_t rec;
 	int rc = publish_record(&s, pos, 0, moves, n, result, &rec);
+	if (rc == 1)
+		hl_sctr_add(a, HL_SCTR_NO_ROOM, 1);
 	return rc == 1 ? HL_EFULL : rc;
 }
 
@@ -574,6 +574,19 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 	hl_epoch_enter(s->a);
 	int rc = mcts_expand_at_in(s, p, leaf, pos_off, moves, n, result);
 	hl_epoch_exit(s->a);
+	/* no room for the record: collect and try again, as a commit does
+	 * (commit.c), outside the section the collection would wait for. The
+	 * path's records are in its in-flight table and the leaf is a
+	 * committed position its committer's state holds: the collection
+	 * keeps both, so the path is as good after it as before. */
+	for (unsigned again = 0; rc == 1 && again < HL_GC_COMMIT_RETRIES &&
+			     hl_gc_for_room(s->a); again++) {
+		hl_epoch_enter(s->a);
+		rc = mcts_expand_at_in(s, p, leaf, pos_off, moves, n, result);
+		hl_epoch_exit(s->a);
+	}
+	if (rc == 1)
+		hl_sctr_add(s->a, HL_SCTR_NO_ROOM, 1);
 	return rc;
 }
 
