@@ -405,6 +405,9 @@ static void text_gc(FILE *f, const struct stat_report *r)
 	fprintf(f, KEY "%" PRIu64 ": p50 <= %.1f us, p99 <= %.1f us, max %.1f us\n",
 		"worker pauses", g->pauses, (double)g->pause_p50_ns / 1e3,
 		(double)g->pause_p99_ns / 1e3, (double)g->pause_max_ns / 1e3);
+	if (g->released_slabs)
+		fprintf(f, KEY "%" PRIu64 " (all their objects free: given to the "
+			"classes that ran out)\n", "slabs given back", g->released_slabs);
 	if (g->unreused_bytes)
 		fprintf(f, KEY "%s swept but kept from reuse (no persister drained "
 			"the records before them)\n", "held back",
@@ -428,6 +431,7 @@ static void json_gc(struct hl_json *j, const hl_gc_stats *g)
 	hl_json_u64(j, "pause_p50_ns", g->pause_p50_ns);
 	hl_json_u64(j, "pause_p99_ns", g->pause_p99_ns);
 	hl_json_u64(j, "unreused_bytes", g->unreused_bytes);
+	hl_json_u64(j, "released_slabs", g->released_slabs);
 	hl_json_close(j);
 }
 

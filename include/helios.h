@@ -435,6 +435,9 @@ typedef struct hl_gc_stats {
 				   * commits ran or waited for */
 	uint64_t pause_p50_ns;    /* quantiles of those (upper bounds of */
 	uint64_t pause_p99_ns;    /* power-of-two buckets) */
+	uint64_t released_slabs;  /* slabs whose objects were all free, given
+				   * back for any class to take (a class that
+				   * ran out of slabs while others had room) */
 } hl_gc_stats;
 int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out);
 

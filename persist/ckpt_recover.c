@@ -414,11 +414,20 @@ static void rebuild_free_lists(struct load *l)
 	const struct hl_arena_hdr *h = a->hdr;
 	uint64_t unit = h->slab_unit_bytes;
 	uint64_t units = l->m->heap_next / unit;
-	for (uint64_t u = 0; u < units && u < hl_slab_units(h); u++) {
+	for (uint64_t u = 0, span = 0; u < units && u < hl_slab_units(h); u++) {
 		uint16_t e = hl_slab_entry(a, u);
 		unsigned cls = hl_slab_entry_class(e);
-		if (e == 0 || hl_slab_entry_index(e) != 0 || cls >= h->class_count)
+		if (span && span--)
+			continue; /* inside the slab before, whatever its entry */
+		if (e == 0) {
+			/* a slab released to the pool (or a grab that died before
+			 * marking it): back to the pool (heap.c) */
+			hl_heap_pool_unit(a, l->heap_off + u * unit);
 			continue;
+		}
+		if (hl_slab_entry_index(e) != 0 || cls >= h->class_count)
+			continue;
+		span = hl_class_slab_bytes(h, cls) / unit - 1;
 		uint64_t obj = hl_class_bytes(h, cls);
 		uint64_t n = hl_class_slab_bytes(h, cls) / obj;
 		for (uint64_t j = 0; j < n; j++) {

@@ -566,6 +566,21 @@ static void sweep(struct collect *cx)
 /* Gives the retired objects back, a batch per class (one CAS on each
  * class's list: hl_heap_free_batch), ordered by class with a counting
  * sort; one by one if the sort's memory cannot be had. */
+/* A grab of a one-unit class found no slab left since the last look
+ * (heap.c sets its bit): the other classes' slabs whose objects are all
+ * free go back to the pool it grabs from. Not on every cycle: it walks
+ * those classes' free lists. */
+static void release_if_starved(struct collect *cx)
+{
+	struct hl_arena_hdr *hdr = cx->a->hdr;
+	uint32_t starved = atomic_exchange_explicit(&hdr->heap_starved, 0,
+						    memory_order_relaxed);
+	if (!starved)
+		return;
+	uint64_t n = hl_heap_release_slabs(cx->a, starved);
+	atomic_fetch_add_explicit(&hdr->gc.released_slabs, n, memory_order_relaxed);
+}
+
 static void free_retired(struct collect *cx)
 {
 	hl_arena *a = cx->a;
@@ -601,6 +616,7 @@ static void free_retired(struct collect *cx)
 			hl_heap_free_batch(a, c, by + start[c], at[c] - start[c]);
 	free(cls);
 	free(by);
+	release_if_starved(cx);
 }
 
 /* Claims the collector's word; takes over a dead collector's. */
@@ -618,12 +634,14 @@ static int claim(hl_arena *a)
 		if (w == cur && !hl_slot_is_dead(a, i))
 			return HL_EBUSY; /* a live collector */
 	}
-	/* its slot is dead or gone: take over */
-	return atomic_compare_exchange_strong_explicit(&a->hdr->gc.collector, &cur,
-						       mine, memory_order_acq_rel,
-						       memory_order_acquire)
-		       ? 0
-		       : HL_EBUSY;
+	/* its slot is dead or gone: take over, and give back the free chains
+	 * it had taken off the lists to release slabs (heap.c) */
+	if (!atomic_compare_exchange_strong_explicit(&a->hdr->gc.collector, &cur, mine,
+						     memory_order_acq_rel,
+						     memory_order_acquire))
+		return HL_EBUSY;
+	hl_heap_return_taken(a);
+	return 0;
 }
 
 static void unclaim(hl_arena *a)
@@ -768,42 +786,57 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info)
 	return rc;
 }
 
-bool hl_gc_for_room(hl_arena *a)
+bool hl_gc_for_room(hl_arena *a, bool may_refuse)
 {
 	if (!a->slot || a->epoch_depth || a->no_auto_gc)
 		return false;
 	/* A heap full of live nodes stays full: after a collection that found
-	 * nearly all of it reachable, collect again only once a sixteenth of
-	 * the heap was published since, so a full heap costs a collection per
-	 * heap/16 of new content, never one per failed allocation. */
+	 * it futile, collect again only once a sixteenth of the heap was
+	 * published since, so a full heap costs a collection per heap/16 of
+	 * new content, never one per failed allocation. */
 	uint64_t heap = hl_region(a, HL_REGION_HEAP)->bytes;
-	if (a->gc_futile && stored_bytes(a) - a->gc_futile_at < heap / HL_GC_AGAIN_FRACTION)
+	bool futile = may_refuse ? a->gc_futile_room : a->gc_futile;
+	if (futile && stored_bytes(a) - a->gc_futile_at < heap / HL_GC_AGAIN_FRACTION)
 		return false;
 	/* our own cycle, which starts after the failure and so reclaims
 	 * everything that was garbage then; another process's cycle in
 	 * progress may have marked before: wait for it, then run ours */
 	uint64_t t0 = hl_now_ns(), until = t0 + HL_GC_WAIT_NS;
+	struct hl_gc_ctl *g = &a->hdr->gc;
+	uint64_t freed0 = atomic_load_explicit(&g->freed_bytes, memory_order_relaxed);
 	for (;;) {
 		hl_gc_info info;
 		int rc = hl_gc_collect(a, &info);
 		if (rc == 0) {
-			/* futile: the heap is full of what is live, not of garbage.
-			 * Either the collection found nearly all of it reachable,
-			 * or it freed next to nothing and either found most of it
-			 * live (live bytes count nodes, not the slabs and class
-			 * rounding around them, so a heap full of a search's live
-			 * records can show a tenth of it not live while nothing
-			 * can be freed) or left no room for the class whose
-			 * allocation failed (slabs are never given back to other
-			 * classes: a heap whose free objects are all positions
-			 * has no room for a search record, however much of it is
-			 * free). Freeing little alone is no sign: another
-			 * process's collection may just have freed it all, as
-			 * under w1's churn, and then the class has room. */
-			bool little = info.freed_bytes < heap / HL_GC_FUTILE_FRACTION;
+			/* Futile: the heap is full of what is live, not of garbage.
+			 * The collection found nearly all of it reachable, or it
+			 * freed next to nothing and found most of it live (live
+			 * bytes count nodes, not the slabs and class rounding
+			 * around them, so a heap full of a search's live records
+			 * can show a tenth of it not live while nothing can be
+			 * freed). "Little" counts what every collection that ended
+			 * since the allocation failed freed (ours and any we
+			 * waited for): freeing little in our own is no sign, since
+			 * another process's may just have freed it all, as under
+			 * w1's churn.
+			 *
+			 * For a caller that may refuse (a search's record: the
+			 * search goes on with statistics), also futile: freeing
+			 * little and leaving no room for the class whose
+			 * allocation failed (a class of several-unit slabs gets
+			 * no other class's slabs, and the pool may be empty: see
+			 * heap.c "Slab release"). Not for commits, whose refusal
+			 * is an error: under w1's churn four workers that all
+			 * wait on one collection leave the next one nothing to
+			 * free, for a moment, in a class that has room again
+			 * as soon as they move on. */
+			uint64_t freed = atomic_load_explicit(&g->freed_bytes,
+							      memory_order_relaxed) - freed0;
+			bool little = freed < heap / HL_GC_FUTILE_FRACTION;
 			a->gc_futile = info.live_bytes >= heap - heap / HL_GC_FUTILE_FRACTION ||
-				       (little && (info.live_bytes >= heap / 2 ||
-						   !hl_heap_has_room(a, a->full_cls)));
+				       (little && info.live_bytes >= heap / 2);
+			a->gc_futile_room = a->gc_futile ||
+					    (little && !hl_heap_has_room(a, a->full_cls));
 			a->gc_futile_at = stored_bytes(a);
 			hl_gc_pause_note(a, hl_now_ns() - t0); /* the commit's wait */
 			return true;

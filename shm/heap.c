@@ -26,8 +26,18 @@
  *                        only ever grows, by a CAS that never takes it past
  *                        the heap's end (readers clamp it all the same).
  *   slab map entry u     0 = unused, else {class, index in slab}; written
- *                        once, by CAS from 0, by the process whose heap_next
- *                        CAS took unit u, before it carves the slab.
+ *                        by CAS from 0, by the process whose heap_next CAS
+ *                        (or pool pop) took unit u, before it carves the
+ *                        slab; back to 0 only by a collector releasing the
+ *                        slab (below), every object of it in its hands.
+ *   hdr->free_slabs      {top, tag}: the pool of released one-unit slabs, a
+ *                        Treiber stack linked through each unit's first
+ *                        word, changed like a free list's head.
+ *   hdr->heap_starved    bit c: a grab of one-unit class c found no unit
+ *                        left and the pool empty (fetch_or; the collector
+ *                        exchanges it to 0).
+ *   hdr->free_taken[c]   the chain a releasing collector took off list c
+ *                        (0: none); its successor gives it back.
  *   slot->slab[cls]      {cur, end}: arena offsets of the next object and
  *                        of the slab's end; cur == 0 means no slab. Written
  *                        only by the slot's owner.
@@ -121,6 +131,36 @@
  *   an allocation that finds the heap full first reclaims the slots of dead
  *   processes (their tails reach the free lists at once) and looks again.
  *
+ * Slab release. Slabs stay with their class, so a heap whose mix of
+ * classes shifts (a search's records after a phase of positions only)
+ * can be full for one class while another's free lists hold most of it.
+ * A grab of a one-unit class that finds the row of units used up takes a
+ * released slab from the pool; when there is none it says so (its bit in
+ * heap_starved), and the next collection, after its frees, releases for
+ * it (hl_heap_release_slabs), from every other one-unit class c:
+ *
+ *   1. takes list c whole, by one CAS to {0, tag + 1}, and names the chain
+ *      in free_taken[c] (a pop that read the old head fails on the tag);
+ *   2. counts the chain's objects per unit; a unit every one of whose
+ *      objects is on the chain and that no cursor names (a cursor at its
+ *      slab's end still names it) may go, at most half the chain's worth;
+ *   3. unlinks those units' objects, each by one store of its
+ *      predecessor's next word (or of free_taken[c]), so the chain stays a
+ *      chain at every instruction; a unit whose last object is off goes to
+ *      the pool, its map entry cleared first (the push's CAS publishes it);
+ *   4. gives the rest back to list c by one CAS (free_taken[c] cleared
+ *      first: dying between the two leaks the chain, never frees it twice).
+ *
+ * No reader can hold a released object: every one was free, so past its
+ * grace period (gc.c). A popper that read a top in a released slab fails
+ * its CAS (the tag moved), and the map check in pop_begin calls it damage
+ * only if the head did not move. Slabs of several units stay with their
+ * class (a unit of theirs would serve only one-unit classes, for good).
+ * Crash safety: a releaser dies holding at most one class's chain, which a
+ * collector taking over its word gives back (hl_heap_return_taken), and
+ * the objects of the units it was unlinking: leaked, like a grab's. On
+ * recovery, units below heap_next in no slab go back to the pool.
+ *
  * Words read from shared memory are checked before they are followed, so
  * a damaged arena costs an error or a leak, never a stray write:
  *
@@ -138,6 +178,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "slabs.h"
 
@@ -304,10 +345,17 @@ int hl_heap_pop_begin(hl_arena *a, unsigned cls, struct hl_free_pop *p)
 
 	p->head_off = old.top;
 	p->head_tag = old.tag;
+	p->next = 0;
 	if (old.top == 0)
 		return 1;
-	if (!hl_object_valid(a, cls, old.top))
-		return HL_ECORRUPT;
+	/* A top that names no object of the class: damage, or a slab the
+	 * collector released (and another class took) since the head was
+	 * read ("Slab release"). Only a head that has not moved proves damage;
+	 * else the caller retries (2). */
+	if (!hl_object_valid(a, cls, old.top)) {
+		struct hl_free_head same = old;
+		return head_cas(&a->hdr->free_list[cls].head, &same, same) ? HL_ECORRUPT : 2;
+	}
 	/* May race with the object's new owner writing it; the CAS in
 	 * finish decides whether these values are used. */
 	p->next = atomic_load_explicit(next_word(a, old.top), memory_order_relaxed);
@@ -473,6 +521,67 @@ static int slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
 	return 0;
 }
 
+/* ---- the pool of released slabs ("Slab release") -------------------------- */
+
+static inline _Atomic uint64_t *unit_link(hl_arena *a, uint64_t start)
+{
+	return (_Atomic uint64_t *)hl_at(a, start);
+}
+
+/* True when start (an arena offset) is a unit below heap_next that no
+ * slab holds: what every pool entry is until a grab marks it. */
+static bool unit_unheld(const hl_arena *a, uint64_t start)
+{
+	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
+	uint64_t unit = a->hdr->slab_unit_bytes, rel = start - h->off;
+	if (start < h->off || rel % unit ||
+	    rel >= atomic_load_explicit(&a->hdr->heap_next, memory_order_relaxed) ||
+	    rel / unit >= hl_slab_units(a->hdr))
+		return false;
+	return atomic_load_explicit(&hl_slab_map(a)[rel / unit], memory_order_relaxed) == 0;
+}
+
+/* Pushes the released unit at arena offset start (its map entry cleared
+ * by the caller before: the CAS's barrier publishes the clear with the
+ * link, for the popper's slab_mark). */
+static void free_slab_push(hl_arena *a, uint64_t start)
+{
+	struct hl_free_head *head = &a->hdr->free_slabs;
+	struct hl_free_head old = head_load(head), new;
+	do {
+		atomic_store_explicit(unit_link(a, start), old.top, memory_order_relaxed);
+		new = (struct hl_free_head){start, old.tag + 1};
+	} while (!head_cas(head, &old, new));
+}
+
+/* Pops a released unit: 0 with *rel (heap-relative), HL_EFULL when the
+ * pool is empty (or every try lost its CAS), HL_ECORRUPT for a head that
+ * names no released unit and has not moved. The tag makes it ABA-safe as
+ * the free lists' pop; the link of a unit another grabber took since is
+ * read harmlessly and used only if the CAS proves the head unchanged. */
+static int free_slab_pop(hl_arena *a, uint64_t *rel)
+{
+	struct hl_free_head *head = &a->hdr->free_slabs;
+	for (unsigned i = 0; i < HL_HEAP_POP_TRIES; i++) {
+		struct hl_free_head old = head_load(head);
+		if (old.top == 0)
+			return HL_EFULL;
+		if (!unit_unheld(a, old.top)) {
+			struct hl_free_head same = old;
+			if (head_cas(head, &same, same))
+				return HL_ECORRUPT;
+			continue;
+		}
+		uint64_t next = atomic_load_explicit(unit_link(a, old.top),
+						     memory_order_relaxed);
+		if (head_cas(head, &old, (struct hl_free_head){next, old.tag + 1})) {
+			*rel = old.top - a->hdr->regions[HL_REGION_HEAP].off;
+			return 0;
+		}
+	}
+	return HL_EFULL;
+}
+
 /*
  * Takes the next unused slab for class cls (its own slab size) and points
  * the slot's cursor at it. HL_EFULL when no slab of that size is left.
@@ -482,12 +591,27 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	struct hl_arena_hdr *hdr = a->hdr;
 	uint64_t bytes = hl_class_slab_bytes(hdr, cls), rel, start;
 	int rc = heap_take(hdr, bytes, &rel);
+	bool reused = false;
 
+	/* the row of unused units is used up: a released slab ("Slab
+	 * release"), for a class of one-unit slabs; when there is none
+	 * either, the class is starved: the next collection releases what
+	 * the other classes can spare */
+	if (rc == HL_EFULL && bytes == hdr->slab_unit_bytes) {
+		reused = (rc = free_slab_pop(a, &rel)) == 0;
+		if (rc == HL_EFULL)
+			atomic_fetch_or_explicit(&hdr->heap_starved, 1u << cls,
+						 memory_order_relaxed);
+	}
 	if (!rc)
 		rc = slab_mark(a, cls, rel);
 	if (rc)
 		return rc;
 	start = hdr->regions[HL_REGION_HEAP].off + rel;
+	if (reused) { /* its pages were written when it was carved before */
+		cursor_set(&a->slot->slab[cls], start, start + bytes);
+		return 0;
+	}
 	/* The slab's pages: the helper thread has allocated them ahead
 	 * (ahead.c), and is told to go on; when it has not (or there is
 	 * none), all of them in one call now rather than a fault in each
@@ -562,6 +686,9 @@ bool hl_heap_has_room(const hl_arena *a, unsigned cls)
 		return true; /* no allocation failed: nothing to judge by */
 	/* relaxed: a moment's answer, no bytes are read through it */
 	if (__atomic_load_n(&hdr->free_list[cls].head.top, __ATOMIC_RELAXED))
+		return true;
+	if (hl_class_slab_bytes(hdr, cls) == hdr->slab_unit_bytes &&
+	    __atomic_load_n(&hdr->free_slabs.top, __ATOMIC_RELAXED))
 		return true;
 	uint64_t limit = hl_slab_units(hdr) * hdr->slab_unit_bytes;
 	uint64_t next = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
@@ -699,4 +826,162 @@ uint64_t hl_heap_process_bytes(const struct hl_arena_hdr *hdr)
 		total += cls < 0 ? hdr->slab_bytes : hl_class_slab_bytes(hdr, (unsigned)cls);
 	}
 	return total;
+}
+
+/* ---- slab release ---------------------------------------------------------- */
+
+/* count[] words: a unit some cursor names, never released */
+#define UNIT_CURSOR UINT32_MAX
+/* ... and a unit to release: the objects still to unlink below this bit */
+#define UNIT_RELEASE 0x80000000u
+
+/* Gives back free chain first..last (taken off list cls by this process,
+ * named by free_taken[cls]). The taken word is cleared first: dying
+ * between the two stores leaks the chain, never frees it twice. */
+static void give_back(hl_arena *a, unsigned cls, uint64_t first, uint64_t last)
+{
+	atomic_store_explicit(&a->hdr->free_taken[cls], 0, memory_order_relaxed);
+	if (!first)
+		return;
+	struct hl_free_head *head = &a->hdr->free_list[cls].head;
+	struct hl_free_head old = head_load(head), new;
+	do {
+		atomic_store_explicit(next_word(a, last), old.top, memory_order_relaxed);
+		new = (struct hl_free_head){first, old.tag + 1};
+	} while (!head_cas(head, &old, new));
+}
+
+/* Walks the chain at first (free objects of class cls that this process
+ * holds): *last gets its last object; false when it is damaged (an object
+ * not marked free, not of the class, or more objects than the heap holds:
+ * a cycle). */
+static bool chain_walk(hl_arena *a, unsigned cls, uint64_t first, uint64_t *last,
+		       uint32_t *count, uint64_t *objects)
+{
+	const struct hl_region *h = &a->hdr->regions[HL_REGION_HEAP];
+	uint64_t unit = a->hdr->slab_unit_bytes;
+	uint64_t most = h->bytes / hl_class_bytes(a->hdr, cls) + 1, n = 0;
+	*last = 0;
+	for (uint64_t off = first; off; n++) {
+		if (n > most || !hl_object_valid(a, cls, off) ||
+		    atomic_load_explicit(next_word(a, off) + 1, memory_order_relaxed) !=
+			    hl_free_mark(off))
+			return false;
+		uint32_t *c = count ? &count[(off - h->off) / unit] : NULL;
+		if (c && *c != UNIT_CURSOR)
+			(*c)++;
+		*last = off;
+		off = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
+		if (off && off + 64 * HL_HEAP_ALIGN < a->bytes)
+			__builtin_prefetch(hl_at(a, off));
+	}
+	*objects = n;
+	return true;
+}
+
+/* Releases the one-unit slabs of class cls whose every object is on its
+ * free list; count[] is scratch, a word per unit, zeroed. Returns the
+ * slabs released. */
+static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
+{
+	struct hl_arena_hdr *hdr = a->hdr;
+	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
+	uint64_t unit = hdr->slab_unit_bytes, units = hl_slab_units(hdr);
+	uint32_t per = (uint32_t)(unit / hl_class_bytes(hdr, cls));
+	struct hl_free_head *head = &hdr->free_list[cls].head;
+	/* 1. the whole list, by one CAS to empty: a pop that read the head
+	 * before fails its CAS on the tag; pushes after it start a new list */
+	struct hl_free_head old = head_load(head);
+	do {
+		if (old.top == 0)
+			return 0;
+	} while (!head_cas(head, &old, (struct hl_free_head){0, old.tag + 1}));
+	atomic_store_explicit(&hdr->free_taken[cls], old.top, memory_order_relaxed);
+	/* 2. units a cursor names stay (a cursor at its slab's end still names
+	 * it: heapcheck's invariant 3), then a count of free objects a unit */
+	for (uint32_t i = 0; i < hl_slot_count(a); i++) {
+		struct hl_slab_cursor *c = &hl_slot_at(a, i)->slab[cls];
+		uint64_t end = __atomic_load_n(&c->end, __ATOMIC_RELAXED);
+		if (end >= h->off + unit && end - h->off - unit < units * unit)
+			count[(end - h->off - unit) / unit] = UNIT_CURSOR;
+	}
+	uint64_t last, objects;
+	if (!chain_walk(a, cls, old.top, &last, count, &objects)) {
+		give_back(a, cls, 0, 0); /* damaged: leaked, never followed on */
+		return 0;
+	}
+	/* at most half the class's free objects go: the class keeps room of
+	 * its own (a release that emptied it would starve it in turn, and
+	 * its next collection would find no room for it: futile) */
+	uint64_t budget = objects / 2 / per;
+	for (uint64_t u = 0; u < units; u++) {
+		bool go = count[u] == per && budget > 0;
+		budget -= go;
+		count[u] = go ? UNIT_RELEASE | per : 0;
+	}
+	/* 3. unlink the objects of full units, one store each, so the chain
+	 * free_taken names stays a chain at every instruction (a successor
+	 * gives it back whole); a unit goes to the pool when its last object
+	 * is off the chain */
+	uint64_t released = 0, prev = 0, first = 0;
+	last = 0;
+	for (uint64_t off = old.top, next; off; off = next) {
+		next = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
+		uint64_t u = (off - h->off) / unit;
+		if (!(count[u] & UNIT_RELEASE)) {
+			prev = last = off;
+			first = first ? first : off;
+			continue;
+		}
+		if (prev)
+			atomic_store_explicit(next_word(a, prev), next, memory_order_relaxed);
+		else
+			atomic_store_explicit(&hdr->free_taken[cls], next, memory_order_relaxed);
+		if (--count[u] == UNIT_RELEASE) {
+			count[u] = 0;
+			atomic_store_explicit(&hl_slab_map(a)[u], 0, memory_order_relaxed);
+			free_slab_push(a, h->off + u * unit);
+			released++;
+		}
+	}
+	/* 4. the rest back on the list */
+	give_back(a, cls, first, last);
+	return released;
+}
+
+uint64_t hl_heap_release_slabs(hl_arena *a, uint32_t starved)
+{
+	struct hl_arena_hdr *hdr = a->hdr;
+	uint64_t units = hl_slab_units(hdr), released = 0;
+	uint32_t *count = calloc(units ? units : 1, sizeof *count);
+	if (!count)
+		return 0;
+	for (unsigned cls = 0; cls < hdr->class_count; cls++) {
+		if (hl_class_slab_bytes(hdr, cls) != hdr->slab_unit_bytes ||
+		    (starved & (1u << cls)))
+			continue; /* slabs of several units stay with their class;
+				   * a starved class has none to spare */
+		released += release_class(a, cls, count);
+		memset(count, 0, units * sizeof *count);
+	}
+	free(count);
+	return released;
+}
+
+void hl_heap_return_taken(hl_arena *a)
+{
+	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
+		uint64_t first = atomic_exchange_explicit(&a->hdr->free_taken[cls], 0,
+							  memory_order_relaxed);
+		uint64_t last;
+		uint64_t objects;
+		if (first && chain_walk(a, cls, first, &last, NULL, &objects))
+			give_back(a, cls, first, last);
+	}
+}
+
+void hl_heap_pool_unit(hl_arena *a, uint64_t start)
+{
+	if (unit_unheld(a, start))
+		free_slab_push(a, start);
 }

@@ -142,7 +142,8 @@ struct hl_gc_ctl {
 	_Atomic uint64_t pause_max_ns;
 	_Atomic uint64_t live_nodes;
 	_Atomic uint64_t last_pause_ns;
-	uint64_t reserved[4];
+	_Atomic uint64_t released_slabs; /* slabs given back to the pool */
+	uint64_t reserved[3];
 };
 _Static_assert(offsetof(struct hl_gc_ctl, collector) == 8, "gc ctl layout");
 _Static_assert(offsetof(struct hl_gc_ctl, retired_bytes) == 64, "gc ctl layout");
@@ -194,7 +195,14 @@ struct hl_region {
  *  1728  gc               struct hl_gc_ctl, the collector's words (gc.c)
  *  1856  gc_pause[32]     workers' pauses for the collector, by log2 of
  *                         their nanoseconds (atomic counters, gc.c)
- *  2112  end; the rest of the page is zero
+ *  2112  free_slabs       Treiber-stack head of released one-unit slabs
+ *                         (heap.c, "Slab release"): +0 top (arena offset
+ *                         of the unit; 0: empty), +8 tag
+ *  2128  heap_starved     1: a grab found no slab left (heap.c)
+ *  2176  free_taken[16]   per class, the free-list chain a releasing
+ *                         collector holds (0: none), for its successor
+ *  2304  end; the rest of the page is zero (what an arena made before
+ *        these words holds there: an empty pool, nothing taken)
  */
 struct hl_arena_hdr {
 	/* immutable after creation: covered by hdr_checksum */
@@ -232,6 +240,9 @@ struct hl_arena_hdr {
 	alignas(64) _Atomic uint64_t gc_epoch;
 	alignas(64) struct hl_gc_ctl gc;
 	_Atomic uint64_t gc_pause[HL_GC_PAUSE_BUCKETS];
+	alignas(64) struct hl_free_head free_slabs;
+	_Atomic uint32_t heap_starved;
+	alignas(64) _Atomic uint64_t free_taken[HL_CLASSES_MAX];
 };
 
 /* hl_arena_hdr.flags */
@@ -263,7 +274,10 @@ _Static_assert(offsetof(struct hl_arena_hdr, holds_per_slot) == 408, "hdr layout
 _Static_assert(offsetof(struct hl_arena_hdr, gc_epoch) == 1664, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, gc) == 1728, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, gc_pause) == 1856, "hdr layout");
-_Static_assert(sizeof(struct hl_arena_hdr) == 2112, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, free_slabs) == 2112, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, heap_starved) == 2128, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, free_taken) == 2176, "hdr layout");
+_Static_assert(sizeof(struct hl_arena_hdr) == 2304, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");
 
 /* ---- process slots ---------------------------------------------------------

@@ -75,6 +75,7 @@ struct hl_arena {
 	/* gc.c, hl_gc_for_room: our last collection freed next to nothing,
 	 * when the arena had published gc_futile_at bytes */
 	bool gc_futile;
+	bool gc_futile_room; /* ... or left no room for full_cls (may_refuse) */
 	uint64_t gc_futile_at;
 	/* hl_heap_alloc: the class whose allocation last found the heap full
 	 * (HL_HEAP_CLASS_NONE before any), for hl_gc_for_room's futility */
@@ -331,8 +332,10 @@ bool hl_mark_set(const hl_arena *a, uint64_t off);
 int hl_gc_collect(hl_arena *a, hl_gc_info *info);
 /* After an allocation found the heap full: runs a collection (or waits
  * for the one another process runs): true when it is worth trying again.
- * Never inside a section. */
-bool hl_gc_for_room(hl_arena *a);
+ * may_refuse: the caller can go on without the room (a search record),
+ * so a stricter futility rule spares it collections. Never inside a
+ * section. */
+bool hl_gc_for_room(hl_arena *a, bool may_refuse);
 /* Counts a worker's pause for the collector (its own tracing, or a full
  * heap's collection it ran or waited for) in the arena's histogram. */
 void hl_gc_pause_note(hl_arena *a, uint64_t ns);
@@ -561,6 +564,18 @@ void hl_heap_free_batch(hl_arena *a, unsigned cls, const uint64_t *offs, size_t 
 /* Gives the unused tails of slot s's slabs back to the free lists (the
  * caller owns s): called when its process closes or is reclaimed. */
 void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
+/* The collector's, when classes starved (bit c: a grab of class c found no
+ * slab): releases one-unit slabs of the other classes whose objects are all
+ * on their free lists (half of each class's free objects at most) to the
+ * pool the starved ones grab from (heap.c, "Slab release"). Returns the
+ * slabs released. */
+uint64_t hl_heap_release_slabs(hl_arena *a, uint32_t starved);
+/* A collector taking over a dead one's word gives back the free chains
+ * that one had taken off the lists. */
+void hl_heap_return_taken(hl_arena *a);
+/* Recovery's: the unit at arena offset start, below heap_next and in no
+ * slab, goes to the pool. */
+void hl_heap_pool_unit(hl_arena *a, uint64_t start);
 /* Drops every cursor a freshly claimed slot still holds: a free slot has
  * none unless the arena is damaged (slots.c calls it right after a claim). */
 void hl_heap_adopt_cursors(hl_arena *a);

@@ -25,6 +25,7 @@
 
 #include "shm.h"
 #include "heap_util.h"
+#include "slabs.h"
 
 TestSuite(heap, .fini = unlink_all);
 
@@ -310,6 +311,81 @@ Test(heap, exhausted_heap_reports_full_and_keeps_objects)
 	cr_assert_eq(r.off, objs[1].off);
 	objs[1] = r;
 	cr_assert_eq(objs_overlap(objs, n), -1);
+	assert_heap_ok(a);
+	hl_arena_close(a);
+}
+
+/* Slab release (heap.c): slabs whose objects are all free go to the pool
+ * and another one-unit class grabs them; objects still held keep theirs;
+ * a releaser that died with a class's list taken is given back. */
+Test(heap, released_slabs_change_class_and_held_objects_keep_theirs)
+{
+	hl_config cfg;
+	hl_config_init(&cfg);
+	cfg.arena_bytes = 2u << 20;
+	cfg.chunk_bytes = 64;
+	cfg.max_processes = 4;
+	cfg.refs_capacity = HL_REFS_MIN;
+	cfg.index_capacity = HL_INDEX_ENTRIES_MIN;
+	hl_arena *a = arena_new_cfg(&cfg, NULL);
+	static struct obj objs[FULL_MAX];
+	unsigned x = (unsigned)hl_heap_class_of(a->hdr, 2048);
+	unsigned y = (unsigned)hl_heap_class_of(a->hdr, 512);
+	cr_assert_eq(class_slab(a, x), a->hdr->slab_unit_bytes);
+	cr_assert_eq(class_slab(a, y), a->hdr->slab_unit_bytes);
+	size_t n = 0;
+	int rc;
+	while (n < FULL_MAX && (rc = alloc_obj(a, x, n, &objs[n])) == 0)
+		n++;
+	cr_assert_eq(rc, HL_EFULL);
+	struct obj o;
+	cr_assert_eq(alloc_obj(a, y, 0, &o), HL_EFULL, "y found room in a full heap");
+	cr_assert(a->hdr->heap_starved & (1u << y), "y's starving is not said");
+	/* every object of x free but the first slab's first one */
+	for (size_t i = n; i-- > 1;)
+		hl_heap_free(a, x, objs[i].off);
+	uint64_t released = hl_heap_release_slabs(a, 1u << y);
+	uint64_t per = a->hdr->slab_unit_bytes / hl_class_bytes(a->hdr, x);
+	cr_assert_geq(released, 1, "nothing released");
+	cr_assert_leq(released * per, n / 2, "more than half of x's free objects went");
+	assert_heap_ok(a);
+	cr_assert_eq(obj_bad_word(a, &objs[0]), -1, "a held object was disturbed");
+	/* y takes the released slabs: as many objects as they hold, distinct */
+	size_t got = 0;
+	static struct obj ys[FULL_MAX];
+	while (got < FULL_MAX && alloc_obj(a, y, got, &ys[got]) == 0)
+		got++;
+	uint64_t per_y = a->hdr->slab_unit_bytes / hl_class_bytes(a->hdr, y);
+	cr_assert_eq(got, released * per_y, "y got %zu objects from %llu slabs", got,
+		     (unsigned long long)released);
+	cr_assert_eq(objs_overlap(ys, got), -1);
+	for (size_t i = 0; i < got; i++)
+		cr_assert_eq(obj_bad_word(a, &ys[i]), -1, "y object %zu damaged", i);
+	cr_assert_eq(obj_bad_word(a, &objs[0]), -1);
+	assert_heap_ok(a);
+	/* x keeps the rest of its free objects */
+	static struct obj xs[FULL_MAX];
+	size_t back = 0;
+	while (back < FULL_MAX && alloc_obj(a, x, 1000 + back, &xs[back]) == 0)
+		back++;
+	cr_assert_eq(back + released * per, n - 1, "x lost objects: %zu back", back);
+	/* a releaser that died with x's list taken off (release_class's first
+	 * steps, by hand): its successor gives the chain back */
+	cr_assert_geq(back, 8);
+	for (size_t i = 0; i < 8; i++)
+		hl_heap_free(a, x, xs[i].off);
+	struct hl_free_head *h = &a->hdr->free_list[x].head;
+	uint64_t top = h->top;
+	cr_assert_neq(top, 0);
+	h->top = 0;
+	h->tag++;
+	atomic_store(&a->hdr->free_taken[x], top);
+	cr_assert_eq(alloc_obj(a, x, 0, &o), HL_EFULL, "the taken chain was reachable");
+	hl_heap_return_taken(a);
+	cr_assert_eq(atomic_load(&a->hdr->free_taken[x]), 0);
+	for (size_t i = 0; i < 8; i++)
+		cr_assert_eq(alloc_obj(a, x, 2000 + i, &xs[i]), 0, "object %zu not given back", i);
+	cr_assert_eq(alloc_obj(a, x, 0, &o), HL_EFULL);
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }

@@ -87,6 +87,8 @@ int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out)
 		.running = atomic_load_explicit(&g->collector, memory_order_relaxed) != 0,
 		.unreused_bytes = atomic_load_explicit(&g->retired_bytes,
 						       memory_order_relaxed),
+		.released_slabs = atomic_load_explicit(&g->released_slabs,
+						       memory_order_relaxed),
 	};
 	uint64_t n[HL_GC_PAUSE_BUCKETS], all = 0;
 	for (unsigned b = 0; b < HL_GC_PAUSE_BUCKETS; b++)
