@@ -13,8 +13,8 @@
  *     unpinning, setting refs and collecting at once; readers racing a
  *     collection never read a wrong byte; a collector SIGKILLed mid-cycle
  *     is taken over; a dead process's pins go with its slot.
- *  5. Searches: records below a search's root are kept; moving the root
- *     (tree reuse) makes the rest garbage.
+ *  5. Searches (test_gc_search.c): records below a search's root are kept,
+ *     moving the root frees the rest, and a search in a full heap.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -24,30 +24,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "coordinator_util.h"
-#include "shm.h"
-#include "testutil.h"
-#include "workers.h"
+#include "gc_util.h"
 
 #define SUITE "gc"
-#define MiB (1024ull * 1024ull)
-#define CHUNK 4096u
 
-static void fini(void)
-{
-	tc_fini();
-	tu_unlink_all();
-}
-
-/* automatic collection (full commits, helios run's background collector)
- * is the default; an environment that turned it off must not turn these
- * suites' subject off */
-static void init(void)
-{
-	unsetenv("HELIOS_GC");
-}
-
-TestSuite(gc, .init = init, .fini = fini, .timeout = 240);
+TestSuite(gc, .init = gc_init, .fini = gc_fini, .timeout = 240);
 
 /* A 16 KiB state of generation gen (tu_pattern), committed through s. */
 static hl_id commit_gen(hl_state *s, uint32_t gen)
@@ -78,12 +59,6 @@ static int check_gen(hl_arena *a, hl_id id, uint32_t gen)
 		rc = -1;
 	hl_state_free(t);
 	return rc;
-}
-
-static void gc_ok(hl_arena *a, hl_gc_info *info)
-{
-	int rc = hl_gc(a, info);
-	cr_assert_eq(rc, 0, "hl_gc: %s", hl_strerror(rc));
 }
 
 /* ---- 1, 2: what is kept and what is reclaimed -------------------------------- */
@@ -445,305 +420,6 @@ Test(gc, a_dead_process_pins_and_bases_are_released)
 	hl_arena_close(a);
 }
 
-/* ---- 5: searches ---------------------------------------------------------------------- */
-
-/* A chain game: position p has moves to 2p+1 and 2p+2; positions are the
- * 8-byte state p. */
-static hl_id position(hl_state *st, uint64_t p)
-{
-	hl_id id;
-	cr_assert_eq(hl_state_resize(st, sizeof p), 0);
-	cr_assert_eq(hl_state_write(st, 0, &p, sizeof p), 0);
-	cr_assert_eq(hl_commit(st, &id, NULL), 0);
-	return id;
-}
-
-static void expand(hl_mcts *m, hl_state *st, hl_mcts_path *p, uint64_t pos)
-{
-	hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
-	int rc = hl_mcts_expand(m, p, position(st, pos), mv, 2, HL_MCTS_ONGOING);
-	cr_assert(rc == 0 || rc == 1, "expand: %s", hl_strerror(rc));
-}
-
-/* Plays n playouts; position of a path: follow its actions from 0. */
-static void playouts(hl_mcts *m, hl_state *st, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		hl_mcts_path p;
-		cr_assert_eq(hl_mcts_select(m, &p), 0);
-		if (p.leaf == HL_MCTS_LEAF_NEW || p.leaf == HL_MCTS_LEAF_ROOT) {
-			uint64_t pos = 0;
-			for (unsigned d = 0; d < p.depth; d++)
-				pos = 2 * pos + p.action[d];
-			expand(m, st, &p, pos);
-		}
-		cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
-	}
-}
-
-Test(gc, a_search_keeps_its_records_and_moving_its_root_frees_the_rest)
-{
-	hl_arena *a = tu_arena_new(SUITE, 64 * MiB, CHUNK, NULL);
-	hl_state *st;
-	cr_assert_eq(hl_state_new(a, &st), 0);
-	hl_id root = position(st, 0);
-	hl_mcts *m;
-	cr_assert_eq(hl_mcts_open(a, "chain", root, NULL, &m), 0);
-	playouts(m, st, 2000);
-	hl_mcts_node before;
-	cr_assert_eq(hl_mcts_node_info(m, root, &before), 0);
-	hl_gc_info info;
-	gc_ok(a, &info);
-	hl_mcts_node after;
-	cr_assert_eq(hl_mcts_node_info(m, root, &after), 0, "the root's record went");
-	cr_assert_eq(after.visits, before.visits);
-	hl_mcts_stats ms;
-	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
-	cr_assert_geq(info.live_nodes, ms.records, "records reclaimed under a search");
-	hl_id child = position(st, 1);
-	hl_mcts_node cn;
-	cr_assert_eq(hl_mcts_node_info(m, child, &cn), 0);
-	playouts(m, st, 500); /* still searchable after a collection */
-	hl_mcts_close(m);
-	/* tree reuse: the root moves to a child, the other half is garbage */
-	cr_assert_eq(hl_ref_set(a, "mcts/chain", child), 0);
-	cr_assert_eq(hl_mcts_open(a, "chain", (hl_id){0, 0}, NULL, &m), 0);
-	gc_ok(a, &info);
-	cr_assert_gt(info.freed_nodes, ms.records / 4,
-		     "moving the root freed %llu of %llu records",
-		     (unsigned long long)info.freed_nodes,
-		     (unsigned long long)ms.records);
-	cr_assert_eq(hl_mcts_node_info(m, child, &after), 0);
-	cr_assert_geq(after.visits, cn.visits, "the new root's statistics were lost");
-	cr_assert_eq(hl_mcts_node_info(m, root, &after), HL_ENOENT);
-	playouts(m, st, 500);
-	tu_assert_arena_ok(a, "after moving the root");
-	hl_mcts_close(m);
-	hl_state_free(st);
-	hl_arena_close(a);
-}
-
-/* ---- 5: a search in a full heap ---------------------------------------------- */
-
-/* A second handle on arena `name` that never collects (HELIOS_GC=off): it
- * fills the heap the way a process would before anyone reclaims. */
-static hl_arena *attach_no_gc(const char *name)
-{
-	hl_arena *f;
-	setenv("HELIOS_GC", "off", 1);
-	int rc = hl_arena_attach(name, 0, &f);
-	unsetenv("HELIOS_GC");
-	cr_assert_eq(rc, 0, "attach: %s", hl_strerror(rc));
-	return f;
-}
-
-/* The heap class of a search record with two edges (what expand() makes). */
-static unsigned two_edge_record_class(const hl_arena *a)
-{
-	int cls = hl_heap_class_of(a->hdr, sizeof(struct hl_node) +
-						   sizeof(struct hl_search_payload) +
-						   2 * sizeof(struct hl_search_edge));
-	cr_assert_geq(cls, 0);
-	return (unsigned)cls;
-}
-
-/* Allocates (and leaks) f's every object of class cls still to be had, so
- * that only a collection can give the class room again. */
-static void exhaust_class(hl_arena *f, unsigned cls)
-{
-	uint64_t off;
-	while (hl_heap_alloc(f, cls, &off) == 0)
-		;
-	cr_assert(!hl_heap_has_room(f, cls));
-}
-
-/* Through f (no collection): a search "old" grown until the heap refuses
- * it, then left unreachable (its root ref cleared): a heap full of
- * garbage records and positions. */
-static void fill_with_garbage_records(hl_arena *f)
-{
-	hl_state *st;
-	hl_mcts *m;
-	cr_assert_eq(hl_state_new(f, &st), 0);
-	cr_assert_eq(hl_mcts_open(f, "old", position(st, 0), NULL, &m), 0);
-	for (int full = 0; !full;) {
-		hl_mcts_path p;
-		cr_assert_eq(hl_mcts_select(m, &p), 0);
-		if (p.leaf == HL_MCTS_LEAF_NEW || p.leaf == HL_MCTS_LEAF_ROOT) {
-			uint64_t pos = 0;
-			for (unsigned d = 0; d < p.depth; d++)
-				pos = 2 * pos + p.action[d];
-			hl_id id;
-			cr_assert_eq(hl_state_resize(st, sizeof pos), 0);
-			cr_assert_eq(hl_state_write(st, 0, &pos, sizeof pos), 0);
-			hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
-			int rc = hl_commit(st, &id, NULL);
-			if (rc == 0)
-				rc = hl_mcts_expand(m, &p, id, mv, 2, HL_MCTS_ONGOING);
-			cr_assert(rc == 0 || rc == 1 || rc == HL_EFULL, "%s", hl_strerror(rc));
-			full = rc != 0;
-		}
-		cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
-	}
-	hl_mcts_close(m);
-	hl_state_free(st);
-	cr_assert_eq(hl_ref_set(f, "mcts/old", (hl_id){0, 0}), 0);
-}
-
-/* A search whose record finds the heap full of garbage collects, as a
- * commit does, and expands: before, it refused the record (and went on
- * with statistics only) while a collection would have made room. */
-Test(gc, an_expansion_that_finds_the_heap_full_of_garbage_collects)
-{
-	const char *name;
-	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
-	hl_state *st;
-	cr_assert_eq(hl_state_new(a, &st), 0);
-	hl_id root = position(st, 1u << 30); /* held by st's base */
-	hl_mcts *m;
-	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
-	hl_arena *f = attach_no_gc(name);
-	fill_with_garbage_records(f);
-	exhaust_class(f, two_edge_record_class(f));
-	hl_arena_close(f);
-	exhaust_class(a, two_edge_record_class(a)); /* its own slab's tail too */
-	hl_gc_stats g0, g1;
-	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
-	hl_mcts_path p;
-	cr_assert_eq(hl_mcts_select(m, &p), 0);
-	cr_assert_eq(p.leaf, HL_MCTS_LEAF_ROOT);
-	hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
-	int rc = hl_mcts_expand(m, &p, root, mv, 2, HL_MCTS_ONGOING);
-	cr_assert_eq(rc, 0, "the expansion was refused (%d) with the heap full of "
-		     "garbage", rc);
-	cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
-	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
-	cr_assert_geq(g1.cycles, g0.cycles + 1, "no collection ran");
-	hl_mcts_node n;
-	cr_assert_eq(hl_mcts_node_info(m, root, &n), 0);
-	cr_assert_eq(n.edges, 2);
-	playouts(m, st, 200); /* and the search grows on */
-	tu_assert_arena_ok(a, "after the expansion's collection");
-	hl_mcts_close(m);
-	hl_state_free(st);
-	hl_arena_close(a);
-}
-
-/* Through f (no collection): garbage 4 KiB positions to the brim. */
-static void fill_with_garbage_positions(hl_arena *f)
-{
-	hl_state *fs;
-	cr_assert_eq(hl_state_new(f, &fs), 0);
-	for (uint32_t gen = 1;; gen++) {
-		static unsigned char buf[CHUNK];
-		tu_pattern_fill(buf, 0, sizeof buf, gen);
-		cr_assert_eq(hl_state_resize(fs, sizeof buf), 0);
-		cr_assert_eq(hl_state_write(fs, 0, buf, sizeof buf), 0);
-		hl_id id;
-		int rc = hl_commit(fs, &id, NULL);
-		if (rc == HL_EFULL)
-			break;
-		cr_assert_eq(rc, 0, "%s", hl_strerror(rc));
-	}
-	hl_state_free(fs);
-}
-
-/* One select and expand of the search's root (no record yet): the
- * expansion's answer. */
-static int expand_root(hl_mcts *m, hl_id root)
-{
-	hl_mcts_path p;
-	cr_assert_eq(hl_mcts_select(m, &p), 0);
-	cr_assert_eq(p.leaf, HL_MCTS_LEAF_ROOT);
-	hl_mcts_move mv[2] = {{1, 0.5f, {0, 0}}, {2, 0.5f, {0, 0}}};
-	int rc = hl_mcts_expand(m, &p, root, mv, 2, HL_MCTS_ONGOING);
-	cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
-	return rc;
-}
-
-/* A heap whose free objects are all of other classes (the garbage
- * positions' roots, in one-unit slabs) and whose row of unused slabs is
- * used up: the record's class starves, and the collection its expansion
- * runs gives it slabs the positions' roots no longer use. Before, slabs
- * stayed with their class for good: such a heap refused every record
- * (a self-play run in 24 MiB refused 4.8M expansions). */
-Test(gc, a_record_finds_room_in_slabs_other_classes_gave_back)
-{
-	const char *name;
-	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
-	hl_state *st;
-	cr_assert_eq(hl_state_new(a, &st), 0);
-	hl_id root = position(st, 1u << 30);
-	hl_mcts *m;
-	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
-	hl_arena *f = attach_no_gc(name);
-	fill_with_garbage_positions(f);
-	exhaust_class(f, two_edge_record_class(f));
-	hl_arena_close(f);
-	exhaust_class(a, two_edge_record_class(a));
-	hl_gc_stats g0, g1;
-	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
-	int rc = expand_root(m, root);
-	cr_assert_eq(rc, 0, "the record was refused (%d): no slab was given back", rc);
-	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
-	cr_assert_gt(g1.released_slabs, g0.released_slabs, "no slab given back");
-	hl_mcts_node n;
-	cr_assert_eq(hl_mcts_node_info(m, root, &n), 0);
-	cr_assert_eq(n.edges, 2);
-	playouts(m, st, 500); /* records and positions share the slabs now */
-	tu_assert_arena_ok(a, "after slabs changed class");
-	/* what the released slabs held reads back nowhere: every position
-	 * the search made restores (the model suites check the rest) */
-	hl_mcts_close(m);
-	hl_state_free(st);
-	hl_arena_close(a);
-}
-
-/* A heap full of what is live (one big state's chunks) with no room for
- * records: each refusal is counted once and the refusals cost a
- * collection or two, not a few each (with the retry and the old rule, a
- * search collected four times on every playout). */
-Test(gc, expansions_in_a_heap_full_of_live_state_do_not_collect_each_time)
-{
-	const char *name;
-	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
-	hl_state *st, *big;
-	cr_assert_eq(hl_state_new(a, &st), 0);
-	hl_id root = position(st, 1u << 30);
-	hl_mcts *m;
-	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
-	cr_assert_eq(hl_state_new(a, &big), 0);
-	/* grown until a commit finds no room even after collecting: all of
-	 * it live (its base), nothing to free */
-	static unsigned char buf[CHUNK];
-	hl_id id;
-	for (uint32_t k = 0;; k++) {
-		tu_pattern_fill(buf, 0, sizeof buf, k + 1);
-		cr_assert_eq(hl_state_resize(big, (uint64_t)(k + 1) * CHUNK), 0);
-		cr_assert_eq(hl_state_write(big, (uint64_t)k * CHUNK, buf, sizeof buf), 0);
-		if (k % 16 == 15 && hl_commit(big, &id, NULL) == HL_EFULL)
-			break;
-	}
-	exhaust_class(a, two_edge_record_class(a));
-	hl_gc_stats g0, g1;
-	hl_mcts_stats s0, s1;
-	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
-	cr_assert_eq(hl_mcts_stats_get(a, &s0), 0);
-	enum { TRIES = 50 };
-	for (int i = 0; i < TRIES; i++)
-		cr_assert_eq(expand_root(m, root), 1, "try %d", i);
-	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
-	cr_assert_eq(hl_mcts_stats_get(a, &s1), 0);
-	cr_assert_eq(s1.no_room - s0.no_room, TRIES, "each refusal counted once");
-	cr_assert_leq(g1.cycles - g0.cycles, 3, "%llu collections for %d refusals",
-		      (unsigned long long)(g1.cycles - g0.cycles), TRIES);
-	tu_assert_arena_ok(a, "after the refusals");
-	hl_mcts_close(m);
-	hl_state_free(big);
-	hl_state_free(st);
-	hl_arena_close(a);
-}
-
 /* Index entries that are not EMPTY (live or tombstones). */
 static uint64_t index_not_empty(hl_arena *a)
 {
@@ -766,14 +442,8 @@ Test(gc, collections_empty_the_tombstones_they_leave)
 	uint64_t entries = hl_index_entries(a), removed = 0;
 	hl_gc_info info;
 	for (uint32_t round = 0; round < 24; round++) {
-		for (uint32_t k = 0; k < 1000; k++) {
-			static unsigned char buf[CHUNK];
-			tu_pattern_fill(buf, 0, sizeof buf, round * 1000 + k + 1);
-			cr_assert_eq(hl_state_resize(s, sizeof buf), 0);
-			cr_assert_eq(hl_state_write(s, 0, buf, sizeof buf), 0);
-			hl_id id;
-			cr_assert_eq(hl_commit(s, &id, NULL), 0);
-		}
+		for (uint32_t k = 0; k < 1000; k++)
+			cr_assert_eq(commit_chunk_gen(s, round * 1000 + k + 1), 0);
 		gc_ok(a, &info);
 		removed += info.freed_nodes;
 	}

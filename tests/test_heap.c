@@ -266,7 +266,8 @@ Test(heap, slab_grab_when_slab_is_used_up)
 
 /* ---- a full heap ----------------------------------------------------------- */
 
-Test(heap, exhausted_heap_reports_full_and_keeps_objects)
+/* A 2 MiB arena with the least of everything but its heap, to fill. */
+static hl_arena *arena_new_small_heap(void)
 {
 	hl_config cfg;
 	hl_config_init(&cfg);
@@ -275,7 +276,12 @@ Test(heap, exhausted_heap_reports_full_and_keeps_objects)
 	cfg.max_processes = 4;
 	cfg.refs_capacity = HL_REFS_MIN;
 	cfg.index_capacity = HL_INDEX_ENTRIES_MIN;
-	hl_arena *a = arena_new_cfg(&cfg, NULL);
+	return arena_new_cfg(&cfg, NULL);
+}
+
+Test(heap, exhausted_heap_reports_full_and_keeps_objects)
+{
+	hl_arena *a = arena_new_small_heap();
 	static struct obj objs[FULL_MAX];
 	unsigned big = (unsigned)hl_heap_class_of(a->hdr, 4096);
 	unsigned small = a->class_root;
@@ -320,14 +326,7 @@ Test(heap, exhausted_heap_reports_full_and_keeps_objects)
  * a releaser that died with a class's list taken is given back. */
 Test(heap, released_slabs_change_class_and_held_objects_keep_theirs)
 {
-	hl_config cfg;
-	hl_config_init(&cfg);
-	cfg.arena_bytes = 2u << 20;
-	cfg.chunk_bytes = 64;
-	cfg.max_processes = 4;
-	cfg.refs_capacity = HL_REFS_MIN;
-	cfg.index_capacity = HL_INDEX_ENTRIES_MIN;
-	hl_arena *a = arena_new_cfg(&cfg, NULL);
+	hl_arena *a = arena_new_small_heap();
 	static struct obj objs[FULL_MAX];
 	unsigned x = (unsigned)hl_heap_class_of(a->hdr, 2048);
 	unsigned y = (unsigned)hl_heap_class_of(a->hdr, 512);
