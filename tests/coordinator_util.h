@@ -287,16 +287,11 @@ struct tc_view {
 	hl_stats st;
 };
 
-/* Attaches read-only and scans every slot; false if the arena cannot be
- * attached (yet). */
-static inline bool tc_scan(const char *name, struct tc_view *v)
+/* One look at every slot of the max_processes, then the arena's counters. */
+static inline void tc_scan_once(hl_arena *a, uint32_t slots, struct tc_view *v)
 {
 	memset(v, 0, sizeof *v);
-	hl_arena *a;
-	if (hl_arena_attach(name, HL_RDONLY, &a))
-		return false;
-	hl_arena_stats(a, &v->st);
-	for (uint32_t i = 0; i < v->st.max_processes; i++) {
+	for (uint32_t i = 0; i < slots; i++) {
 		hl_process_info p;
 		if (hl_arena_process(a, i, &p))
 			continue;
@@ -319,6 +314,30 @@ static inline bool tc_scan(const char *name, struct tc_view *v)
 				v->worker_seen[p.worker]++;
 			}
 		}
+	}
+	hl_arena_stats(a, &v->st);
+}
+
+/* Attaches read-only and scans every slot; false if the arena cannot be
+ * attached (yet). The slots and the counters are read at two moments, and
+ * a slot can change between them (a killed worker's zombie reads dead
+ * until its coordinator reaps and reclaims it, and a restart can follow
+ * while a loaded machine holds this process between the reads): a view
+ * whose counts disagree with its own slots is taken again, so a test
+ * asserting on both sees one moment, and a disagreement that stays is
+ * handed back as it is. */
+static inline bool tc_scan(const char *name, struct tc_view *v)
+{
+	hl_arena *a;
+	if (hl_arena_attach(name, HL_RDONLY, &a))
+		return false;
+	hl_stats st;
+	hl_arena_stats(a, &st); /* max_processes: fixed at creation */
+	for (int tries = 0; tries < 100; tries++) {
+		tc_scan_once(a, st.max_processes, v);
+		if (v->st.processes_dead == v->dead && v->st.processes == v->live)
+			break;
+		tu_sleep_us(1000);
 	}
 	hl_arena_close(a);
 	return true;
