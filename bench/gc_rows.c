@@ -4,25 +4,36 @@
  *
  * For each workload row, N worker processes run the built-in workload
  * (workers/workloads.c: commits and backtracking restores, each worker's
- * path pinned) with the default configuration until the arena has
- * published `pressure` times a small arena's heap in new content:
+ * path pinned, every worker's moves a pure function of its seed) with the
+ * default configuration, the same search twice:
  *
- *   under pressure  a small arena (--size, default 64 MiB): the heap fills
- *                   again and again and is collected (the background
- *                   collector of a `helios run`, here a thread of this
- *                   process with its own handle, and commits that find the
- *                   heap full), so the content goes through it ~pressure x
+ *   under pressure  a small arena (--size, default 64 MiB), until it has
+ *                   published `pressure` times its heap in new content:
+ *                   the heap fills again and again and is collected (the
+ *                   background collector of a `helios run`, here a thread
+ *                   of this process with its own handle, and commits that
+ *                   find the heap full)
  *   no pressure     an arena big enough for all of that content, with the
- *                   collector running the same way: it never has a reason
- *                   to collect
+ *                   collector running the same way (it never has a reason
+ *                   to collect), for as many commits as the pressure run
+ *                   made
+ *
+ * The same number of commits, not the same content: w1's positions are
+ * bounded (about 34 000, workloads.c), so an arena that keeps them all
+ * stops publishing once it holds them and commits only duplicates from
+ * then on. Run until the pressure run's content, it would time out after
+ * minutes of dedup hits, and its rate would be that steady state's, which
+ * the search under pressure never reaches (its collected positions come
+ * back as new content): not the same search.
  *
  * A second row does the same for Connect Four self-play (`helios run
  * --game connect4 --selfplay G`, tree reuse making each move's abandoned
  * lines garbage): playouts/s in a 24 MiB arena beside a 1 GiB one.
  *
  * The row is commits/s of each (medians of --reps repetitions,
- * interleaved, so load from elsewhere falls on both alike), their ratio
- * (DESIGN.md's target: >= 90%), the collections made, the longest time a
+ * interleaved, so load from elsewhere falls on both alike), the median of
+ * the repetitions' ratios (each pressure run over the free run beside it:
+ * a pair shares the machine's moment; DESIGN.md's target: >= 90%), the collections made, the longest time a
  * worker spent marking (the workers' side of a pause: the shading work a
  * commit does while a collection marks), and the bytes the last
  * collection found live beside the arena's size.
@@ -47,6 +58,7 @@
 
 #define GC_WORKERS_MAX 16
 #define GC_REPS_MAX 9
+#define GC_GAMES_MAX 1000
 
 struct gc_opts {
 	unsigned workers;
@@ -60,6 +72,7 @@ struct gc_opts {
 struct gc_sample {
 	double commits_per_s;
 	uint64_t cycles, pause_max_ns, pause_p99_ns, live_bytes, arena_bytes, freed_bytes;
+	uint64_t commits;
 	double seconds;
 };
 
@@ -96,9 +109,10 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One run: an arena of `bytes`, workers until `content` bytes published. */
+/* One run: an arena of `bytes`, workers until `content` bytes published
+ * (content != 0) or `commits` made (else). */
 static int run_once(const struct gc_opts *o, uint64_t bytes, uint64_t content,
-		    struct gc_sample *out)
+		    uint64_t commits, struct gc_sample *out)
 {
 	char name[64];
 	snprintf(name, sizeof name, "bench-gc-%d", (int)getpid());
@@ -120,12 +134,16 @@ static int run_once(const struct gc_opts *o, uint64_t bytes, uint64_t content,
 	hl_stats st0;
 	hl_arena_stats(a, &st0);
 	double t0 = now_s(), limit = t0 + 120;
-	while (stored(a) - s0 < content && now_s() < limit) {
-		struct timespec ts = {0, 2 * 1000 * 1000};
+	hl_stats st1;
+	for (;;) {
+		hl_arena_stats(a, &st1);
+		if ((content ? st1.stored_bytes - s0 >= content
+			     : st1.commits - st0.commits >= commits) ||
+		    now_s() >= limit)
+			break;
+		struct timespec ts = {0, 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	hl_stats st1;
-	hl_arena_stats(a, &st1);
 	double t1 = now_s();
 	for (unsigned i = 0; i < o->workers; i++)
 		kill(pid[i], SIGTERM);
@@ -143,7 +161,8 @@ static int run_once(const struct gc_opts *o, uint64_t bytes, uint64_t content,
 		.cycles = gs.cycles, .pause_max_ns = gs.pause_max_ns,
 		.pause_p99_ns = gs.pause_p99_ns,
 		.live_bytes = gs.live_bytes, .arena_bytes = bytes,
-		.freed_bytes = gs.freed_bytes, .seconds = t1 - t0};
+		.freed_bytes = gs.freed_bytes, .seconds = t1 - t0,
+		.commits = st1.commits - st0.commits};
 	hl_arena_close(a);
 	hl_arena_unlink(name);
 	return failed ? HL_EIO : 0;
@@ -208,6 +227,23 @@ static int selfplay_once(const struct gc_opts *o, const char *size,
 	return 0;
 }
 
+static int by_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* The median of the pairs' ratios, rate of p[r] over q[r]. */
+static double median_ratio(const struct gc_sample *p, const struct gc_sample *q,
+			   unsigned n)
+{
+	double v[GC_REPS_MAX];
+	for (unsigned r = 0; r < n; r++)
+		v[r] = q[r].commits_per_s > 0 ? p[r].commits_per_s / q[r].commits_per_s : 0;
+	qsort(v, n, sizeof *v, by_double);
+	return v[n / 2];
+}
+
 static int by_rate(const void *x, const void *y)
 {
 	double a = ((const struct gc_sample *)x)->commits_per_s;
@@ -222,10 +258,11 @@ static int parse(int argc, char **argv, struct gc_opts *o)
 		{"reps", required_argument, NULL, 'r'},
 		{"size", required_argument, NULL, 's'},
 		{"pressure", required_argument, NULL, 'p'},
+		{"games", required_argument, NULL, 'g'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0}};
-	*o = (struct gc_opts){.workers = 2, .reps = 3, .small_bytes = 64u << 20,
+	*o = (struct gc_opts){.workers = 2, .reps = 5, .small_bytes = 64u << 20,
 			      .pressure = 10, .games = 30};
 	int c;
 	optind = 1;
@@ -235,15 +272,20 @@ static int parse(int argc, char **argv, struct gc_opts *o)
 		case 'w':
 		case 'r':
 		case 'p':
-			if (!hl_parse_u64(optarg, c == 'w' ? GC_WORKERS_MAX
-							 : c == 'r' ? GC_REPS_MAX : 100, &v) ||
+		case 'g':
+			if (!hl_parse_u64(optarg, c == 'w'   ? GC_WORKERS_MAX
+						  : c == 'r' ? GC_REPS_MAX
+						  : c == 'p' ? 100 : GC_GAMES_MAX, &v) ||
 			    v == 0) {
 				hl_say("bench gc: --%s %s: out of range",
-				       c == 'w' ? "workers" : c == 'r' ? "reps" : "pressure", optarg);
+				       c == 'w'   ? "workers"
+				       : c == 'r' ? "reps"
+				       : c == 'p' ? "pressure" : "games", optarg);
 				return HL_EXIT_USAGE;
 			}
-			*(c == 'w' ? &o->workers : c == 'r' ? &o->reps : &o->pressure) =
-				(unsigned)v;
+			*(c == 'w'   ? &o->workers
+			  : c == 'r' ? &o->reps
+			  : c == 'p' ? &o->pressure : &o->games) = (unsigned)v;
 			break;
 		case 's':
 			if (!hl_parse_size(optarg, &o->small_bytes) ||
@@ -257,7 +299,7 @@ static int parse(int argc, char **argv, struct gc_opts *o)
 			break;
 		default:
 			printf("usage: helios bench gc [--workers N] [--reps R] "
-			       "[--size SMALL] [--pressure X] [--json]\n");
+			       "[--size SMALL] [--pressure X] [--games G] [--json]\n");
 			return c == 'h' ? HL_EXIT_OK : HL_EXIT_USAGE;
 		}
 	}
@@ -297,14 +339,17 @@ int hl_bench_gc_main(int argc, char **argv)
 	}
 	struct gc_sample small[GC_REPS_MAX], large[GC_REPS_MAX];
 	for (unsigned r = 0; r < o.reps; r++) {
-		if ((rc = run_once(&o, o.small_bytes, content, &small[r])) ||
-		    (rc = run_once(&o, big, content, &large[r]))) {
+		if ((rc = run_once(&o, o.small_bytes, content, 0, &small[r])) ||
+		    (rc = run_once(&o, big, 0, small[r].commits, &large[r]))) {
 			hl_say("bench gc: a run failed: %s", hl_strerror(rc));
 			return HL_EXIT_FAILED;
 		}
 		if (!o.json)
-			fprintf(stderr, "bench gc: rep %u: %.0f vs %.0f commits/s\n", r + 1,
-				small[r].commits_per_s, large[r].commits_per_s);
+			fprintf(stderr, "bench gc: rep %u: %.0f vs %.0f commits/s "
+				"(%llu commits: %.2f s vs %.2f s)\n", r + 1,
+				small[r].commits_per_s, large[r].commits_per_s,
+				(unsigned long long)small[r].commits, small[r].seconds,
+				large[r].seconds);
 	}
 	struct gc_sample csmall[GC_REPS_MAX], clarge[GC_REPS_MAX];
 	bool c4 = true;
@@ -314,6 +359,8 @@ int hl_bench_gc_main(int argc, char **argv)
 	if (!c4)
 		hl_say("bench gc: the Connect Four row needs the helios program "
 		       "($HELIOS, beside helios-bench, or on PATH): skipped");
+	double ratio = median_ratio(small, large, o.reps);
+	double cratio = c4 ? median_ratio(csmall, clarge, o.reps) : 0;
 	qsort(small, o.reps, sizeof *small, by_rate);
 	qsort(large, o.reps, sizeof *large, by_rate);
 	if (c4) {
@@ -326,24 +373,27 @@ int hl_bench_gc_main(int argc, char **argv)
 	for (unsigned r = 0; r < o.reps; r++)
 		if (small[r].pause_max_ns > pause)
 			pause = small[r].pause_max_ns;
-	double ratio = s->commits_per_s / l->commits_per_s;
 	if (o.json) {
 		printf("{\"workload\":\"w1\",\"workers\":%u,\"reps\":%u,"
 		       "\"small_arena_bytes\":%llu,\"big_arena_bytes\":%llu,"
 		       "\"content_bytes\":%llu,\"pressure_commits_per_s\":%.0f,"
 		       "\"free_commits_per_s\":%.0f,\"ratio\":%.3f,\"collections\":%llu,"
 		       "\"worker_pause_p99_ns\":%llu,\"worker_pause_max_ns\":%llu,"
-		       "\"live_bytes\":%llu",
+		       "\"live_bytes\":%llu,\"pressure_commits\":%llu,"
+		       "\"free_commits\":%llu,\"pressure_seconds\":%.3f,"
+		       "\"free_seconds\":%.3f",
 		       o.workers, o.reps, (unsigned long long)o.small_bytes,
 		       (unsigned long long)big, (unsigned long long)content,
 		       s->commits_per_s, l->commits_per_s, ratio,
 		       (unsigned long long)s->cycles, (unsigned long long)p99,
-		       (unsigned long long)pause, (unsigned long long)s->live_bytes);
+		       (unsigned long long)pause, (unsigned long long)s->live_bytes,
+		       (unsigned long long)s->commits, (unsigned long long)l->commits,
+		       s->seconds, l->seconds);
 		if (c4)
 			printf(",\"selfplay\":{\"games\":%u,\"pressure_playouts_per_s\":%.0f,"
 			       "\"free_playouts_per_s\":%.0f,\"ratio\":%.3f,"
 			       "\"collections\":%llu}", o.games, cs->commits_per_s,
-			       cl->commits_per_s, cs->commits_per_s / cl->commits_per_s,
+			       cl->commits_per_s, cratio,
 			       (unsigned long long)cs->cycles);
 		printf("}\n");
 		return HL_EXIT_OK;
@@ -357,21 +407,24 @@ int hl_bench_gc_main(int argc, char **argv)
 	       o.workers, o.reps);
 	printf("  %-34s %12s %10s %12s %22s\n", "", "commits/s", "vs free", "collections",
 	       "worker pause p99/max");
+	char what[48];
+	snprintf(what, sizeof what, "pressure: content %ux a small arena", o.pressure);
 	printf("  %-34s %12.0f %9.1f%% %12llu %10.0f / %6.0f us\n",
-	       "pressure: content 10x a small arena", s->commits_per_s, 100 * ratio,
+	       what, s->commits_per_s, 100 * ratio,
 	       (unsigned long long)s->cycles, (double)p99 / 1e3, (double)pause / 1e3);
 	printf("  %-34s %12.0f %10s %12llu\n", "no pressure: an arena that fits it",
 	       l->commits_per_s, "100%", (unsigned long long)l->cycles);
-	printf("  small arena %s, big arena %s, content %s per run; the last "
-	       "collection found %s live (target: >= 90%% of the rate)\n",
-	       sb, bb, cb, lb);
+	printf("  small arena %s, big arena %s, content %s per pressure run (%llu "
+	       "commits, made again in the big arena); the last collection found %s "
+	       "live (target: >= 90%% of the rate)\n",
+	       sb, bb, cb, (unsigned long long)s->commits, lb);
 	if (c4) {
 		printf("connect4 self-play (%u games, 300 playouts a move, %u workers, "
 		       "medians of %u)\n", o.games, o.workers, o.reps);
 		printf("  %-34s %12s %10s %12s\n", "", "playouts/s", "vs free",
 		       "collections");
 		printf("  %-34s %12.0f %9.1f%% %12llu\n", "pressure: a 24 MiB arena",
-		       cs->commits_per_s, 100 * cs->commits_per_s / cl->commits_per_s,
+		       cs->commits_per_s, 100 * cratio,
 		       (unsigned long long)cs->cycles);
 		printf("  %-34s %12.0f %10s %12llu\n", "no pressure: a 1 GiB arena",
 		       cl->commits_per_s, "100%", (unsigned long long)cl->cycles);

@@ -22,6 +22,11 @@
  *     (checked in each test; interrupted); a stop signal while a large
  *     arena is prefaulted takes effect at once, and a SIGKILL then leaves
  *     no arena (*_while_prefaulting).
+ *  8. `helios bench gc` runs the same search with and without pressure:
+ *     the free run makes as many commits as the pressure run (not as much
+ *     content, which an arena keeping every w1 position never publishes),
+ *     the pressure run collects, and both self-play rows are there
+ *     (gc_rows_compare_the_same_commits); --games 0 exits 2 (gc_bad_flags).
  *
  * Each harness runs in its own process group with its output in temporary
  * files and PR_SET_PDEATHSIG, so a test that dies takes it along; .fini
@@ -592,6 +597,50 @@ Test(bench_run, killed_while_prefaulting_leaves_no_arena)
 	waitpid(r.pid, &r.status, 0);
 	tb_group = 0;
 	tb_assert_clean(r.pid);
+}
+
+/* ---- 8. bench gc ---------------------------------------------------------------- */
+
+static const char gc_rows_check[] =
+	"import json, sys\n"
+	"r = json.load(open(sys.argv[1]))\n"
+	"assert r['workload'] == 'w1' and r['reps'] == 1, r\n"
+	"p, f = r['pressure_commits'], r['free_commits']\n"
+	"assert p > 0 and f >= p, (p, f)\n"
+	/* the free run stops on commits, polled each millisecond: it may
+	 * overshoot by what two workers commit in a few of those */
+	"assert f <= p * 3 // 2 + 20000, (p, f)\n"
+	"assert r['collections'] >= 1, r\n"
+	"assert r['pressure_commits_per_s'] > 0 and r['free_commits_per_s'] > 0, r\n"
+	"assert abs(r['ratio'] - r['pressure_commits_per_s'] / r['free_commits_per_s']) < 0.01, r\n"
+	"s = r['selfplay']\n"
+	"assert s['games'] == 2 and s['pressure_playouts_per_s'] > 0, s\n"
+	"assert s['free_playouts_per_s'] > 0, s\n";
+
+Test(bench_run, gc_rows_compare_the_same_commits)
+{
+	struct tb_run r;
+	const char *args[] = {"gc", "--reps", "1", "--size", "8M", "--pressure", "3",
+			      "--games", "2", "--json", NULL};
+	int code = tb_bench(&r, 100, args);
+	cr_assert_eq(code, 0, "exit %d; stderr:\n%s", code, tb_read(r.err));
+	const char *json = tb_file("json");
+	FILE *f = fopen(json, "w");
+	cr_assert_not_null(f);
+	fputs(tb_read(r.out), f);
+	fclose(f);
+	tb_python(gc_rows_check, json, NULL);
+}
+
+Test(bench_run, gc_bad_flags)
+{
+	struct tb_run r;
+	const char *zero[] = {"gc", "--games", "0", NULL};
+	cr_assert_eq(tb_bench(&r, 30, zero), 2, "stderr: %s", tb_read(r.err));
+	cr_assert_not_null(strstr(tb_read(r.err), "--games 0"), "%s", tb_read(r.err));
+	const char *help[] = {"gc", "--help", NULL};
+	cr_assert_eq(tb_bench(&r, 30, help), 0);
+	cr_assert_not_null(strstr(tb_read(r.out), "--games G"), "%s", tb_read(r.out));
 }
 
 /* ---- the harness is its own program -----------------------------------------
