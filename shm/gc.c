@@ -786,7 +786,7 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info)
 	return rc;
 }
 
-bool hl_gc_for_room(hl_arena *a, bool may_refuse)
+bool hl_gc_for_room(hl_arena *a, bool may_refuse, bool first)
 {
 	if (!a->slot || a->epoch_depth || a->no_auto_gc)
 		return false;
@@ -800,7 +800,8 @@ bool hl_gc_for_room(hl_arena *a, bool may_refuse)
 		return false;
 	/* our own cycle, which starts after the failure and so reclaims
 	 * everything that was garbage then; another process's cycle in
-	 * progress may have marked before: wait for it, then run ours */
+	 * progress may have marked before: wait for it, and run ours unless
+	 * it freed enough to try again first */
 	uint64_t t0 = hl_now_ns(), until = t0 + HL_GC_WAIT_NS;
 	struct hl_gc_ctl *g = &a->hdr->gc;
 	uint64_t freed0 = atomic_load_explicit(&g->freed_bytes, memory_order_relaxed);
@@ -844,6 +845,22 @@ bool hl_gc_for_room(hl_arena *a, bool may_refuse)
 		if (rc != HL_EBUSY || hl_now_ns() >= until) {
 			hl_gc_pause_note(a, hl_now_ns() - t0);
 			return false;
+		}
+		/* On the caller's first try: another process's collection ended
+		 * while we waited and freed more than a little, so try the
+		 * allocation again before running ours. Its mark may have begun
+		 * before our failure, so what it freed may not be all there
+		 * was, and others may take it first: the caller's later tries
+		 * run their own (four w1 workers in 16 MiB found the heap full
+		 * when every try could be answered so). Without this, every
+		 * worker that found a full heap while a collection ran would
+		 * follow it with one of its own, freeing what little the others
+		 * published meanwhile (two w1 workers made three collections of
+		 * each heap's fill). */
+		if (first && atomic_load_explicit(&g->freed_bytes, memory_order_relaxed) -
+				     freed0 >= heap / HL_GC_FUTILE_FRACTION) {
+			hl_gc_pause_note(a, hl_now_ns() - t0);
+			return true;
 		}
 		struct timespec ts = {0, 200 * 1000};
 		nanosleep(&ts, NULL);

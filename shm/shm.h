@@ -333,9 +333,10 @@ int hl_gc_collect(hl_arena *a, hl_gc_info *info);
 /* After an allocation found the heap full: runs a collection (or waits
  * for the one another process runs): true when it is worth trying again.
  * may_refuse: the caller can go on without the room (a search record),
- * so a stricter futility rule spares it collections. Never inside a
- * section. */
-bool hl_gc_for_room(hl_arena *a, bool may_refuse);
+ * so a stricter futility rule spares it collections. first: the caller's
+ * first try since the failure, which another process's collection may
+ * answer (later tries run their own). Never inside a section. */
+bool hl_gc_for_room(hl_arena *a, bool may_refuse, bool first);
 /* Counts a worker's pause for the collector (its own tracing, or a full
  * heap's collection it ran or waited for) in the arena's histogram. */
 void hl_gc_pause_note(hl_arena *a, uint64_t ns);

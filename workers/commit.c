@@ -577,7 +577,7 @@ int hl_commit_ex(hl_state *s, hl_id *out, hl_commit_info *info,
 	/* a full heap: collect and try again, a few times (others' commits
 	 * may take what one collection freed before ours gets it) */
 	for (unsigned again = 0; rc == HL_EFULL && again < HL_GC_COMMIT_RETRIES &&
-			     hl_gc_for_room(s->a, false); again++) {
+			     hl_gc_for_room(s->a, false, again == 0); again++) {
 		cx = (struct commit){.s = s, .a = s->a, .q = q, .chunks = cx.chunks,
 				     .valid_chunks = cx.valid_chunks};
 		sort_dirty(&cx);

@@ -580,7 +580,7 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
 	 * committed position its committer's state holds: the collection
 	 * keeps both, so the path is as good after it as before. */
 	for (unsigned again = 0; rc == 1 && again < HL_GC_COMMIT_RETRIES &&
-			     hl_gc_for_room(s->a, true); again++) {
+			     hl_gc_for_room(s->a, true, again == 0); again++) {
 		hl_epoch_enter(s->a);
 		rc = mcts_expand_at_in(s, p, leaf, pos_off, moves, n, result);
 		hl_epoch_exit(s->a);

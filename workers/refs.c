@@ -186,7 +186,7 @@ int hl_ref_set(hl_arena *a, const char *name, hl_id id)
 		hl_epoch_exit(a);
 		/* no heap for a new name: a collection, outside the section (a
 		 * few, as a commit does: others may take one's room first) */
-		if (rc != HL_EFULL || !hl_gc_for_room(a, false))
+		if (rc != HL_EFULL || !hl_gc_for_room(a, false, round == 0))
 			break;
 	}
 	return rc ? rc : log_ref(a, name, id);
