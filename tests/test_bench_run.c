@@ -615,7 +615,8 @@ static const char gc_rows_check[] =
 	"assert abs(r['ratio'] - r['pressure_commits_per_s'] / r['free_commits_per_s']) < 0.01, r\n"
 	"s = r['selfplay']\n"
 	"assert s['games'] == 2 and s['pressure_playouts_per_s'] > 0, s\n"
-	"assert s['free_playouts_per_s'] > 0, s\n";
+	"assert s['free_playouts_per_s'] > 0, s\n"
+	"assert s['heap_bytes'] > 0 and s['freed_bytes'] >= 0, s\n";
 
 Test(bench_run, gc_rows_compare_the_same_commits)
 {
