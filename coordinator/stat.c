@@ -407,7 +407,8 @@ static void text_gc(FILE *f, const struct stat_report *r)
 		(double)g->pause_p99_ns / 1e3, (double)g->pause_max_ns / 1e3);
 	if (g->released_slabs)
 		fprintf(f, KEY "%" PRIu64 " (all their objects free: given to the "
-			"classes that ran out)\n", "slabs given back", g->released_slabs);
+			"classes that ran out, or assembled for them)\n", "slabs given back",
+			g->released_slabs);
 	if (g->unreused_bytes)
 		fprintf(f, KEY "%s swept but kept from reuse (no persister drained "
 			"the records before them)\n", "held back",

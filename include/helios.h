@@ -437,7 +437,9 @@ typedef struct hl_gc_stats {
 	uint64_t pause_p99_ns;    /* power-of-two buckets) */
 	uint64_t released_slabs;  /* slabs whose objects were all free, given
 				   * back for any class to take (a class that
-				   * ran out of slabs while others had room) */
+				   * ran out of slabs while others had room),
+				   * and slabs assembled from those units for
+				   * a class of bigger slabs that ran out */
 } hl_gc_stats;
 int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out);
 

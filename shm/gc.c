@@ -563,13 +563,11 @@ static void sweep(struct collect *cx)
 	hl_epoch_exit(a);
 }
 
-/* Gives the retired objects back, a batch per class (one CAS on each
- * class's list: hl_heap_free_batch), ordered by class with a counting
- * sort; one by one if the sort's memory cannot be had. */
-/* A grab of a one-unit class found no slab left since the last look
- * (heap.c sets its bit): the other classes' slabs whose objects are all
- * free go back to the pool it grabs from. Not on every cycle: it walks
- * those classes' free lists. */
+/* A grab found no slab left for its class since the last look (heap.c
+ * sets its bit): the other classes' slabs whose objects are all free go
+ * back to the pool, and a class of several-unit slabs gets slabs
+ * assembled from the pool's adjacent units (heap_release.c). Not on every
+ * cycle: it walks those classes' free lists. */
 static void release_if_starved(struct collect *cx)
 {
 	struct hl_arena_hdr *hdr = cx->a->hdr;
@@ -581,6 +579,9 @@ static void release_if_starved(struct collect *cx)
 	atomic_fetch_add_explicit(&hdr->gc.released_slabs, n, memory_order_relaxed);
 }
 
+/* Gives the retired objects back, a batch per class (one CAS on each
+ * class's list: hl_heap_free_batch), ordered by class with a counting
+ * sort; one by one if the sort's memory cannot be had. */
 static void free_retired(struct collect *cx)
 {
 	hl_arena *a = cx->a;
@@ -824,9 +825,10 @@ bool hl_gc_for_room(hl_arena *a, bool may_refuse, bool first)
 			 * For a caller that may refuse (a search's record: the
 			 * search goes on with statistics), also futile: freeing
 			 * little and leaving no room for the class whose
-			 * allocation failed (a class of several-unit slabs gets
-			 * no other class's slabs, and the pool may be empty: see
-			 * heap.c "Slab release"). Not for commits, whose refusal
+			 * allocation failed (the other classes may have no whole
+			 * slab free, and a class of several-unit slabs no run of
+			 * adjacent units in the pool: heap_release.c). Not for
+			 * commits, whose refusal
 			 * is an error: under w1's churn four workers that all
 			 * wait on one collection leave the next one nothing to
 			 * free, for a moment, in a class that has room again

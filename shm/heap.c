@@ -125,7 +125,10 @@
  *   processes (their tails reach the free lists at once) and looks again.
  *
  * Slab release (a slab whose objects are all free going to another class)
- * is drawn in heap_release.c, with the pool it feeds; grabs take from it.
+ * and assembly (slabs of several units made from released units) are
+ * drawn in heap_release.c, with the pool of units between them; grabs of
+ * one-unit classes take from the pool, and every class's grab that finds
+ * the heap carved full says so in heap_starved.
  *
  * Words read from shared memory are checked before they are followed, so
  * a damaged arena costs an error or a leak, never a stray write:
@@ -437,10 +440,16 @@ static int slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
 	return 0;
 }
 
+int hl_heap_slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
+{
+	return slab_mark(a, cls, rel);
+}
+
 /*
  * Takes the next unused slab for class cls (its own slab size) and points
  * the slot's cursor at it. HL_EFULL when no slab of that size is left.
  */
+
 static int slab_grab(hl_arena *a, unsigned cls)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
@@ -448,12 +457,16 @@ static int slab_grab(hl_arena *a, unsigned cls)
 	int rc = heap_take(hdr, bytes, &rel);
 	bool reused = false;
 
-	/* the row of unused units is used up: a released slab ("Slab
-	 * release"), for a class of one-unit slabs; when there is none
-	 * either, the class is starved: the next collection releases what
-	 * the other classes can spare */
-	if (rc == HL_EFULL && bytes == hdr->slab_unit_bytes) {
-		reused = (rc = hl_heap_pool_pop(a, &rel)) == 0;
+	/* the row of unused units is used up: a released unit
+	 * (heap_release.c), for a class of one-unit slabs; when there is
+	 * none either, or the class's slabs are of several units (which the
+	 * pool's units, one by one, are not), the class is starved: the next
+	 * collection releases what the other classes can spare and, for a
+	 * class of several units, assembles slabs from the pool's runs of
+	 * adjacent units onto its free list */
+	if (rc == HL_EFULL) {
+		if (bytes == hdr->slab_unit_bytes)
+			reused = (rc = hl_heap_pool_pop(a, &rel)) == 0;
 		if (rc == HL_EFULL)
 			atomic_fetch_or_explicit(&hdr->heap_starved, 1u << cls,
 						 memory_order_relaxed);

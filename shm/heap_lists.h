@@ -76,5 +76,8 @@ static inline void chain_push(hl_arena *a, struct hl_free_head *head, uint64_t f
 /* heap_release.c: a released unit for a grab: 0 with *rel (heap-relative),
  * HL_EFULL when the pool is empty, HL_ECORRUPT for a damaged pool. */
 int hl_heap_pool_pop(hl_arena *a, uint64_t *rel);
+/* heap.c: marks the units of the slab at heap-relative rel as class cls's
+ * (each by a CAS from 0): 0, or HL_ECORRUPT if one was in a slab. */
+int hl_heap_slab_mark(hl_arena *a, unsigned cls, uint64_t rel);
 
 #endif

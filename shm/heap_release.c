@@ -1,51 +1,75 @@
 /*
- * heap_release.c - slab release: one-unit slabs whose objects are all free
- * go from their class to a pool that any one-unit class grabs from
- * (heap.c's slab_grab, when the row of unused units is used up).
+ * heap_release.c - slab release and assembly: slabs whose objects are all
+ * free go from their class to a pool of units, which a class that ran out
+ * of slabs takes from (heap.c's slab_grab, when the row of unused units is
+ * used up): a one-unit class a unit at a time, a class of several units as
+ * slabs the collector assembles from runs of adjacent units.
  *
  * Slabs stay with their class, so a heap whose mix of classes shifts (a
- * search's records after a phase of positions only) can be full for one
- * class while another's free lists hold most of it.
- * A grab of a one-unit class that finds the row of units used up takes a
- * released slab from the pool; when there is none it says so (its bit in
- * heap_starved), and the next collection, after its frees, releases for
- * it (hl_heap_release_slabs), from every other one-unit class c:
+ * search's records after a phase of positions only, or 4 KiB leaves after
+ * a phase of records) can be full for one class while another's free
+ * lists hold most of it. A grab that finds the row of units used up takes
+ * a released unit from the pool (one-unit classes); when there is none,
+ * or its class's slabs are of several units, it says so (its bit in
+ * heap_starved), and the next collection, after its frees, releases for it
+ * (hl_heap_release_slabs), from every class c that is not starved:
  *
  *   1. takes list c whole, by one CAS to {0, tag + 1}, and names the chain
  *      in free_taken[c] (a pop that read the old head fails on the tag);
- *   2. counts the chain's objects per unit; a unit every one of whose
- *      objects is on the chain and that no cursor names (a cursor at its
- *      slab's end still names it) may go, at most half the chain's worth;
- *   3. unlinks those units' objects, each by one store of its
+ *   2. counts the chain's objects per slab (by its first unit); a slab
+ *      every one of whose objects is on the chain and that no cursor names
+ *      (a cursor at its slab's end still names it) may go, at most half
+ *      the chain's worth;
+ *   3. unlinks those slabs' objects, each by one store of its
  *      predecessor's next word (or of free_taken[c]), so the chain stays a
- *      chain at every instruction; a unit whose last object is off goes to
- *      the pool, its map entry cleared first (the push's CAS publishes it);
+ *      chain at every instruction; a slab whose last object is off goes to
+ *      the pool unit by unit, its map entries cleared first (each push's
+ *      CAS publishes its unit's clear);
  *   4. gives the rest back to list c by one CAS (free_taken[c] cleared
  *      first: dying between the two leaks the chain, never frees it twice).
+ *
+ * Then, for each starved class of several units (k), it assembles:
+ *
+ *   5. takes the pool whole, the same way, named in pool_taken;
+ *   6. sorts the chain's units, and picks runs of k adjacent ones (at most
+ *      half the pool's units, so one-unit classes keep some);
+ *   7. unlinks the picked units, one store each as in 3; once a run's k
+ *      units are all off the chain it marks them a slab of the class (CAS
+ *      from 0, as a grab does) and pushes all of the slab's objects on the
+ *      class's free list, one chain and one CAS;
+ *   8. gives the rest of the pool back (pool_taken cleared first).
+ *
+ * So units move both ways: a one-unit class takes a released leaf slab's
+ * units one by one, and leaves get slabs back from adjacent units that
+ * records gave up. Runs need adjacency: a pool of scattered single units
+ * serves only one-unit classes.
  *
  * No reader can hold a released object: every one was free, so past its
  * grace period (gc.c). A popper that read a top in a released slab fails
  * its CAS (the tag moved), and the map check in pop_begin calls it damage
- * only if the head did not move. Slabs of several units stay with their
- * class (a unit of theirs would serve only one-unit classes, for good).
- * Crash safety: a releaser dies holding at most one class's chain, which a
- * collector taking over its word gives back (hl_heap_return_taken), and
- * the objects of the units it was unlinking: leaked, like a grab's. On
- * recovery, units below heap_next in no slab go back to the pool.
+ * only if the head did not move. Crash safety: a releaser dies holding at
+ * most one class's chain or the pool's, which a collector taking over its
+ * word gives back (hl_heap_return_taken), and the objects of the slabs it
+ * was unlinking, or the picked units of runs it had not yet marked:
+ * leaked, like a grab's. A run marked but not yet pushed leaks its slab.
+ * On recovery, units below heap_next in no slab go back to the pool.
  *
  * Words (heap.c draws the rest of the heap's):
  *
  *   hdr->free_slabs      the pool: {top, tag}, a Treiber stack of unit
  *                        offsets linked through each unit's first word
  *                        (heap_lists.h), changed like a free list's head
- *   hdr->heap_starved    bit c: a grab of one-unit class c found no unit
- *                        left and the pool empty (heap.c: fetch_or; the
- *                        collector exchanges it to 0, gc.c)
+ *   hdr->heap_starved    bit c: a grab of class c found no slab left (and,
+ *                        for a one-unit class, the pool empty); heap.c:
+ *                        fetch_or; the collector exchanges it to 0 (gc.c)
  *   hdr->free_taken[c]   the chain a releaser took off list c (0: none)
+ *   hdr->pool_taken      the chain an assembler took off the pool (0: none)
  *   slab map entry u     cleared (relaxed) by the releaser before it pushes
  *                        unit u; the push's CAS publishes the clear with the
  *                        link, and the grabber's pop CAS (acquire) sees it
- *                        before its slab_mark CAS from 0
+ *                        before its slab_mark CAS from 0; set from 0 by an
+ *                        assembler (CAS) before the push of the slab's
+ *                        objects publishes them
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -140,7 +164,10 @@ static bool chain_walk(hl_arena *a, unsigned cls, uint64_t first, uint64_t *last
 		    atomic_load_explicit(next_word(a, off) + 1, memory_order_relaxed) !=
 			    hl_free_mark(off))
 			return false;
-		uint32_t *c = count ? &count[(off - h->off) / unit] : NULL;
+		uint64_t slab;
+		uint32_t *c = NULL;
+		if (count && hl_slab_of(a, cls, off - h->off, &slab))
+			c = &count[slab / unit];
 		if (c && *c != UNIT_CURSOR)
 			(*c)++;
 		*last = off;
@@ -152,15 +179,16 @@ static bool chain_walk(hl_arena *a, unsigned cls, uint64_t first, uint64_t *last
 	return true;
 }
 
-/* Releases the one-unit slabs of class cls whose every object is on its
- * free list; count[] is scratch, a word per unit, zeroed. Returns the
- * slabs released. */
+/* Releases the slabs of class cls whose every object is on its free list;
+ * count[] is scratch, a word per unit (a slab's at its first unit),
+ * zeroed. Returns the slabs released. */
 static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
 	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
 	uint64_t unit = hdr->slab_unit_bytes, units = hl_slab_units(hdr);
-	uint32_t per = (uint32_t)(unit / hl_class_bytes(hdr, cls));
+	uint64_t slab_bytes = hl_class_slab_bytes(hdr, cls), k = slab_bytes / unit;
+	uint32_t per = (uint32_t)(slab_bytes / hl_class_bytes(hdr, cls));
 	struct hl_free_head *head = &hdr->free_list[cls].head;
 	/* 1. the whole list, by one CAS to empty: a pop that read the head
 	 * before fails its CAS on the tag; pushes after it start a new list */
@@ -170,13 +198,14 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 			return 0;
 	} while (!head_cas(head, &old, (struct hl_free_head){0, old.tag + 1}));
 	atomic_store_explicit(&hdr->free_taken[cls], old.top, memory_order_relaxed);
-	/* 2. units a cursor names stay (a cursor at its slab's end still names
-	 * it: heapcheck's invariant 3), then a count of free objects a unit */
+	/* 2. slabs a cursor names stay (a cursor at its slab's end still
+	 * names it: heapcheck's invariant 3), then a count of free objects a
+	 * slab, at its first unit */
 	for (uint32_t i = 0; i < hl_slot_count(a); i++) {
 		struct hl_slab_cursor *c = &hl_slot_at(a, i)->slab[cls];
 		uint64_t end = __atomic_load_n(&c->end, __ATOMIC_RELAXED);
-		if (end >= h->off + unit && end - h->off - unit < units * unit)
-			count[(end - h->off - unit) / unit] = UNIT_CURSOR;
+		if (end >= h->off + slab_bytes && end - h->off - slab_bytes < units * unit)
+			count[(end - h->off - slab_bytes) / unit] = UNIT_CURSOR;
 	}
 	uint64_t last, objects;
 	if (!chain_walk(a, cls, old.top, &last, count, &objects)) {
@@ -192,15 +221,18 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 		budget -= go;
 		count[u] = go ? UNIT_RELEASE | per : 0;
 	}
-	/* 3. unlink the objects of full units, one store each, so the chain
+	/* 3. unlink the objects of full slabs, one store each, so the chain
 	 * free_taken names stays a chain at every instruction (a successor
-	 * gives it back whole); a unit goes to the pool when its last object
-	 * is off the chain */
+	 * gives it back whole); a slab goes to the pool, unit by unit, when
+	 * its last object is off the chain */
 	uint64_t released = 0, prev = 0, first = 0;
 	last = 0;
 	for (uint64_t off = old.top, next; off; off = next) {
 		next = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
-		uint64_t u = (off - h->off) / unit;
+		uint64_t slab = 0;
+		/* walked valid above, and nothing re-classes our objects */
+		(void)hl_slab_of(a, cls, off - h->off, &slab);
+		uint64_t u = slab / unit;
 		if (!(count[u] & UNIT_RELEASE)) {
 			prev = last = off;
 			first = first ? first : off;
@@ -212,8 +244,11 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 			atomic_store_explicit(&hdr->free_taken[cls], next, memory_order_relaxed);
 		if (--count[u] == UNIT_RELEASE) {
 			count[u] = 0;
-			atomic_store_explicit(&hl_slab_map(a)[u], 0, memory_order_relaxed);
-			free_slab_push(a, h->off + u * unit);
+			for (uint64_t j = 0; j < k; j++) {
+				atomic_store_explicit(&hl_slab_map(a)[u + j], 0,
+						      memory_order_relaxed);
+				free_slab_push(a, h->off + (u + j) * unit);
+			}
 			released++;
 		}
 	}
@@ -222,23 +257,167 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 	return released;
 }
 
+/* ---- assembly ----------------------------------------------------------------- */
+
+static int by_offset(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* Walks a chain of pool units at first: *n of them into v (room for max),
+ * *last its last; false when damaged (a unit some slab holds, or more
+ * than the heap has: a cycle). v may be NULL (only the walk). */
+static bool pool_walk(hl_arena *a, uint64_t first, uint64_t max, uint64_t *v,
+		      uint64_t *n, uint64_t *last)
+{
+	*n = 0;
+	*last = 0;
+	for (uint64_t off = first; off; ) {
+		if (*n >= max || !unit_unheld(a, off))
+			return false;
+		if (v)
+			v[*n] = off;
+		(*n)++;
+		*last = off;
+		off = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
+	}
+	return true;
+}
+
+/* Gives back pool chain first..last (named by pool_taken); as give_back. */
+static void pool_give_back(hl_arena *a, uint64_t first, uint64_t last)
+{
+	atomic_store_explicit(&a->hdr->pool_taken, 0, memory_order_relaxed);
+	if (first)
+		chain_push(a, &a->hdr->free_slabs, first, last);
+}
+
+/* Makes the k units from heap-relative rel a slab of class cls and pushes
+ * all its objects on the class's free list, one chain, one CAS. The units
+ * were carved before (their pages are there), and every one is ours. */
+static bool carve(hl_arena *a, unsigned cls, uint64_t rel)
+{
+	struct hl_arena_hdr *hdr = a->hdr;
+	if (hl_heap_slab_mark(a, cls, rel))
+		return false; /* a unit some slab holds: damage, left as it is */
+	uint64_t start = hdr->regions[HL_REGION_HEAP].off + rel;
+	uint64_t size = hl_class_bytes(hdr, cls);
+	uint64_t n = hl_class_slab_bytes(hdr, cls) / size, first = 0, last = 0;
+	for (uint64_t i = n; i-- > 0;) {
+		uint64_t off = start + i * size;
+		atomic_store_explicit(next_word(a, off) + 1, hl_free_mark(off),
+				      memory_order_relaxed);
+		atomic_store_explicit(next_word(a, off), first, memory_order_relaxed);
+		if (!last)
+			last = off;
+		first = off;
+	}
+	chain_push(a, &hdr->free_list[cls].head, first, last);
+	return true;
+}
+
+/* A unit picked for a run: its place j in the run (j + 1, low 16 bits);
+ * the run's first unit also counts the units still on the chain (high). */
+#define PICK_PLACE_MASK 0xffffu
+#define PICK_LEFT_SHIFT 16u
+
+/* Assembles slabs of class cls (k units each) from the pool's runs of k
+ * adjacent units (steps 5-8 above); pick[] is scratch, a word per unit,
+ * zeroed. Returns the slabs assembled. */
+static uint64_t assemble(hl_arena *a, unsigned cls, uint32_t *pick)
+{
+	struct hl_arena_hdr *hdr = a->hdr;
+	const struct hl_region *h = &hdr->regions[HL_REGION_HEAP];
+	uint64_t unit = hdr->slab_unit_bytes, units = hl_slab_units(hdr);
+	uint64_t k = hl_class_slab_bytes(hdr, cls) / unit;
+	struct hl_free_head *head = &hdr->free_slabs;
+	if (k < 2 || k > PICK_PLACE_MASK)
+		return 0;
+	/* 5. the whole pool: a pop that read the head before fails on the tag */
+	struct hl_free_head old = head_load(head);
+	do {
+		if (old.top == 0)
+			return 0;
+	} while (!head_cas(head, &old, (struct hl_free_head){0, old.tag + 1}));
+	atomic_store_explicit(&hdr->pool_taken, old.top, memory_order_relaxed);
+	uint64_t n, last;
+	if (!pool_walk(a, old.top, units, NULL, &n, &last)) {
+		pool_give_back(a, 0, 0); /* damaged: leaked, never followed on */
+		return 0;
+	}
+	uint64_t *v = malloc(n * sizeof *v);
+	if (!v || !pool_walk(a, old.top, n, v, &n, &last)) {
+		free(v);
+		pool_give_back(a, old.top, last); /* as it was */
+		return 0;
+	}
+	/* 6. runs of k adjacent units, half the pool's units at most */
+	qsort(v, n, sizeof *v, by_offset);
+	uint64_t budget = n / 2 / k;
+	for (uint64_t i = 0; i + k <= n && budget > 0;) {
+		if (v[i + k - 1] - v[i] != (k - 1) * unit) {
+			i++;
+			continue;
+		}
+		uint64_t s0 = (v[i] - h->off) / unit;
+		for (uint64_t j = 0; j < k; j++)
+			pick[s0 + j] = (uint32_t)(j + 1);
+		pick[s0] |= (uint32_t)k << PICK_LEFT_SHIFT;
+		i += k;
+		budget--;
+	}
+	free(v);
+	/* 7. unlink the picked units, one store each (the chain pool_taken
+	 * names stays a chain); a run is carved once its k units are off */
+	uint64_t assembled = 0, prev = 0, first = 0;
+	last = 0;
+	for (uint64_t off = old.top, next; off; off = next) {
+		next = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
+		uint64_t u = (off - h->off) / unit;
+		if (!pick[u]) {
+			prev = last = off;
+			first = first ? first : off;
+			continue;
+		}
+		if (prev)
+			atomic_store_explicit(next_word(a, prev), next, memory_order_relaxed);
+		else
+			atomic_store_explicit(&hdr->pool_taken, next, memory_order_relaxed);
+		uint64_t s0 = u - ((pick[u] & PICK_PLACE_MASK) - 1);
+		pick[s0] -= 1u << PICK_LEFT_SHIFT;
+		if (pick[s0] >> PICK_LEFT_SHIFT == 0)
+			assembled += carve(a, cls, s0 * unit);
+	}
+	/* 8. the rest back in the pool */
+	pool_give_back(a, first, last);
+	return assembled;
+}
+
 uint64_t hl_heap_release_slabs(hl_arena *a, uint32_t starved)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
-	uint64_t units = hl_slab_units(hdr), released = 0;
+	uint64_t units = hl_slab_units(hdr), moved = 0;
 	uint32_t *count = calloc(units ? units : 1, sizeof *count);
 	if (!count)
 		return 0;
 	for (unsigned cls = 0; cls < hdr->class_count; cls++) {
-		if (hl_class_slab_bytes(hdr, cls) != hdr->slab_unit_bytes ||
-		    (starved & (1u << cls)))
-			continue; /* slabs of several units stay with their class;
-				   * a starved class has none to spare */
-		released += release_class(a, cls, count);
+		if (starved & (1u << cls))
+			continue; /* a starved class has none to spare */
+		moved += release_class(a, cls, count);
+		memset(count, 0, units * sizeof *count);
+	}
+	/* slabs of several units for the starved classes of such slabs, from
+	 * what the pool holds now */
+	for (unsigned cls = 0; cls < hdr->class_count; cls++) {
+		if (!(starved & (1u << cls)) ||
+		    hl_class_slab_bytes(hdr, cls) == hdr->slab_unit_bytes)
+			continue;
+		moved += assemble(a, cls, count);
 		memset(count, 0, units * sizeof *count);
 	}
 	free(count);
-	return released;
+	return moved;
 }
 
 void hl_heap_return_taken(hl_arena *a)
@@ -251,6 +430,11 @@ void hl_heap_return_taken(hl_arena *a)
 		if (first && chain_walk(a, cls, first, &last, NULL, &objects))
 			give_back(a, cls, first, last);
 	}
+	uint64_t first = atomic_exchange_explicit(&a->hdr->pool_taken, 0,
+						  memory_order_relaxed);
+	uint64_t n, last;
+	if (first && pool_walk(a, first, hl_slab_units(a->hdr), NULL, &n, &last))
+		pool_give_back(a, first, last);
 }
 
 void hl_heap_pool_unit(hl_arena *a, uint64_t start)

@@ -195,10 +195,12 @@ struct hl_region {
  *  1728  gc               struct hl_gc_ctl, the collector's words (gc.c)
  *  1856  gc_pause[32]     workers' pauses for the collector, by log2 of
  *                         their nanoseconds (atomic counters, gc.c)
- *  2112  free_slabs       Treiber-stack head of released one-unit slabs
- *                         (heap.c, "Slab release"): +0 top (arena offset
- *                         of the unit; 0: empty), +8 tag
- *  2128  heap_starved     1: a grab found no slab left (heap.c)
+ *  2112  free_slabs       Treiber-stack head of released slab units
+ *                         (heap_release.c): +0 top (arena offset of the
+ *                         unit; 0: empty), +8 tag
+ *  2128  heap_starved     bit c: a grab of class c found no slab left
+ *  2136  pool_taken       the pool's chain an assembling collector holds
+ *                         (0: none), for its successor (heap_release.c)
  *  2176  free_taken[16]   per class, the free-list chain a releasing
  *                         collector holds (0: none), for its successor
  *  2304  end; the rest of the page is zero (what an arena made before
@@ -242,6 +244,7 @@ struct hl_arena_hdr {
 	_Atomic uint64_t gc_pause[HL_GC_PAUSE_BUCKETS];
 	alignas(64) struct hl_free_head free_slabs;
 	_Atomic uint32_t heap_starved;
+	_Atomic uint64_t pool_taken;
 	alignas(64) _Atomic uint64_t free_taken[HL_CLASSES_MAX];
 };
 
@@ -276,6 +279,7 @@ _Static_assert(offsetof(struct hl_arena_hdr, gc) == 1728, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, gc_pause) == 1856, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, free_slabs) == 2112, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, heap_starved) == 2128, "hdr layout");
+_Static_assert(offsetof(struct hl_arena_hdr, pool_taken) == 2136, "hdr layout");
 _Static_assert(offsetof(struct hl_arena_hdr, free_taken) == 2176, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) == 2304, "hdr layout");
 _Static_assert(sizeof(struct hl_arena_hdr) <= HL_PAGE_BYTES, "hdr fits a page");

@@ -566,10 +566,12 @@ void hl_heap_free_batch(hl_arena *a, unsigned cls, const uint64_t *offs, size_t 
  * caller owns s): called when its process closes or is reclaimed. */
 void hl_heap_release_cursors(hl_arena *a, struct hl_slot *s);
 /* The collector's, when classes starved (bit c: a grab of class c found no
- * slab): releases one-unit slabs of the other classes whose objects are all
- * on their free lists (half of each class's free objects at most) to the
- * pool the starved ones grab from (heap.c, "Slab release"). Returns the
- * slabs released. */
+ * slab): releases slabs of the other classes whose objects are all on
+ * their free lists (half of each class's free objects at most) to the pool
+ * of units the starved one-unit classes grab from, and assembles slabs for
+ * starved classes of several units from the pool's adjacent units (half
+ * the pool at most) onto their free lists (heap_release.c). Returns the
+ * slabs released and assembled. */
 uint64_t hl_heap_release_slabs(hl_arena *a, uint32_t starved);
 /* A collector taking over a dead one's word gives back the free chains
  * that one had taken off the lists. */

@@ -266,17 +266,23 @@ Test(heap, slab_grab_when_slab_is_used_up)
 
 /* ---- a full heap ----------------------------------------------------------- */
 
-/* A 2 MiB arena with the least of everything but its heap, to fill. */
-static hl_arena *arena_new_small_heap(void)
+/* An arena of `bytes` with the least of everything but its heap, to fill. */
+static hl_arena *arena_new_heap_only(uint64_t bytes, uint32_t chunk)
 {
 	hl_config cfg;
 	hl_config_init(&cfg);
-	cfg.arena_bytes = 2u << 20;
-	cfg.chunk_bytes = 64;
+	cfg.arena_bytes = bytes;
+	cfg.chunk_bytes = chunk;
 	cfg.max_processes = 4;
 	cfg.refs_capacity = HL_REFS_MIN;
 	cfg.index_capacity = HL_INDEX_ENTRIES_MIN;
 	return arena_new_cfg(&cfg, NULL);
+}
+
+/* 2 MiB, 64-byte chunks: every class's slab is one unit. */
+static hl_arena *arena_new_small_heap(void)
+{
+	return arena_new_heap_only(2u << 20, 64);
 }
 
 Test(heap, exhausted_heap_reports_full_and_keeps_objects)
@@ -385,6 +391,204 @@ Test(heap, released_slabs_change_class_and_held_objects_keep_theirs)
 	for (size_t i = 0; i < 8; i++)
 		cr_assert_eq(alloc_obj(a, x, 2000 + i, &xs[i]), 0, "object %zu not given back", i);
 	cr_assert_eq(alloc_obj(a, x, 0, &o), HL_EFULL);
+	assert_heap_ok(a);
+	hl_arena_close(a);
+}
+
+/* 4 KiB chunks: the leaf class's slabs are two units (4128-byte leaves),
+ * so a unit given back alone serves one-unit classes, and leaves need two
+ * adjacent ones. */
+static hl_arena *arena_new_leaf_heap(void)
+{
+	hl_arena *a = arena_new_heap_only(4u << 20, 4096);
+	cr_assert_eq(class_slab(a, a->class_leaf), 2 * a->hdr->slab_unit_bytes);
+	return a;
+}
+
+/* Fills the heap with class cls's objects (objs[0..*n)), to HL_EFULL. */
+static void fill_class(hl_arena *a, unsigned cls, struct obj *objs, size_t *n)
+{
+	int rc = 0;
+	*n = 0;
+	while (*n < FULL_MAX && (rc = alloc_obj(a, cls, *n, &objs[*n])) == 0)
+		(*n)++;
+	cr_assert_eq(rc, HL_EFULL, "after %zu objects: %s", *n, hl_strerror(rc));
+}
+
+/* A heap carved full of one-unit slabs, all free but one object: the leaf
+ * class (two-unit slabs) starves, and the collector's release assembles
+ * leaf slabs from the units the other class gave back. Before, slabs of
+ * several units were neither released nor assembled: the leaves stayed
+ * refused in a heap that was all free. */
+Test(heap, leaves_get_slabs_assembled_from_units_another_class_gave_back)
+{
+	hl_arena *a = arena_new_leaf_heap();
+	static struct obj objs[FULL_MAX], leaves[FULL_MAX];
+	unsigned x = (unsigned)hl_heap_class_of(a->hdr, 2048), leaf = a->class_leaf;
+	cr_assert_eq(class_slab(a, x), a->hdr->slab_unit_bytes);
+	size_t n;
+	fill_class(a, x, objs, &n);
+	struct obj o;
+	cr_assert_eq(alloc_obj(a, leaf, 0, &o), HL_EFULL, "a leaf found room");
+	cr_assert(a->hdr->heap_starved & (1u << leaf), "the leaves' starving is not said");
+	for (size_t i = n; i-- > 1;)
+		hl_heap_free(a, x, objs[i].off);
+	uint64_t moved = hl_heap_release_slabs(a, 1u << leaf);
+	assert_heap_ok(a);
+	cr_assert_eq(obj_bad_word(a, &objs[0]), -1, "a held object was disturbed");
+	size_t got = 0;
+	while (got < FULL_MAX && alloc_obj(a, leaf, got, &leaves[got]) == 0)
+		got++;
+	uint64_t per_leaf = class_slab(a, leaf) / hl_class_bytes(a->hdr, leaf);
+	cr_assert_gt(got, 0, "no leaf slab was assembled (%llu moved)",
+		     (unsigned long long)moved);
+	cr_assert_eq(got % per_leaf, 0, "%zu leaves: not whole slabs", got);
+	cr_assert_eq(objs_overlap(leaves, got), -1);
+	for (size_t i = 0; i < got; i++)
+		cr_assert_eq(obj_bad_word(a, &leaves[i]), -1, "leaf %zu damaged", i);
+	cr_assert_eq(obj_bad_word(a, &objs[0]), -1);
+	/* moved counts x's released slabs and the leaf slabs assembled */
+	uint64_t assembled = got / per_leaf;
+	cr_assert_gt(moved, assembled, "%llu moved, %llu assembled",
+		     (unsigned long long)moved, (unsigned long long)assembled);
+	/* x gets everything else back, from its list and the pool's units
+	 * the leaves did not take: all but two units a leaf slab */
+	uint64_t per_x = a->hdr->slab_unit_bytes / hl_class_bytes(a->hdr, x);
+	static struct obj xs[FULL_MAX];
+	size_t back = 0;
+	while (back < FULL_MAX && alloc_obj(a, x, 1000 + back, &xs[back]) == 0)
+		back++;
+	cr_assert_eq(back, n - 1 - 2 * assembled * per_x,
+		     "x has %zu back, %llu leaf slabs assembled, of %zu", back,
+		     (unsigned long long)assembled, n);
+	assert_heap_ok(a);
+	hl_arena_close(a);
+}
+
+/* The other way: a heap of leaf slabs, all free but one leaf; a one-unit
+ * class that starves gets each released leaf slab as two slabs of its own. */
+Test(heap, released_leaf_slabs_serve_a_one_unit_class_unit_by_unit)
+{
+	hl_arena *a = arena_new_leaf_heap();
+	static struct obj leaves[FULL_MAX], ys[FULL_MAX];
+	unsigned leaf = a->class_leaf, y = (unsigned)hl_heap_class_of(a->hdr, 512);
+	size_t n;
+	fill_class(a, leaf, leaves, &n);
+	struct obj o;
+	cr_assert_eq(alloc_obj(a, y, 0, &o), HL_EFULL, "y found room in a full heap");
+	for (size_t i = n; i-- > 1;)
+		hl_heap_free(a, leaf, leaves[i].off);
+	uint64_t released = hl_heap_release_slabs(a, 1u << y);
+	cr_assert_geq(released, 1, "no leaf slab released");
+	assert_heap_ok(a);
+	size_t got = 0;
+	while (got < FULL_MAX && alloc_obj(a, y, got, &ys[got]) == 0)
+		got++;
+	uint64_t per_y = a->hdr->slab_unit_bytes / hl_class_bytes(a->hdr, y);
+	cr_assert_eq(got, released * 2 * per_y, "y got %zu objects from %llu leaf slabs",
+		     got, (unsigned long long)released);
+	cr_assert_eq(objs_overlap(ys, got), -1);
+	for (size_t i = 0; i < got; i++)
+		cr_assert_eq(obj_bad_word(a, &ys[i]), -1, "y object %zu damaged", i);
+	cr_assert_eq(obj_bad_word(a, &leaves[0]), -1, "a held leaf was disturbed");
+	assert_heap_ok(a);
+	hl_arena_close(a);
+}
+
+/* An assembler that died with the pool taken off (assemble's first steps,
+ * by hand): its successor gives the units back. */
+Test(heap, a_pool_taken_by_a_dead_assembler_is_given_back)
+{
+	hl_arena *a = arena_new_leaf_heap();
+	static struct obj leaves[FULL_MAX];
+	unsigned leaf = a->class_leaf, y = (unsigned)hl_heap_class_of(a->hdr, 512);
+	size_t n;
+	fill_class(a, leaf, leaves, &n);
+	for (size_t i = n; i-- > 1;)
+		hl_heap_free(a, leaf, leaves[i].off);
+	uint64_t released = hl_heap_release_slabs(a, 1u << y);
+	cr_assert_geq(released, 1);
+	struct hl_free_head *h = &a->hdr->free_slabs;
+	uint64_t top = h->top;
+	cr_assert_neq(top, 0, "nothing in the pool");
+	h->top = 0;
+	h->tag++;
+	atomic_store(&a->hdr->pool_taken, top);
+	struct obj o;
+	cr_assert_eq(alloc_obj(a, y, 0, &o), HL_EFULL, "the taken pool was reachable");
+	hl_heap_return_taken(a);
+	cr_assert_eq(atomic_load(&a->hdr->pool_taken), 0);
+	cr_assert_eq(alloc_obj(a, y, 0, &o), 0, "the pool was not given back");
+	assert_heap_ok(a);
+	hl_arena_close(a);
+}
+
+/* Frees a random share (per 1000) of held[0..*n). */
+static void free_share(hl_arena *a, struct obj *held, size_t *n, unsigned per_mille,
+		       uint64_t *rng)
+{
+	for (size_t i = 0; i < *n;) {
+		if (rng_next(rng) % 1000 >= per_mille) {
+			i++;
+			continue;
+		}
+		cr_assert_eq(obj_bad_word(a, &held[i]), -1, "held object damaged");
+		int c = hl_heap_class_of(a->hdr, held[i].bytes);
+		hl_heap_free(a, (unsigned)c, held[i].off);
+		held[i] = held[--*n];
+	}
+}
+
+/* A model run of a shifting mix: rounds that allocate leaves (two-unit
+ * slabs) or a random mix of three one-unit classes until the heap refuses
+ * (a collector's release with the classes that starved, and a retry, at
+ * each refusal), then free a random 99% of everything held (garbage comes in
+ * generations: most of a slab dies together). Each round's
+ * classes find most of the heap, every object held keeps its bytes, none
+ * overlaps another, and the heap's invariants hold after every release.
+ * Before slabs of several units moved, the third round's leaves found
+ * only what the first round's leaf slabs had kept. */
+Test(heap, slabs_move_between_classes_as_the_mix_shifts)
+{
+	hl_arena *a = arena_new_leaf_heap();
+	static struct obj held[FULL_MAX];
+	size_t n = 0;
+	unsigned small[3] = {(unsigned)hl_heap_class_of(a->hdr, 512),
+			     (unsigned)hl_heap_class_of(a->hdr, 2048), a->class_root};
+	uint64_t rng = 0x5eed1234abcdull, heap = a->hdr->regions[HL_REGION_HEAP].bytes;
+	for (unsigned round = 0; round < 6; round++) {
+		bool leaves = round % 2 == 0;
+		uint64_t bytes = 0;
+		for (unsigned refused = 0; refused < 8 && n < FULL_MAX;) {
+			unsigned c = leaves ? a->class_leaf : small[rng_next(&rng) % 3];
+			int rc = alloc_obj(a, c, round * 100000 + n, &held[n]);
+			if (rc == 0) {
+				bytes += held[n++].bytes;
+				refused = 0;
+				continue;
+			}
+			cr_assert_eq(rc, HL_EFULL, "%s", hl_strerror(rc));
+			refused++;
+			uint32_t starved = atomic_exchange(&a->hdr->heap_starved, 0);
+			if (starved)
+				(void)hl_heap_release_slabs(a, starved);
+			assert_heap_ok(a);
+		}
+		/* a good part of the heap: the last round left a hundredth held,
+		 * a release gives at most half a class's free part at a time
+		 * (refusals in a row let them add up), and leaves need two
+		 * adjacent units, which the small rounds' scattered slabs give
+		 * back less and less often (here: 98, 82, 59, 79, 46, 79% of the
+		 * heap; without slabs of several units moving, round 1 found
+		 * nothing) */
+		cr_assert_gt(bytes, heap / 4, "round %u (%s) found %llu of %llu bytes", round,
+			     leaves ? "leaves" : "small", (unsigned long long)bytes,
+			     (unsigned long long)heap);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(obj_bad_word(a, &held[i]), -1, "round %u: held %zu", round, i);
+		free_share(a, held, &n, 990, &rng);
+	}
+	cr_assert_eq(objs_overlap(held, n), -1);
 	assert_heap_ok(a);
 	hl_arena_close(a);
 }
