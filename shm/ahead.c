@@ -83,6 +83,15 @@
  *     Stale loads (relaxed heap_next, done) only make a kick wake when it
  *     need not, or - by another process's grabs moving heap_next after the
  *     load - sleep a grab or two longer, which invariant 4 covers.
+ *     So after a kick the window past heap_next is HL_AHEAD_WAKE_BYTES or
+ *     more, not HL_AHEAD_BYTES: a helper that filled its window before a
+ *     commit's next grab (a commit grabs a slab of each class it needs)
+ *     is not woken by it, and stays asleep a slab short of the full window.
+ *  7. `asleep` is seq + 1 of the kick the thread last filled for, stored
+ *     (release) after that fill's last store of `done` and before it
+ *     sleeps, and 0 once it wakes: equal to seq + 1 (hl_ahead_settled),
+ *     the window is what every kick so far asked for and stays so until
+ *     the next kick.
  *
  * The cost it moves is real work (a fresh shm page costs ~3.5 us here):
  * when commits allocate pages faster than one helper core can, the grab
@@ -109,6 +118,7 @@ struct hl_ahead {
 	_Atomic bool stop;
 	_Atomic uint64_t covered; /* invariant 5: [covered, done) populated */
 	_Atomic uint64_t done;    /* heap-relative */
+	_Atomic uint64_t asleep;  /* invariant 7: seq + 1 it last slept at, 0 awake */
 	bool first_round;       /* below first_end: nothing skipped */
 	uint64_t first_end;     /* the starting slab + HL_AHEAD_BYTES */
 	uint64_t kicks, wakes;  /* the kicking thread's: grabs and the wakes
@@ -176,8 +186,13 @@ static void *ahead_main(void *arg)
 		uint32_t seen = atomic_load_explicit(&h->seq, memory_order_acquire);
 		fill_window(h);
 		if (atomic_load_explicit(&h->seq, memory_order_acquire) == seen &&
-		    !atomic_load_explicit(&h->stop, memory_order_acquire))
+		    !atomic_load_explicit(&h->stop, memory_order_acquire)) {
+			/* release: after fill_window's stores of done (invariant 7) */
+			atomic_store_explicit(&h->asleep, (uint64_t)seen + 1,
+					      memory_order_release);
 			futex_wait(&h->seq, seen); /* invariant 3 */
+			atomic_store_explicit(&h->asleep, 0, memory_order_relaxed);
+		}
 	}
 	return NULL;
 }
@@ -338,6 +353,18 @@ void hl_ahead_counts(const hl_arena *a, uint64_t *kicks, uint64_t *wakes)
 	const struct hl_ahead *h = a->ahead;
 	*kicks = h ? h->kicks : 0;
 	*wakes = h ? h->wakes : 0;
+}
+
+bool hl_ahead_settled(const hl_arena *a, uint64_t *done)
+{
+	const struct hl_ahead *h = a->ahead;
+	if (!h)
+		return false;
+	/* acquire: pairs with the release store before the sleep (invariant 7) */
+	uint64_t asleep = atomic_load_explicit(&h->asleep, memory_order_acquire);
+	*done = atomic_load_explicit(&h->done, memory_order_relaxed);
+	return asleep &&
+	       asleep == (uint64_t)atomic_load_explicit(&h->seq, memory_order_relaxed) + 1;
 }
 
 void hl_ahead_stop(hl_arena *a)

@@ -748,6 +748,11 @@ void hl_ahead_stop(hl_arena *a);
 /* The grabs that kicked this handle's helper, and the wakes they made
  * (ahead.c invariant 6); both 0 without a helper. */
 void hl_ahead_counts(const hl_arena *a, uint64_t *kicks, uint64_t *wakes);
+/* For tests: true when the helper has filled its window for every kick so
+ * far and sleeps (ahead.c invariant 7), *done its heap-relative end; false
+ * while it works, and without a helper. Meaningful while no other thread
+ * of the process grabs. */
+bool hl_ahead_settled(const hl_arena *a, uint64_t *done);
 
 /* True when files on device dev are backed by 2 MiB pages: a tmpfs
  * mounted huge=always or huge=within_size, or shmem_enabled=force
