@@ -567,12 +567,18 @@ static void sweep(struct collect *cx)
  * sets its bit): the other classes' slabs whose objects are all free go
  * back to the pool, and a class of several-unit slabs gets slabs
  * assembled from the pool's adjacent units (heap_release.c). Not on every
- * cycle: it walks those classes' free lists. */
+ * cycle: it walks those classes' free lists. Nor for a class this
+ * collection's frees gave room: under w1's churn the leaves starve at
+ * every full heap, and the collection that follows frees thousands of
+ * them (a release then walked every other class's list for nothing). */
 static void release_if_starved(struct collect *cx)
 {
 	struct hl_arena_hdr *hdr = cx->a->hdr;
 	uint32_t starved = atomic_exchange_explicit(&hdr->heap_starved, 0,
 						    memory_order_relaxed);
+	for (unsigned c = 0; c < HL_CLASSES_MAX; c++)
+		if ((starved & (1u << c)) && hl_heap_has_room(cx->a, c))
+			starved &= ~(1u << c);
 	if (!starved)
 		return;
 	uint64_t n = hl_heap_release_slabs(cx->a, starved);

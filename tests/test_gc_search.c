@@ -265,6 +265,34 @@ Test(gc_search, a_record_finds_room_in_slabs_other_classes_gave_back)
 	hl_arena_close(a);
 }
 
+/* The other side of slabs moving: a commit's leaf that starves in a heap
+ * full of garbage positions gets its room from the collection's own frees,
+ * and no slab moves (the release would walk every other class's free list
+ * and hand their free slabs round for nothing: under w1's churn the leaves
+ * starve at every full heap). */
+Test(gc_search, a_leaf_the_collection_frees_room_for_moves_no_slab)
+{
+	const char *name;
+	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, &name);
+	hl_arena *f = attach_no_gc(name);
+	fill_with_garbage_positions(f);
+	exhaust_class(f, f->class_leaf);
+	hl_arena_close(f);
+	hl_state *st;
+	cr_assert_eq(hl_state_new(a, &st), 0);
+	hl_gc_stats g0, g1;
+	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
+	cr_assert_eq(commit_chunk_gen(st, 1u << 20), 0);
+	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
+	cr_assert_geq(g1.cycles, g0.cycles + 1, "no collection ran");
+	cr_assert_eq(g1.released_slabs, g0.released_slabs,
+		     "%llu slabs moved for a class the collection gave room",
+		     (unsigned long long)(g1.released_slabs - g0.released_slabs));
+	tu_assert_arena_ok(a, "after the commit's collection");
+	hl_state_free(st);
+	hl_arena_close(a);
+}
+
 /* A heap full of what is live (one big state's chunks) with no room for
  * records: each refusal is counted once and the refusals cost a
  * collection or two, not a few each (with the retry and the old rule, a
