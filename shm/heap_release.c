@@ -138,6 +138,36 @@ int hl_heap_pool_pop(hl_arena *a, uint64_t *rel)
 /* ... and a unit to release: the objects still to unlink below this bit */
 #define UNIT_RELEASE 0x80000000u
 
+/* Sifts a chain this process took whole (its first element named by the
+ * word *taken): each element sift->pick chooses is unlinked by one store,
+ * of its predecessor's next word or of *taken, so the chain stays a chain
+ * at every instruction (a successor gives back whatever *taken names),
+ * and then handed to sift->took, which may reuse its words; *first and
+ * *last get the chain of the rest. */
+struct sift {
+	bool (*pick)(struct sift *, uint64_t off);
+	void (*took)(struct sift *, uint64_t off);
+};
+
+static void chain_sift(hl_arena *a, _Atomic uint64_t *taken, struct sift *sift,
+		       uint64_t *first, uint64_t *last)
+{
+	uint64_t prev = 0;
+	*first = *last = 0;
+	for (uint64_t off = atomic_load_explicit(taken, memory_order_relaxed), next; off;
+	     off = next) {
+		next = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
+		if (!sift->pick(sift, off)) {
+			prev = *last = off;
+			*first = *first ? *first : off;
+			continue;
+		}
+		atomic_store_explicit(prev ? next_word(a, prev) : taken, next,
+				      memory_order_relaxed);
+		sift->took(sift, off);
+	}
+}
+
 /* Gives back free chain first..last (taken off list cls by this process,
  * named by free_taken[cls]). The taken word is cleared first: dying
  * between the two stores leaks the chain, never frees it twice. */
@@ -177,6 +207,45 @@ static bool chain_walk(hl_arena *a, unsigned cls, uint64_t first, uint64_t *last
 	}
 	*objects = n;
 	return true;
+}
+
+struct release_sift {
+	struct sift sift;
+	hl_arena *a;
+	unsigned cls;
+	uint32_t *count;
+	uint64_t k, released;
+};
+
+/* The slab's first unit, for an object of ours (walked valid, and nothing
+ * re-classes objects a process holds). */
+static uint64_t slab_unit_of(const struct release_sift *rs, uint64_t off)
+{
+	const struct hl_region *h = &rs->a->hdr->regions[HL_REGION_HEAP];
+	uint64_t slab = 0;
+	(void)hl_slab_of(rs->a, rs->cls, off - h->off, &slab);
+	return slab / rs->a->hdr->slab_unit_bytes;
+}
+
+static bool release_pick(struct sift *s, uint64_t off)
+{
+	struct release_sift *rs = (struct release_sift *)s;
+	return rs->count[slab_unit_of(rs, off)] & UNIT_RELEASE;
+}
+
+static void release_took(struct sift *s, uint64_t off)
+{
+	struct release_sift *rs = (struct release_sift *)s;
+	hl_arena *a = rs->a;
+	uint64_t u = slab_unit_of(rs, off), unit = a->hdr->slab_unit_bytes;
+	if (--rs->count[u] != UNIT_RELEASE)
+		return;
+	rs->count[u] = 0;
+	for (uint64_t j = 0; j < rs->k; j++) {
+		atomic_store_explicit(&hl_slab_map(a)[u + j], 0, memory_order_relaxed);
+		free_slab_push(a, a->hdr->regions[HL_REGION_HEAP].off + (u + j) * unit);
+	}
+	rs->released++;
 }
 
 /* Releases the slabs of class cls whose every object is on its free list;
@@ -221,40 +290,14 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 		budget -= go;
 		count[u] = go ? UNIT_RELEASE | per : 0;
 	}
-	/* 3. unlink the objects of full slabs, one store each, so the chain
-	 * free_taken names stays a chain at every instruction (a successor
-	 * gives it back whole); a slab goes to the pool, unit by unit, when
-	 * its last object is off the chain */
-	uint64_t released = 0, prev = 0, first = 0;
-	last = 0;
-	for (uint64_t off = old.top, next; off; off = next) {
-		next = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
-		uint64_t slab = 0;
-		/* walked valid above, and nothing re-classes our objects */
-		(void)hl_slab_of(a, cls, off - h->off, &slab);
-		uint64_t u = slab / unit;
-		if (!(count[u] & UNIT_RELEASE)) {
-			prev = last = off;
-			first = first ? first : off;
-			continue;
-		}
-		if (prev)
-			atomic_store_explicit(next_word(a, prev), next, memory_order_relaxed);
-		else
-			atomic_store_explicit(&hdr->free_taken[cls], next, memory_order_relaxed);
-		if (--count[u] == UNIT_RELEASE) {
-			count[u] = 0;
-			for (uint64_t j = 0; j < k; j++) {
-				atomic_store_explicit(&hl_slab_map(a)[u + j], 0,
-						      memory_order_relaxed);
-				free_slab_push(a, h->off + (u + j) * unit);
-			}
-			released++;
-		}
-	}
+	/* 3. unlink the objects of full slabs (chain_sift); a slab goes to
+	 * the pool, unit by unit, when its last object is off the chain */
+	struct release_sift rs = {{release_pick, release_took}, a, cls, count, k, 0};
+	uint64_t first;
+	chain_sift(a, &hdr->free_taken[cls], &rs.sift, &first, &last);
 	/* 4. the rest back on the list */
 	give_back(a, cls, first, last);
-	return released;
+	return rs.released;
 }
 
 /* ---- assembly ----------------------------------------------------------------- */
@@ -293,27 +336,26 @@ static void pool_give_back(hl_arena *a, uint64_t first, uint64_t last)
 		chain_push(a, &a->hdr->free_slabs, first, last);
 }
 
-/* Makes the k units from heap-relative rel a slab of class cls and pushes
- * all its objects on the class's free list, one chain, one CAS. The units
- * were carved before (their pages are there), and every one is ours. */
+/* Objects of a slab of several units, at most: its size is the power of
+ * two at or above HL_SLAB_OBJECTS_MIN objects (heap.c), so under twice
+ * that many. */
+#define CARVE_OBJECTS_MAX (2 * HL_SLAB_OBJECTS_MIN)
+
+/* Makes the k units from heap-relative rel a slab of class cls and gives
+ * all its objects to the class's free list, one chain, one CAS
+ * (hl_heap_free_batch). The units were carved before (their pages are
+ * there), and every one is ours. */
 static bool carve(hl_arena *a, unsigned cls, uint64_t rel)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
-	if (hl_heap_slab_mark(a, cls, rel))
+	uint64_t size = hl_class_bytes(hdr, cls);
+	uint64_t n = hl_class_slab_bytes(hdr, cls) / size, offs[CARVE_OBJECTS_MAX];
+	if (n > CARVE_OBJECTS_MAX || hl_heap_slab_mark(a, cls, rel))
 		return false; /* a unit some slab holds: damage, left as it is */
 	uint64_t start = hdr->regions[HL_REGION_HEAP].off + rel;
-	uint64_t size = hl_class_bytes(hdr, cls);
-	uint64_t n = hl_class_slab_bytes(hdr, cls) / size, first = 0, last = 0;
-	for (uint64_t i = n; i-- > 0;) {
-		uint64_t off = start + i * size;
-		atomic_store_explicit(next_word(a, off) + 1, hl_free_mark(off),
-				      memory_order_relaxed);
-		atomic_store_explicit(next_word(a, off), first, memory_order_relaxed);
-		if (!last)
-			last = off;
-		first = off;
-	}
-	chain_push(a, &hdr->free_list[cls].head, first, last);
+	for (uint64_t i = 0; i < n; i++)
+		offs[i] = start + i * size;
+	hl_heap_free_batch(a, cls, offs, n);
 	return true;
 }
 
@@ -321,6 +363,35 @@ static bool carve(hl_arena *a, unsigned cls, uint64_t rel)
  * the run's first unit also counts the units still on the chain (high). */
 #define PICK_PLACE_MASK 0xffffu
 #define PICK_LEFT_SHIFT 16u
+
+struct assemble_sift {
+	struct sift sift;
+	hl_arena *a;
+	unsigned cls;
+	uint32_t *pick;
+	uint64_t assembled;
+};
+
+static uint64_t pool_unit_of(const hl_arena *a, uint64_t off)
+{
+	return (off - a->hdr->regions[HL_REGION_HEAP].off) / a->hdr->slab_unit_bytes;
+}
+
+static bool assemble_pick(struct sift *s, uint64_t off)
+{
+	struct assemble_sift *as = (struct assemble_sift *)s;
+	return as->pick[pool_unit_of(as->a, off)] != 0;
+}
+
+static void assemble_took(struct sift *s, uint64_t off)
+{
+	struct assemble_sift *as = (struct assemble_sift *)s;
+	uint64_t u = pool_unit_of(as->a, off);
+	uint64_t s0 = u - ((as->pick[u] & PICK_PLACE_MASK) - 1);
+	as->pick[s0] -= 1u << PICK_LEFT_SHIFT;
+	if (as->pick[s0] >> PICK_LEFT_SHIFT == 0)
+		as->assembled += carve(as->a, as->cls, s0 * as->a->hdr->slab_unit_bytes);
+}
 
 /* Assembles slabs of class cls (k units each) from the pool's runs of k
  * adjacent units (steps 5-8 above); pick[] is scratch, a word per unit,
@@ -368,30 +439,14 @@ static uint64_t assemble(hl_arena *a, unsigned cls, uint32_t *pick)
 		budget--;
 	}
 	free(v);
-	/* 7. unlink the picked units, one store each (the chain pool_taken
-	 * names stays a chain); a run is carved once its k units are off */
-	uint64_t assembled = 0, prev = 0, first = 0;
-	last = 0;
-	for (uint64_t off = old.top, next; off; off = next) {
-		next = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
-		uint64_t u = (off - h->off) / unit;
-		if (!pick[u]) {
-			prev = last = off;
-			first = first ? first : off;
-			continue;
-		}
-		if (prev)
-			atomic_store_explicit(next_word(a, prev), next, memory_order_relaxed);
-		else
-			atomic_store_explicit(&hdr->pool_taken, next, memory_order_relaxed);
-		uint64_t s0 = u - ((pick[u] & PICK_PLACE_MASK) - 1);
-		pick[s0] -= 1u << PICK_LEFT_SHIFT;
-		if (pick[s0] >> PICK_LEFT_SHIFT == 0)
-			assembled += carve(a, cls, s0 * unit);
-	}
+	/* 7. unlink the picked units (chain_sift); a run is carved once its
+	 * k units are off */
+	struct assemble_sift as = {{assemble_pick, assemble_took}, a, cls, pick, 0};
+	uint64_t first;
+	chain_sift(a, &hdr->pool_taken, &as.sift, &first, &last);
 	/* 8. the rest back in the pool */
 	pool_give_back(a, first, last);
-	return assembled;
+	return as.assembled;
 }
 
 uint64_t hl_heap_release_slabs(hl_arena *a, uint32_t starved)

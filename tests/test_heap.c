@@ -285,6 +285,16 @@ static hl_arena *arena_new_small_heap(void)
 	return arena_new_heap_only(2u << 20, 64);
 }
 
+/* Fills the heap with class cls's objects (objs[0..*n)), to HL_EFULL. */
+static void fill_class(hl_arena *a, unsigned cls, struct obj *objs, size_t *n)
+{
+	int rc = 0;
+	*n = 0;
+	while (*n < FULL_MAX && (rc = alloc_obj(a, cls, *n, &objs[*n])) == 0)
+		(*n)++;
+	cr_assert_eq(rc, HL_EFULL, "after %zu objects: %s", *n, hl_strerror(rc));
+}
+
 Test(heap, exhausted_heap_reports_full_and_keeps_objects)
 {
 	hl_arena *a = arena_new_small_heap();
@@ -338,11 +348,8 @@ Test(heap, released_slabs_change_class_and_held_objects_keep_theirs)
 	unsigned y = (unsigned)hl_heap_class_of(a->hdr, 512);
 	cr_assert_eq(class_slab(a, x), a->hdr->slab_unit_bytes);
 	cr_assert_eq(class_slab(a, y), a->hdr->slab_unit_bytes);
-	size_t n = 0;
-	int rc;
-	while (n < FULL_MAX && (rc = alloc_obj(a, x, n, &objs[n])) == 0)
-		n++;
-	cr_assert_eq(rc, HL_EFULL);
+	size_t n;
+	fill_class(a, x, objs, &n);
 	struct obj o;
 	cr_assert_eq(alloc_obj(a, y, 0, &o), HL_EFULL, "y found room in a full heap");
 	cr_assert(a->hdr->heap_starved & (1u << y), "y's starving is not said");
@@ -403,16 +410,6 @@ static hl_arena *arena_new_leaf_heap(void)
 	hl_arena *a = arena_new_heap_only(4u << 20, 4096);
 	cr_assert_eq(class_slab(a, a->class_leaf), 2 * a->hdr->slab_unit_bytes);
 	return a;
-}
-
-/* Fills the heap with class cls's objects (objs[0..*n)), to HL_EFULL. */
-static void fill_class(hl_arena *a, unsigned cls, struct obj *objs, size_t *n)
-{
-	int rc = 0;
-	*n = 0;
-	while (*n < FULL_MAX && (rc = alloc_obj(a, cls, *n, &objs[*n])) == 0)
-		(*n)++;
-	cr_assert_eq(rc, HL_EFULL, "after %zu objects: %s", *n, hl_strerror(rc));
 }
 
 /* A heap carved full of one-unit slabs, all free but one object: the leaf
