@@ -337,6 +337,21 @@ Test(heap, exhausted_heap_reports_full_and_keeps_objects)
 	hl_arena_close(a);
 }
 
+/* Fills the heap with class x (objs[0..*n)); then class y finds it full
+ * and says it starves; then every object of x but the first is freed and
+ * the collector's release runs for y. Returns what it moved. */
+static uint64_t fill_starve_free_release(hl_arena *a, unsigned x, struct obj *objs,
+					 size_t *n, unsigned y)
+{
+	fill_class(a, x, objs, n);
+	struct obj o;
+	cr_assert_eq(alloc_obj(a, y, 0, &o), HL_EFULL, "class %u found room in a full heap", y);
+	cr_assert(a->hdr->heap_starved & (1u << y), "class %u's starving is not said", y);
+	for (size_t i = *n; i-- > 1;)
+		hl_heap_free(a, x, objs[i].off);
+	return hl_heap_release_slabs(a, 1u << y);
+}
+
 /* Slab release (heap.c): slabs whose objects are all free go to the pool
  * and another one-unit class grabs them; objects still held keep theirs;
  * a releaser that died with a class's list taken is given back. */
@@ -349,14 +364,8 @@ Test(heap, released_slabs_change_class_and_held_objects_keep_theirs)
 	cr_assert_eq(class_slab(a, x), a->hdr->slab_unit_bytes);
 	cr_assert_eq(class_slab(a, y), a->hdr->slab_unit_bytes);
 	size_t n;
-	fill_class(a, x, objs, &n);
+	uint64_t released = fill_starve_free_release(a, x, objs, &n, y);
 	struct obj o;
-	cr_assert_eq(alloc_obj(a, y, 0, &o), HL_EFULL, "y found room in a full heap");
-	cr_assert(a->hdr->heap_starved & (1u << y), "y's starving is not said");
-	/* every object of x free but the first slab's first one */
-	for (size_t i = n; i-- > 1;)
-		hl_heap_free(a, x, objs[i].off);
-	uint64_t released = hl_heap_release_slabs(a, 1u << y);
 	uint64_t per = a->hdr->slab_unit_bytes / hl_class_bytes(a->hdr, x);
 	cr_assert_geq(released, 1, "nothing released");
 	cr_assert_leq(released * per, n / 2, "more than half of x's free objects went");
@@ -424,13 +433,7 @@ Test(heap, leaves_get_slabs_assembled_from_units_another_class_gave_back)
 	unsigned x = (unsigned)hl_heap_class_of(a->hdr, 2048), leaf = a->class_leaf;
 	cr_assert_eq(class_slab(a, x), a->hdr->slab_unit_bytes);
 	size_t n;
-	fill_class(a, x, objs, &n);
-	struct obj o;
-	cr_assert_eq(alloc_obj(a, leaf, 0, &o), HL_EFULL, "a leaf found room");
-	cr_assert(a->hdr->heap_starved & (1u << leaf), "the leaves' starving is not said");
-	for (size_t i = n; i-- > 1;)
-		hl_heap_free(a, x, objs[i].off);
-	uint64_t moved = hl_heap_release_slabs(a, 1u << leaf);
+	uint64_t moved = fill_starve_free_release(a, x, objs, &n, leaf);
 	assert_heap_ok(a);
 	cr_assert_eq(obj_bad_word(a, &objs[0]), -1, "a held object was disturbed");
 	size_t got = 0;
