@@ -834,11 +834,10 @@ bool hl_gc_for_room(hl_arena *a, bool may_refuse, bool first)
 			 * allocation failed (the other classes may have no whole
 			 * slab free, and a class of several-unit slabs no run of
 			 * adjacent units in the pool: heap_release.c). Not for
-			 * commits, whose refusal
-			 * is an error: under w1's churn four workers that all
-			 * wait on one collection leave the next one nothing to
-			 * free, for a moment, in a class that has room again
-			 * as soon as they move on. */
+			 * commits, whose refusal is an error: under w1's churn
+			 * four workers that all wait on one collection leave the
+			 * next one nothing to free, for a moment, in a class that
+			 * has room again as soon as they move on. */
 			uint64_t freed = atomic_load_explicit(&g->freed_bytes,
 							      memory_order_relaxed) - freed0;
 			bool little = freed < heap / HL_GC_FUTILE_FRACTION;

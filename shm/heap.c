@@ -147,7 +147,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "heap_lists.h"
 #include "slabs.h"
@@ -403,15 +402,21 @@ static int cursor_bump(hl_arena *a, unsigned cls, uint64_t *off)
  * heap_next off a unit boundary (invariant 1 broken: never followed).
  * Lock-free: a failed CAS means another grab succeeded.
  */
-static int heap_take(struct hl_arena_hdr *hdr, uint64_t bytes, uint64_t *rel)
+/* Whether `bytes` of unused heap are left past heap_next = next. */
+static bool row_fits(const struct hl_arena_hdr *hdr, uint64_t next, uint64_t bytes)
 {
 	uint64_t limit = hl_slab_units(hdr) * hdr->slab_unit_bytes;
+	return next <= limit && limit - next >= bytes;
+}
+
+static int heap_take(struct hl_arena_hdr *hdr, uint64_t bytes, uint64_t *rel)
+{
 	uint64_t next = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
 
 	do {
 		if (next % hdr->slab_unit_bytes)
 			return HL_ECORRUPT;
-		if (next > limit || limit - next < bytes)
+		if (!row_fits(hdr, next, bytes))
 			return HL_EFULL;
 		/* relaxed: see "Memory orders" above */
 	} while (!atomic_compare_exchange_weak_explicit(
@@ -424,7 +429,7 @@ static int heap_take(struct hl_arena_hdr *hdr, uint64_t bytes, uint64_t *rel)
 /* Marks the units of the slab at heap-relative rel as class cls's, each by
  * a CAS from unused: a heap_next moved back (a damaged arena) must not
  * hand out a slab that is already carved. HL_ECORRUPT if one was taken. */
-static int slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
+int hl_heap_slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
 {
 	uint64_t first = rel / a->hdr->slab_unit_bytes;
 	uint64_t units = hl_class_slab_bytes(a->hdr, cls) / a->hdr->slab_unit_bytes;
@@ -440,16 +445,10 @@ static int slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
 	return 0;
 }
 
-int hl_heap_slab_mark(hl_arena *a, unsigned cls, uint64_t rel)
-{
-	return slab_mark(a, cls, rel);
-}
-
 /*
  * Takes the next unused slab for class cls (its own slab size) and points
  * the slot's cursor at it. HL_EFULL when no slab of that size is left.
  */
-
 static int slab_grab(hl_arena *a, unsigned cls)
 {
 	struct hl_arena_hdr *hdr = a->hdr;
@@ -472,7 +471,7 @@ static int slab_grab(hl_arena *a, unsigned cls)
 						 memory_order_relaxed);
 	}
 	if (!rc)
-		rc = slab_mark(a, cls, rel);
+		rc = hl_heap_slab_mark(a, cls, rel);
 	if (rc)
 		return rc;
 	start = hdr->regions[HL_REGION_HEAP].off + rel;
@@ -558,9 +557,8 @@ bool hl_heap_has_room(const hl_arena *a, unsigned cls)
 	if (hl_class_slab_bytes(hdr, cls) == hdr->slab_unit_bytes &&
 	    __atomic_load_n(&hdr->free_slabs.top, __ATOMIC_RELAXED))
 		return true;
-	uint64_t limit = hl_slab_units(hdr) * hdr->slab_unit_bytes;
-	uint64_t next = atomic_load_explicit(&hdr->heap_next, memory_order_relaxed);
-	return next <= limit && limit - next >= hl_class_slab_bytes(hdr, cls);
+	return row_fits(hdr, atomic_load_explicit(&hdr->heap_next, memory_order_relaxed),
+			hl_class_slab_bytes(hdr, cls));
 }
 
 void hl_heap_free(hl_arena *a, unsigned cls, uint64_t off)
@@ -688,4 +686,3 @@ uint64_t hl_heap_process_bytes(const struct hl_arena_hdr *hdr)
 	}
 	return total;
 }
-

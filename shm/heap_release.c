@@ -105,9 +105,9 @@ static void free_slab_push(hl_arena *a, uint64_t start)
 
 /* Pops a released unit (heap_lists.h): HL_EFULL also when every try lost
  * its CAS; HL_ECORRUPT only for a head that names no released unit and
- * has not moved. The tag makes it ABA-safe as
- * the free lists' pop; the link of a unit another grabber took since is
- * read harmlessly and used only if the CAS proves the head unchanged. */
+ * has not moved. The tag makes it ABA-safe as the free lists' pop is; the
+ * link of a unit another grabber took since is read harmlessly and used
+ * only if the CAS proves the head unchanged. */
 int hl_heap_pool_pop(hl_arena *a, uint64_t *rel)
 {
 	struct hl_free_head *head = &a->hdr->free_slabs;
@@ -168,14 +168,30 @@ static void chain_sift(hl_arena *a, _Atomic uint64_t *taken, struct sift *sift,
 	}
 }
 
-/* Gives back free chain first..last (taken off list cls by this process,
- * named by free_taken[cls]). The taken word is cleared first: dying
- * between the two stores leaks the chain, never frees it twice. */
-static void give_back(hl_arena *a, unsigned cls, uint64_t first, uint64_t last)
+/* Takes the whole stack at head by one CAS to {0, tag + 1} (a pop that
+ * read the head before fails on the tag; pushes after it start a new
+ * stack) and names its chain in *taken, for a successor if we die: its
+ * top, or 0 when it was empty. */
+static uint64_t take_whole(struct hl_free_head *head, _Atomic uint64_t *taken)
 {
-	atomic_store_explicit(&a->hdr->free_taken[cls], 0, memory_order_relaxed);
+	struct hl_free_head old = head_load(head);
+	do {
+		if (old.top == 0)
+			return 0;
+	} while (!head_cas(head, &old, (struct hl_free_head){0, old.tag + 1}));
+	atomic_store_explicit(taken, old.top, memory_order_relaxed);
+	return old.top;
+}
+
+/* Gives back chain first..last, taken by take_whole into *taken, onto the
+ * stack at head. The taken word is cleared first: dying between the two
+ * stores leaks the chain, never frees it twice. */
+static void give_back(hl_arena *a, _Atomic uint64_t *taken, struct hl_free_head *head,
+		      uint64_t first, uint64_t last)
+{
+	atomic_store_explicit(taken, 0, memory_order_relaxed);
 	if (first)
-		chain_push(a, &a->hdr->free_list[cls].head, first, last);
+		chain_push(a, head, first, last);
 }
 
 /* Walks the chain at first (free objects of class cls that this process
@@ -259,14 +275,11 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 	uint64_t slab_bytes = hl_class_slab_bytes(hdr, cls), k = slab_bytes / unit;
 	uint32_t per = (uint32_t)(slab_bytes / hl_class_bytes(hdr, cls));
 	struct hl_free_head *head = &hdr->free_list[cls].head;
-	/* 1. the whole list, by one CAS to empty: a pop that read the head
-	 * before fails its CAS on the tag; pushes after it start a new list */
-	struct hl_free_head old = head_load(head);
-	do {
-		if (old.top == 0)
-			return 0;
-	} while (!head_cas(head, &old, (struct hl_free_head){0, old.tag + 1}));
-	atomic_store_explicit(&hdr->free_taken[cls], old.top, memory_order_relaxed);
+	_Atomic uint64_t *taken = &hdr->free_taken[cls];
+	/* 1. the whole list */
+	uint64_t top = take_whole(head, taken);
+	if (!top)
+		return 0;
 	/* 2. slabs a cursor names stay (a cursor at its slab's end still
 	 * names it: heapcheck's invariant 3), then a count of free objects a
 	 * slab, at its first unit */
@@ -277,8 +290,8 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 			count[(end - h->off - slab_bytes) / unit] = UNIT_CURSOR;
 	}
 	uint64_t last, objects;
-	if (!chain_walk(a, cls, old.top, &last, count, &objects)) {
-		give_back(a, cls, 0, 0); /* damaged: leaked, never followed on */
+	if (!chain_walk(a, cls, top, &last, count, &objects)) {
+		give_back(a, taken, head, 0, 0); /* damaged: leaked, never followed on */
 		return 0;
 	}
 	/* at most half the class's free objects go: the class keeps room of
@@ -294,9 +307,9 @@ static uint64_t release_class(hl_arena *a, unsigned cls, uint32_t *count)
 	 * the pool, unit by unit, when its last object is off the chain */
 	struct release_sift rs = {{release_pick, release_took}, a, cls, count, k, 0};
 	uint64_t first;
-	chain_sift(a, &hdr->free_taken[cls], &rs.sift, &first, &last);
+	chain_sift(a, taken, &rs.sift, &first, &last);
 	/* 4. the rest back on the list */
-	give_back(a, cls, first, last);
+	give_back(a, taken, head, first, last);
 	return rs.released;
 }
 
@@ -326,14 +339,6 @@ static bool pool_walk(hl_arena *a, uint64_t first, uint64_t max, uint64_t *v,
 		off = atomic_load_explicit(next_word(a, off), memory_order_relaxed);
 	}
 	return true;
-}
-
-/* Gives back pool chain first..last (named by pool_taken); as give_back. */
-static void pool_give_back(hl_arena *a, uint64_t first, uint64_t last)
-{
-	atomic_store_explicit(&a->hdr->pool_taken, 0, memory_order_relaxed);
-	if (first)
-		chain_push(a, &a->hdr->free_slabs, first, last);
 }
 
 /* Objects of a slab of several units, at most: its size is the power of
@@ -405,22 +410,20 @@ static uint64_t assemble(hl_arena *a, unsigned cls, uint32_t *pick)
 	struct hl_free_head *head = &hdr->free_slabs;
 	if (k < 2 || k > PICK_PLACE_MASK)
 		return 0;
-	/* 5. the whole pool: a pop that read the head before fails on the tag */
-	struct hl_free_head old = head_load(head);
-	do {
-		if (old.top == 0)
-			return 0;
-	} while (!head_cas(head, &old, (struct hl_free_head){0, old.tag + 1}));
-	atomic_store_explicit(&hdr->pool_taken, old.top, memory_order_relaxed);
+	_Atomic uint64_t *taken = &hdr->pool_taken;
+	/* 5. the whole pool */
+	uint64_t top = take_whole(head, taken);
+	if (!top)
+		return 0;
 	uint64_t n, last;
-	if (!pool_walk(a, old.top, units, NULL, &n, &last)) {
-		pool_give_back(a, 0, 0); /* damaged: leaked, never followed on */
+	if (!pool_walk(a, top, units, NULL, &n, &last)) {
+		give_back(a, taken, head, 0, 0); /* damaged: leaked, never followed on */
 		return 0;
 	}
 	uint64_t *v = malloc(n * sizeof *v);
-	if (!v || !pool_walk(a, old.top, n, v, &n, &last)) {
+	if (!v || !pool_walk(a, top, n, v, &n, &last)) {
 		free(v);
-		pool_give_back(a, old.top, last); /* as it was */
+		give_back(a, taken, head, top, last); /* as it was */
 		return 0;
 	}
 	/* 6. runs of k adjacent units, half the pool's units at most */
@@ -443,9 +446,9 @@ static uint64_t assemble(hl_arena *a, unsigned cls, uint32_t *pick)
 	 * k units are off */
 	struct assemble_sift as = {{assemble_pick, assemble_took}, a, cls, pick, 0};
 	uint64_t first;
-	chain_sift(a, &hdr->pool_taken, &as.sift, &first, &last);
+	chain_sift(a, taken, &as.sift, &first, &last);
 	/* 8. the rest back in the pool */
-	pool_give_back(a, first, last);
+	give_back(a, taken, head, first, last);
 	return as.assembled;
 }
 
@@ -477,19 +480,19 @@ uint64_t hl_heap_release_slabs(hl_arena *a, uint32_t starved)
 
 void hl_heap_return_taken(hl_arena *a)
 {
-	for (unsigned cls = 0; cls < a->hdr->class_count; cls++) {
-		uint64_t first = atomic_exchange_explicit(&a->hdr->free_taken[cls], 0,
-							  memory_order_relaxed);
-		uint64_t last;
-		uint64_t objects;
-		if (first && chain_walk(a, cls, first, &last, NULL, &objects))
-			give_back(a, cls, first, last);
+	struct hl_arena_hdr *hdr = a->hdr;
+	for (unsigned cls = 0; cls < hdr->class_count; cls++) {
+		_Atomic uint64_t *taken = &hdr->free_taken[cls];
+		uint64_t first = atomic_load_explicit(taken, memory_order_relaxed);
+		uint64_t last = 0, objects;
+		/* a damaged chain is dropped (leaked), never followed */
+		bool ok = first && chain_walk(a, cls, first, &last, NULL, &objects);
+		give_back(a, taken, &hdr->free_list[cls].head, ok ? first : 0, last);
 	}
-	uint64_t first = atomic_exchange_explicit(&a->hdr->pool_taken, 0,
-						  memory_order_relaxed);
-	uint64_t n, last;
-	if (first && pool_walk(a, first, hl_slab_units(a->hdr), NULL, &n, &last))
-		pool_give_back(a, first, last);
+	uint64_t first = atomic_load_explicit(&hdr->pool_taken, memory_order_relaxed);
+	uint64_t n, last = 0;
+	bool ok = first && pool_walk(a, first, hl_slab_units(hdr), NULL, &n, &last);
+	give_back(a, &hdr->pool_taken, &hdr->free_slabs, ok ? first : 0, last);
 }
 
 void hl_heap_pool_unit(hl_arena *a, uint64_t start)

@@ -142,7 +142,8 @@ struct hl_gc_ctl {
 	_Atomic uint64_t pause_max_ns;
 	_Atomic uint64_t live_nodes;
 	_Atomic uint64_t last_pause_ns;
-	_Atomic uint64_t released_slabs; /* slabs given back to the pool */
+	_Atomic uint64_t released_slabs; /* slabs given back to the pool, and
+					  * slabs assembled from its units */
 	uint64_t reserved[3];
 };
 _Static_assert(offsetof(struct hl_gc_ctl, collector) == 8, "gc ctl layout");

@@ -539,8 +539,9 @@ int hl_heap_class_of(const struct hl_arena_hdr *hdr, uint64_t bytes);
  * heap is exhausted (nothing changed), HL_EROFS for a read-only handle. */
 int hl_heap_alloc(hl_arena *a, unsigned cls, uint64_t *off);
 /* Whether an allocation of class cls could succeed now: its free list holds
- * an object, or a slab of its size is left unused. A moment's answer, for
- * judging a collection (gc.c), never a promise. */
+ * an object, a slab of its size is left unused, or (a one-unit class) the
+ * pool holds a unit. A moment's answer, for judging a collection (gc.c),
+ * never a promise. */
 bool hl_heap_has_room(const hl_arena *a, unsigned cls);
 #define HL_HEAP_CLASS_NONE UINT32_MAX
 /* A free-list pop in its two halves, for a test to stall a popper between
