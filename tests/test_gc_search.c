@@ -179,6 +179,20 @@ static void fill_with_garbage_records(hl_arena *f)
 	cr_assert_eq(hl_ref_set(f, "mcts/old", (hl_id){0, 0}), 0);
 }
 
+static void fill_with_garbage_positions(hl_arena *f);
+
+/* Fills arena `name` through a handle that never collects (fill), then
+ * leaves the two-edge record class no free object, in that handle and in
+ * a (its own slab's tail too): only a collection can give records room. */
+static void starve_records(hl_arena *a, const char *name, void (*fill)(hl_arena *))
+{
+	hl_arena *f = attach_no_gc(name);
+	fill(f);
+	exhaust_class(f, two_edge_record_class(f));
+	hl_arena_close(f);
+	exhaust_class(a, two_edge_record_class(a));
+}
+
 /* A search whose record finds the heap full of garbage collects, as a
  * commit does, and expands: before, it refused the record (and went on
  * with statistics only) while a collection would have made room. */
@@ -191,11 +205,7 @@ Test(gc_search, an_expansion_that_finds_the_heap_full_of_garbage_collects)
 	hl_id root = position(st, 1u << 30); /* held by st's base */
 	hl_mcts *m;
 	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
-	hl_arena *f = attach_no_gc(name);
-	fill_with_garbage_records(f);
-	exhaust_class(f, two_edge_record_class(f));
-	hl_arena_close(f);
-	exhaust_class(a, two_edge_record_class(a)); /* its own slab's tail too */
+	starve_records(a, name, fill_with_garbage_records);
 	hl_gc_stats g0, g1;
 	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
 	int rc = expand_root(m, root);
@@ -242,11 +252,7 @@ Test(gc_search, a_record_finds_room_in_slabs_other_classes_gave_back)
 	hl_id root = position(st, 1u << 30);
 	hl_mcts *m;
 	cr_assert_eq(hl_mcts_open(a, "new", root, NULL, &m), 0);
-	hl_arena *f = attach_no_gc(name);
-	fill_with_garbage_positions(f);
-	exhaust_class(f, two_edge_record_class(f));
-	hl_arena_close(f);
-	exhaust_class(a, two_edge_record_class(a));
+	starve_records(a, name, fill_with_garbage_positions);
 	hl_gc_stats g0, g1;
 	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
 	int rc = expand_root(m, root);
