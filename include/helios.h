@@ -474,7 +474,12 @@ int hl_gc_stats_get(hl_arena *a, hl_gc_stats *out);
  * record's Q is recomputed from its own evaluation and its children's Q
  * weighted by edge visits, so it is sound under transpositions and
  * idempotent under concurrent updates (workers/mcts.c). Proofs
- * (MCTS-Solver) are re-derived from the children on every backup.
+ * (MCTS-Solver) are re-derived from the children on every backup. Select
+ * and backup take each child's Q and proof as the last backup through its
+ * edge saw them (kept in the parent's record), so they read no record off
+ * the path; a child that moved through another parent is seen anew at the
+ * next backup through this edge. The reading calls below read the
+ * children themselves.
  *
  * A handle is used by one thread at a time, like its arena handle; each
  * process (or thread with its own arena handle) opens its own. Read-only

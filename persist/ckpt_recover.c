@@ -348,6 +348,9 @@ static void cascade(struct load *l)
 					struct hl_search_edge *ed = (void *)(n->payload +
 						sizeof(struct hl_search_payload));
 					atomic_fetch_and(&ed[j - 1].link, ~HL_LINK_CHILD_MASK);
+					/* and what was seen of the child dropped */
+					atomic_store((_Atomic uint16_t *)(void *)(ed + n->count) +
+						     (j - 1), 0);
 					continue;
 				}
 				drop_entry(l, i, off);

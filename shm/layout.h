@@ -76,10 +76,11 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomics are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 #define HL_ARENA_MAGIC 0x414e455241534c48ull /* "HLSARENA" little-endian */
-#define HL_FORMAT_VERSION 4u /* 2: 16-byte free-list heads, per-class slabs,
+#define HL_FORMAT_VERSION 5u /* 2: 16-byte free-list heads, per-class slabs,
 			      * search records, the slot's search line;
 			      * 3: epochs, holds and marks (the collector);
-			      * 4: retired tombstones (index.c) */
+			      * 4: retired tombstones (index.c);
+			      * 5: search records' seen words */
 #define HL_FEATURE_PERSIST 1u /* the persist region (HL_REGION_PERSIST) */
 #define HL_FEATURES_KNOWN HL_FEATURE_PERSIST
 #define HL_PAGE_BYTES 4096u
@@ -553,18 +554,27 @@ _Static_assert(sizeof(struct hl_root_payload) == 24, "root payload layout");
  *
  *   0   hash        the record's key          16 B
  *   16  kind 4, level 0, count = edges u16
- *   20  payload_bytes = 24 + 16 x count
+ *   20  payload_bytes = 24 + 18 x count
  *   24  aux         the search's salt (hl_hash64 of its name)
  *   32  pos_off     u64   the position's snapshot (its root node)
  *   40  own         atomic u64  [value f32 bits : 32 | count u32 : 32]:
  *                   the record's own evaluations, a running average
  *   48  q           atomic u32  f32 bits: the value (for the player to
- *                   move here) recomputed from own and the children's q
+ *                   move here) recomputed from own and the edges' seen
  *   52  flags       atomic u32  HL_SREC_*
  *   56  edge[count], 16 B each:
  *         0  stat   atomic u64  [prior u16 : 16 | vloss u8 : 8 | visits : 40]
  *         8  link   atomic u64  [action : 24 | child record off/32 : 40]
  *                   (child 0: not linked yet)
+ *   56 + 16 x count
+ *       seen[count], atomic u16 each: [result : 2 | q code : 14], the
+ *                   child's proof (HL_MCTS_*) and q, both from the child's
+ *                   mover's view, as the last backup through the edge left
+ *                   them; 0 until then. Code c in 1..16383 stands for
+ *                   q = (c - 1) / 8191 - 1, a step of 1.2e-4. Selection and
+ *                   backup read it instead of the child record
+ *                   (workers/mcts.c, "Seen values"). 2 B, so Connect
+ *                   Four's 7-edge record (182 B) keeps its 192 B class.
  *
  * A record's visit count N is not stored: it is own.count plus the sum of
  * its edges' visits, so it can never disagree with them, whoever died
@@ -601,6 +611,15 @@ struct hl_search_edge {
 	_Atomic uint64_t link;
 };
 _Static_assert(sizeof(struct hl_search_edge) == 16, "edge layout");
+_Static_assert(sizeof(_Atomic uint16_t) == 2 && ATOMIC_SHORT_LOCK_FREE == 2,
+	       "seen words are lock-free u16");
+/* Payload bytes per edge: the edge and its seen word. */
+#define HL_SREC_EDGE_BYTES ((uint32_t)sizeof(struct hl_search_edge) + 2u)
+
+static inline uint32_t hl_srec_payload_bytes(uint32_t count)
+{
+	return (uint32_t)sizeof(struct hl_search_payload) + count * HL_SREC_EDGE_BYTES;
+}
 
 #define HL_EDGE_VISITS_BITS 40u
 #define HL_EDGE_VISITS_MASK ((1ull << HL_EDGE_VISITS_BITS) - 1)
@@ -612,6 +631,9 @@ _Static_assert(sizeof(struct hl_search_edge) == 16, "edge layout");
 #define HL_LINK_CHILD_BITS 40u
 #define HL_LINK_CHILD_MASK ((1ull << HL_LINK_CHILD_BITS) - 1)
 #define HL_LINK_ACTION_MAX ((1u << 24) - 1)
+#define HL_SEEN_RESULT_SHIFT 14u /* enum hl_mcts_result above */
+#define HL_SEEN_Q_MASK 0x3fffu
+#define HL_SEEN_Q_HALF 8191u     /* codes per unit of q: 1 + 2 x 8191 in all */
 
 /* ---- in-flight tables: virtual losses held (shm/inflight.c) ---------------
  *

@@ -77,6 +77,12 @@ static int check_root(const hl_arena *a, const struct hl_node *n, char *msg,
 	return 0;
 }
 
+/* An edge's seen word (layout.h): 0, or a q code of 1..16383. */
+static bool seen_ok(uint16_t seen)
+{
+	return seen == 0 || (seen & HL_SEEN_Q_MASK) != 0;
+}
+
 /* A search record's key is its position's id salted with its search's, and
  * its edges link only to records of the same search. Its statistics move
  * under a running search; their ranges are checked, not their values. */
@@ -98,7 +104,14 @@ static int check_search(const hl_arena *a, const struct hl_node *n, char *msg,
 	for (unsigned i = 0; i < n->count; i++) {
 		uint64_t link = atomic_load_explicit(&e[i].link, memory_order_acquire);
 		uint64_t child = (link & HL_LINK_CHILD_MASK) * HL_HEAP_ALIGN;
+		uint16_t seen = atomic_load_explicit(
+			(const _Atomic uint16_t *)(const void *)(e + n->count) + i,
+			memory_order_relaxed);
 		const struct hl_node *c;
+		if (!seen_ok(seen))
+			return hl_check_fail(msg, len, "search record @%llu: edge %u's "
+					     "seen word %#x is no value",
+					     (unsigned long long)off, i, (unsigned)seen);
 		if (child == 0)
 			continue;
 		c = hl_node_get(a, child, HL_NODE_SEARCH, 0);

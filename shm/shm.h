@@ -167,7 +167,7 @@ static inline const struct hl_node_rule *hl_node_rule(unsigned kind)
 				  sizeof(struct hl_root_payload), 0, true},
 		[HL_NODE_SEARCH] = {0, 0, 0, HL_MCTS_EDGES_MAX, HL_PAYLOAD_LINEAR,
 				    sizeof(struct hl_search_payload),
-				    sizeof(struct hl_search_edge), false},
+				    HL_SREC_EDGE_BYTES, false},
 	};
 	return kind >= HL_NODE_LEAF && kind < sizeof rules / sizeof rules[0]
 		       ? &rules[kind] : NULL;

@@ -127,8 +127,7 @@ static hl_arena *attach_no_gc(const char *name)
 static unsigned two_edge_record_class(const hl_arena *a)
 {
 	int cls = hl_heap_class_of(a->hdr, sizeof(struct hl_node) +
-						   sizeof(struct hl_search_payload) +
-						   2 * sizeof(struct hl_search_edge));
+						   hl_srec_payload_bytes(2));
 	cr_assert_geq(cls, 0);
 	return (unsigned)cls;
 }

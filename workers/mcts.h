@@ -98,6 +98,35 @@ static inline float stat_prior(uint64_t stat)
 	return (float)(stat >> HL_EDGE_PRIOR_SHIFT) / (float)HL_EDGE_PRIOR_ONE;
 }
 
+static inline _Atomic uint16_t *rec_seen(const hl_arena *a, uint64_t rec)
+{
+	return (_Atomic uint16_t *)(void *)(rec_edges(a, rec) + rec_count(a, rec));
+}
+
+/* seen: [result : 2 | q code : 14] (layout.h); 0: nothing seen yet */
+static inline uint16_t seen_word(float q, uint32_t result)
+{
+	float c = (q > 1 ? 1 : q >= -1 ? q : -1) + 1.0f; /* [0, 2]; NAN: 0 */
+	uint32_t code = 1u + (uint32_t)lrintf(c * (float)HL_SEEN_Q_HALF);
+	return (uint16_t)(result << HL_SEEN_RESULT_SHIFT | code);
+}
+
+/* A word a backup stored: its q code is never 0 (a damaged arena's may). */
+static inline bool seen_valid(uint16_t seen)
+{
+	return (seen & HL_SEEN_Q_MASK) != 0;
+}
+
+static inline uint32_t seen_result(uint16_t seen)
+{
+	return (uint32_t)seen >> HL_SEEN_RESULT_SHIFT;
+}
+
+static inline float seen_q(uint16_t seen)
+{
+	return (float)((seen & HL_SEEN_Q_MASK) - 1u) / (float)HL_SEEN_Q_HALF - 1.0f;
+}
+
 static inline uint32_t link_action(uint64_t link)
 {
 	return (uint32_t)(link >> HL_LINK_CHILD_BITS);

@@ -64,6 +64,51 @@ static double child_value(const hl_mcts *s, uint64_t child, uint32_t *result)
 	return hl_mcts_flip(s, q_load(cp));
 }
 
+/* What edge i of rec's child is worth to rec, from rec's mover's view: the
+ * child's value as the edge's seen word holds it (mcts.c, invariant 7), so
+ * neither selection nor backup reads the record of a child it does not
+ * descend into; the child record itself while no backup through the edge
+ * has left one. */
+static double edge_value(const hl_mcts *s, const _Atomic uint16_t *seen,
+			 uint64_t link, uint32_t *result)
+{
+	/* relaxed: one word, a value and its proof of one moment; a proof in
+	 * it was true when it was copied, and a proof is never withdrawn */
+	uint16_t w = atomic_load_explicit(seen, memory_order_relaxed);
+	if (hl_unlikely(!seen_valid(w)))
+		return child_value(s, hl_mcts_child_stats(s, link), result);
+	uint32_t r = seen_result(w);
+	*result = hl_mcts_flip_result(s, r);
+	if (r != HL_MCTS_ONGOING)
+		return result_value(*result);
+	return hl_mcts_flip(s, seen_q(w));
+}
+
+/* Copies child's proof and value, from its mover's view, into the seen
+ * word of the edge that leads to it: a backup's step through the edge,
+ * once the child's own recomputation is done. Nothing while the child has
+ * no value yet (child_value's NAN). */
+static void see_child(const hl_mcts *s, _Atomic uint16_t *seen, uint64_t child)
+{
+	if (!child)
+		return;
+	const struct hl_search_payload *cp = rec_payload(s->a, child);
+	uint32_t r = hl_mcts_rec_result(s->a, child);
+	uint16_t w;
+	if (r != HL_MCTS_ONGOING)
+		w = seen_word((float)result_value(r), r);
+	else if (own_count(atomic_load_explicit(&cp->own, memory_order_relaxed)))
+		w = seen_word(q_load(cp), HL_MCTS_ONGOING);
+	else
+		return;
+	/* relaxed: a hint of the child's value, like q itself (invariant 2);
+	 * stored only when it changed, then marked for checkpoints */
+	if (atomic_load_explicit(seen, memory_order_relaxed) != w) {
+		atomic_store_explicit(seen, w, memory_order_relaxed);
+		hl_dirty_mark(s->a, hl_off(s->a, seen), sizeof *seen);
+	}
+}
+
 static double edge_score(const hl_mcts *s, const struct parent_view *pv,
 			 uint64_t stat, double q)
 {
@@ -102,6 +147,7 @@ static void parent_view(const hl_mcts *s, uint64_t rec, unsigned count,
 static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 {
 	const struct hl_search_edge *e = rec_edges(s->a, rec);
+	const _Atomic uint16_t *seen = rec_seen(s->a, rec);
 	unsigned count = rec_count(s->a, rec);
 	uint64_t st[HL_MCTS_EDGES_MAX];
 	struct parent_view pv;
@@ -122,7 +168,7 @@ static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 			return (int)i;
 		}
 		uint32_t result;
-		double q = untried ? NAN : child_value(s, hl_mcts_child_stats(s, lk), &result);
+		double q = untried ? NAN : edge_value(s, &seen[i], lk, &result);
 		if (untried)
 			result = HL_MCTS_ONGOING;
 		if (result == HL_MCTS_WIN) {
@@ -146,6 +192,21 @@ static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 }
 
 /* ---- select -------------------------------------------------------------------- */
+
+/* The lines a descent into record off reads first: its header and fixed
+ * words, and the edges choose_edge scores (the first ones; Connect Four's
+ * seven fit). Bounds only: off is validated when it is used. */
+#define SELECT_PREFETCH_BYTES (4u * HL_CACHE_LINE)
+
+static void prefetch_record(const hl_mcts *s, uint64_t off)
+{
+	if (off < s->heap_lo || off >= s->heap_hi ||
+	    s->heap_hi - off < SELECT_PREFETCH_BYTES)
+		return;
+	const char *p = hl_at(s->a, off);
+	for (unsigned at = 0; at < SELECT_PREFETCH_BYTES; at += HL_CACHE_LINE)
+		__builtin_prefetch(p + at);
+}
 
 static int take_row(hl_mcts *s, unsigned *row)
 {
@@ -196,6 +257,8 @@ static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 			known_leaf(s, p, rec);
 			return 0;
 		}
+		/* the next record's miss overlaps the loss's bookkeeping */
+		prefetch_record(s, link_child(link));
 		struct hl_search_edge *edge = &rec_edges(s->a, rec)[e];
 		unsigned d = p->depth;
 		p->held_[d] = hl_inflight_add(s->a, row, d, rec, (unsigned)e,
@@ -237,6 +300,7 @@ static void recompute(const hl_mcts *s, uint64_t rec)
 {
 	struct hl_search_payload *p = rec_payload(s->a, rec);
 	const struct hl_search_edge *e = rec_edges(s->a, rec);
+	const _Atomic uint16_t *seen = rec_seen(s->a, rec);
 	uint32_t flags = atomic_load_explicit(&p->flags, memory_order_acquire);
 	if (flags & (HL_SREC_TERMINAL | HL_SREC_PROVEN))
 		return; /* exact already; a proof is never withdrawn */
@@ -249,7 +313,7 @@ static void recompute(const hl_mcts *s, uint64_t rec)
 		uint64_t st = atomic_load_explicit(&e[i].stat, memory_order_relaxed);
 		uint64_t lk = atomic_load_explicit(&e[i].link, memory_order_acquire);
 		uint32_t result;
-		double q = child_value(s, hl_mcts_child_stats(s, lk), &result);
+		double q = edge_value(s, &seen[i], lk, &result);
 		win |= result == HL_MCTS_WIN;
 		draw |= result == HL_MCTS_DRAW;
 		all_proven &= result != HL_MCTS_ONGOING;
@@ -315,6 +379,9 @@ static bool path_in_flight(const hl_mcts *s, const hl_mcts_path *p)
  * one evaluation plus its edges' visits. Frees the row. */
 static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 {
+	/* the record the path's last edge leads to: the leaf's (expanded,
+	 * or known), 0 when it has none */
+	uint64_t below = p->leaf_rec_;
 	for (unsigned i = p->depth; i-- > 0;) {
 		struct hl_search_edge *e = &rec_edges(s->a, p->rec_[i])[p->edge_[i]];
 		v = (float)hl_mcts_flip(s, v); /* now from rec_[i]'s mover's view */
@@ -324,6 +391,9 @@ static void unwind(hl_mcts *s, hl_mcts_path *p, bool visit, float v)
 			atomic_fetch_add(&e->stat, 1);
 		/* after the stat's RMW, for checkpoints (shm/dirty.c) */
 		hl_dirty_mark_rmw(s->a, hl_off(s->a, e), sizeof *e);
+		if (visit) /* the child was recomputed one step below */
+			see_child(s, &rec_seen(s->a, p->rec_[i])[p->edge_[i]], below);
+		below = p->rec_[i];
 		if (!visit)
 			continue;
 		own_first(rec_payload(s->a, p->rec_[i]), v);
