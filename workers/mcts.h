@@ -124,7 +124,7 @@ static inline uint32_t seen_result(uint16_t seen)
 
 static inline float seen_q(uint16_t seen)
 {
-	return (float)((seen & HL_SEEN_Q_MASK) - 1u) / (float)HL_SEEN_Q_HALF - 1.0f;
+	return (float)(int)((seen & HL_SEEN_Q_MASK) - 1u) * (1.0f / HL_SEEN_Q_HALF) - 1.0f;
 }
 
 static inline uint32_t link_action(uint64_t link)

@@ -69,7 +69,7 @@ static double child_value(const hl_mcts *s, uint64_t child, uint32_t *result)
  * neither selection nor backup reads the record of a child it does not
  * descend into; the child record itself while no backup through the edge
  * has left one. */
-static double edge_value(const hl_mcts *s, const _Atomic uint16_t *seen,
+static inline double edge_value(const hl_mcts *s, const _Atomic uint16_t *seen,
 			 uint64_t link, uint32_t *result)
 {
 	/* relaxed: one word, a value and its proof of one moment; a proof in
@@ -78,10 +78,12 @@ static double edge_value(const hl_mcts *s, const _Atomic uint16_t *seen,
 	if (hl_unlikely(!seen_valid(w)))
 		return child_value(s, hl_mcts_child_stats(s, link), result);
 	uint32_t r = seen_result(w);
+	if (hl_likely(r == HL_MCTS_ONGOING)) {
+		*result = HL_MCTS_ONGOING;
+		return hl_mcts_flip(s, seen_q(w));
+	}
 	*result = hl_mcts_flip_result(s, r);
-	if (r != HL_MCTS_ONGOING)
-		return result_value(*result);
-	return hl_mcts_flip(s, seen_q(w));
+	return result_value(*result);
 }
 
 /* Copies child's proof and value, from its mover's view, into the seen
@@ -112,16 +114,19 @@ static void see_child(const hl_mcts *s, _Atomic uint16_t *seen, uint64_t child)
 static double edge_score(const hl_mcts *s, const struct parent_view *pv,
 			 uint64_t stat, double q)
 {
-	double visits = (double)stat_visits(stat), losses = stat_vloss(stat);
+	double visits = (double)(int64_t)stat_visits(stat), losses = stat_vloss(stat);
 	double n = visits + losses;
 	if (isnan(q)) {
 		if (s->cfg.policy == HL_MCTS_UCT && n == 0)
 			return INFINITY;
 		q = pv->q - s->cfg.fpu_reduction;
 	}
+	if (s->cfg.policy == HL_MCTS_UCT) { /* n > 0: choose_edge took it */
+		double inv = 1 / n; /* one division where two were */
+		return (visits * q - losses) * inv +
+		       s->cfg.c_explore * sqrt(pv->log_total * inv);
+	}
 	double qe = n > 0 ? (visits * q - losses) / n : q;
-	if (s->cfg.policy == HL_MCTS_UCT)
-		return qe + s->cfg.c_explore * sqrt(pv->log_total / n);
 	return qe + s->cfg.c_explore * stat_prior(stat) * pv->sqrt_total / (1 + n);
 }
 
@@ -138,8 +143,14 @@ static void parent_view(const hl_mcts *s, uint64_t rec, unsigned count,
 	}
 	pv->q = own_count(atomic_load_explicit(&p->own, memory_order_relaxed))
 			? q_load(p) : 0.0;
-	pv->sqrt_total = sqrt(total > 1 ? (double)total : 1);
-	pv->log_total = log((double)total + 1);
+	/* only what the policy scores with: one sqrt or one log a record.
+	 * Counts are below 2^41, so the signed conversions are exact (an
+	 * unsigned one is a branchy sequence on x86-64) */
+	pv->sqrt_total = pv->log_total = 0;
+	if (s->cfg.policy == HL_MCTS_UCT)
+		pv->log_total = log((double)(int64_t)total + 1);
+	else
+		pv->sqrt_total = sqrt(total > 1 ? (double)(int64_t)total : 1);
 }
 
 /* The edge to take from rec, or -1 when none can be (every edge saturated
@@ -319,8 +330,9 @@ static void recompute(const hl_mcts *s, uint64_t rec)
 		all_proven &= result != HL_MCTS_ONGOING;
 		if (isnan(q))
 			continue;
-		sum += (double)stat_visits(st) * q;
-		weight += (double)stat_visits(st);
+		double visits = (double)(int64_t)stat_visits(st); /* < 2^40: exact */
+		sum += visits * q;
+		weight += visits;
 	}
 	uint32_t proven = win ? HL_SREC_WIN
 			  : all_proven ? (draw ? HL_SREC_DRAW : HL_SREC_LOSS) : 0;
