@@ -631,7 +631,7 @@ static inline uint32_t hl_srec_payload_bytes(uint32_t count)
 #define HL_LINK_CHILD_BITS 40u
 #define HL_LINK_CHILD_MASK ((1ull << HL_LINK_CHILD_BITS) - 1)
 #define HL_LINK_ACTION_MAX ((1u << 24) - 1)
-#define HL_SEEN_RESULT_SHIFT 14u /* enum hl_mcts_result above */
+#define HL_SEEN_RESULT_SHIFT 14u /* bits 14-15: an enum hl_mcts_result */
 #define HL_SEEN_Q_MASK 0x3fffu
 #define HL_SEEN_Q_HALF 8191u     /* codes per unit of q: 1 + 2 x 8191 in all */
 

@@ -86,7 +86,7 @@
  *     (invariant 4); a child proven through another parent proves this
  *     one at the next backup through the edge. Measured: Connect Four,
  *     one worker, reads one record per level instead of eight
- *     (README, "The shared search graph").
+ *     (README, "Connect Four playouts").
  *
  * Memory is bounded by the arena: when a record cannot be allocated, even
  * after the collection a full heap runs (hl_gc_for_room, as for a commit), the

@@ -64,11 +64,11 @@ static double child_value(const hl_mcts *s, uint64_t child, uint32_t *result)
 	return hl_mcts_flip(s, q_load(cp));
 }
 
-/* What edge i of rec's child is worth to rec, from rec's mover's view: the
- * child's value as the edge's seen word holds it (mcts.c, invariant 7), so
- * neither selection nor backup reads the record of a child it does not
- * descend into; the child record itself while no backup through the edge
- * has left one. */
+/* What the child an edge leads to is worth to the edge's record, from that
+ * record's mover's view: the child's value as the edge's seen word holds
+ * it (mcts.c, invariant 7), so neither selection nor backup reads the
+ * record of a child it does not descend into; the child record itself
+ * while no backup through the edge has left one. */
 static inline double edge_value(const hl_mcts *s, const _Atomic uint16_t *seen,
 			 uint64_t link, uint32_t *result)
 {
