@@ -3,6 +3,9 @@
  * metrics, dedup, zero subtrees, restore without copying, fork.
  */
 #include "testutil.h"
+
+#include <sys/mman.h>
+
 #include "workers.h"
 
 TestSuite(state, .fini = tu_unlink_all);
@@ -265,6 +268,88 @@ Test(state, restore_copies_nothing_and_views_share_leaves)
 	hl_arena_stats(a, &st);
 	cr_assert_eq(st.restores, 1);
 	hl_state_free(t);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+/* A write that rewrites a clean chunk whole (to the chunk's end, or the
+ * state's) takes none of its old bytes: here they are made unreadable, so
+ * a write that copied them first would fault. The ids are still the
+ * contents': each equals a fresh state's commit of the same bytes, the
+ * short last chunk's tail included (zeros, invariant 1). */
+Test(state, a_write_of_whole_chunks_reads_none_of_their_old_bytes)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	uint64_t size = 2 * 4096 + 100;
+	hl_state *s = new_state(a, size);
+	unsigned char in[2 * 4096 + 100], out[2 * 4096 + 100];
+	fill(in, sizeof in, 3);
+	hl_state_write(s, 0, in, sizeof in);
+	hl_id base = commit(s, NULL);
+	cr_assert_eq(hl_restore(s, base), 0);
+	/* the pages where the old leaves of chunks 1 and 2 begin */
+	uintptr_t pages[2];
+	for (unsigned k = 1; k <= 2; k++) {
+		const unsigned char *leaf = hl_tree_leaf(a, &s->base, k);
+		cr_assert(leaf && leaf != a->zero_chunk);
+		pages[k - 1] = (uintptr_t)leaf & ~(uintptr_t)4095;
+	}
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(mprotect((void *)pages[i], 4096, PROT_NONE), 0);
+	fill(in + 4096, 4096, 8); /* chunk 1, whole */
+	cr_assert_eq(hl_state_write(s, 4096, in + 4096, 4096), 0);
+	fill(in + 2 * 4096, 100, 9); /* chunk 2, up to the state's end */
+	cr_assert_eq(hl_state_write(s, 2 * 4096, in + 2 * 4096, 100), 0);
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(mprotect((void *)pages[i], 4096, PROT_READ | PROT_WRITE), 0);
+	cr_assert_eq(hl_state_read(s, 0, out, sizeof out), 0);
+	cr_assert_eq(memcmp(in, out, sizeof in), 0);
+	hl_id id = commit(s, NULL);
+	hl_state *fresh = new_state(a, size);
+	hl_state_write(fresh, 0, in, sizeof in);
+	cr_assert(hl_id_eq(commit(fresh, NULL), id), "not the content's id");
+	/* a chunk rewritten whole after a shrink and a grow: zeros past the
+	 * end, whatever the recycled buffer held */
+	cr_assert_eq(hl_state_resize(s, 4096 + 10), 0);
+	cr_assert_eq(hl_state_resize(s, size), 0);
+	memset(in + 4096 + 10, 0, sizeof in - 4096 - 10);
+	fill(in + 2 * 4096, 50, 11);
+	cr_assert_eq(hl_state_resize(s, 2 * 4096 + 50), 0);
+	cr_assert_eq(hl_state_write(s, 2 * 4096, in + 2 * 4096, 50), 0);
+	hl_state *again = new_state(a, 2 * 4096 + 50);
+	hl_state_write(again, 0, in, 2 * 4096 + 50);
+	cr_assert(hl_id_eq(commit(s, NULL), commit(again, NULL)));
+	hl_state_free(again);
+	hl_state_free(fresh);
+	hl_state_free(s);
+	hl_arena_close(a);
+}
+
+/* A write that fails after it took a chunk to rewrite whole leaves no
+ * trace (invariant 4): here the base leaf of its last, partly written
+ * chunk is damaged, so the write fails there, and the chunk before it,
+ * taken whole without its old bytes, must not stay dirty with garbage. */
+Test(state, a_failed_write_leaves_no_chunk_it_took_whole)
+{
+	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);
+	hl_state *s = new_state(a, 3 * 4096);
+	unsigned char in[3 * 4096], out[3 * 4096];
+	fill(in, sizeof in, 4);
+	hl_state_write(s, 0, in, sizeof in);
+	hl_id base = commit(s, NULL);
+	cr_assert_eq(hl_restore(s, base), 0);
+	const unsigned char *leaf = hl_tree_leaf(a, &s->base, 2);
+	struct hl_node *n = (struct hl_node *)(uintptr_t)(leaf - sizeof(struct hl_node));
+	uint8_t kind = n->kind;
+	n->kind = 0x7f; /* no such kind: the leaf reads as damaged */
+	unsigned char w[4096 + 10];
+	fill(w, sizeof w, 12);
+	cr_assert_eq(hl_state_write(s, 4096, w, sizeof w), HL_ECORRUPT);
+	n->kind = kind;
+	cr_assert_eq(s->dirty_count, 0, "the chunk taken whole stayed dirty");
+	cr_assert_eq(hl_state_read(s, 0, out, sizeof out), 0);
+	cr_assert_eq(memcmp(in, out, sizeof in), 0, "the failed write changed bytes");
+	cr_assert(hl_id_eq(commit(s, NULL), base));
 	hl_state_free(s);
 	hl_arena_close(a);
 }

@@ -25,7 +25,8 @@
  *
  * Costs: restore is one index look-up plus O(dirty) to drop buffers; fork
  * copies the dirty buffers; a write copies at most one chunk per clean chunk
- * it touches.
+ * it touches, and reads nothing of a clean chunk it rewrites whole (to its
+ * end or the state's).
  */
 #include <string.h>
 
@@ -126,6 +127,16 @@ static void dirty_clear(hl_state *s)
 	s->dirty_count = 0;
 }
 
+/* Keeps the first `kept` entries of the dirty array and maps them again. */
+static void table_rebuild(hl_state *s, uint32_t kept)
+{
+	if (s->table)
+		memset(s->table, 0, ((size_t)s->table_mask + 1) * sizeof *s->table);
+	s->dirty_count = kept;
+	for (uint32_t i = 0; i < kept; i++)
+		table_put(s, i);
+}
+
 /* Removes dirty chunks at or past chunk `from`, rebuilding the table. */
 static void dirty_drop_from(hl_state *s, uint64_t from)
 {
@@ -136,11 +147,16 @@ static void dirty_drop_from(hl_state *s, uint64_t from)
 		else
 			s->dirty[kept++] = s->dirty[i];
 	}
-	if (s->table)
-		memset(s->table, 0, ((size_t)s->table_mask + 1) * sizeof *s->table);
-	s->dirty_count = kept;
-	for (uint32_t i = 0; i < kept; i++)
-		table_put(s, i);
+	table_rebuild(s, kept);
+}
+
+/* Removes the dirty entries from `count0` on: those a failed write made
+ * (invariant 4), rebuilding the table. */
+static void dirty_truncate(hl_state *s, uint32_t count0)
+{
+	for (uint32_t i = count0; i < s->dirty_count; i++)
+		buffer_put(s, s->dirty[i].buf);
+	table_rebuild(s, count0);
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -161,23 +177,35 @@ static const unsigned char *chunk_bytes_of(hl_state *s, uint64_t k)
 	return leaf;
 }
 
-/* Makes chunk k dirty (copy-on-write) and returns its buffer. */
-static int chunk_make_dirty(hl_state *s, uint64_t k, unsigned char **out)
+/* Makes chunk k dirty (copy-on-write) and returns its buffer. `whole`: the
+ * caller rewrites every byte of it below the state's end, so its old bytes
+ * are not read (a cold leaf, for a write of whole chunks after a restore);
+ * the buffer holds the zeros past the end (invariant 1) and garbage below
+ * it until the caller's copy. */
+static int chunk_make_dirty(hl_state *s, uint64_t k, bool whole,
+			    unsigned char **out)
 {
 	unsigned char *d = hl_dirty_find(s, k);
 	if (d) {
 		*out = d;
 		return 0;
 	}
-	const unsigned char *src = chunk_bytes_of(s, k);
-	if (!src)
+	uint32_t cb = s->a->chunk_bytes;
+	const unsigned char *src = whole ? NULL : chunk_bytes_of(s, k);
+	if (!whole && !src)
 		return HL_ECORRUPT;
 	if (dirty_reserve(s))
 		return HL_ENOMEM;
 	unsigned char *buf = buffer_get(s);
 	if (!buf)
 		return HL_ENOMEM;
-	memcpy(buf, src, s->a->chunk_bytes);
+	if (whole) {
+		uint64_t below = s->size - (k << s->a->chunk_shift); /* > 0 */
+		if (below < cb)
+			memset(buf + below, 0, cb - below);
+	} else {
+		memcpy(buf, src, cb);
+	}
 	s->dirty[s->dirty_count] = (struct hl_dirty){k, buf};
 	table_put(s, s->dirty_count++);
 	*out = buf;
@@ -243,11 +271,18 @@ int hl_state_write(hl_state *s, uint64_t off, const void *buf, size_t len)
 		return 0;
 	uint32_t shift = s->a->chunk_shift, cb = s->a->chunk_bytes;
 	uint64_t first = off >> shift, last = (off + len - 1) >> shift;
+	uint32_t count0 = s->dirty_count;
 	unsigned char *dst;
 	for (uint64_t k = first; k <= last; k++) {
-		int rc = chunk_make_dirty(s, k, &dst);
-		if (rc)
+		/* a chunk rewritten from its start to its end or the state's */
+		bool whole = (k > first || (off & (cb - 1)) == 0) &&
+			     (k < last || ((off + len) & (cb - 1)) == 0 ||
+			      off + len == s->size);
+		int rc = chunk_make_dirty(s, k, whole, &dst);
+		if (rc) {
+			dirty_truncate(s, count0); /* no garbage left (invariant 4) */
 			return rc;
+		}
 	}
 	const unsigned char *in = buf;
 	for (uint64_t k = first; k <= last; k++) {
@@ -274,7 +309,7 @@ int hl_state_resize(hl_state *s, uint64_t size)
 	uint32_t tail = (uint32_t)(size & (cb - 1));
 	if (tail) {
 		unsigned char *buf;
-		int rc = chunk_make_dirty(s, size >> s->a->chunk_shift, &buf);
+		int rc = chunk_make_dirty(s, size >> s->a->chunk_shift, false, &buf);
 		if (rc)
 			return rc;
 		memset(buf + tail, 0, cb - tail);
