@@ -272,6 +272,32 @@ static void check_consistent(hl_mcts *m, hl_id pos, unsigned depth, uint64_t *re
 				check_consistent(m, c[i].child, depth + 1, records, unevaluated);
 }
 
+/* A new leaf whose position another move order reached first is linked to
+ * that position's record, and its position is not committed again: one
+ * commit per record (and the root's), where committing every new leaf
+ * made a third more (the share of transpositions among a search's new
+ * leaves). The graph stays sound (check_consistent, the arena's check). */
+Test(c4_search, a_transposition_is_linked_without_committing_its_position)
+{
+	const char *name;
+	hl_arena *a = new_arena(&name);
+	struct hl_c4_pos root;
+	hl_c4_init(&root);
+	cr_assert_eq(hl_c4_search_create(a, &root), 0);
+	volatile sig_atomic_t stop = 0;
+	uint64_t done = 0;
+	cr_assert_eq(hl_c4_search_work(a, 20000, 77, &stop, &done), 0);
+	hl_stats st;
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_arena_stats(a, &st), 0);
+	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+	cr_assert_gt(ms.records, 5000, "only %llu records", (unsigned long long)ms.records);
+	cr_assert_leq(st.commits, ms.records + 1, "%llu commits for %llu records",
+		      (unsigned long long)st.commits, (unsigned long long)ms.records);
+	tu_assert_arena_ok(a, "after the search");
+	hl_arena_close(a);
+}
+
 Test(c4_search, killed_workers_release_their_losses)
 {
 	const char *name;

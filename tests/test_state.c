@@ -354,6 +354,45 @@ Test(state, a_failed_write_leaves_no_chunk_it_took_whole)
 	hl_arena_close(a);
 }
 
+/* hl_one_chunk_id hashes what a commit of a one-chunk state would: the
+ * same id for every size up to the chunk, whatever the chunk size, for
+ * zeros too; and refuses what is not one chunk. */
+Test(state, a_one_chunk_id_is_the_id_its_commit_returns)
+{
+	static const uint32_t chunks[] = {32, 64, 4096};
+	for (unsigned c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+		uint32_t cb = chunks[c];
+		hl_arena *a = tu_arena_new("state", 16 << 20, cb, NULL);
+		const size_t sizes[] = {1, 16, cb - 1, cb};
+		unsigned char in[4096];
+		for (unsigned k = 0; k < 4; k++) {
+			for (unsigned zero = 0; zero < 2; zero++) {
+				size_t n = sizes[k];
+				fill(in, n, k + 1);
+				if (zero)
+					memset(in, 0, n);
+				hl_state *s = new_state(a, n);
+				hl_state_write(s, 0, in, n);
+				hl_id want = commit(s, NULL), got;
+				cr_assert_eq(hl_one_chunk_id(a, in, n, &got), 0);
+				cr_assert(hl_id_eq(got, want), "chunk %u, %zu bytes%s: "
+					  "not the commit's id", cb, n, zero ? " of zeros" : "");
+				hl_state_free(s);
+			}
+		}
+		hl_id id;
+		cr_assert_eq(hl_one_chunk_id(a, in, 0, &id), HL_EINVAL);
+		cr_assert_eq(hl_one_chunk_id(a, in, cb + 1, &id), HL_EINVAL);
+		hl_arena_close(a);
+	}
+	hl_arena *big = tu_arena_new("state", 16 << 20, 8192, NULL);
+	hl_id id;
+	unsigned char b[16] = {1};
+	cr_assert_eq(hl_one_chunk_id(big, b, sizeof b, &id), HL_EINVAL,
+		     "a chunk past HL_ONE_CHUNK_ID_MAX");
+	hl_arena_close(big);
+}
+
 Test(state, restore_drops_uncommitted_writes)
 {
 	hl_arena *a = tu_arena_new("state", 16 << 20, 4096, NULL);

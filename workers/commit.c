@@ -340,6 +340,19 @@ static int publish_leaf(struct commit *cx, const unsigned char *buf,
 	return defer(cx, h, &im, NULL, out, pend);
 }
 
+int hl_one_chunk_id(const hl_arena *a, const void *buf, size_t size, hl_id *out)
+{
+	uint32_t cb = a->chunk_bytes;
+	if (size == 0 || size > cb || cb > HL_ONE_CHUNK_ID_MAX)
+		return HL_EINVAL;
+	unsigned char chunk[HL_ONE_CHUNK_ID_MAX];
+	memcpy(chunk, buf, size);
+	memset(chunk + size, 0, cb - size); /* state.c invariant 1 */
+	/* publish_leaf's hash, and the root commit_tree puts over one leaf */
+	*out = hl_hash_root(size, hl_height_of(1), hl_hash_leaf(chunk, cb));
+	return 0;
+}
+
 int hl_commit_publish_replayed(hl_arena *a, hl_id h, unsigned kind,
 			       unsigned level, unsigned count, uint64_t aux,
 			       const void *ident, uint32_t ident_bytes,

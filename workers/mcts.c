@@ -455,6 +455,33 @@ static int mcts_expand_at_in(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t p
 	return 0;
 }
 
+static int mcts_expand_found_in(hl_mcts *s, hl_mcts_path *p, hl_id leaf)
+{
+	int rc = hl_arena_writable(s->a);
+	if (rc)
+		return rc;
+	if (p->leaf != HL_MCTS_LEAF_NEW || p->leaf_rec_ || p->depth == 0 ||
+	    p->depth > HL_MCTS_PATH_MAX || hl_id_is_zero(leaf))
+		return HL_EINVAL;
+	uint64_t rec = hl_mcts_find(s, leaf);
+	if (!rec || !hl_gc_keep(s->a, rec))
+		return HL_ENOENT; /* none, or garbage a sweep removes */
+	p->leaf_rec_ = rec;
+	p->leaf_id = leaf;
+	link_edge(s, p, rec);
+	return 0;
+}
+
+int hl_mcts_expand_found(hl_mcts *s, hl_mcts_path *p, hl_id leaf)
+{
+	if (!s || !p)
+		return HL_EINVAL;
+	hl_epoch_enter(s->a);
+	int rc = mcts_expand_found_in(s, p, leaf);
+	hl_epoch_exit(s->a);
+	return rc;
+}
+
 /* ---- reading --------------------------------------------------------------------- */
 
 static int mcts_node_info_in(hl_mcts *s, hl_id pos, hl_mcts_node *out)

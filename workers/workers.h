@@ -229,6 +229,12 @@ struct hl_prec_node;
 struct hl_prec_ref;
 /* commit.c's publish of one node, for replay: the image as stored (inner:
  * child offsets), found-and-verified or allocated and inserted. */
+/* The id a state of size bytes, buf, commits to when it fits one chunk of
+ * at most HL_ONE_CHUNK_ID_MAX bytes: hashing only, nothing looked up or
+ * published (a caller that may find the snapshot's record without
+ * committing it). HL_EINVAL when size is 0 or past that chunk. */
+#define HL_ONE_CHUNK_ID_MAX 4096u
+int hl_one_chunk_id(const hl_arena *a, const void *buf, size_t size, hl_id *out);
 int hl_commit_publish_replayed(hl_arena *a, hl_id h, unsigned kind,
 			       unsigned level, unsigned count, uint64_t aux,
 			       const void *ident, uint32_t ident_bytes,

@@ -10,7 +10,10 @@
  *      (connect4.h's encoding), so its id is the transposition key, and
  *      expanded: its legal columns with uniform priors, or its exact result
  *      when the game is over there (a four just made: a loss for the side
- *      to move; a full board: a draw).
+ *      to move; a full board: a draw). A NEW leaf whose position another
+ *      move order reached first (its id hashed without a commit,
+ *      hl_one_chunk_id) is linked to the record that position has, with
+ *      nothing committed.
  *   4. A uniform random rollout from the leaf gives its value for the side
  *      to move (connect4.c), and hl_mcts_backup takes it up the path.
  * When the arena has no room for the leaf's position or record, the
@@ -155,9 +158,17 @@ static double expand_leaf(struct worker *w, hl_mcts_path *path,
 			moves[n++] = (hl_mcts_move){c, 0, {0, 0}};
 	for (unsigned i = 0; i < n; i++)
 		moves[i].prior = 1.0f / (float)n;
+	uint8_t enc[HL_C4_ENC_BYTES];
 	hl_id id;
-	/* no room for the position: statistics only (mcts.c) */
-	if (hl_c4_search_commit(w->st, p, &id) == 0)
+	hl_c4_encode(p, enc);
+	/* a position another move order reached first has its record: link
+	 * it, committing nothing (a third of a search's new leaves); else
+	 * commit and expand, or, with no room for the position, statistics
+	 * only (mcts.c) */
+	bool found = path->leaf == HL_MCTS_LEAF_NEW &&
+		     hl_one_chunk_id(w->a, enc, sizeof enc, &id) == 0 &&
+		     hl_mcts_expand_found(w->s, path, id) == 0;
+	if (!found && hl_c4_search_commit(w->st, p, &id) == 0)
 		hl_mcts_expand_at(w->s, path, id, hl_state_root_off(w->st), moves, n,
 				  result);
 	if (status == HL_C4_WON)
