@@ -511,6 +511,10 @@ typedef struct hl_mcts_config {
 	double c_explore;     /* default 1.5 for PUCT, 1.4 for UCT */
 	double fpu_reduction; /* an edge never visited is valued at the parent's
 			       * Q minus this (PUCT; default 0.2) */
+	uint32_t skip_parent_id; /* 1: select leaves p.parent zero, for a caller
+				  * that replays the path's moves from the root
+				  * and needs no parent id (it saves a cold read
+				  * a playout); default 0: filled */
 } hl_mcts_config;
 
 void hl_mcts_config_init(hl_mcts_config *cfg);
@@ -552,7 +556,8 @@ typedef struct hl_mcts_path {
 	uint32_t leaf;     /* HL_MCTS_LEAF_* */
 	uint32_t depth;    /* moves from the root to the leaf */
 	uint32_t action[HL_MCTS_PATH_MAX]; /* the moves, root first */
-	hl_id parent;      /* NEW: the position the last move is played from */
+	hl_id parent;      /* NEW: the position the last move is played from
+			    * (zero with hl_mcts_config.skip_parent_id) */
 	hl_id leaf_id;     /* KNOWN and ROOT: the leaf's position */
 	double value;      /* KNOWN: the value backup will use (leaf's view) */
 	uint32_t result;   /* KNOWN: enum hl_mcts_result, ONGOING if not proven */

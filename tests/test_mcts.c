@@ -414,6 +414,56 @@ Test(mcts, bad_calls_are_refused)
 	close_search(&t);
 }
 
+/* p.parent names the position a NEW leaf's last move is played from,
+ * unless the handle was opened with skip_parent_id (a caller that replays
+ * paths from the root): then it stays zero. 2 is no such setting. */
+Test(mcts, skip_parent_id_leaves_a_new_leafs_parent_zero)
+{
+	g_wide_depth = 6;
+	for (uint32_t skip = 0; skip <= 1; skip++) {
+		hl_mcts_config cfg;
+		hl_mcts_config_init(&cfg);
+		cfg.skip_parent_id = skip;
+		struct setup t;
+		open_search(&t, 0, skip ? "parent-skip" : "parent-fill", 32u << 20, &cfg);
+		search(t.m, t.st, &wide, 0, 30, 4); /* the root and some children */
+		hl_mcts_path p;
+		unsigned news = 0;
+		for (unsigned i = 0; i < 40 && news < 5; i++) {
+			cr_assert_eq(hl_mcts_select(t.m, &p), 0);
+			if (p.leaf == HL_MCTS_LEAF_NEW && p.depth > 0) {
+				news++;
+				hl_id want = {0, 0};
+				if (!skip) {
+					/* the position before the last move, replayed */
+					uint64_t st = 0;
+					for (uint32_t d = 0; d + 1 < p.depth; d++)
+						st = wide.play(st, p.action[d]);
+					want = commit_pos(t.st, st);
+				}
+				cr_assert(hl_id_eq(p.parent, want), "skip %u: parent is not %s",
+					  skip, skip ? "zero" : "the position before the move");
+			}
+			struct tu_rng r;
+			tu_rng_seed(&r, i);
+			cr_assert_eq(hl_mcts_backup(t.m, &p, evaluate(t.m, t.st, &wide, 0, &p, &r)), 0);
+		}
+		cr_assert_gt(news, 0);
+		close_search(&t);
+	}
+	hl_mcts_config bad;
+	hl_mcts_config_init(&bad);
+	bad.skip_parent_id = 2;
+	struct setup t;
+	t.a = tu_arena_new("mcts", 16u << 20, 64, &t.name);
+	cr_assert_eq(hl_state_new(t.a, &t.st), 0);
+	cr_assert_eq(hl_state_resize(t.st, sizeof(struct pos)), 0);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(t.a, "parent-bad", commit_pos(t.st, 0), &bad, &m), HL_EINVAL);
+	hl_state_free(t.st);
+	hl_arena_close(t.a);
+}
+
 /* ---- a user's evaluator: the AlphaZero-style loop ------------------------- */
 
 /* The "network": priors and a value as pure functions of the position, so

@@ -116,7 +116,8 @@ static int check_config(const hl_mcts_config *c)
 {
 	if (c->policy != HL_MCTS_PUCT && c->policy != HL_MCTS_UCT)
 		return HL_EINVAL;
-	if (c->alternating > 1 || !(c->c_explore >= 0 && c->c_explore <= 100) ||
+	if (c->alternating > 1 || c->skip_parent_id > 1 ||
+	    !(c->c_explore >= 0 && c->c_explore <= 100) ||
 	    !(c->fpu_reduction >= 0 && c->fpu_reduction <= 2))
 		return HL_EINVAL;
 	return 0;

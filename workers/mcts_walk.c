@@ -281,7 +281,8 @@ static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 		uint64_t child = hl_mcts_child_rec(s, link);
 		if (!child) {
 			p->leaf = HL_MCTS_LEAF_NEW;
-			p->parent = hl_mcts_rec_pos(s->a, rec);
+			if (!s->cfg.skip_parent_id) /* its root's header: cold */
+				p->parent = hl_mcts_rec_pos(s->a, rec);
 			return 0;
 		}
 		rec = child;

@@ -123,6 +123,7 @@ static int worker_open(struct worker *w, hl_arena *a, uint64_t seed)
 	memset(w, 0, sizeof *w);
 	w->a = a;
 	hl_c4_search_config(&cfg);
+	cfg.skip_parent_id = 1; /* paths are replayed from the root (step 2) */
 	hl_c4_rng_seed(&w->rng, seed);
 	int rc = hl_mcts_open(a, HL_C4_SEARCH_NAME, (hl_id){0, 0}, &cfg, &w->s);
 	if (rc)
