@@ -191,11 +191,6 @@ int hl_mcts_expand_at(hl_mcts *s, hl_mcts_path *p, hl_id leaf, uint64_t pos_off,
  * filled. 0, HL_ENOENT (no such record: expand as usual), HL_EINVAL (not a
  * NEW leaf, or expanded already), HL_EROFS. */
 int hl_mcts_expand_found(hl_mcts *s, hl_mcts_path *p, hl_id leaf);
-/* Expands p's NEW leaf with the record the search already has for
- * position leaf (a transposition: another move order reached it first),
- * linking the path's last edge to it: no commit of the leaf, no record
- * filled. 0, HL_ENOENT (no such record: expand as usual), HL_EINVAL (not a
- * NEW leaf, or expanded already), HL_EROFS. */
 /* Backups completed in the arena, all searches: one pass over the slots'
  * counters (hl_mcts_stats_get also counts the losses in flight, a scan of
  * every in-flight table). */
