@@ -298,6 +298,32 @@ Test(c4_search, a_transposition_is_linked_without_committing_its_position)
 	hl_arena_close(a);
 }
 
+/* A search that fills its arena goes on with statistics only, and every
+ * new leaf it cannot store counts as an expansion refused for want of room
+ * (hl_mcts_stats.no_room, which `helios run` reports): the leaf whose
+ * position cannot be committed as much as the one whose record finds no
+ * room. Before, only the latter counted, and once transpositions stopped
+ * needing a new record a full arena could go unreported. */
+Test(c4_search, a_full_arena_counts_every_leaf_it_cannot_store)
+{
+	const char *name;
+	hl_arena *a = tu_arena_new("c4s", 4u << 20, 64, &name);
+	struct hl_c4_pos root;
+	hl_c4_init(&root);
+	cr_assert_eq(hl_c4_search_create(a, &root), 0);
+	volatile sig_atomic_t stop = 0;
+	cr_assert_eq(hl_c4_search_work(a, 200000, 5, &stop, NULL), 0);
+	hl_mcts_stats ms;
+	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
+	cr_assert_geq(ms.playouts, 200000);
+	/* past the full heap nearly every playout ends at a leaf it cannot
+	 * store: far more than the records a heap this small holds */
+	cr_assert_gt(ms.no_room, 4 * ms.records, "%llu refused for %llu records",
+		     (unsigned long long)ms.no_room, (unsigned long long)ms.records);
+	tu_assert_arena_ok(a, "after the full search");
+	hl_arena_close(a);
+}
+
 Test(c4_search, killed_workers_release_their_losses)
 {
 	const char *name;

@@ -192,6 +192,49 @@ static void starve_records(hl_arena *a, const char *name, void (*fill)(hl_arena 
 	exhaust_class(a, two_edge_record_class(a));
 }
 
+/* An expansion whose position already has its record (a transposition:
+ * here the root's second edge is expanded with the first edge's position)
+ * links that record when the heap has no room for a new one: the record
+ * needs none. Before, it asked for a new record first, and a full class
+ * made it run a collection, then refuse or find it. */
+Test(gc_search, a_transposition_in_a_full_heap_links_its_record_without_a_collection)
+{
+	hl_arena *a = tu_arena_new(SUITE, 8 * MiB, CHUNK, NULL);
+	hl_state *st;
+	cr_assert_eq(hl_state_new(a, &st), 0);
+	hl_id root = position(st, 1u << 30);
+	hl_mcts *m;
+	cr_assert_eq(hl_mcts_open(a, "t", root, NULL, &m), 0);
+	cr_assert_eq(expand_root(m, root), 0);
+	hl_mcts_path p;
+	cr_assert_eq(hl_mcts_select(m, &p), 0);
+	cr_assert_eq(p.leaf, HL_MCTS_LEAF_NEW);
+	uint32_t first = p.action[0];
+	hl_id pos = position(st, 5);
+	cr_assert_eq(hl_mcts_expand(m, &p, pos, two_moves, 2, HL_MCTS_ONGOING), 0);
+	cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
+	cr_assert_eq(hl_mcts_select(m, &p), 0);
+	cr_assert_eq(p.leaf, HL_MCTS_LEAF_NEW);
+	cr_assert_neq(p.action[0], first, "the other edge");
+	exhaust_class(a, two_edge_record_class(a));
+	hl_gc_stats g0, g1;
+	cr_assert_eq(hl_gc_stats_get(a, &g0), 0);
+	int rc = hl_mcts_expand(m, &p, pos, two_moves, 2, HL_MCTS_ONGOING);
+	cr_assert_eq(hl_gc_stats_get(a, &g1), 0);
+	cr_assert_eq(rc, 0, "the transposition was refused (%d)", rc);
+	cr_assert_eq(g1.cycles, g0.cycles, "a collection ran for a record that was there");
+	cr_assert_eq(hl_mcts_backup(m, &p, 0.25), 0);
+	hl_mcts_child c[2];
+	unsigned k;
+	cr_assert_eq(hl_mcts_children(m, root, c, 2, &k), 0);
+	cr_assert_eq(k, 2);
+	cr_assert(hl_id_eq(c[0].child, pos) && hl_id_eq(c[1].child, pos),
+		  "both edges lead to the one record");
+	hl_mcts_close(m);
+	hl_state_free(st);
+	hl_arena_close(a);
+}
+
 /* A search whose record finds the heap full of garbage collects, as a
  * commit does, and expands: before, it refused the record (and went on
  * with statistics only) while a collection would have made room. */

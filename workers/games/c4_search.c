@@ -169,9 +169,12 @@ static double expand_leaf(struct worker *w, hl_mcts_path *path,
 	bool found = path->leaf == HL_MCTS_LEAF_NEW &&
 		     hl_one_chunk_id(w->a, enc, sizeof enc, &id) == 0 &&
 		     hl_mcts_expand_found(w->s, path, id) == 0;
-	if (!found && hl_c4_search_commit(w->st, p, &id) == 0)
+	int rc = found ? 0 : hl_c4_search_commit(w->st, p, &id);
+	if (!found && rc == 0)
 		hl_mcts_expand_at(w->s, path, id, hl_state_root_off(w->st), moves, n,
 				  result);
+	else if (rc == HL_EFULL) /* an expansion refused, like expand's */
+		hl_sctr_add(w->a, HL_SCTR_NO_ROOM, 1);
 	if (status == HL_C4_WON)
 		return -1;
 	if (status == HL_C4_DRAW)
