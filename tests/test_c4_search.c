@@ -28,6 +28,19 @@ static hl_arena *new_arena(const char **name)
 	return tu_arena_new("c4s", 256u << 20, 64, name);
 }
 
+/* An arena of `bytes` holding the search from the empty board, searched
+ * by this process: `playouts` of hl_c4_search_work with seed. */
+static hl_arena *search_here(uint64_t bytes, uint64_t playouts, uint64_t seed)
+{
+	hl_arena *a = tu_arena_new("c4s", bytes, 64, NULL);
+	struct hl_c4_pos root;
+	hl_c4_init(&root);
+	cr_assert_eq(hl_c4_search_create(a, &root), 0);
+	volatile sig_atomic_t stop = 0;
+	cr_assert_eq(hl_c4_search_work(a, playouts, seed, &stop, NULL), 0);
+	return a;
+}
+
 /* n worker processes, `playouts` between them, then waits for all. */
 static void run_workers(const char *name, unsigned n, uint64_t playouts)
 {
@@ -276,17 +289,10 @@ static void check_consistent(hl_mcts *m, hl_id pos, unsigned depth, uint64_t *re
  * that position's record, and its position is not committed again: one
  * commit per record (and the root's), where committing every new leaf
  * made a third more (the share of transpositions among a search's new
- * leaves). The graph stays sound (check_consistent, the arena's check). */
+ * leaves). The arena's check passes after. */
 Test(c4_search, a_transposition_is_linked_without_committing_its_position)
 {
-	const char *name;
-	hl_arena *a = new_arena(&name);
-	struct hl_c4_pos root;
-	hl_c4_init(&root);
-	cr_assert_eq(hl_c4_search_create(a, &root), 0);
-	volatile sig_atomic_t stop = 0;
-	uint64_t done = 0;
-	cr_assert_eq(hl_c4_search_work(a, 20000, 77, &stop, &done), 0);
+	hl_arena *a = search_here(256u << 20, 20000, 77);
 	hl_stats st;
 	hl_mcts_stats ms;
 	cr_assert_eq(hl_arena_stats(a, &st), 0);
@@ -306,13 +312,7 @@ Test(c4_search, a_transposition_is_linked_without_committing_its_position)
  * needing a new record a full arena could go unreported. */
 Test(c4_search, a_full_arena_counts_every_leaf_it_cannot_store)
 {
-	const char *name;
-	hl_arena *a = tu_arena_new("c4s", 4u << 20, 64, &name);
-	struct hl_c4_pos root;
-	hl_c4_init(&root);
-	cr_assert_eq(hl_c4_search_create(a, &root), 0);
-	volatile sig_atomic_t stop = 0;
-	cr_assert_eq(hl_c4_search_work(a, 200000, 5, &stop, NULL), 0);
+	hl_arena *a = search_here(4u << 20, 200000, 5);
 	hl_mcts_stats ms;
 	cr_assert_eq(hl_mcts_stats_get(a, &ms), 0);
 	cr_assert_geq(ms.playouts, 200000);
