@@ -262,7 +262,7 @@ static unsigned named(const struct hl_node *n, uint64_t out[HL_MCTS_EDGES_MAX + 
 		return 1;
 	case HL_NODE_SEARCH: {
 		const struct hl_search_payload *p = (const void *)n->payload;
-		const struct hl_search_edge *e = (const void *)(p + 1);
+		const struct hl_search_edge *e = hl_srec_edges(n);
 		out[0] = p->pos_off;
 		for (unsigned i = 0; i < n->count; i++)
 			out[i + 1] = (atomic_load_explicit(&e[i].link, memory_order_relaxed) &
@@ -345,12 +345,10 @@ static void cascade(struct load *l)
 				if (!name_bad(l, kids[j]))
 					continue;
 				if (search && j > 0) {
-					struct hl_search_edge *ed = (void *)(n->payload +
-						sizeof(struct hl_search_payload));
-					atomic_fetch_and(&ed[j - 1].link, ~HL_LINK_CHILD_MASK);
+					atomic_fetch_and(&hl_srec_edges(n)[j - 1].link,
+							 ~HL_LINK_CHILD_MASK);
 					/* and what was seen of the child dropped */
-					atomic_store((_Atomic uint16_t *)(void *)(ed + n->count) +
-						     (j - 1), 0);
+					atomic_store(&hl_srec_seen(n)[j - 1], 0);
 					continue;
 				}
 				drop_entry(l, i, off);
@@ -371,8 +369,7 @@ static void cascade(struct load *l)
 
 static void clear_losses(const struct hl_node *n)
 {
-	const struct hl_search_payload *p = (const void *)n->payload;
-	struct hl_search_edge *e = (struct hl_search_edge *)(uintptr_t)(p + 1);
+	struct hl_search_edge *e = hl_srec_edges(n);
 	for (unsigned i = 0; i < n->count; i++)
 		atomic_fetch_and(&e[i].stat, ~(0xffull << HL_EDGE_VLOSS_SHIFT));
 }

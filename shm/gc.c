@@ -248,7 +248,7 @@ static void targets(const hl_arena *a, struct stack *s, uint64_t off,
 		break;
 	case HL_NODE_SEARCH: {
 		const struct hl_search_payload *p = (const void *)n->payload;
-		const struct hl_search_edge *e = (const void *)(p + 1);
+		const struct hl_search_edge *e = hl_srec_edges(n);
 		visit(a, s, p->pos_off);
 		for (unsigned j = 0; j < n->count; j++) {
 			uint64_t l = atomic_load_explicit(&e[j].link,

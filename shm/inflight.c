@@ -108,9 +108,7 @@ static _Atomic uint64_t *entry_stat(const hl_arena *a, uint64_t w)
 	const struct hl_node *n = hl_node_get(a, rec, HL_NODE_SEARCH, 0);
 	if (!n || edge >= n->count)
 		return NULL;
-	struct hl_search_edge *e =
-		(struct hl_search_edge *)(n->payload + sizeof(struct hl_search_payload));
-	return &e[edge].stat;
+	return &hl_srec_edges(n)[edge].stat;
 }
 
 int hl_inflight_add(hl_arena *a, unsigned row, unsigned i, uint64_t rec_off,

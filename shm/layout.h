@@ -621,6 +621,18 @@ static inline uint32_t hl_srec_payload_bytes(uint32_t count)
 	return (uint32_t)sizeof(struct hl_search_payload) + count * HL_SREC_EDGE_BYTES;
 }
 
+/* Record n's edges, and its seen words after them (the drawing above). */
+static inline struct hl_search_edge *hl_srec_edges(const struct hl_node *n)
+{
+	return (struct hl_search_edge *)(uintptr_t)(n->payload +
+						    sizeof(struct hl_search_payload));
+}
+
+static inline _Atomic uint16_t *hl_srec_seen(const struct hl_node *n)
+{
+	return (_Atomic uint16_t *)(void *)(hl_srec_edges(n) + n->count);
+}
+
 #define HL_EDGE_VISITS_BITS 40u
 #define HL_EDGE_VISITS_MASK ((1ull << HL_EDGE_VISITS_BITS) - 1)
 #define HL_EDGE_VLOSS_SHIFT 40u

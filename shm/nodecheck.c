@@ -90,7 +90,7 @@ static int check_search(const hl_arena *a, const struct hl_node *n, char *msg,
 			size_t len)
 {
 	const struct hl_search_payload *p = (const void *)n->payload;
-	const struct hl_search_edge *e = (const void *)(p + 1);
+	const struct hl_search_edge *e = hl_srec_edges(n);
 	uint64_t off = hl_off(a, n);
 	const struct hl_node *pos =
 		hl_node_get(a, p->pos_off, HL_NODE_ROOT, HL_NODE_LEVEL_ANY);
@@ -104,9 +104,8 @@ static int check_search(const hl_arena *a, const struct hl_node *n, char *msg,
 	for (unsigned i = 0; i < n->count; i++) {
 		uint64_t link = atomic_load_explicit(&e[i].link, memory_order_acquire);
 		uint64_t child = (link & HL_LINK_CHILD_MASK) * HL_HEAP_ALIGN;
-		uint16_t seen = atomic_load_explicit(
-			(const _Atomic uint16_t *)(const void *)(e + n->count) + i,
-			memory_order_relaxed);
+		uint16_t seen = atomic_load_explicit(&hl_srec_seen(n)[i],
+						     memory_order_relaxed);
 		const struct hl_node *c;
 		if (!seen_ok(seen))
 			return hl_check_fail(msg, len, "search record @%llu: edge %u's "

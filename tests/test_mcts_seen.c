@@ -27,9 +27,7 @@ static uint64_t record_off(hl_arena *a, const char *search, hl_id pos)
 /* Its seen words: after its edges (layout.h). */
 static _Atomic uint16_t *record_seen(hl_arena *a, uint64_t rec)
 {
-	struct hl_node *n = hl_node_at(a, rec);
-	struct hl_search_edge *e = (void *)(n->payload + sizeof(struct hl_search_payload));
-	return (_Atomic uint16_t *)(void *)(e + n->count);
+	return hl_srec_seen(hl_node_at(a, rec));
 }
 
 static struct hl_search_payload *record_payload(hl_arena *a, uint64_t rec)

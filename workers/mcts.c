@@ -350,15 +350,12 @@ static int publish_record(hl_mcts *s, hl_id pos, uint64_t pos_hint,
 	int cls = hl_heap_class_of(a->hdr, bytes);
 	if (cls < 0)
 		return HL_EINVAL; /* more moves than the largest object holds */
-	uint64_t off, there;
+	uint64_t off;
 	if (hl_heap_alloc(a, (unsigned)cls, &off)) {
 		/* no room for a new record; one already there (a
 		 * transposition) still serves, and needs none */
-		if (hl_index_lookup(a, key, &there) == 0 &&
-		    (*rec = hl_mcts_child_rec(s, there / HL_HEAP_ALIGN)) != 0 &&
-		    hl_gc_keep(a, *rec))
-			return 0;
-		return 1;
+		*rec = hl_mcts_find(s, pos);
+		return *rec && hl_gc_keep(a, *rec) ? 0 : 1;
 	}
 	if (!hl_gc_keep(a, pos_off)) {
 		hl_heap_free(a, (unsigned)cls, off);

@@ -37,7 +37,7 @@ static inline struct hl_search_payload *rec_payload(const hl_arena *a,
 
 static inline struct hl_search_edge *rec_edges(const hl_arena *a, uint64_t rec)
 {
-	return (struct hl_search_edge *)(rec_payload(a, rec) + 1);
+	return hl_srec_edges(hl_node_at(a, rec));
 }
 
 static inline unsigned rec_count(const hl_arena *a, uint64_t rec)
@@ -100,7 +100,7 @@ static inline float stat_prior(uint64_t stat)
 
 static inline _Atomic uint16_t *rec_seen(const hl_arena *a, uint64_t rec)
 {
-	return (_Atomic uint16_t *)(void *)(rec_edges(a, rec) + rec_count(a, rec));
+	return hl_srec_seen(hl_node_at(a, rec));
 }
 
 /* seen: [result : 2 | q code : 14] (layout.h); 0: nothing seen yet */

@@ -204,20 +204,10 @@ static int choose_edge(const hl_mcts *s, uint64_t rec, uint64_t *link)
 
 /* ---- select -------------------------------------------------------------------- */
 
-/* The lines a descent into record off reads first: its header and fixed
+/* The lines a descent into a record reads first: its header and fixed
  * words, and the edges choose_edge scores (the first ones; Connect Four's
- * seven fit). Bounds only: off is validated when it is used. */
+ * seven fit). */
 #define SELECT_PREFETCH_BYTES (4u * HL_CACHE_LINE)
-
-static void prefetch_record(const hl_mcts *s, uint64_t off)
-{
-	if (off < s->heap_lo || off >= s->heap_hi ||
-	    s->heap_hi - off < SELECT_PREFETCH_BYTES)
-		return;
-	const char *p = hl_at(s->a, off);
-	for (unsigned at = 0; at < SELECT_PREFETCH_BYTES; at += HL_CACHE_LINE)
-		__builtin_prefetch(p + at);
-}
 
 static int take_row(hl_mcts *s, unsigned *row)
 {
@@ -269,7 +259,8 @@ static int mcts_select_in(hl_mcts *s, hl_mcts_path *p)
 			return 0;
 		}
 		/* the next record's miss overlaps the loss's bookkeeping */
-		prefetch_record(s, link_child(link));
+		hl_nref_prefetch(s->a, (struct hl_nref){true, {0, 0}, link_child(link)},
+				 SELECT_PREFETCH_BYTES);
 		struct hl_search_edge *edge = &rec_edges(s->a, rec)[e];
 		unsigned d = p->depth;
 		p->held_[d] = hl_inflight_add(s->a, row, d, rec, (unsigned)e,

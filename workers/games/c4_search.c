@@ -66,12 +66,18 @@ void hl_c4_search_config(hl_mcts_config *cfg)
 	cfg->alternating = 1;
 }
 
+/* Commits a position already encoded (connect4.h). */
+static int commit_encoded(hl_state *st, const uint8_t enc[HL_C4_ENC_BYTES], hl_id *id)
+{
+	int rc = hl_state_write(st, 0, enc, HL_C4_ENC_BYTES);
+	return rc ? rc : hl_commit(st, id, NULL);
+}
+
 int hl_c4_search_commit(hl_state *st, const struct hl_c4_pos *p, hl_id *id)
 {
 	uint8_t enc[HL_C4_ENC_BYTES];
 	hl_c4_encode(p, enc);
-	int rc = hl_state_write(st, 0, enc, sizeof enc);
-	return rc ? rc : hl_commit(st, id, NULL);
+	return commit_encoded(st, enc, id);
 }
 
 int hl_c4_search_create(hl_arena *a, const struct hl_c4_pos *root)
@@ -169,7 +175,7 @@ static double expand_leaf(struct worker *w, hl_mcts_path *path,
 	bool found = path->leaf == HL_MCTS_LEAF_NEW &&
 		     hl_one_chunk_id(w->a, enc, sizeof enc, &id) == 0 &&
 		     hl_mcts_expand_found(w->s, path, id) == 0;
-	int rc = found ? 0 : hl_c4_search_commit(w->st, p, &id);
+	int rc = found ? 0 : commit_encoded(w->st, enc, &id);
 	if (!found && rc == 0)
 		hl_mcts_expand_at(w->s, path, id, hl_state_root_off(w->st), moves, n,
 				  result);
